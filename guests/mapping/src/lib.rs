@@ -1,0 +1,200 @@
+//! The `mapping` processor: rewrites each message with a VRL program.
+//!
+//! Configuration: the program as a JSON string (`"..."`) or `{"source": "..."}`. The program is compiled once,
+//! in `init`; compile errors come back as configuration errors with VRL's diagnostics. In the program `.` is
+//! the payload (parsed JSON, or the raw text as a string when the payload is not JSON) and `%` the metadata
+//! (string values); see `vrl-common` for the details. A runtime error or `abort` fails the message, which
+//! keeps its original payload and metadata.
+
+use airtruct_sdk::{ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor};
+use serde::Deserialize;
+use vrl_common::{RunError, Vrl};
+
+/// The configuration: the VRL program, bare or in an object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Config {
+    Source(String),
+    Object(ObjectConfig),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectConfig {
+    source: String,
+}
+
+const SCHEMA: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "mapping",
+  "description": "A VRL program run on each message. `.` is the payload (parsed JSON, or the raw text as a string when the payload is not JSON) and `%` the metadata (string values).",
+  "oneOf": [
+    {
+      "type": "string",
+      "title": "VRL program",
+      "description": "The VRL program, for example `.name = upcase(string!(.name))`."
+    },
+    {
+      "type": "object",
+      "properties": {
+        "source": {
+          "type": "string",
+          "title": "VRL program",
+          "description": "The VRL program, for example `.name = upcase(string!(.name))`."
+        }
+      },
+      "required": ["source"],
+      "additionalProperties": false
+    }
+  ]
+}"##;
+
+/// The mapping processor: one compiled VRL program.
+pub struct Mapping {
+    vrl: Vrl,
+}
+
+impl Mapping {
+    /// Compiles a VRL program directly (native use, benchmarks); the error is VRL's formatted diagnostics.
+    pub fn from_source(source: &str) -> Result<Self, String> {
+        Ok(Self { vrl: Vrl::new(source)? })
+    }
+}
+
+impl Processor for Mapping {
+    fn describe() -> Info {
+        Info::new(
+            "mapping",
+            "Transforms each message with a VRL program: reshape, rename, compute and delete fields of the JSON \
+             payload (or rewrite a text payload) and read or write metadata through `%`. A runtime error or \
+             `abort` fails the message, which keeps its original content.",
+            env!("CARGO_PKG_VERSION"),
+            SCHEMA,
+        )
+    }
+
+    fn init(config: &str) -> Result<Self, ConfigErrors> {
+        let (source, path) = match serde_json::from_str::<Config>(config) {
+            Ok(Config::Source(s)) => (s, ""),
+            Ok(Config::Object(o)) => (o.source, ".source"),
+            Err(_) => {
+                return Err(vec![ConfigError::new(
+                    "",
+                    "expected the VRL program as a string, or an object {\"source\": \"...\"}",
+                )]);
+            }
+        };
+        if source.trim().is_empty() {
+            return Err(vec![ConfigError::new(path, "the VRL program is empty")]);
+        }
+        Vrl::new(&source)
+            .map(|vrl| Mapping { vrl })
+            .map_err(|diagnostics| vec![ConfigError::new(path, diagnostics)])
+    }
+
+    fn process_message(&mut self, mut msg: Message) -> Outcome {
+        match self.vrl.run(&msg) {
+            Ok(out) => match out.write_into(&mut msg) {
+                Ok(()) => Outcome::Keep(msg),
+                Err(e) => Outcome::Fail(msg, format!("mapping failed: {e}")),
+            },
+            Err(RunError::Abort(m)) => Outcome::Fail(msg, format!("mapping aborted: {m}")),
+            Err(RunError::Error(m)) => Outcome::Fail(msg, format!("mapping failed: {m}")),
+        }
+    }
+}
+
+export_processor!(Mapping);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(source: &str) -> Mapping {
+        Mapping::init(&serde_json::to_string(source).unwrap()).unwrap_or_else(|e| panic!("{}", e[0].message))
+    }
+
+    fn run(m: &mut Mapping, msg: Message) -> Vec<Message> {
+        m.process(vec![msg]).unwrap()
+    }
+
+    #[test]
+    fn upcases_a_field() {
+        let mut m = mapping(".name = upcase(string!(.name))");
+        let out = run(&mut m, Message::new(r#"{"name":"ada","n":1}"#));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].error, None);
+        assert_eq!(out[0].json().unwrap(), serde_json::json!({"name": "ADA", "n": 1}));
+    }
+
+    #[test]
+    fn object_config_and_metadata() {
+        let mut m = Mapping::init(
+            r#"{"source": ".key = %kafka_key\n%foo = \"bar\"\n%n = 42\ndel(%gone)\n%ts = t'2024-01-02T03:04:05Z'"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{}", e[0].message));
+        let mut msg = Message::new(r#"{}"#);
+        msg.metadata.insert("kafka_key", "k1");
+        msg.metadata.insert("gone", "x");
+        let out = run(&mut m, msg);
+        assert_eq!(out[0].error, None);
+        assert_eq!(out[0].json().unwrap(), serde_json::json!({"key": "k1"}));
+        assert_eq!(out[0].metadata.get("kafka_key"), Some("k1"));
+        assert_eq!(out[0].metadata.get("foo"), Some("bar"));
+        assert_eq!(out[0].metadata.get("n"), Some("42"));
+        assert_eq!(out[0].metadata.get("gone"), None);
+        assert_eq!(out[0].metadata.get("ts"), Some("2024-01-02T03:04:05Z"));
+    }
+
+    #[test]
+    fn raw_text_payload() {
+        let mut m = mapping(". = upcase(string!(.)) + \"!\"");
+        let out = run(&mut m, Message::new("hello world"));
+        assert_eq!(out[0].error, None);
+        assert_eq!(out[0].payload, b"HELLO WORLD!");
+        // A JSON string payload stays JSON.
+        let out = run(&mut m, Message::new(r#""hi""#));
+        assert_eq!(out[0].payload, br#""HI!""#);
+    }
+
+    #[test]
+    fn compile_error_has_diagnostics() {
+        let e = Mapping::init(r#"{"source": ".x = upcas(.y)"}"#).err().unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].path, ".source");
+        assert!(e[0].message.contains("error[E105]"), "{}", e[0].message);
+        assert!(e[0].message.contains("upcase"), "did you mean: {}", e[0].message);
+        assert!(!e[0].message.contains('\u{1b}'), "no colour");
+        let e = Mapping::init(r#"".x = ""#).err().unwrap();
+        assert_eq!(e[0].path, "");
+        assert!(e[0].message.contains("error[E"), "{}", e[0].message);
+        assert!(Mapping::init("42").is_err());
+        assert!(Mapping::init(r#"{"source": ".x = 1", "other": 1}"#).is_err());
+    }
+
+    #[test]
+    fn runtime_error_and_abort_keep_the_original() {
+        let mut m = mapping(".a = 1\n%m = \"changed\"\n.b = to_int!(.text)");
+        let mut msg = Message::new(r#"{"text":"abc"}"#);
+        msg.metadata.insert("m", "orig");
+        let out = run(&mut m, msg.clone());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].payload, msg.payload);
+        assert_eq!(out[0].metadata, msg.metadata);
+        let err = out[0].error.as_deref().unwrap();
+        assert!(err.starts_with("mapping failed:") || err.starts_with("mapping aborted:"), "{err}");
+        assert!(err.contains("to_int"), "{err}");
+
+        let mut m = mapping(".a = 1\nabort \"no thanks\"");
+        let out = run(&mut m, msg.clone());
+        assert_eq!(out[0].payload, msg.payload);
+        assert_eq!(out[0].error.as_deref(), Some("mapping aborted: no thanks"));
+    }
+
+    #[test]
+    fn describe_schema_is_json() {
+        let info = Mapping::describe();
+        assert_eq!(info.name, "mapping");
+        let _: serde_json::Value = serde_json::from_str(&info.config_schema).unwrap();
+    }
+}

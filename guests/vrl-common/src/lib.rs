@@ -1,0 +1,427 @@
+//! VRL plumbing shared by the `mapping` and `filter` processors.
+//!
+//! * [`functions`]: the VRL functions registered in Airtruct, a subset of VRL's stdlib that works inside a
+//!   WebAssembly guest (no logging, DNS, hostname, environment, HTTP or grok).
+//! * [`Vrl`]: a compiled program and its runtime; [`Vrl::run`] runs it on one message.
+//! * The message as a VRL target:
+//!   - `.` is the payload. A JSON payload is parsed (`.user.name`); a payload that is not JSON is exposed as a
+//!     string, so `. = upcase(string!(.))` rewrites a text payload, and `. = "raw text"` writes one.
+//!   - On the way back, a string result written to a payload that was not JSON is written as its raw bytes;
+//!     everything else is written as JSON (a JSON string payload stays a JSON string).
+//!   - `%` is the message metadata: `%kafka_key` reads a value, `%foo = "bar"` writes one, `del(%foo)` removes
+//!     one. Metadata values are strings: a non-string value written by the program is stored as its string
+//!     form (numbers and booleans as written, timestamps RFC 3339, objects and arrays as JSON); `null` removes
+//!     the key.
+//! * Time: the time zone is UTC. `now()` reads the guest's wall clock, which the host may not provide (it
+//!   then reads as the Unix epoch).
+
+use std::collections::BTreeMap;
+
+use airtruct_sdk::{Message, Metadata};
+use vrl::compiler::runtime::{Runtime, Terminate};
+use vrl::compiler::{CompileConfig, Function, Program, TargetValue, TimeZone, TypeState};
+use vrl::diagnostic::Formatter;
+use vrl::value::{KeyString, ObjectMap, Secrets, Value};
+
+pub use vrl;
+
+/// The names of the registered functions, sorted (the same set as [`functions`]).
+pub fn function_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = functions().iter().map(|f| f.identifier()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The VRL functions a program may call. `abort`, `if`, `return` and the `!` variants (`string!`) are syntax,
+/// not functions.
+pub fn functions() -> Vec<Box<dyn Function>> {
+    use vrl::stdlib::*;
+    vec![
+        // Strings.
+        Box::new(Upcase),
+        Box::new(Downcase),
+        Box::new(Camelcase),
+        Box::new(Kebabcase),
+        Box::new(Pascalcase),
+        Box::new(ScreamingSnakecase),
+        Box::new(Snakecase),
+        Box::new(Contains),
+        Box::new(ContainsAll),
+        Box::new(StartsWith),
+        Box::new(EndsWith),
+        Box::new(Replace),
+        Box::new(ReplaceWith),
+        Box::new(Split),
+        Box::new(Join),
+        Box::new(Slice),
+        Box::new(StripWhitespace),
+        Box::new(StripAnsiEscapeCodes),
+        Box::new(Truncate),
+        Box::new(Strlen),
+        Box::new(Length),
+        Box::new(Find),
+        Box::new(Match),
+        Box::new(MatchAny),
+        Box::new(ParseRegex),
+        Box::new(ParseRegexAll),
+        Box::new(ToRegex),
+        Box::new(Redact),
+        Box::new(Sieve),
+        Box::new(FormatNumber),
+        Box::new(FormatInt),
+        // Types: assertions (`string!(.x)` is `string` with its error raised), coercions and checks.
+        Box::new(String),
+        Box::new(Integer),
+        Box::new(Float),
+        Box::new(Boolean),
+        Box::new(Object),
+        Box::new(Array),
+        Box::new(Timestamp),
+        Box::new(ToString),
+        Box::new(ToInt),
+        Box::new(ToFloat),
+        Box::new(ToBool),
+        Box::new(IsArray),
+        Box::new(IsBoolean),
+        Box::new(IsEmpty),
+        Box::new(IsFloat),
+        Box::new(IsInteger),
+        Box::new(IsJson),
+        Box::new(IsNull),
+        Box::new(IsNullish),
+        Box::new(IsObject),
+        Box::new(IsRegex),
+        Box::new(IsString),
+        Box::new(IsTimestamp),
+        Box::new(IsIpv4),
+        Box::new(IsIpv6),
+        // Parsing and encoding.
+        Box::new(ParseJson),
+        Box::new(EncodeJson),
+        Box::new(EncodeBase64),
+        Box::new(DecodeBase64),
+        Box::new(EncodeBase16),
+        Box::new(DecodeBase16),
+        Box::new(EncodePercent),
+        Box::new(DecodePercent),
+        Box::new(ParseKeyValue),
+        Box::new(EncodeKeyValue),
+        Box::new(ParseLogFmt),
+        Box::new(EncodeLogfmt),
+        Box::new(ParseCsv),
+        Box::new(EncodeCsv),
+        Box::new(ParseQueryString),
+        Box::new(ParseUrl),
+        Box::new(ParseInt),
+        Box::new(ParseFloat),
+        Box::new(ParseDuration),
+        Box::new(ParseBytes),
+        Box::new(ParseTokens),
+        Box::new(ParseSyslog),
+        Box::new(ParseCommonLog),
+        Box::new(DecodeGzip),
+        Box::new(EncodeGzip),
+        Box::new(DecodeZlib),
+        Box::new(EncodeZlib),
+        // Numbers.
+        Box::new(Abs),
+        Box::new(Ceil),
+        Box::new(Floor),
+        Box::new(Round),
+        Box::new(Mod),
+        // Arrays and objects.
+        Box::new(Append),
+        Box::new(Push),
+        Box::new(Pop),
+        Box::new(Compact),
+        Box::new(Flatten),
+        Box::new(Unflatten),
+        Box::new(Merge),
+        Box::new(Keys),
+        Box::new(Values),
+        Box::new(Unique),
+        Box::new(Includes),
+        Box::new(Chunks),
+        Box::new(Zip),
+        Box::new(Range),
+        Box::new(Filter),
+        Box::new(ForEach),
+        Box::new(MapKeys),
+        Box::new(MapValues),
+        Box::new(ToEntries),
+        Box::new(FromEntries),
+        Box::new(ObjectFromArray),
+        Box::new(Get),
+        Box::new(Set),
+        Box::new(Remove),
+        Box::new(Del),
+        Box::new(Exists),
+        Box::new(Tally),
+        Box::new(TallyValue),
+        Box::new(Unnest),
+        Box::new(MatchArray),
+        // Time (UTC; `now()` needs the host's wall clock).
+        Box::new(Now),
+        Box::new(FormatTimestamp),
+        Box::new(ParseTimestamp),
+        Box::new(ToUnixTimestamp),
+        Box::new(FromUnixTimestamp),
+        // Identifiers and randomness (from the host's WASI random source).
+        Box::new(UuidV4),
+        Box::new(UuidV7),
+        Box::new(RandomInt),
+        Box::new(RandomFloat),
+        Box::new(RandomBool),
+        // IP addresses.
+        Box::new(IpCidrContains),
+        Box::new(IpSubnet),
+        Box::new(IpAton),
+        Box::new(IpNtoa),
+        Box::new(IpToIpv6),
+        Box::new(Ipv6ToIpV4),
+        // Checks.
+        Box::new(Assert),
+        Box::new(AssertEq),
+    ]
+}
+
+/// Compiles `source` with the registered functions. The error is VRL's own diagnostics, formatted without
+/// colour (codes, spans and hints), ready to show to the user.
+pub fn compile(source: &str) -> Result<Program, String> {
+    compile_with(source, false)
+}
+
+/// Compiles `source`; with `read_only`, assigning to `.` or `%` (or deleting from them) is a compile error,
+/// for conditions.
+pub fn compile_with(source: &str, read_only: bool) -> Result<Program, String> {
+    let fns = functions();
+    let state = TypeState::default();
+    let mut config = CompileConfig::default();
+    if read_only {
+        config.set_read_only();
+    }
+    // A program whose last expression is a bare value is fine (a filter condition is exactly that).
+    config.disable_unused_expression_check();
+    match vrl::compiler::compile_with_state(source, &fns, &state, config) {
+        Ok(result) => Ok(result.program),
+        Err(diagnostics) => Err(Formatter::new(source, diagnostics).to_string().trim().to_string()),
+    }
+}
+
+/// A payload as a VRL value: parsed JSON, or the raw bytes as a string when it is not JSON.
+pub fn payload_to_value(payload: &[u8]) -> (Value, bool) {
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(v) => (v, true),
+        Err(_) => (Value::Bytes(payload.to_vec().into()), false),
+    }
+}
+
+/// A VRL value back to payload bytes: a string written to a payload that was not JSON is written raw,
+/// anything else as JSON.
+pub fn value_to_payload(value: &Value, was_json: bool) -> Result<Vec<u8>, String> {
+    if !was_json {
+        match value {
+            Value::Bytes(b) => return Ok(b.to_vec()),
+            Value::String(s) => return Ok(s.as_bytes().to_vec()),
+            _ => {}
+        }
+    }
+    serde_json::to_vec(value).map_err(|e| format!("the result cannot be written as JSON: {e}"))
+}
+
+/// Metadata as a VRL object of strings.
+pub fn metadata_to_value(metadata: &Metadata) -> Value {
+    let map: ObjectMap = metadata.iter().map(|(k, v)| (KeyString::from(k), Value::from(v))).collect();
+    Value::Object(map)
+}
+
+/// A VRL metadata object back to metadata: every value as its string form, `null` values dropped.
+pub fn value_to_metadata(value: &Value) -> Result<Metadata, String> {
+    let map = match value {
+        Value::Object(map) => map,
+        Value::Null => return Ok(Metadata::new()),
+        other => return Err(format!("metadata (`%`) must be an object, got {}", kind_name(other))),
+    };
+    let strings: BTreeMap<&str, std::borrow::Cow<'_, str>> = map
+        .iter()
+        .filter(|(_, v)| !matches!(v, Value::Null))
+        .map(|(k, v)| (k.as_str(), v.to_string_lossy()))
+        .collect();
+    Ok(airtruct_codec::pack(strings.iter().map(|(k, v)| (*k, v.as_ref()))))
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Bytes(_) | Value::String(_) => "string",
+        Value::Regex(_) => "regex",
+        Value::Integer(_) => "integer",
+        Value::Float(_) => "float",
+        Value::Boolean(_) => "boolean",
+        Value::Timestamp(_) => "timestamp",
+        Value::Object(_) => "object",
+        Value::Array(_) => "array",
+        Value::Null => "null",
+    }
+}
+
+/// The name of a value's VRL type, for error messages.
+pub fn type_name(v: &Value) -> &'static str {
+    kind_name(v)
+}
+
+/// A VRL value in a short readable form, for error messages (JSON, cut to 100 characters).
+pub fn short_display(v: &Value) -> String {
+    let mut s = serde_json::to_string(v).unwrap_or_else(|_| v.to_string_lossy().into_owned());
+    if s.len() > 100 {
+        let mut end = 100;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+/// The outcome of running a program on one message.
+pub struct Output {
+    /// The value of the program's last expression.
+    pub result: Value,
+    /// The target after the program: the new payload (`.`).
+    pub payload: Value,
+    /// Whether the input payload was JSON.
+    pub was_json: bool,
+    /// The metadata (`%`) after the program.
+    pub metadata: Value,
+    /// The metadata before the program, to skip re-encoding when unchanged.
+    metadata_in: Value,
+}
+
+impl Output {
+    /// Writes the program's target (payload and metadata) into `msg`. On error `msg` is unchanged.
+    pub fn write_into(&self, msg: &mut Message) -> Result<(), String> {
+        let payload = value_to_payload(&self.payload, self.was_json)?;
+        if self.metadata != self.metadata_in {
+            msg.metadata = value_to_metadata(&self.metadata)?;
+        }
+        msg.payload = payload;
+        Ok(())
+    }
+}
+
+/// A compiled VRL program with its runtime, run once per message.
+pub struct Vrl {
+    program: Program,
+    runtime: Runtime,
+    timezone: TimeZone,
+}
+
+impl Vrl {
+    /// Compiles `source` (see [`compile`]).
+    pub fn new(source: &str) -> Result<Self, String> {
+        Ok(Self::from_program(compile(source)?))
+    }
+
+    /// Wraps a program compiled with [`compile`] or [`compile_with`].
+    pub fn from_program(program: Program) -> Self {
+        Self { program, runtime: Runtime::default(), timezone: TimeZone::parse("UTC").unwrap_or_default() }
+    }
+
+    /// The compiled program (for its type information).
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Runs the program on `msg` without touching it. The error is the text of a runtime error or of
+    /// `abort` (`aborted` when it has no message).
+    pub fn run(&mut self, msg: &Message) -> Result<Output, RunError> {
+        let (payload, was_json) = payload_to_value(&msg.payload);
+        let metadata_in = metadata_to_value(&msg.metadata);
+        let mut target = TargetValue { value: payload, metadata: metadata_in.clone(), secrets: Secrets::default() };
+        let result = self.runtime.resolve(&mut target, &self.program, &self.timezone);
+        self.runtime.clear();
+        match result {
+            Ok(result) => Ok(Output {
+                result,
+                payload: target.value,
+                was_json,
+                metadata: target.metadata,
+                metadata_in,
+            }),
+            Err(e) => Err(RunError::from(e)),
+        }
+    }
+
+    /// Runs the program on `msg` for its result only (a condition); the program's changes are discarded.
+    pub fn evaluate(&mut self, msg: &Message) -> Result<Value, RunError> {
+        let (payload, _) = payload_to_value(&msg.payload);
+        let metadata = metadata_to_value(&msg.metadata);
+        let mut target = TargetValue { value: payload, metadata, secrets: Secrets::default() };
+        let result = self.runtime.resolve(&mut target, &self.program, &self.timezone);
+        self.runtime.clear();
+        result.map_err(RunError::from)
+    }
+}
+
+impl From<Terminate> for RunError {
+    fn from(t: Terminate) -> Self {
+        match t {
+            Terminate::Abort(e) => RunError::Abort(e.to_string()),
+            Terminate::Error(e) => RunError::Error(e.to_string()),
+            Terminate::Interrupted => RunError::Error("execution interrupted".into()),
+        }
+    }
+}
+
+/// Why a program did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunError {
+    /// `abort` (or an unhandled fallible expression), with its message.
+    Abort(String),
+    /// A runtime error, with its message.
+    Error(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Abort(m) => write!(f, "aborted: {m}"),
+            RunError::Error(m) => write!(f, "runtime error: {m}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_functions_are_unique() {
+        let names = function_names();
+        let mut dedup = names.clone();
+        dedup.dedup();
+        assert_eq!(names, dedup);
+    }
+
+    #[test]
+    fn raw_payload_round_trip() {
+        let (v, json) = payload_to_value(b"hello world");
+        assert!(!json);
+        assert_eq!(value_to_payload(&v, json).unwrap(), b"hello world");
+        let (v, json) = payload_to_value(br#""a json string""#);
+        assert!(json);
+        assert_eq!(value_to_payload(&v, json).unwrap(), br#""a json string""#);
+    }
+
+    #[test]
+    fn metadata_values_become_strings() {
+        let mut map = ObjectMap::new();
+        map.insert("n".into(), Value::Integer(3));
+        map.insert("s".into(), Value::from("x"));
+        map.insert("gone".into(), Value::Null);
+        let m = value_to_metadata(&Value::Object(map)).unwrap();
+        assert_eq!(m.get("n"), Some("3"));
+        assert_eq!(m.get("s"), Some("x"));
+        assert_eq!(m.get("gone"), None);
+    }
+}

@@ -1,0 +1,49 @@
+//! The built-in processor components, built from `guests/` by this crate's build script and embedded in the
+//! binary, and the misbehaving fixtures that tests use.
+
+/// A component embedded in the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// The processor kind as written in a stream config (`mapping`).
+    pub kind: &'static str,
+    /// The component's bytes.
+    pub wasm: &'static [u8],
+}
+
+macro_rules! component {
+    ($file:literal) => {
+        include_bytes!(concat!(env!("OUT_DIR"), "/", $file, ".wasm"))
+    };
+}
+
+/// Every built-in processor, by the kind name used in stream configs.
+pub const BUILTINS: &[Builtin] = &[
+    Builtin { kind: "mapping", wasm: component!("mapping") },
+    Builtin { kind: "filter", wasm: component!("filter") },
+    Builtin { kind: "validate", wasm: component!("validate") },
+    Builtin { kind: "split", wasm: component!("split") },
+];
+
+/// The built-in processor of this kind.
+pub fn builtin(kind: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.kind == kind)
+}
+
+/// Components for tests and benchmarks: the template processor and the misbehaving fixtures. Not shipped as
+/// processor kinds.
+pub mod fixtures {
+    /// The template processor (`guests/template`): prefixes payloads.
+    pub const TEMPLATE: &[u8] = component!("template");
+    /// Spins forever in `process`.
+    pub const LOOP: &[u8] = component!("fixture_loop");
+    /// Allocates until it hits its memory cap.
+    pub const MEMBOMB: &[u8] = component!("fixture_membomb");
+    /// Panics in `process` with "fixture panic".
+    pub const PANIC: &[u8] = component!("fixture_panic");
+    /// Returns one 100 MB message.
+    pub const HUGE: &[u8] = component!("fixture_huge");
+    /// Targets another world.
+    pub const WRONG_WORLD: &[u8] = component!("fixture_wrong_world");
+    /// Passes messages through unchanged.
+    pub const ECHO: &[u8] = component!("fixture_echo");
+}

@@ -1,0 +1,217 @@
+//! A processor instance: one store, one instantiated component and its configuration. A trap, a timeout or a
+//! memory-cap hit fails the call; the store is then dropped and the next call runs on a fresh instance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{self, ConfigError, Info, Level, Message, Processor, ProcessorPre};
+use crate::guest_io::{FrozenClock, GuestOutput};
+use crate::{EPOCH_TICK, Limits, LoadedComponent};
+
+/// Why a call into a processor failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessError {
+    #[error("processor exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("processor exceeded its memory limit of {0} bytes")]
+    MemoryLimit(usize),
+    #[error("processor trapped: {0}")]
+    Trap(String),
+    #[error("processor returned {size} bytes, over its output limit of {limit} bytes")]
+    OutputTooLarge { size: usize, limit: usize },
+    #[error("processor failed the batch: {0}")]
+    Failed(String),
+}
+
+/// Why an instance could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    #[error("invalid processor configuration")]
+    Config(Vec<ConfigError>),
+    #[error(transparent)]
+    Call(#[from] ProcessError),
+}
+
+/// The host state of one store.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    output: GuestOutput,
+    name: String,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::airtruct::processor::types::Host for State {}
+
+impl bindings::airtruct::processor::log::Host for State {
+    fn log(&mut self, level: Level, message: String) {
+        let processor = self.name.as_str();
+        match level {
+            Level::Trace => tracing::trace!(processor, "{message}"),
+            Level::Debug => tracing::debug!(processor, "{message}"),
+            Level::Info => tracing::info!(processor, "{message}"),
+            Level::Warn => tracing::warn!(processor, "{message}"),
+            Level::Error => tracing::error!(processor, "{message}"),
+        }
+    }
+}
+
+fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<State> {
+    let output = GuestOutput::default();
+    // No capability: no environment, arguments, directories, sockets or real clocks.
+    let wasi = WasiCtx::builder()
+        .stdout(output.clone())
+        .stderr(output.clone())
+        .wall_clock(FrozenClock)
+        .monotonic_clock(FrozenClock)
+        .allow_blocking_current_thread(true)
+        .build();
+    let state = State {
+        wasi,
+        table: ResourceTable::new(),
+        limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+        output,
+        name: name.to_string(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store
+}
+
+/// Runs one call under the deadline and turns its failure into a [`ProcessError`].
+fn call<R>(
+    store: &mut Store<State>,
+    limits: Limits,
+    f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<R>,
+) -> Result<R, ProcessError> {
+    let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    let result = f(store);
+    let printed = store.data().output.drain();
+    let name = store.data().name.clone();
+    for line in printed.lines().filter(|l| !l.trim().is_empty()) {
+        tracing::info!(processor = %name, "guest: {line}");
+    }
+    result.map_err(|e| classify(e, limits, &printed))
+}
+
+fn classify(e: wasmtime::Error, limits: Limits, printed: &str) -> ProcessError {
+    if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+        return ProcessError::Timeout(limits.timeout);
+    }
+    let chain = format!("{e:#}");
+    if chain.contains("growing memory") || chain.contains("memory growth failure") {
+        return ProcessError::MemoryLimit(limits.memory_bytes);
+    }
+    let trap = match e.downcast_ref::<Trap>() {
+        Some(t) => t.to_string(),
+        None => chain.lines().next().unwrap_or("unknown error").to_string(),
+    };
+    // A Rust guest prints "panicked at ...:\n<message>" before trapping: keep what it said.
+    let said: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = said.iter().rev().take(2).rev().copied().collect::<Vec<_>>().join(": ");
+    if tail.is_empty() { ProcessError::Trap(trap) } else { ProcessError::Trap(format!("{trap} (guest said: {tail})")) }
+}
+
+/// Instantiates a component once to ask it to describe itself.
+pub(crate) fn describe(
+    pre: &ProcessorPre<State>,
+    engine: &wasmtime::Engine,
+    limits: Limits,
+) -> Result<Info, ProcessError> {
+    let mut store = new_store(engine, "describe", limits);
+    let bindings = call(&mut store, limits, |s| pre.instantiate(s))?;
+    call(&mut store, limits, |s| bindings.call_describe(s))
+}
+
+struct Live {
+    store: Store<State>,
+    bindings: Processor,
+}
+
+/// A configured processor instance. Not shared between threads: each processor thread owns its own.
+pub struct ProcessorInstance {
+    engine: wasmtime::Engine,
+    component: Arc<LoadedComponent>,
+    config: String,
+    limits: Limits,
+    live: Option<Live>,
+    restarts: u64,
+}
+
+impl ProcessorInstance {
+    pub(crate) fn new(
+        engine: wasmtime::Engine,
+        component: Arc<LoadedComponent>,
+        config: String,
+        limits: Limits,
+    ) -> Result<Self, InitError> {
+        let mut inst = Self { engine, component, config, limits, live: None, restarts: 0 };
+        inst.start()?;
+        Ok(inst)
+    }
+
+    fn start(&mut self) -> Result<&mut Live, InitError> {
+        let mut store = new_store(&self.engine, &self.component.info().name, self.limits);
+        let bindings = call(&mut store, self.limits, |s| self.component.pre.instantiate(s))?;
+        let config = &self.config;
+        call(&mut store, self.limits, |s| bindings.call_init(s, config))?.map_err(InitError::Config)?;
+        Ok(self.live.insert(Live { store, bindings }))
+    }
+
+    /// The component this instance runs.
+    pub fn component(&self) -> &Arc<LoadedComponent> {
+        &self.component
+    }
+
+    /// How many times the instance was replaced after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// Runs `process` on a batch. After a trap, timeout or memory-cap hit the instance is replaced before the
+    /// next call.
+    pub fn process(&mut self, batch: &[Message]) -> Result<Vec<Message>, ProcessError> {
+        let limits = self.limits;
+        let live = match self.live.as_mut() {
+            Some(live) => live,
+            None => {
+                self.restarts += 1;
+                self.start().map_err(|e| match e {
+                    InitError::Call(e) => e,
+                    InitError::Config(errors) => ProcessError::Failed(format!(
+                        "re-initializing after a failure: {}",
+                        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+                    )),
+                })?
+            }
+        };
+        let bindings = &live.bindings;
+        match call(&mut live.store, limits, |s| bindings.call_process(s, batch)) {
+            Ok(Ok(out)) => {
+                let size: usize = out.iter().map(|m| m.payload.len() + m.metadata.len()).sum();
+                if size > limits.max_output_bytes {
+                    return Err(ProcessError::OutputTooLarge { size, limit: limits.max_output_bytes });
+                }
+                Ok(out)
+            }
+            // The guest returned an error for the whole batch; its state is intact.
+            Ok(Err(msg)) => Err(ProcessError::Failed(msg)),
+            Err(e) => {
+                self.live = None;
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The wasm engine: one wasmtime `Engine` per process, processor components compiled once and cached on disk,
+//! and instances that run under a memory cap, a CPU-time deadline per call and a stack limit.
+//!
+//! Calls are synchronous: callers run them on threads of their own, never on an async reactor thread.
+
+mod bindings;
+mod cache;
+mod guest_io;
+mod instance;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Linker;
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use bindings::{ConfigError, Info, Level, Message};
+pub use instance::{InitError, ProcessError, ProcessorInstance};
+
+use bindings::ProcessorPre;
+use instance::State;
+
+/// How often the epoch advances; the CPU-time limit of a call is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every instance of a processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most linear memory one instance may use, in bytes.
+    pub memory_bytes: usize,
+    /// Most time one call (`init` or one `process` batch) may run.
+    pub timeout: Duration,
+    /// Most payload bytes one `process` call may return.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(5),
+            max_output_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How the engine is set up, once per process.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where compiled components are cached; `None` compiles in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// The largest memory cap any processor may be given (the pool reserves slots of this size).
+    pub max_memory_bytes: usize,
+    /// Largest component accepted, in bytes.
+    pub max_component_bytes: usize,
+    /// Wasm stack limit per call, in bytes.
+    pub max_stack_bytes: usize,
+    /// Instances the pool can hold at once.
+    pub pool_instances: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_memory_bytes: 1 << 30,
+            max_component_bytes: 32 << 20,
+            max_stack_bytes: 1 << 20,
+            pool_instances: 1000,
+        }
+    }
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "this is a core wasm module, not a component: build for the wasm32-wasip2 target \
+         (`cargo build --release --target wasm32-wasip2`) or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule,
+    #[error("not a WebAssembly component: the file does not start with the wasm magic bytes")]
+    NotWasm,
+    #[error("component is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("component does not compile: {0}")]
+    Compile(String),
+    #[error("component does not target the airtruct:processor@0.1.0 world: {0}")]
+    WrongWorld(String),
+    #[error("component imports what the processor contract does not grant: {0}")]
+    ForbiddenImport(String),
+    #[error("describe() failed: {0}")]
+    Describe(ProcessError),
+    #[error("component cache: {0}")]
+    Cache(String),
+}
+
+/// A compiled processor component, ready to instantiate.
+pub struct LoadedComponent {
+    pre: ProcessorPre<State>,
+    sha256: String,
+    info: Info,
+    engine: Weak<Inner>,
+}
+
+impl LoadedComponent {
+    /// The sha256 of the component's bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// What the component said of itself.
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent").field("name", &self.info.name).field("sha256", &self.sha256).finish()
+    }
+}
+
+struct Inner {
+    engine: wasmtime::Engine,
+    linker: Linker<State>,
+    config: EngineConfig,
+    loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+}
+
+/// The process's wasm engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Builds the engine and starts its epoch ticker thread (it stops when the last clone is dropped).
+    pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.pool_instances)
+            .total_core_instances(config.pool_instances * 4)
+            .total_memories(config.pool_instances * 2)
+            .total_tables(config.pool_instances * 4)
+            .total_stacks(config.pool_instances)
+            .max_memory_size(config.max_memory_bytes)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_core_instances_per_component(32)
+            .table_elements(200_000)
+            .max_core_instance_size(4 << 20)
+            .max_component_instance_size(4 << 20);
+        let mut wasm = Config::new();
+        wasm.strategy(wasmtime::Strategy::Cranelift)
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.max_stack_bytes)
+            .parallel_compilation(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&wasm)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::Processor::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
+        if let Some(dir) = &config.cache_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let inner = Arc::new(Inner { engine, linker, config, loaded: Mutex::new(HashMap::new()) });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
+            while let Some(inner) = weak.upgrade() {
+                inner.engine.increment_epoch();
+                drop(inner);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Loads a component: checks it, compiles it (or reads it from the cache) and asks it to describe itself.
+    /// A component already loaded by this process is returned from memory.
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedComponent>, LoadError> {
+        let limit = self.inner.config.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(LoadError::TooLarge { size: bytes.len(), limit });
+        }
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(LoadError::CoreModule),
+            Some([0, b'a', b's', b'm', ..]) => {}
+            _ => return Err(LoadError::NotWasm),
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if let Some(loaded) = self.inner.loaded.lock().unwrap().get(&sha256) {
+            return Ok(loaded.clone());
+        }
+        let component = cache::compile(&self.inner.engine, self.inner.config.cache_dir.as_deref(), &sha256, bytes)?;
+        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
+            let msg = format!("{e:#}");
+            if msg.contains("wasi:") {
+                LoadError::ForbiddenImport(msg)
+            } else {
+                LoadError::WrongWorld(msg)
+            }
+        })?;
+        let pre = ProcessorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let info = instance::describe(&pre, &self.inner.engine, Limits::default()).map_err(LoadError::Describe)?;
+        let loaded = Arc::new(LoadedComponent { pre, sha256: sha256.clone(), info, engine: Arc::downgrade(&self.inner) });
+        self.inner.loaded.lock().unwrap().insert(sha256, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Creates an instance of a loaded component and runs its `init` with `config` (JSON text).
+    pub fn instantiate(
+        &self,
+        component: &Arc<LoadedComponent>,
+        config: &str,
+        limits: Limits,
+    ) -> Result<ProcessorInstance, InitError> {
+        ProcessorInstance::new(self.inner.engine.clone(), component.clone(), config.to_string(), limits)
+    }
+}
+
+impl LoadedComponent {
+    /// Whether this component belongs to `engine`.
+    pub fn is_from(&self, engine: &Engine) -> bool {
+        std::ptr::eq(self.engine.as_ptr(), Arc::as_ptr(&engine.inner))
+    }
+}

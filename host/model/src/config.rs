@@ -1,0 +1,344 @@
+//! The shape of a stream: `input`, optional `buffer`, `pipeline` (batching, threads, processors), `output` and
+//! `on_error`, each component written as `kind: {options}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{Duration, ValidationError, from_value, join_path};
+
+/// A stream's whole configuration, as `airtruct run` reads it and the API stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamConfig {
+    /// Where messages come from.
+    pub input: Component,
+    /// An optional buffer between the input and the processors.
+    pub buffer: Option<Component>,
+    /// Batching, threads and the ordered processors.
+    pub pipeline: Pipeline,
+    /// Where messages go.
+    pub output: Component,
+    /// What happens to a message that failed.
+    pub on_error: ErrorPolicy,
+    /// On how many workers the stream runs at once (its input splits the work).
+    pub replicas: u32,
+}
+
+/// One component: its kind and its options, written `kind: options`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// The kind (`file`, `mapping`, `kafka`).
+    pub kind: String,
+    /// The options as written (an object, or for some processors a string).
+    pub options: Value,
+    /// Where it sits in the config (`pipeline.processors[0]`), for error paths.
+    pub path: String,
+}
+
+impl Component {
+    /// Reads `{kind: options}` at `path`.
+    pub fn parse(path: &str, value: &Value) -> Result<Self, ValidationError> {
+        let Value::Object(map) = value else {
+            return Err(ValidationError::new(
+                path,
+                format!("expected a component written as `kind: {{options}}`, found {}", kind_of(value)),
+            ));
+        };
+        let mut it = map.iter();
+        match (it.next(), it.next()) {
+            (Some((kind, options)), None) => {
+                Ok(Self { kind: kind.clone(), options: options.clone(), path: path.to_string() })
+            }
+            (None, _) => Err(ValidationError::new(path, "expected one key naming the component kind, found none")),
+            (Some(_), Some(_)) => Err(ValidationError::new(
+                path,
+                format!(
+                    "expected one key naming the component kind, found {}: {}",
+                    map.len(),
+                    map.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The path of this component's options (`pipeline.processors[0].mapping`).
+    pub fn options_path(&self) -> String {
+        join_path(&self.path, &self.kind)
+    }
+
+    /// `{kind: options}`.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(self.kind.clone(), self.options.clone());
+        Value::Object(m)
+    }
+}
+
+/// How messages are grouped into batches before the processors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BatchPolicy {
+    /// Most messages in a batch.
+    #[serde(default = "default_batch_size")]
+    pub size: usize,
+    /// Longest a batch waits to fill before it goes on anyway.
+    #[serde(default = "default_batch_period")]
+    pub period: Duration,
+}
+
+fn default_batch_size() -> usize {
+    256
+}
+
+fn default_batch_period() -> Duration {
+    Duration(std::time::Duration::from_millis(10))
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        Self { size: default_batch_size(), period: default_batch_period() }
+    }
+}
+
+/// The processing part of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// Batching.
+    pub batch: BatchPolicy,
+    /// Processor threads for this stream; each has its own instance of every processor.
+    pub threads: usize,
+    /// The processors, in order.
+    pub processors: Vec<Component>,
+}
+
+/// What happens to failed messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorPolicy {
+    /// Drop them and count them (the default).
+    Drop,
+    /// Stop the stream; nothing after the failure is acknowledged.
+    Stop,
+    /// Write them to this output, with the error in the `error` metadata key.
+    DeadLetter(Component),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineRaw {
+    #[serde(default)]
+    batch: BatchPolicy,
+    #[serde(default = "one")]
+    threads: usize,
+    #[serde(default)]
+    processors: Vec<Value>,
+}
+
+fn one() -> usize {
+    1
+}
+
+const TOP_KEYS: &[&str] = &["input", "buffer", "pipeline", "output", "on_error", "replicas"];
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads a stream config from YAML or JSON text, after `${ENV}` interpolation with `lookup`.
+pub fn parse_text(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Value, Vec<ValidationError>> {
+    let text = crate::interpolate_env(text, lookup)?;
+    serde_yaml::from_str::<Value>(&text).map_err(|e| vec![ValidationError::new("", format!("invalid YAML: {e}"))])
+}
+
+/// Reads the skeleton of a stream config, reporting every structural problem at once. Component options are
+/// checked later, by the registry that knows each kind.
+pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>> {
+    let mut errors = Vec::new();
+    let Value::Object(map) = value else {
+        return Err(vec![ValidationError::new("", format!("a stream config is an object, found {}", kind_of(value)))]);
+    };
+    for key in map.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
+        errors.push(ValidationError::new(
+            key.as_str(),
+            format!("unknown field \"{key}\", expected one of {}", TOP_KEYS.join(", ")),
+        ));
+    }
+    let mut required = |key: &str| -> Option<Component> {
+        match map.get(key) {
+            None | Some(Value::Null) => {
+                errors.push(ValidationError::new(key, "required"));
+                None
+            }
+            Some(v) => Component::parse(key, v).map_err(|e| errors.push(e)).ok(),
+        }
+    };
+    let input = required("input");
+    let output = required("output");
+    let buffer = match map.get("buffer") {
+        None | Some(Value::Null) => None,
+        Some(v) => Component::parse("buffer", v).map_err(|e| errors.push(e)).ok(),
+    };
+    let pipeline = match map.get("pipeline") {
+        None | Some(Value::Null) => Some(Pipeline { batch: BatchPolicy::default(), threads: 1, processors: vec![] }),
+        Some(v) => match from_value::<PipelineRaw>("pipeline", v) {
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+            Ok(raw) => {
+                if raw.threads == 0 {
+                    errors.push(ValidationError::new("pipeline.threads", "must be at least 1"));
+                }
+                if raw.batch.size == 0 {
+                    errors.push(ValidationError::new("pipeline.batch.size", "must be at least 1"));
+                }
+                let processors = raw
+                    .processors
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        Component::parse(&format!("pipeline.processors[{i}]"), p).map_err(|e| errors.push(e)).ok()
+                    })
+                    .collect();
+                Some(Pipeline { batch: raw.batch, threads: raw.threads, processors })
+            }
+        },
+    };
+    let on_error = match map.get("on_error") {
+        None | Some(Value::Null) => Some(ErrorPolicy::Drop),
+        Some(Value::String(s)) if s == "drop" => Some(ErrorPolicy::Drop),
+        Some(Value::String(s)) if s == "stop" => Some(ErrorPolicy::Stop),
+        Some(Value::Object(m)) if m.len() == 1 && m.contains_key("dead_letter") => {
+            Component::parse("on_error.dead_letter", &m["dead_letter"])
+                .map(ErrorPolicy::DeadLetter)
+                .map_err(|e| errors.push(e))
+                .ok()
+        }
+        Some(_) => {
+            errors.push(ValidationError::new(
+                "on_error",
+                "expected \"drop\", \"stop\" or `dead_letter: {<output kind>: {options}}`",
+            ));
+            None
+        }
+    };
+    let replicas = match map.get("replicas") {
+        None | Some(Value::Null) => 1,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=64).contains(&n) => n as u32,
+            _ => {
+                errors.push(ValidationError::new("replicas", "must be a whole number from 1 to 64"));
+                1
+            }
+        },
+    };
+    match (input, output, pipeline, on_error) {
+        (Some(input), Some(output), Some(pipeline), Some(on_error)) if errors.is_empty() => {
+            Ok(StreamConfig { input, buffer, pipeline, output, on_error, replicas })
+        }
+        _ => Err(errors),
+    }
+}
+
+impl StreamConfig {
+    /// The config as a JSON value, in the shape it was read from.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("input".into(), self.input.to_value());
+        if let Some(b) = &self.buffer {
+            m.insert("buffer".into(), b.to_value());
+        }
+        m.insert(
+            "pipeline".into(),
+            serde_json::json!({
+                "batch": self.pipeline.batch,
+                "threads": self.pipeline.threads,
+                "processors": self.pipeline.processors.iter().map(Component::to_value).collect::<Vec<_>>(),
+            }),
+        );
+        m.insert("output".into(), self.output.to_value());
+        m.insert(
+            "on_error".into(),
+            match &self.on_error {
+                ErrorPolicy::Drop => "drop".into(),
+                ErrorPolicy::Stop => "stop".into(),
+                ErrorPolicy::DeadLetter(c) => serde_json::json!({ "dead_letter": c.to_value() }),
+            },
+        );
+        if self.replicas != 1 {
+            m.insert("replicas".into(), self.replicas.into());
+        }
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<StreamConfig, Vec<ValidationError>> {
+        parse_stream(&parse_text(yaml, |_| None).unwrap())
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let c = parse(
+            r#"
+input:
+  file: { path: in.jsonl, codec: lines }
+pipeline:
+  batch: { size: 500, period: 50ms }
+  threads: 2
+  processors:
+    - mapping: |
+        .name = upcase!(.name)
+    - filter: '.qty > 0'
+output:
+  file: { path: out.jsonl }
+on_error: drop
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.input.kind, "file");
+        assert_eq!(c.pipeline.threads, 2);
+        assert_eq!(c.pipeline.batch.size, 500);
+        assert_eq!(c.pipeline.batch.period.0, std::time::Duration::from_millis(50));
+        assert_eq!(c.pipeline.processors[1].options, Value::String(".qty > 0".into()));
+        assert_eq!(c.pipeline.processors[1].options_path(), "pipeline.processors[1].filter");
+        assert_eq!(parse_stream(&c.to_value()).unwrap(), c);
+    }
+
+    #[test]
+    fn lists_every_structural_problem_with_its_path() {
+        let errs = parse(
+            r#"
+inptu: {}
+pipeline:
+  threads: 0
+  batch: { period: soon }
+  processors:
+    - { mapping: ".a = 1", filter: "true" }
+on_error: explode
+"#,
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"inptu"), "{errs:?}");
+        assert!(paths.contains(&"input"), "{errs:?}");
+        assert!(paths.contains(&"output"), "{errs:?}");
+        assert!(paths.contains(&"pipeline.batch.period"), "{errs:?}");
+        assert!(paths.contains(&"on_error"), "{errs:?}");
+    }
+
+    #[test]
+    fn reads_a_dead_letter_policy() {
+        let c = parse("input: {stdin: {}}\noutput: {stdout: {}}\non_error: {dead_letter: {file: {path: bad.jsonl}}}")
+            .unwrap();
+        assert!(matches!(c.on_error, ErrorPolicy::DeadLetter(ref o) if o.kind == "file"));
+    }
+}
