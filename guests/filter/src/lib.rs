@@ -48,6 +48,19 @@ const SCHEMA: &str = r##"{
   ]
 }"##;
 
+/// VRL's code for "unhandled error" (a fallible expression whose error is not handled).
+const UNHANDLED_ERROR: usize = 100;
+/// The key of the object a wrapped condition returns when it failed at runtime.
+const ERROR_KEY: &str = "__airtruct_filter_error";
+
+/// Wraps a fallible condition so that its runtime error is caught and returned as `{ERROR_KEY: message}`.
+fn wrap(condition: &str) -> String {
+    format!(
+        "airtruct_filter_value, airtruct_filter_error = {{\n{condition}\n}}\n\
+         if airtruct_filter_error == null {{ airtruct_filter_value }} else {{ {{ \"{ERROR_KEY}\": airtruct_filter_error }} }}"
+    )
+}
+
 /// The filter processor: one compiled, read-only VRL condition.
 pub struct Filter {
     vrl: Vrl,
@@ -55,8 +68,22 @@ pub struct Filter {
 
 impl Filter {
     /// Compiles a condition directly (native use, benchmarks); the error is VRL's formatted diagnostics.
+    ///
+    /// A condition that VRL rejects only because it can fail at runtime (`error[E100]: unhandled error`, as in
+    /// `.qty > 0` where `.qty` might not be a number) is accepted: it is wrapped so that the error is caught,
+    /// and a message on which it fails fails with that error.
     pub fn from_condition(condition: &str) -> Result<Self, String> {
-        let program = vrl_common::compile_with(condition, true)?;
+        let program = match vrl_common::compile_diagnostics(condition, true) {
+            Ok(program) => program,
+            Err(diagnostics) => {
+                let errors = diagnostics.errors();
+                let only_unhandled = !errors.is_empty() && errors.iter().all(|d| d.code == UNHANDLED_ERROR);
+                match only_unhandled.then(|| vrl_common::compile_diagnostics(&wrap(condition), true)) {
+                    Some(Ok(program)) => program,
+                    _ => return Err(vrl_common::format_diagnostics(condition, diagnostics)),
+                }
+            }
+        };
         let kind = program.final_type_info().result.kind().clone();
         if !kind.contains_boolean() {
             return Err(format!("the condition must return a boolean, but it returns {kind}"));
@@ -68,11 +95,17 @@ impl Filter {
     pub fn matches(&mut self, msg: &Message) -> Result<bool, String> {
         match self.vrl.evaluate(msg) {
             Ok(Value::Boolean(b)) => Ok(b),
+            Ok(Value::Object(o)) if o.len() == 1 && o.contains_key(ERROR_KEY) => {
+                let error = o.get(ERROR_KEY).map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+                Err(format!("filter failed: {error}"))
+            }
+            Ok(Value::Null) => Err("filter condition must return a boolean, got null".to_string()),
             Ok(other) => Err(format!(
                 "filter condition must return a boolean, got {} {}",
                 vrl_common::type_name(&other),
                 vrl_common::short_display(&other)
             )),
+            Err(RunError::Abort(m)) if m == "aborted" => Err("filter aborted".to_string()),
             Err(RunError::Abort(m)) => Err(format!("filter aborted: {m}")),
             Err(RunError::Error(m)) => Err(format!("filter failed: {m}")),
         }
@@ -170,6 +203,29 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out[0].error.as_deref().unwrap().starts_with("filter"), "{:?}", out[0].error);
         assert_eq!(out[1].error, None);
+    }
+
+    #[test]
+    fn fallible_condition_fails_at_runtime() {
+        let mut f = filter(".qty > 0");
+        let out = f
+            .process(vec![
+                Message::new(r#"{"qty":3}"#),
+                Message::new(r#"{"qty":0}"#),
+                Message::new(r#"{"qty":"many"}"#),
+                Message::new(r#"{}"#),
+            ])
+            .unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].error, None);
+        let e = out[1].error.as_deref().unwrap();
+        assert!(e.starts_with("filter failed: ") && e.contains("compare"), "{e}");
+        assert_eq!(out[1].payload, br#"{"qty":"many"}"#);
+        assert!(out[2].error.is_some());
+        // Other errors are still reported on the original source.
+        let e = Filter::init(r#"".qty > 0 && upcase(.x) == \"A\"""#).err().unwrap();
+        assert!(e[0].message.contains("error[E110]"), "{}", e[0].message);
+        assert!(!e[0].message.contains("airtruct_filter"), "{}", e[0].message);
     }
 
     #[test]

@@ -16,8 +16,22 @@ impl Processor for Fixture {
     }
 
     fn process(&mut self, batch: Vec<Message>) -> Result<Vec<Message>, String> {
-        Ok(batch)
+        Ok(batch.into_iter().map(|m| if m.payload == b"probe" { probe() } else { m }).collect())
     }
+}
+
+/// What WASI gives this guest: the host grants no environment, no directories and no real clock.
+fn probe() -> Message {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let report = airtruct_sdk::serde_json::json!({
+        "env_vars": std::env::vars().count(),
+        "root_dir_readable": std::fs::read_dir("/").is_ok(),
+        "wall_clock_secs": secs,
+    });
+    Message::new(report.to_string())
 }
 
 export_processor!(Fixture);

@@ -1,4 +1,5 @@
 //! Test fixture `fixture-membomb` (not a built-in): `process` allocates and touches memory until allocation fails (for the host's memory limit).
+//! It misbehaves only on a batch holding a message whose payload is `boom`, and passes other batches through.
 //! `describe` and `init` behave normally and accept any configuration.
 
 use airtruct_sdk::{ConfigErrors, Info, Message, Processor, export_processor};
@@ -15,7 +16,10 @@ impl Processor for Fixture {
         Ok(Fixture)
     }
 
-    fn process(&mut self, _batch: Vec<Message>) -> Result<Vec<Message>, String> {
+    fn process(&mut self, batch: Vec<Message>) -> Result<Vec<Message>, String> {
+        if !batch.iter().any(|m| m.payload == b"boom") {
+            return Ok(batch);
+        }
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             // 1 MiB at a time, every page written so that the memory is really used.

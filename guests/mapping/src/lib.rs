@@ -98,6 +98,8 @@ impl Processor for Mapping {
                 Ok(()) => Outcome::Keep(msg),
                 Err(e) => Outcome::Fail(msg, format!("mapping failed: {e}")),
             },
+            // `abort` without a message reads "aborted".
+            Err(RunError::Abort(m)) if m == "aborted" => Outcome::Fail(msg, "mapping aborted".to_string()),
             Err(RunError::Abort(m)) => Outcome::Fail(msg, format!("mapping aborted: {m}")),
             Err(RunError::Error(m)) => Outcome::Fail(msg, format!("mapping failed: {m}")),
         }
@@ -189,6 +191,8 @@ mod tests {
         let out = run(&mut m, msg.clone());
         assert_eq!(out[0].payload, msg.payload);
         assert_eq!(out[0].error.as_deref(), Some("mapping aborted: no thanks"));
+        let mut m = mapping("abort");
+        assert_eq!(run(&mut m, msg.clone())[0].error.as_deref(), Some("mapping aborted"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use airtruct_sdk::{Message, Metadata};
 use vrl::compiler::runtime::{Runtime, Terminate};
 use vrl::compiler::{CompileConfig, Function, Program, TargetValue, TimeZone, TypeState};
-use vrl::diagnostic::Formatter;
+use vrl::diagnostic::{DiagnosticList, Formatter};
 use vrl::value::{KeyString, ObjectMap, Secrets, Value};
 
 pub use vrl;
@@ -194,6 +194,16 @@ pub fn compile(source: &str) -> Result<Program, String> {
 /// Compiles `source`; with `read_only`, assigning to `.` or `%` (or deleting from them) is a compile error,
 /// for conditions.
 pub fn compile_with(source: &str, read_only: bool) -> Result<Program, String> {
+    compile_diagnostics(source, read_only).map_err(|d| format_diagnostics(source, d))
+}
+
+/// VRL's diagnostics as text, without colour.
+pub fn format_diagnostics(source: &str, diagnostics: DiagnosticList) -> String {
+    Formatter::new(source, diagnostics).to_string().trim().to_string()
+}
+
+/// Compiles `source`, returning VRL's diagnostics unformatted on error (see [`compile_with`]).
+pub fn compile_diagnostics(source: &str, read_only: bool) -> Result<Program, DiagnosticList> {
     let fns = functions();
     let state = TypeState::default();
     let mut config = CompileConfig::default();
@@ -202,10 +212,7 @@ pub fn compile_with(source: &str, read_only: bool) -> Result<Program, String> {
     }
     // A program whose last expression is a bare value is fine (a filter condition is exactly that).
     config.disable_unused_expression_check();
-    match vrl::compiler::compile_with_state(source, &fns, &state, config) {
-        Ok(result) => Ok(result.program),
-        Err(diagnostics) => Err(Formatter::new(source, diagnostics).to_string().trim().to_string()),
-    }
+    vrl::compiler::compile_with_state(source, &fns, &state, config).map(|result| result.program)
 }
 
 /// A payload as a VRL value: parsed JSON, or the raw bytes as a string when it is not JSON.
@@ -248,6 +255,24 @@ pub fn value_to_metadata(value: &Value) -> Result<Metadata, String> {
         .map(|(k, v)| (k.as_str(), v.to_string_lossy()))
         .collect();
     Ok(airtruct_codec::pack(strings.iter().map(|(k, v)| (*k, v.as_ref()))))
+}
+
+/// Whether the VRL metadata object holds exactly the pairs of `original` (so it need not be re-encoded).
+fn metadata_unchanged(original: &Metadata, value: &Value) -> bool {
+    let Value::Object(map) = value else { return false };
+    let mut count = 0;
+    for (k, v) in original.iter() {
+        count += 1;
+        let same = match map.get(k) {
+            Some(Value::Bytes(b)) => b.as_ref() == v.as_bytes(),
+            Some(Value::String(s)) => s.as_bytes().as_ref() == v.as_bytes(),
+            _ => false,
+        };
+        if !same {
+            return false;
+        }
+    }
+    count == map.len()
 }
 
 fn kind_name(v: &Value) -> &'static str {
@@ -293,15 +318,13 @@ pub struct Output {
     pub was_json: bool,
     /// The metadata (`%`) after the program.
     pub metadata: Value,
-    /// The metadata before the program, to skip re-encoding when unchanged.
-    metadata_in: Value,
 }
 
 impl Output {
     /// Writes the program's target (payload and metadata) into `msg`. On error `msg` is unchanged.
     pub fn write_into(&self, msg: &mut Message) -> Result<(), String> {
         let payload = value_to_payload(&self.payload, self.was_json)?;
-        if self.metadata != self.metadata_in {
+        if !metadata_unchanged(&msg.metadata, &self.metadata) {
             msg.metadata = value_to_metadata(&self.metadata)?;
         }
         msg.payload = payload;
@@ -336,8 +359,8 @@ impl Vrl {
     /// `abort` (`aborted` when it has no message).
     pub fn run(&mut self, msg: &Message) -> Result<Output, RunError> {
         let (payload, was_json) = payload_to_value(&msg.payload);
-        let metadata_in = metadata_to_value(&msg.metadata);
-        let mut target = TargetValue { value: payload, metadata: metadata_in.clone(), secrets: Secrets::default() };
+        let metadata = metadata_to_value(&msg.metadata);
+        let mut target = TargetValue { value: payload, metadata, secrets: Secrets::default() };
         let result = self.runtime.resolve(&mut target, &self.program, &self.timezone);
         self.runtime.clear();
         match result {
@@ -346,7 +369,6 @@ impl Vrl {
                 payload: target.value,
                 was_json,
                 metadata: target.metadata,
-                metadata_in,
             }),
             Err(e) => Err(RunError::from(e)),
         }
@@ -411,6 +433,21 @@ mod tests {
         let (v, json) = payload_to_value(br#""a json string""#);
         assert!(json);
         assert_eq!(value_to_payload(&v, json).unwrap(), br#""a json string""#);
+    }
+
+    #[test]
+    fn unchanged_metadata_is_detected() {
+        let mut m = Metadata::new();
+        m.insert("a", "1");
+        m.insert("b", "2");
+        let v = metadata_to_value(&m);
+        assert!(metadata_unchanged(&m, &v));
+        let Value::Object(mut map) = v else { unreachable!() };
+        map.insert("a".into(), Value::Integer(1));
+        assert!(!metadata_unchanged(&m, &Value::Object(map.clone())));
+        map.insert("a".into(), Value::from("1"));
+        map.insert("c".into(), Value::from("3"));
+        assert!(!metadata_unchanged(&m, &Value::Object(map)));
     }
 
     #[test]

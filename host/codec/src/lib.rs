@@ -94,6 +94,11 @@ impl Metadata {
         true
     }
 
+    /// The pairs of a packed buffer, read in place.
+    pub fn iter_bytes(buf: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+        PairIter { rest: buf }
+    }
+
     /// The pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         PairIter { rest: &self.buf }

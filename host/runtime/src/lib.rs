@@ -1,0 +1,102 @@
+//! Runs streams: inputs, the wasm processor chain, outputs, acknowledgements and error policies.
+//!
+//! Every input, output and processor kind is listed in one place, [`registry`].
+
+pub mod chain;
+pub mod inputs;
+pub mod metrics;
+pub mod outputs;
+pub mod registry;
+pub mod stream;
+pub mod validate;
+
+use async_trait::async_trait;
+
+pub use airtruct_codec::Metadata;
+pub use airtruct_engine::Message;
+pub use metrics::StreamMetrics;
+pub use stream::{BuiltStream, StreamExit, build_stream, run_stream};
+pub use validate::StreamPlan;
+pub use validate::validate_stream;
+
+/// Reads a metadata value of a message.
+pub fn meta_get<'a>(msg: &'a Message, key: &str) -> Option<&'a str> {
+    // The packed buffer is read in place; see `airtruct_codec` for the layout.
+    airtruct_codec::Metadata::iter_bytes(&msg.metadata).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Sets a metadata value of a message.
+pub fn meta_set(msg: &mut Message, key: &str, value: &str) {
+    let mut m = Metadata::from_bytes_unchecked(std::mem::take(&mut msg.metadata));
+    m.insert(key, value);
+    msg.metadata = m.into_bytes();
+}
+
+/// A new message with this payload and metadata.
+pub fn message(payload: Vec<u8>, metadata: Metadata) -> Message {
+    Message { payload, metadata: metadata.into_bytes(), error: None }
+}
+
+/// How a runtime failure should be handled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The configuration or the data is wrong: retrying will not help.
+    #[error("{0}")]
+    User(String),
+    /// Something outside failed (a broker, a database, a file system): retrying may help.
+    #[error("{0}")]
+    External(String),
+    /// A bug or an invariant broken in Airtruct itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Whether trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::External(_))
+    }
+}
+
+/// What the output did with the messages an acknowledgement covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Written and confirmed by the output (or handled by the error policy).
+    Delivered,
+    /// Not delivered: the input must make them available again (redeliver, do not commit).
+    NotDelivered,
+}
+
+/// Called once when the messages of an [`InputBatch`] are delivered or given up.
+pub type Ack = Box<dyn FnOnce(Delivery) + Send>;
+
+/// Messages read by an input, with the acknowledgement that covers them all.
+pub struct InputBatch {
+    pub messages: Vec<Message>,
+    pub ack: Ack,
+}
+
+/// A source of messages. `read` must be cancel-safe enough that dropping its future loses nothing that was
+/// acknowledged: unacknowledged messages are read again after a restart.
+#[async_trait]
+pub trait Input: Send {
+    /// The next messages; `Ok(None)` when a finite input is exhausted.
+    async fn read(&mut self) -> Result<Option<InputBatch>, Error>;
+
+    /// Called once at the end, after every acknowledgement: commit what was delivered.
+    async fn close(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A destination. `write` returns only once the messages are confirmed written.
+#[async_trait]
+pub trait Output: Send {
+    /// Writes the messages; `Ok` means they are confirmed.
+    async fn write(&mut self, batch: &[Message]) -> Result<(), Error>;
+
+    /// Called once at the end, after the last write.
+    async fn close(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! Command-line parsing and the `run` and `validate` commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use airtruct_engine::{Engine, EngineConfig};
+use airtruct_model::{ValidationError, parse_text};
+use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, validate_stream};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// Airtruct: a stream-processing server whose processors are WebAssembly components.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Log filter (`info`, `debug`, `airtruct_runtime=debug`); RUST_LOG works too.
+    #[arg(long, env = "AIRTRUCT_LOG", default_value = "info", global = true)]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "AIRTRUCT_LOG_JSON", global = true)]
+    log_json: bool,
+    /// Where compiled components are cached (default: the user's cache directory, `airtruct/components`).
+    #[arg(long, env = "AIRTRUCT_CACHE_DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a stream file in the foreground; exits when a finite input is exhausted and drained, or on Ctrl-C
+    /// after draining what is in flight.
+    Run {
+        /// The stream config, YAML or JSON.
+        file: PathBuf,
+    },
+    /// Checks a stream file, including each processor's `init`, and prints every problem with its path.
+    Validate {
+        /// The stream config, YAML or JSON.
+        file: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    let result = match &cli.command {
+        Command::Run { file } => run(&cli.global, file),
+        Command::Validate { file } => validate(&cli.global, file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(g: &Global) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&g.log));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if g.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/airtruct/components` or `~/.cache/airtruct/components`.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("airtruct/components")
+}
+
+fn engine(g: &Global) -> anyhow::Result<Engine> {
+    let cache_dir = g.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    Engine::new(EngineConfig { cache_dir: Some(cache_dir), ..EngineConfig::default() }).context("starting the wasm engine")
+}
+
+fn read_config(file: &Path) -> anyhow::Result<Result<serde_json::Value, Vec<ValidationError>>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading \"{}\"", file.display()))?;
+    Ok(parse_text(&text, |name| std::env::var(name).ok()))
+}
+
+fn print_errors(file: &Path, errors: &[ValidationError]) {
+    eprintln!("{}: {} problem(s)", file.display(), errors.len());
+    for e in errors {
+        eprintln!("  {e}");
+    }
+}
+
+fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
+    let engine = engine(g)?;
+    let checked = read_config(file)?.and_then(|v| validate_stream(&engine, &v).map(|_| ()));
+    match checked {
+        Ok(()) => {
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            print_errors(file, &errors);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
+    let engine = engine(g)?;
+    let plan = match read_config(file)?.and_then(|v| validate_stream(&engine, &v)) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            print_errors(file, &errors);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let metrics = Arc::new(StreamMetrics::default());
+        {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::info!("interrupted: draining what is in flight (Ctrl-C again to quit now)");
+                    shutdown.cancel();
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        eprintln!("quitting without draining");
+                        std::process::exit(130);
+                    }
+                }
+            });
+        }
+        #[cfg(unix)]
+        {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    term.recv().await;
+                    tracing::info!("terminated: draining what is in flight");
+                    shutdown.cancel();
+                }
+            });
+        }
+        let stream = build_stream(plan).await?;
+        let exit = run_stream(engine, stream, metrics.clone(), shutdown).await;
+        let m = metrics.snapshot();
+        let summary = format!(
+            "received {}, sent {}, filtered {}, failed {}, dropped {}",
+            m.received, m.sent, m.filtered, m.failed, m.dropped
+        );
+        match exit {
+            Ok(StreamExit::Completed) => {
+                tracing::info!("stream completed: {summary}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(StreamExit::Stopped) => {
+                tracing::info!("stream stopped: {summary}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                tracing::error!("stream failed: {e} ({summary})");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+}

@@ -1,0 +1,67 @@
+//! `file`: appends one line per message to a file. A batch is confirmed once it is written and flushed to the
+//! operating system (and, with `fsync: true`, to the disk).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::{Error, Message, Output};
+
+/// Appends each message's payload as a line to a file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct FileOutputConfig {
+    /// The file to append to (created when missing).
+    pub path: PathBuf,
+    /// Sync every batch to disk before confirming it, so a machine crash loses nothing confirmed (slower).
+    /// Without it a killed process loses nothing confirmed, a crashed machine may.
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+impl FileOutputConfig {
+    /// Opens the file for appending.
+    pub async fn build(&self) -> Result<FileOutput, Error> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| Error::User(format!("creating \"{}\": {e}", dir.display())))?;
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(|e| Error::User(format!("opening \"{}\": {e}", self.path.display())))?;
+        Ok(FileOutput { file, fsync: self.fsync, path: self.path.display().to_string(), buf: Vec::new() })
+    }
+}
+
+/// The running `file` output.
+pub struct FileOutput {
+    file: tokio::fs::File,
+    fsync: bool,
+    path: String,
+    buf: Vec<u8>,
+}
+
+#[async_trait]
+impl Output for FileOutput {
+    async fn write(&mut self, batch: &[Message]) -> Result<(), Error> {
+        self.buf.clear();
+        for m in batch {
+            self.buf.extend_from_slice(&m.payload);
+            self.buf.push(b'\n');
+        }
+        let err = |e: std::io::Error| Error::External(format!("writing \"{}\": {e}", self.path));
+        self.file.write_all(&self.buf).await.map_err(err)?;
+        self.file.flush().await.map_err(err)?;
+        if self.fsync {
+            self.file.sync_data().await.map_err(err)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! The native outputs.
+
+pub mod drop;
+pub mod file;
+pub mod stdout;

@@ -1,0 +1,40 @@
+//! `stdout`: one line per message on standard output.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::{Error, Message, Output};
+
+/// Writes each message's payload as a line on standard output.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutOutputConfig {}
+
+/// The running `stdout` output.
+pub struct StdoutOutput {
+    out: tokio::io::Stdout,
+    buf: Vec<u8>,
+}
+
+impl StdoutOutputConfig {
+    /// Builds the running output.
+    pub fn build(&self) -> StdoutOutput {
+        StdoutOutput { out: tokio::io::stdout(), buf: Vec::new() }
+    }
+}
+
+#[async_trait]
+impl Output for StdoutOutput {
+    async fn write(&mut self, batch: &[Message]) -> Result<(), Error> {
+        self.buf.clear();
+        for m in batch {
+            self.buf.extend_from_slice(&m.payload);
+            self.buf.push(b'\n');
+        }
+        let err = |e: std::io::Error| Error::External(format!("writing stdout: {e}"));
+        self.out.write_all(&self.buf).await.map_err(err)?;
+        self.out.flush().await.map_err(err)
+    }
+}

@@ -1,0 +1,249 @@
+//! Every input, output and processor kind, in one place: their config types, their JSON Schemas (for the
+//! console and the API catalogue) and how each is built from a `kind: {options}` entry.
+
+use std::sync::Arc;
+
+use airtruct_engine::{Engine, Limits, LoadedComponent};
+use airtruct_model::{Component, ValidationError, from_value, join_path};
+use schemars::{JsonSchema, schema_for};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::chain::ProcessorSpec;
+use crate::inputs::{file::FileInputConfig, generate::GenerateInputConfig, stdin::StdinInputConfig};
+use crate::outputs::{
+    drop::{DropOutput, DropOutputConfig},
+    file::FileOutputConfig,
+    stdout::StdoutOutputConfig,
+};
+use crate::{Error, Input, Output};
+
+/// What part of a stream a kind is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Input,
+    Output,
+    Processor,
+    Buffer,
+}
+
+/// One kind in the catalogue.
+#[derive(Debug, Clone, serde::Serialize, JsonSchema)]
+pub struct KindDoc {
+    /// The key used in a stream config (`file`, `mapping`).
+    pub kind: String,
+    pub role: Role,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its options.
+    pub config_schema: Value,
+}
+
+/// Input kinds with their descriptions and options.
+pub fn inputs() -> Vec<KindDoc> {
+    vec![
+        doc::<FileInputConfig>("file", Role::Input, "Reads a file, one message per line (raw or JSON lines)"),
+        doc::<StdinInputConfig>("stdin", Role::Input, "Reads standard input, one message per line"),
+        doc::<GenerateInputConfig>("generate", Role::Input, "Makes messages from a template with a sequence number"),
+    ]
+}
+
+/// Output kinds with their descriptions and options.
+pub fn outputs() -> Vec<KindDoc> {
+    vec![
+        doc::<FileOutputConfig>("file", Role::Output, "Appends one line per message to a file"),
+        doc::<StdoutOutputConfig>("stdout", Role::Output, "Writes one line per message to standard output"),
+        doc::<DropOutputConfig>("drop", Role::Output, "Confirms and discards every message"),
+    ]
+}
+
+/// Processor kinds: the built-in components (described by the components themselves) and `wasm`.
+pub fn processors(engine: &Engine) -> Vec<KindDoc> {
+    let mut docs: Vec<KindDoc> = airtruct_builtins::BUILTINS
+        .iter()
+        .map(|b| match builtin_component(engine, b.kind) {
+            Ok(c) => KindDoc {
+                kind: b.kind.to_string(),
+                role: Role::Processor,
+                description: c.info().description.clone(),
+                config_schema: serde_json::from_str(&c.info().config_schema).unwrap_or(Value::Null),
+            },
+            Err(e) => KindDoc {
+                kind: b.kind.to_string(),
+                role: Role::Processor,
+                description: format!("unavailable: {}", e.message),
+                config_schema: Value::Null,
+            },
+        })
+        .collect();
+    docs.push(doc::<WasmProcessorConfig>("wasm", Role::Processor, "Runs a processor component of your own"));
+    docs
+}
+
+fn doc<T: JsonSchema>(kind: &str, role: Role, description: &str) -> KindDoc {
+    KindDoc {
+        kind: kind.into(),
+        role,
+        description: description.into(),
+        config_schema: serde_json::to_value(schema_for!(T)).unwrap_or(Value::Null),
+    }
+}
+
+fn unknown(c: &Component, docs: Vec<KindDoc>, role: &str) -> ValidationError {
+    let known: Vec<String> = docs.into_iter().map(|d| d.kind).collect();
+    ValidationError::new(&c.path, format!("unknown {role} kind \"{}\", expected one of {}", c.kind, known.join(", ")))
+}
+
+fn options<T: for<'de> Deserialize<'de>>(c: &Component) -> Result<T, ValidationError> {
+    // `kind: ~` and `kind: {}` both mean "all defaults".
+    let value = if c.options.is_null() { Value::Object(Default::default()) } else { c.options.clone() };
+    from_value(&c.options_path(), &value)
+}
+
+/// A parsed input config, ready to build.
+pub enum InputConfig {
+    File(FileInputConfig),
+    Stdin(StdinInputConfig),
+    Generate(GenerateInputConfig),
+}
+
+impl InputConfig {
+    /// Reads an input entry, checking its options.
+    pub fn parse(c: &Component) -> Result<Self, ValidationError> {
+        Ok(match c.kind.as_str() {
+            "file" => Self::File(options(c)?),
+            "stdin" => Self::Stdin(options(c)?),
+            "generate" => Self::Generate(options(c)?),
+            _ => return Err(unknown(c, inputs(), "input")),
+        })
+    }
+
+    /// Builds the running input.
+    pub async fn build(&self) -> Result<Box<dyn Input>, Error> {
+        Ok(match self {
+            Self::File(c) => Box::new(c.build().await?),
+            Self::Stdin(c) => Box::new(c.build()),
+            Self::Generate(c) => Box::new(c.build()),
+        })
+    }
+}
+
+/// A parsed output config, ready to build.
+pub enum OutputConfig {
+    File(FileOutputConfig),
+    Stdout(StdoutOutputConfig),
+    Drop(DropOutputConfig),
+}
+
+impl OutputConfig {
+    /// Reads an output entry, checking its options.
+    pub fn parse(c: &Component) -> Result<Self, ValidationError> {
+        Ok(match c.kind.as_str() {
+            "file" => Self::File(options(c)?),
+            "stdout" => Self::Stdout(options(c)?),
+            "drop" => Self::Drop(options(c)?),
+            _ => return Err(unknown(c, outputs(), "output")),
+        })
+    }
+
+    /// Builds the running output.
+    pub async fn build(&self) -> Result<Box<dyn Output>, Error> {
+        Ok(match self {
+            Self::File(c) => Box::new(c.build().await?),
+            Self::Stdout(c) => Box::new(c.build()),
+            Self::Drop(_) => Box::new(DropOutput),
+        })
+    }
+}
+
+/// Runs a processor component of your own, from a `.wasm` file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct WasmProcessorConfig {
+    /// Path of the component (`.wasm`, built for wasm32-wasip2).
+    pub path: std::path::PathBuf,
+    /// The processor's own configuration, passed to its `init` as JSON.
+    #[serde(default)]
+    pub config: Option<Value>,
+    /// Limits for this processor, each within what the operator allows; absent ones take the defaults.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Per-processor limits.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct LimitsConfig {
+    /// Memory cap of each instance, in MiB (default 256).
+    pub memory_mib: Option<u32>,
+    /// Time limit of one batch (default "5s").
+    pub timeout: Option<airtruct_model::Duration>,
+    /// Most output of one batch, in MiB (default 64).
+    pub max_output_mib: Option<u32>,
+}
+
+impl LimitsConfig {
+    fn resolve(&self, engine: &Engine, path: &str) -> Result<Limits, ValidationError> {
+        let d = Limits::default();
+        let memory_bytes = self.memory_mib.map_or(d.memory_bytes, |m| (m as usize) << 20);
+        let max = engine.config().max_memory_bytes;
+        if memory_bytes > max || memory_bytes == 0 {
+            return Err(ValidationError::new(
+                join_path(path, "memory_mib"),
+                format!("must be between 1 and {} (the operator's limit)", max >> 20),
+            ));
+        }
+        let timeout = self.timeout.map_or(d.timeout, Into::into);
+        if timeout.is_zero() || timeout > std::time::Duration::from_secs(300) {
+            return Err(ValidationError::new(join_path(path, "timeout"), "must be between 10ms and 5m"));
+        }
+        let max_output_bytes = self.max_output_mib.map_or(d.max_output_bytes, |m| (m as usize) << 20);
+        Ok(Limits { memory_bytes, timeout, max_output_bytes })
+    }
+}
+
+fn builtin_component(engine: &Engine, kind: &str) -> Result<Arc<LoadedComponent>, ValidationError> {
+    let b = airtruct_builtins::builtin(kind).ok_or_else(|| ValidationError::new("", format!("no built-in \"{kind}\"")))?;
+    engine.load(b.wasm).map_err(|e| ValidationError::new("", format!("loading built-in processor \"{kind}\": {e}")))
+}
+
+/// Resolves a processor entry to its component and configuration. Loading compiles the component the first time
+/// (or reads it from the engine's cache).
+pub fn resolve_processor(engine: &Engine, c: &Component) -> Result<ProcessorSpec, ValidationError> {
+    let mut limits = Limits::default();
+    let (component, config) = match c.kind.as_str() {
+        "wasm" => {
+            let w: WasmProcessorConfig = options(c)?;
+            limits = w.limits.resolve(engine, &join_path(&c.options_path(), "limits"))?;
+            let bytes = std::fs::read(&w.path).map_err(|e| {
+                ValidationError::new(join_path(&c.options_path(), "path"), format!("reading \"{}\": {e}", w.path.display()))
+            })?;
+            let component = engine
+                .load(&bytes)
+                .map_err(|e| ValidationError::new(join_path(&c.options_path(), "path"), e.to_string()))?;
+            (component, w.config.unwrap_or(Value::Object(Default::default())))
+        }
+        kind if airtruct_builtins::builtin(kind).is_some() => {
+            let component = builtin_component(engine, kind).map_err(|e| ValidationError::new(&c.path, e.message))?;
+            (component, c.options.clone())
+        }
+        _ => return Err(unknown(c, processors_names(), "processor")),
+    };
+    Ok(ProcessorSpec {
+        path: c.path.clone(),
+        kind: c.kind.clone(),
+        component,
+        config: config.to_string(),
+        limits,
+    })
+}
+
+fn processors_names() -> Vec<KindDoc> {
+    airtruct_builtins::BUILTINS
+        .iter()
+        .map(|b| b.kind)
+        .chain(["wasm"])
+        .map(|k| KindDoc { kind: k.into(), role: Role::Processor, description: String::new(), config_schema: Value::Null })
+        .collect()
+}

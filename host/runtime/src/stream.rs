@@ -1,0 +1,306 @@
+//! Runs one stream: an input task, a batcher, processor threads (each with its own chain of wasm instances) and
+//! an output task, joined by bounded channels. An input batch is acknowledged only once the output confirmed
+//! every message of it (or the error policy handled the failed ones).
+//!
+//! Shutdown: on cancel the input stops reading; the batcher, processors and output drain what is in flight; the
+//! input's `close` then commits what was delivered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airtruct_engine::Engine;
+use airtruct_model::ErrorPolicy;
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::{Chain, ChainOutput};
+use crate::validate::StreamPlan;
+use crate::{Ack, Delivery, Error, Input, InputBatch, Message, Output, StreamMetrics, meta_set};
+
+/// How a stream ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamExit {
+    /// A finite input was exhausted and everything was delivered.
+    Completed,
+    /// It was asked to stop and drained what was in flight.
+    Stopped,
+}
+
+/// A validated plan with its input and outputs opened.
+pub struct BuiltStream {
+    plan: StreamPlan,
+    input: Box<dyn Input>,
+    output: Box<dyn Output>,
+    dead_letter: Option<Box<dyn Output>>,
+}
+
+/// Opens the plan's input and outputs.
+pub async fn build_stream(plan: StreamPlan) -> Result<BuiltStream, Error> {
+    let input = plan.input.build().await?;
+    let output = plan.output.build().await?;
+    let dead_letter = match &plan.dead_letter {
+        Some(d) => Some(d.build().await?),
+        None => None,
+    };
+    Ok(BuiltStream { plan, input, output, dead_letter })
+}
+
+struct Work {
+    messages: Vec<Message>,
+    acks: Vec<Ack>,
+    formed: Instant,
+}
+
+struct Processed {
+    out: ChainOutput,
+    acks: Vec<Ack>,
+    formed: Instant,
+}
+
+fn nack(acks: Vec<Ack>) {
+    for a in acks {
+        a(Delivery::NotDelivered);
+    }
+}
+
+/// Runs the stream until its input is exhausted (`Completed`), `shutdown` is cancelled (`Stopped`) or it fails.
+pub async fn run_stream(
+    engine: Engine,
+    stream: BuiltStream,
+    metrics: Arc<StreamMetrics>,
+    shutdown: CancellationToken,
+) -> Result<StreamExit, Error> {
+    let BuiltStream { plan, mut input, output, dead_letter } = stream;
+    let threads = plan.config.pipeline.threads.max(1);
+    let batch = plan.config.pipeline.batch;
+    // A failure anywhere stops the whole stream; `shutdown` only stops the input.
+    let abort = CancellationToken::new();
+
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel::<InputBatch>(threads * 4);
+    let (work_tx, work_rx) = async_channel::bounded::<Work>(threads * 2);
+    let (done_tx, done_rx) = tokio::sync::mpsc::channel::<Processed>(threads * 2);
+
+    // Processor threads: wasm calls never run on the async reactor.
+    let mut chains = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let chain = Chain::new(&engine, &plan.processors).map_err(|errs| {
+            Error::User(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        })?;
+        chains.push(chain);
+    }
+    let mut handles = Vec::new();
+    for (i, mut chain) in chains.into_iter().enumerate() {
+        let work_rx = work_rx.clone();
+        let done_tx = done_tx.clone();
+        let metrics = metrics.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("processor-{i}"))
+            .spawn(move || {
+                while let Ok(work) = work_rx.recv_blocking() {
+                    let (failed_in, todo): (Vec<Message>, Vec<Message>) =
+                        work.messages.into_iter().partition(|m| m.error.is_some());
+                    let restarts = chain.restarts();
+                    let mut out = chain.run(todo, |_, _, _| {});
+                    StreamMetrics::add(&metrics.processor_restarts, chain.restarts() - restarts);
+                    out.failed.extend(failed_in);
+                    if done_tx.blocking_send(Processed { out, acks: work.acks, formed: work.formed }).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("spawning a processor thread: {e}")))?;
+        handles.push(handle);
+    }
+    drop(work_rx);
+    drop(done_tx);
+
+    // Input: reads until exhausted, cancelled or failed.
+    let input_task = {
+        let shutdown = shutdown.clone();
+        let abort = abort.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            let result = loop {
+                let read = tokio::select! {
+                    _ = shutdown.cancelled() => break Ok(false),
+                    _ = abort.cancelled() => break Ok(false),
+                    r = input.read() => r,
+                };
+                match read {
+                    Ok(Some(b)) => {
+                        backoff = Duration::from_millis(100);
+                        StreamMetrics::add(&metrics.received, b.messages.len() as u64);
+                        StreamMetrics::add(&metrics.bytes_in, b.messages.iter().map(|m| m.payload.len() as u64).sum());
+                        if in_tx.send(b).await.is_err() {
+                            break Ok(false);
+                        }
+                    }
+                    Ok(None) => break Ok(true),
+                    Err(e) if e.is_retryable() => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "input failed, retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break Ok(false),
+                            _ = abort.cancelled() => break Ok(false),
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            (input, result)
+        })
+    };
+
+    // Batcher: groups input batches by size and period.
+    let batcher_task = tokio::spawn(batcher(in_rx, work_tx, batch.size, batch.period.into()));
+
+    // Output: writes, applies the error policy, acknowledges.
+    let output_task = tokio::spawn(output_loop(
+        done_rx,
+        output,
+        dead_letter,
+        plan.config.on_error.clone(),
+        metrics.clone(),
+        abort.clone(),
+    ));
+
+    let output_result = output_task.await.map_err(|e| Error::Internal(format!("output task: {e}")))?;
+    if output_result.is_err() {
+        abort.cancel();
+    }
+    let _ = batcher_task.await;
+    for h in handles {
+        let _ = h.join();
+    }
+    let (mut input, input_result) = input_task.await.map_err(|e| Error::Internal(format!("input task: {e}")))?;
+    let closed = input.close().await;
+    output_result?;
+    let exhausted = input_result?;
+    closed?;
+    Ok(if exhausted { StreamExit::Completed } else { StreamExit::Stopped })
+}
+
+async fn batcher(
+    mut in_rx: tokio::sync::mpsc::Receiver<InputBatch>,
+    work_tx: async_channel::Sender<Work>,
+    size: usize,
+    period: Duration,
+) {
+    let mut messages: Vec<Message> = Vec::new();
+    let mut acks: Vec<Ack> = Vec::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            Some(d) => tokio::select! {
+                b = in_rx.recv() => b.map(Some),
+                _ = tokio::time::sleep_until(d) => Some(None),
+            },
+            None => in_rx.recv().await.map(Some),
+        };
+        let closed = next.is_none();
+        let flush = match next {
+            None => true,
+            Some(None) => true,
+            Some(Some(b)) => {
+                if messages.is_empty() {
+                    deadline = Some(tokio::time::Instant::now() + period);
+                }
+                messages.extend(b.messages);
+                acks.push(b.ack);
+                messages.len() >= size
+            }
+        };
+        if flush && !acks.is_empty() {
+            deadline = None;
+            let work = Work { messages: std::mem::take(&mut messages), acks: std::mem::take(&mut acks), formed: Instant::now() };
+            if let Err(e) = work_tx.send(work).await {
+                nack(e.into_inner().acks);
+                break;
+            }
+        }
+        if closed {
+            break;
+        }
+    }
+}
+
+/// Writes with retries until confirmed or the stream is aborted.
+async fn write_confirmed(output: &mut dyn Output, batch: &[Message], abort: &CancellationToken) -> Result<(), Error> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match output.write(batch).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "output failed, retrying");
+                tokio::select! {
+                    _ = abort.cancelled() => return Err(e),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn output_loop(
+    mut done_rx: tokio::sync::mpsc::Receiver<Processed>,
+    mut output: Box<dyn Output>,
+    mut dead_letter: Option<Box<dyn Output>>,
+    policy: ErrorPolicy,
+    metrics: Arc<StreamMetrics>,
+    abort: CancellationToken,
+) -> Result<(), Error> {
+    while let Some(Processed { out, acks, formed }) = done_rx.recv().await {
+        let ChainOutput { ok, mut failed, filtered } = out;
+        StreamMetrics::add(&metrics.filtered, filtered);
+        StreamMetrics::add(&metrics.failed, failed.len() as u64);
+        if !failed.is_empty() {
+            match (&policy, dead_letter.as_mut()) {
+                (ErrorPolicy::Stop, _) => {
+                    let first = failed[0].error.clone().unwrap_or_default();
+                    nack(acks);
+                    return Err(Error::User(format!(
+                        "stopping: {} message(s) failed and on_error is \"stop\"; first error: {first}",
+                        failed.len()
+                    )));
+                }
+                (ErrorPolicy::DeadLetter(_), Some(dlq)) => {
+                    for m in failed.iter_mut() {
+                        let e = m.error.take().unwrap_or_default();
+                        meta_set(m, "error", &e);
+                    }
+                    if let Err(e) = write_confirmed(dlq.as_mut(), &failed, &abort).await {
+                        nack(acks);
+                        return Err(Error::External(format!("dead-letter output: {e}")));
+                    }
+                }
+                _ => {
+                    for m in &failed {
+                        tracing::debug!(error = m.error.as_deref().unwrap_or(""), "dropping failed message");
+                    }
+                    StreamMetrics::add(&metrics.dropped, failed.len() as u64);
+                }
+            }
+        }
+        if !ok.is_empty() {
+            if let Err(e) = write_confirmed(output.as_mut(), &ok, &abort).await {
+                nack(acks);
+                return Err(e);
+            }
+            StreamMetrics::add(&metrics.sent, ok.len() as u64);
+            StreamMetrics::add(&metrics.bytes_out, ok.iter().map(|m| m.payload.len() as u64).sum());
+        }
+        StreamMetrics::add(&metrics.batches, 1);
+        StreamMetrics::add(&metrics.latency_us_sum, formed.elapsed().as_micros() as u64);
+        for a in acks {
+            a(Delivery::Delivered);
+        }
+    }
+    output.close().await?;
+    if let Some(mut d) = dead_letter {
+        d.close().await?;
+    }
+    Ok(())
+}
