@@ -257,7 +257,7 @@ fn generate_input_counts_and_stdout_output_prints() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("stream.yaml"),
-        "input: {generate: {count: 3, payload: '{\"n\":{{seq}}}'}}\npipeline: {processors: [{mapping: '.n = .n * 10'}]}\noutput: {stdout: {}}\n",
+        "input: {generate: {count: 3, payload: '{\"n\":{{seq}}}'}}\npipeline: {processors: [{mapping: '.n = int!(.n) * 10'}]}\noutput: {stdout: {}}\n",
     )
     .unwrap();
     let o = run(dir.path(), &["run", "stream.yaml"]);

@@ -127,6 +127,13 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].error, None);
         assert_eq!(out[0].json().unwrap(), serde_json::json!({"name": "ADA", "n": 1}));
+        // `upcase!` raises the argument's type error at runtime.
+        let mut m = mapping(".name = upcase!(.name)\n.tagged = true");
+        let out = run(&mut m, Message::new(r#"{"name":"ada"}"#));
+        assert_eq!(out[0].json().unwrap(), serde_json::json!({"name": "ADA", "tagged": true}));
+        let out = run(&mut m, Message::new(r#"{"name":1}"#));
+        assert_eq!(out[0].payload, br#"{"name":1}"#);
+        assert!(out[0].error.as_deref().unwrap().starts_with("mapping failed: "), "{:?}", out[0].error);
     }
 
     #[test]

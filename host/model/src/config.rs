@@ -155,12 +155,38 @@ pub fn parse_text(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     serde_yaml::from_str::<Value>(&text).map_err(|e| vec![ValidationError::new("", format!("invalid YAML: {e}"))])
 }
 
+/// The parts of a stream config that could be read, whatever else was wrong: validation goes on to check them,
+/// so that every problem is reported at once.
+#[derive(Debug, Clone, Default)]
+pub struct PartialStream {
+    pub input: Option<Component>,
+    pub buffer: Option<Component>,
+    pub pipeline: Option<Pipeline>,
+    pub output: Option<Component>,
+    pub on_error: Option<ErrorPolicy>,
+    pub replicas: u32,
+}
+
 /// Reads the skeleton of a stream config, reporting every structural problem at once. Component options are
 /// checked later, by the registry that knows each kind.
 pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>> {
+    let (partial, errors) = parse_stream_partial(value);
+    match partial {
+        PartialStream { input: Some(input), output: Some(output), pipeline: Some(pipeline), on_error: Some(on_error), buffer, replicas }
+            if errors.is_empty() =>
+        {
+            Ok(StreamConfig { input, buffer, pipeline, output, on_error, replicas })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// Like [`parse_stream`], but returns what could be read along with the problems.
+pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationError>) {
     let mut errors = Vec::new();
     let Value::Object(map) = value else {
-        return Err(vec![ValidationError::new("", format!("a stream config is an object, found {}", kind_of(value)))]);
+        let e = ValidationError::new("", format!("a stream config is an object, found {}", kind_of(value)));
+        return (PartialStream::default(), vec![e]);
     };
     for key in map.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
         errors.push(ValidationError::new(
@@ -237,12 +263,7 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
             }
         },
     };
-    match (input, output, pipeline, on_error) {
-        (Some(input), Some(output), Some(pipeline), Some(on_error)) if errors.is_empty() => {
-            Ok(StreamConfig { input, buffer, pipeline, output, on_error, replicas })
-        }
-        _ => Err(errors),
-    }
+    (PartialStream { input, buffer, pipeline, output, on_error, replicas }, errors)
 }
 
 impl StreamConfig {

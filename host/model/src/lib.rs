@@ -5,7 +5,10 @@ mod config;
 mod duration;
 mod interpolate;
 
-pub use config::{BatchPolicy, Component, ErrorPolicy, Pipeline, StreamConfig, parse_stream, parse_text};
+pub use config::{
+    BatchPolicy, Component, ErrorPolicy, PartialStream, Pipeline, StreamConfig, parse_stream, parse_stream_partial,
+    parse_text,
+};
 pub use duration::{Duration, parse_duration};
 pub use interpolate::interpolate_env;
 

@@ -181,6 +181,35 @@ pub async fn run_stream(
     Ok(if exhausted { StreamExit::Completed } else { StreamExit::Stopped })
 }
 
+/// Splits one acknowledgement into `parts`: the original fires once every part has, `NotDelivered` if any was.
+fn split_ack(ack: Ack, parts: usize) -> Vec<Ack> {
+    if parts <= 1 {
+        return vec![ack];
+    }
+    let state = Arc::new(std::sync::Mutex::new((Some(ack), parts, Delivery::Delivered)));
+    (0..parts)
+        .map(|_| {
+            let state = state.clone();
+            Box::new(move |d: Delivery| {
+                let mut g = state.lock().unwrap();
+                if d == Delivery::NotDelivered {
+                    g.2 = Delivery::NotDelivered;
+                }
+                g.1 -= 1;
+                if g.1 == 0 {
+                    let (ack, outcome) = (g.0.take(), g.2);
+                    drop(g);
+                    if let Some(ack) = ack {
+                        ack(outcome);
+                    }
+                }
+            }) as Ack
+        })
+        .collect()
+}
+
+/// Groups input batches into batches of at most `size` messages, sent when full or `period` after their first
+/// message arrived. An input batch larger than the room left is split across batches.
 async fn batcher(
     mut in_rx: tokio::sync::mpsc::Receiver<InputBatch>,
     work_tx: async_channel::Sender<Work>,
@@ -199,24 +228,38 @@ async fn batcher(
             None => in_rx.recv().await.map(Some),
         };
         let closed = next.is_none();
-        let flush = match next {
-            None => true,
-            Some(None) => true,
-            Some(Some(b)) => {
-                if messages.is_empty() {
-                    deadline = Some(tokio::time::Instant::now() + period);
-                }
-                messages.extend(b.messages);
-                acks.push(b.ack);
-                messages.len() >= size
+        let mut full: Vec<Work> = Vec::new();
+        if let Some(Some(b)) = next {
+            if messages.is_empty() {
+                deadline = Some(tokio::time::Instant::now() + period);
             }
-        };
-        if flush && !acks.is_empty() {
+            let room = size - messages.len();
+            let parts = if b.messages.len() <= room { 1 } else { 1 + (b.messages.len() - room).div_ceil(size) };
+            let mut part_acks = split_ack(b.ack, parts).into_iter();
+            let mut rest = b.messages.into_iter().peekable();
+            while rest.peek().is_some() {
+                let room = size - messages.len();
+                messages.extend(rest.by_ref().take(room));
+                acks.push(part_acks.next().expect("one ack per part"));
+                if messages.len() >= size {
+                    let formed = Instant::now();
+                    full.push(Work { messages: std::mem::take(&mut messages), acks: std::mem::take(&mut acks), formed });
+                    deadline = None;
+                }
+            }
+            if !messages.is_empty() && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + period);
+            }
+        } else if !acks.is_empty() {
+            // The period elapsed or the input closed: send what there is.
+            full.push(Work { messages: std::mem::take(&mut messages), acks: std::mem::take(&mut acks), formed: Instant::now() });
             deadline = None;
-            let work = Work { messages: std::mem::take(&mut messages), acks: std::mem::take(&mut acks), formed: Instant::now() };
+        }
+        for work in full {
             if let Err(e) = work_tx.send(work).await {
                 nack(e.into_inner().acks);
-                break;
+                nack(std::mem::take(&mut acks));
+                return;
             }
         }
         if closed {

@@ -2,7 +2,7 @@
 //! check: the skeleton, every component's options, and every processor's `init` with its configuration.
 
 use airtruct_engine::Engine;
-use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream};
+use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_partial};
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
@@ -19,22 +19,23 @@ pub struct StreamPlan {
 
 /// Validates a stream config (as a JSON value, after interpolation), returning every problem at once.
 pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec<ValidationError>> {
-    let config = parse_stream(value)?;
-    let mut errors = Vec::new();
-    let input = InputConfig::parse(&config.input).map_err(|e| errors.push(e)).ok();
-    let output = OutputConfig::parse(&config.output).map_err(|e| errors.push(e)).ok();
-    let dead_letter = match &config.on_error {
-        ErrorPolicy::DeadLetter(c) => OutputConfig::parse(c).map_err(|e| errors.push(e)).ok(),
+    let (partial, mut errors) = parse_stream_partial(value);
+    let input = partial.input.as_ref().and_then(|c| InputConfig::parse(c).map_err(|e| errors.push(e)).ok());
+    let output = partial.output.as_ref().and_then(|c| OutputConfig::parse(c).map_err(|e| errors.push(e)).ok());
+    let dead_letter = match &partial.on_error {
+        Some(ErrorPolicy::DeadLetter(c)) => OutputConfig::parse(c).map_err(|e| errors.push(e)).ok(),
         _ => None,
     };
-    if let Some(b) = &config.buffer {
+    if let Some(b) = &partial.buffer {
         errors.push(ValidationError::new(
             &b.path,
             format!("unknown buffer kind \"{}\": this version has no buffers yet", b.kind),
         ));
     }
     let mut processors = Vec::new();
-    for c in &config.pipeline.processors {
+    let no_processors = Vec::new();
+    let steps = partial.pipeline.as_ref().map_or(&no_processors, |p| &p.processors);
+    for c in steps {
         match resolve_processor(engine, c) {
             Ok(spec) => match spec.instantiate(engine) {
                 Ok(_) => processors.push(spec),
@@ -43,9 +44,20 @@ pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec
             Err(e) => errors.push(e),
         }
     }
-    match (input, output) {
-        (Some(input), Some(output)) if errors.is_empty() => {
-            let dead_letter = dead_letter.filter(|_| matches!(config.on_error, ErrorPolicy::DeadLetter(_)));
+    match (partial, input, output) {
+        (
+            airtruct_model::PartialStream {
+                input: Some(input_c),
+                output: Some(output_c),
+                pipeline: Some(pipeline),
+                on_error: Some(on_error),
+                buffer,
+                replicas,
+            },
+            Some(input),
+            Some(output),
+        ) if errors.is_empty() => {
+            let config = StreamConfig { input: input_c, buffer, pipeline, output: output_c, on_error, replicas };
             Ok(StreamPlan { config, input, output, dead_letter, processors })
         }
         _ => Err(errors),
