@@ -8,14 +8,20 @@ use std::time::{Duration, Instant};
 fn airtruct(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_airtruct"));
     cmd.current_dir(dir)
-        .env("AIRTRUCT_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .env(
+            "AIRTRUCT_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        )
         .env("AIRTRUCT_LOG", "info")
         .env_remove("RUST_LOG");
     cmd
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    airtruct(dir).args(args).output().expect("starting airtruct")
+    airtruct(dir)
+        .args(args)
+        .output()
+        .expect("starting airtruct")
 }
 
 fn stderr(o: &Output) -> String {
@@ -23,14 +29,21 @@ fn stderr(o: &Output) -> String {
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn write_input(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("in.jsonl");
     let mut text = String::new();
     for i in 1..=n {
-        text.push_str(&format!("{{\"id\":{i},\"name\":\"user{i}\",\"qty\":{}}}\n", i % 5));
+        text.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"user{i}\",\"qty\":{}}}\n",
+            i % 5
+        ));
     }
     std::fs::write(&path, text).unwrap();
     path
@@ -41,7 +54,10 @@ fn run_maps_filters_and_validates_a_jsonl_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut input = String::new();
     for i in 1..=500 {
-        input.push_str(&format!("{{\"id\":{i},\"name\":\"user{i}\",\"qty\":{}}}\n", i % 3));
+        input.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"user{i}\",\"qty\":{}}}\n",
+            i % 3
+        ));
     }
     input.push_str("{\"name\":\"no id\",\"qty\":5}\nnot json at all\n");
     std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
@@ -68,8 +84,10 @@ on_error:
     .unwrap();
     let o = run(dir.path(), &["run", "stream.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out: Vec<serde_json::Value> =
-        lines(&dir.path().join("out.jsonl")).iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out: Vec<serde_json::Value> = lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let expected: Vec<u64> = (1..=500).filter(|i| i % 3 > 0).collect();
     let mut ids: Vec<u64> = out.iter().map(|v| v["id"].as_u64().unwrap()).collect();
     ids.sort();
@@ -80,7 +98,10 @@ on_error:
     }
     let failed = lines(&dir.path().join("failed.jsonl"));
     assert_eq!(failed.len(), 2, "{failed:?}");
-    assert!(failed.contains(&"not json at all".to_string()), "{failed:?}");
+    assert!(
+        failed.contains(&"not json at all".to_string()),
+        "{failed:?}"
+    );
     // The record without an id failed validation and kept its mapped form.
     assert!(failed.iter().any(|l| l.contains("NO ID")), "{failed:?}");
     assert!(stderr(&o).contains("stream completed"), "{}", stderr(&o));
@@ -105,33 +126,57 @@ output:
 "#,
     )
     .unwrap();
-    let mut child = airtruct(dir.path()).args(["run", "stream.yaml"]).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = airtruct(dir.path())
+        .args(["run", "stream.yaml"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let out = dir.path().join("out.jsonl");
     let started = Instant::now();
     while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 200_000 {
-        assert!(started.elapsed() < Duration::from_secs(120), "no output appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no output appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL: no draining, no final checkpoint.
     child.wait().unwrap();
     let before = lines(&out).len();
-    assert!(before < n, "killed after everything was written ({before} lines): make the input larger");
-    assert!(dir.path().join("in.offset").exists(), "no checkpoint was written before the kill");
+    assert!(
+        before < n,
+        "killed after everything was written ({before} lines): make the input larger"
+    );
+    assert!(
+        dir.path().join("in.offset").exists(),
+        "no checkpoint was written before the kill"
+    );
 
     let o = run(dir.path(), &["run", "stream.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut seen: HashMap<u64, usize> = HashMap::new();
     for l in lines(&out) {
         // A kill can cut the last line short; every whole line must be a mapped record.
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
+            continue;
+        };
         assert_eq!(v["seen"], true);
         *seen.entry(v["id"].as_u64().unwrap()).or_default() += 1;
     }
-    let missing: Vec<u64> = (1..=n as u64).filter(|i| !seen.contains_key(i)).take(5).collect();
+    let missing: Vec<u64> = (1..=n as u64)
+        .filter(|i| !seen.contains_key(i))
+        .take(5)
+        .collect();
     assert!(missing.is_empty(), "lines lost: {missing:?}");
     let total: usize = seen.values().sum();
-    assert!(total < 2 * n, "the second run started over instead of resuming ({total} lines)");
+    assert!(
+        total < 2 * n,
+        "the second run started over instead of resuming ({total} lines)"
+    );
 }
 
 #[test]
@@ -189,7 +234,11 @@ output:
     ] {
         assert!(err.contains(path), "missing {path} in:\n{err}");
     }
-    std::fs::write(dir.path().join("good.yaml"), "input: {stdin: {}}\noutput: {stdout: {}}\n").unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        "input: {stdin: {}}\noutput: {stdout: {}}\n",
+    )
+    .unwrap();
     let o = run(dir.path(), &["validate", "good.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
@@ -198,7 +247,11 @@ output:
 fn misbehaving_processors_fail_their_batch_and_the_stream_goes_on() {
     use airtruct_builtins::fixtures;
     let dir = tempfile::tempdir().unwrap();
-    for (name, wasm) in [("loop", fixtures::LOOP), ("membomb", fixtures::MEMBOMB), ("panic", fixtures::PANIC)] {
+    for (name, wasm) in [
+        ("loop", fixtures::LOOP),
+        ("membomb", fixtures::MEMBOMB),
+        ("panic", fixtures::PANIC),
+    ] {
         std::fs::write(dir.path().join(format!("{name}.wasm")), wasm).unwrap();
     }
     std::fs::write(dir.path().join("in.txt"), "one\nboom\ntwo\n").unwrap();
@@ -234,7 +287,11 @@ on_error:
         out.sort();
         assert_eq!(out, ["one", "two"], "{name}");
         assert_eq!(lines(&dir.path().join("failed.txt")), ["boom"], "{name}");
-        assert!(stderr(&o).contains(error), "{name}: expected \"{error}\" in:\n{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(error),
+            "{name}: expected \"{error}\" in:\n{}",
+            stderr(&o)
+        );
     }
 }
 
@@ -249,7 +306,11 @@ fn stop_policy_stops_the_stream_with_the_error() {
     .unwrap();
     let o = run(dir.path(), &["run", "stream.yaml"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("on_error is \"stop\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("on_error is \"stop\""),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -262,7 +323,10 @@ fn generate_input_counts_and_stdout_output_prints() {
     .unwrap();
     let o = run(dir.path(), &["run", "stream.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "{\"n\":10}\n{\"n\":20}\n{\"n\":30}\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "{\"n\":10}\n{\"n\":20}\n{\"n\":30}\n"
+    );
 }
 
 #[test]
@@ -273,10 +337,22 @@ fn env_variables_are_interpolated_and_missing_ones_reported() {
         "input: {generate: {count: ${COUNT}, payload: '${WORD:hello}'}}\noutput: {stdout: {}}\n",
     )
     .unwrap();
-    let o = airtruct(dir.path()).args(["run", "stream.yaml"]).env("COUNT", "2").output().unwrap();
+    let o = airtruct(dir.path())
+        .args(["run", "stream.yaml"])
+        .env("COUNT", "2")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\nhello\n");
-    let o = airtruct(dir.path()).args(["validate", "stream.yaml"]).env_remove("COUNT").output().unwrap();
+    let o = airtruct(dir.path())
+        .args(["validate", "stream.yaml"])
+        .env_remove("COUNT")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("environment variable \"COUNT\" is not set"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("environment variable \"COUNT\" is not set"),
+        "{}",
+        stderr(&o)
+    );
 }

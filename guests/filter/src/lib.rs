@@ -5,7 +5,9 @@
 //! assigning to `.` or `%` is a compile error. `true` keeps the message, `false` drops it; any other result, a
 //! runtime error or `abort` fails the message (which keeps its original content).
 
-use airtruct_sdk::{ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor};
+use airtruct_sdk::{
+    ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
+};
 use serde::Deserialize;
 use vrl_common::vrl::value::Value;
 use vrl_common::{RunError, Vrl};
@@ -77,8 +79,11 @@ impl Filter {
             Ok(program) => program,
             Err(diagnostics) => {
                 let errors = diagnostics.errors();
-                let only_unhandled = !errors.is_empty() && errors.iter().all(|d| d.code == UNHANDLED_ERROR);
-                match only_unhandled.then(|| vrl_common::compile_diagnostics(&wrap(condition), true)) {
+                let only_unhandled =
+                    !errors.is_empty() && errors.iter().all(|d| d.code == UNHANDLED_ERROR);
+                match only_unhandled
+                    .then(|| vrl_common::compile_diagnostics(&wrap(condition), true))
+                {
                     Some(Ok(program)) => program,
                     _ => return Err(vrl_common::format_diagnostics(condition, diagnostics)),
                 }
@@ -86,9 +91,13 @@ impl Filter {
         };
         let kind = program.final_type_info().result.kind().clone();
         if !kind.contains_boolean() {
-            return Err(format!("the condition must return a boolean, but it returns {kind}"));
+            return Err(format!(
+                "the condition must return a boolean, but it returns {kind}"
+            ));
         }
-        Ok(Self { vrl: Vrl::from_program(program) })
+        Ok(Self {
+            vrl: Vrl::from_program(program),
+        })
     }
 
     /// Evaluates the condition on one message: `Ok(true)` keeps it, `Ok(false)` drops it.
@@ -96,7 +105,10 @@ impl Filter {
         match self.vrl.evaluate(msg) {
             Ok(Value::Boolean(b)) => Ok(b),
             Ok(Value::Object(o)) if o.len() == 1 && o.contains_key(ERROR_KEY) => {
-                let error = o.get(ERROR_KEY).map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+                let error = o
+                    .get(ERROR_KEY)
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 Err(format!("filter failed: {error}"))
             }
             Ok(Value::Null) => Err("filter condition must return a boolean, got null".to_string()),
@@ -157,7 +169,8 @@ mod tests {
     use super::*;
 
     fn filter(condition: &str) -> Filter {
-        Filter::init(&serde_json::to_string(condition).unwrap()).unwrap_or_else(|e| panic!("{}", e[0].message))
+        Filter::init(&serde_json::to_string(condition).unwrap())
+            .unwrap_or_else(|e| panic!("{}", e[0].message))
     }
 
     #[test]
@@ -177,7 +190,8 @@ mod tests {
 
     #[test]
     fn metadata_and_object_config() {
-        let mut f = Filter::init(r#"{"condition": "%tenant == \"a\""}"#).unwrap_or_else(|e| panic!("{:?}", e));
+        let mut f = Filter::init(r#"{"condition": "%tenant == \"a\""}"#)
+            .unwrap_or_else(|e| panic!("{:?}", e));
         let mut a = Message::new("x");
         a.metadata.insert("tenant", "a");
         let b = Message::new("y");
@@ -189,9 +203,17 @@ mod tests {
     #[test]
     fn non_boolean_fails_the_message() {
         let mut f = filter(".n");
-        let out = f.process(vec![Message::new(r#"{"n":3}"#), Message::new(r#"{"n":true}"#)]).unwrap();
+        let out = f
+            .process(vec![
+                Message::new(r#"{"n":3}"#),
+                Message::new(r#"{"n":true}"#),
+            ])
+            .unwrap();
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].error.as_deref(), Some("filter condition must return a boolean, got integer 3"));
+        assert_eq!(
+            out[0].error.as_deref(),
+            Some("filter condition must return a boolean, got integer 3")
+        );
         assert_eq!(out[0].payload, br#"{"n":3}"#);
         assert_eq!(out[1].error, None);
     }
@@ -199,9 +221,18 @@ mod tests {
     #[test]
     fn runtime_error_fails_the_message() {
         let mut f = filter("to_int!(.s) > 2");
-        let out = f.process(vec![Message::new(r#"{"s":"abc"}"#), Message::new(r#"{"s":"5"}"#)]).unwrap();
+        let out = f
+            .process(vec![
+                Message::new(r#"{"s":"abc"}"#),
+                Message::new(r#"{"s":"5"}"#),
+            ])
+            .unwrap();
         assert_eq!(out.len(), 2);
-        assert!(out[0].error.as_deref().unwrap().starts_with("filter"), "{:?}", out[0].error);
+        assert!(
+            out[0].error.as_deref().unwrap().starts_with("filter"),
+            "{:?}",
+            out[0].error
+        );
         assert_eq!(out[1].error, None);
     }
 
@@ -223,18 +254,30 @@ mod tests {
         assert_eq!(out[1].payload, br#"{"qty":"many"}"#);
         assert!(out[2].error.is_some());
         // Other errors are still reported on the original source.
-        let e = Filter::init(r#"".qty > 0 && upcase(.x) == \"A\"""#).err().unwrap();
+        let e = Filter::init(r#"".qty > 0 && upcase(.x) == \"A\"""#)
+            .err()
+            .unwrap();
         assert!(e[0].message.contains("error[E110]"), "{}", e[0].message);
-        assert!(!e[0].message.contains("airtruct_filter"), "{}", e[0].message);
+        assert!(
+            !e[0].message.contains("airtruct_filter"),
+            "{}",
+            e[0].message
+        );
     }
 
     #[test]
     fn config_errors() {
         // Not a boolean at all.
         let e = Filter::init(r#""\"text\"""#).err().unwrap();
-        assert!(e[0].message.contains("must return a boolean"), "{}", e[0].message);
+        assert!(
+            e[0].message.contains("must return a boolean"),
+            "{}",
+            e[0].message
+        );
         // Read-only target.
-        let e = Filter::init(r#"{"condition": ".x = 1\ntrue"}"#).err().unwrap();
+        let e = Filter::init(r#"{"condition": ".x = 1\ntrue"}"#)
+            .err()
+            .unwrap();
         assert_eq!(e[0].path, ".condition");
         assert!(e[0].message.contains("error[E"), "{}", e[0].message);
     }

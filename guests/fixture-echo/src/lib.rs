@@ -8,7 +8,12 @@ pub struct Fixture;
 
 impl Processor for Fixture {
     fn describe() -> Info {
-        Info::new("fixture-echo", "Test fixture: process returns its batch unchanged (to measure the boundary cost).", env!("CARGO_PKG_VERSION"), "{}")
+        Info::new(
+            "fixture-echo",
+            "Test fixture: process returns its batch unchanged (to measure the boundary cost).",
+            env!("CARGO_PKG_VERSION"),
+            "{}",
+        )
     }
 
     fn init(_config: &str) -> Result<Self, ConfigErrors> {
@@ -16,7 +21,10 @@ impl Processor for Fixture {
     }
 
     fn process(&mut self, batch: Vec<Message>) -> Result<Vec<Message>, String> {
-        Ok(batch.into_iter().map(|m| if m.payload == b"probe" { probe() } else { m }).collect())
+        Ok(batch
+            .into_iter()
+            .map(|m| if m.payload == b"probe" { probe() } else { m })
+            .collect())
     }
 }
 

@@ -9,7 +9,12 @@ pub struct Fixture;
 
 impl Processor for Fixture {
     fn describe() -> Info {
-        Info::new("fixture-huge", "Test fixture: process returns one message with a 100 MB payload (for the host's output size limit).", env!("CARGO_PKG_VERSION"), "{}")
+        Info::new(
+            "fixture-huge",
+            "Test fixture: process returns one message with a 100 MB payload (for the host's output size limit).",
+            env!("CARGO_PKG_VERSION"),
+            "{}",
+        )
     }
 
     fn init(_config: &str) -> Result<Self, ConfigErrors> {

@@ -9,7 +9,12 @@ pub struct Fixture;
 
 impl Processor for Fixture {
     fn describe() -> Info {
-        Info::new("fixture-loop", "Test fixture: process spins forever (for the host's epoch deadline).", env!("CARGO_PKG_VERSION"), "{}")
+        Info::new(
+            "fixture-loop",
+            "Test fixture: process spins forever (for the host's epoch deadline).",
+            env!("CARGO_PKG_VERSION"),
+            "{}",
+        )
     }
 
     fn init(_config: &str) -> Result<Self, ConfigErrors> {

@@ -9,7 +9,12 @@ pub struct Fixture;
 
 impl Processor for Fixture {
     fn describe() -> Info {
-        Info::new("fixture-membomb", "Test fixture: process allocates and touches memory until allocation fails (for the host's memory limit).", env!("CARGO_PKG_VERSION"), "{}")
+        Info::new(
+            "fixture-membomb",
+            "Test fixture: process allocates and touches memory until allocation fails (for the host's memory limit).",
+            env!("CARGO_PKG_VERSION"),
+            "{}",
+        )
     }
 
     fn init(_config: &str) -> Result<Self, ConfigErrors> {

@@ -9,7 +9,12 @@ pub struct Fixture;
 
 impl Processor for Fixture {
     fn describe() -> Info {
-        Info::new("fixture-panic", "Test fixture: process panics with the message \"fixture panic\".", env!("CARGO_PKG_VERSION"), "{}")
+        Info::new(
+            "fixture-panic",
+            "Test fixture: process panics with the message \"fixture panic\".",
+            env!("CARGO_PKG_VERSION"),
+            "{}",
+        )
     }
 
     fn init(_config: &str) -> Result<Self, ConfigErrors> {

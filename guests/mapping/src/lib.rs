@@ -6,7 +6,9 @@
 //! (string values); see `vrl-common` for the details. A runtime error or `abort` fails the message, which
 //! keeps its original payload and metadata.
 
-use airtruct_sdk::{ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor};
+use airtruct_sdk::{
+    ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
+};
 use serde::Deserialize;
 use vrl_common::{RunError, Vrl};
 
@@ -57,7 +59,9 @@ pub struct Mapping {
 impl Mapping {
     /// Compiles a VRL program directly (native use, benchmarks); the error is VRL's formatted diagnostics.
     pub fn from_source(source: &str) -> Result<Self, String> {
-        Ok(Self { vrl: Vrl::new(source)? })
+        Ok(Self {
+            vrl: Vrl::new(source)?,
+        })
     }
 }
 
@@ -99,7 +103,9 @@ impl Processor for Mapping {
                 Err(e) => Outcome::Fail(msg, format!("mapping failed: {e}")),
             },
             // `abort` without a message reads "aborted".
-            Err(RunError::Abort(m)) if m == "aborted" => Outcome::Fail(msg, "mapping aborted".to_string()),
+            Err(RunError::Abort(m)) if m == "aborted" => {
+                Outcome::Fail(msg, "mapping aborted".to_string())
+            }
             Err(RunError::Abort(m)) => Outcome::Fail(msg, format!("mapping aborted: {m}")),
             Err(RunError::Error(m)) => Outcome::Fail(msg, format!("mapping failed: {m}")),
         }
@@ -113,7 +119,8 @@ mod tests {
     use super::*;
 
     fn mapping(source: &str) -> Mapping {
-        Mapping::init(&serde_json::to_string(source).unwrap()).unwrap_or_else(|e| panic!("{}", e[0].message))
+        Mapping::init(&serde_json::to_string(source).unwrap())
+            .unwrap_or_else(|e| panic!("{}", e[0].message))
     }
 
     fn run(m: &mut Mapping, msg: Message) -> Vec<Message> {
@@ -126,14 +133,28 @@ mod tests {
         let out = run(&mut m, Message::new(r#"{"name":"ada","n":1}"#));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].error, None);
-        assert_eq!(out[0].json().unwrap(), serde_json::json!({"name": "ADA", "n": 1}));
+        assert_eq!(
+            out[0].json().unwrap(),
+            serde_json::json!({"name": "ADA", "n": 1})
+        );
         // `upcase!` raises the argument's type error at runtime.
         let mut m = mapping(".name = upcase!(.name)\n.tagged = true");
         let out = run(&mut m, Message::new(r#"{"name":"ada"}"#));
-        assert_eq!(out[0].json().unwrap(), serde_json::json!({"name": "ADA", "tagged": true}));
+        assert_eq!(
+            out[0].json().unwrap(),
+            serde_json::json!({"name": "ADA", "tagged": true})
+        );
         let out = run(&mut m, Message::new(r#"{"name":1}"#));
         assert_eq!(out[0].payload, br#"{"name":1}"#);
-        assert!(out[0].error.as_deref().unwrap().starts_with("mapping failed: "), "{:?}", out[0].error);
+        assert!(
+            out[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("mapping failed: "),
+            "{:?}",
+            out[0].error
+        );
     }
 
     #[test]
@@ -168,11 +189,17 @@ mod tests {
 
     #[test]
     fn compile_error_has_diagnostics() {
-        let e = Mapping::init(r#"{"source": ".x = upcas(.y)"}"#).err().unwrap();
+        let e = Mapping::init(r#"{"source": ".x = upcas(.y)"}"#)
+            .err()
+            .unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].path, ".source");
         assert!(e[0].message.contains("error[E105]"), "{}", e[0].message);
-        assert!(e[0].message.contains("upcase"), "did you mean: {}", e[0].message);
+        assert!(
+            e[0].message.contains("upcase"),
+            "did you mean: {}",
+            e[0].message
+        );
         assert!(!e[0].message.contains('\u{1b}'), "no colour");
         let e = Mapping::init(r#"".x = ""#).err().unwrap();
         assert_eq!(e[0].path, "");
@@ -191,7 +218,10 @@ mod tests {
         assert_eq!(out[0].payload, msg.payload);
         assert_eq!(out[0].metadata, msg.metadata);
         let err = out[0].error.as_deref().unwrap();
-        assert!(err.starts_with("mapping failed:") || err.starts_with("mapping aborted:"), "{err}");
+        assert!(
+            err.starts_with("mapping failed:") || err.starts_with("mapping aborted:"),
+            "{err}"
+        );
         assert!(err.contains("to_int"), "{err}");
 
         let mut m = mapping(".a = 1\nabort \"no thanks\"");
@@ -199,7 +229,10 @@ mod tests {
         assert_eq!(out[0].payload, msg.payload);
         assert_eq!(out[0].error.as_deref(), Some("mapping aborted: no thanks"));
         let mut m = mapping("abort");
-        assert_eq!(run(&mut m, msg.clone())[0].error.as_deref(), Some("mapping aborted"));
+        assert_eq!(
+            run(&mut m, msg.clone())[0].error.as_deref(),
+            Some("mapping aborted")
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ pub struct Message {
 impl Message {
     /// A message with this payload and no metadata.
     pub fn new(payload: impl Into<Vec<u8>>) -> Self {
-        Self { payload: payload.into(), ..Self::default() }
+        Self {
+            payload: payload.into(),
+            ..Self::default()
+        }
     }
 
     /// The payload parsed as JSON.
@@ -107,7 +110,10 @@ pub type ConfigErrors = Vec<ConfigError>;
 impl ConfigError {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -218,7 +224,10 @@ pub mod __export {
             }
             Err(errors) => Err(errors
                 .into_iter()
-                .map(|e| wit::ConfigError { path: e.path, message: e.message })
+                .map(|e| wit::ConfigError {
+                    path: e.path,
+                    message: e.message,
+                })
                 .collect()),
         }
     }
@@ -242,7 +251,11 @@ pub mod __export {
         })?;
         Ok(out
             .into_iter()
-            .map(|m| wit::Message { payload: m.payload, metadata: m.metadata.into_bytes(), error: m.error })
+            .map(|m| wit::Message {
+                payload: m.payload,
+                metadata: m.metadata.into_bytes(),
+                error: m.error,
+            })
             .collect())
     }
 }
@@ -260,12 +273,14 @@ macro_rules! export_processor {
                 }
                 fn init(
                     config: String,
-                ) -> Result<(), Vec<$crate::bindings::airtruct::processor::types::ConfigError>> {
+                ) -> Result<(), Vec<$crate::bindings::airtruct::processor::types::ConfigError>>
+                {
                     $crate::__export::init::<$ty>(config)
                 }
                 fn process(
                     batch: Vec<$crate::bindings::airtruct::processor::types::Message>,
-                ) -> Result<Vec<$crate::bindings::airtruct::processor::types::Message>, String> {
+                ) -> Result<Vec<$crate::bindings::airtruct::processor::types::Message>, String>
+                {
                     $crate::__export::process::<$ty>(batch)
                 }
             }

@@ -4,7 +4,9 @@
 //! text, exactly as it was written in the array, with the original metadata plus `split_index` (0, 1, ...).
 //! An empty array produces no message. A payload that is not a JSON array fails the message.
 
-use airtruct_sdk::{ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor};
+use airtruct_sdk::{
+    ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
+};
 use serde_json::value::RawValue;
 
 const SCHEMA: &str = r##"{
@@ -27,8 +29,13 @@ pub fn split_array(payload: &[u8]) -> Result<Vec<&RawValue>, String> {
     match serde_json::from_slice::<Vec<&RawValue>>(payload) {
         Ok(items) => Ok(items),
         Err(_) => match serde_json::from_slice::<serde_json::Value>(payload) {
-            Ok(v) => Err(format!("split expects a JSON array payload, got {}", json_type(&v))),
-            Err(e) => Err(format!("split expects a JSON array payload, but the payload is not valid JSON: {e}")),
+            Ok(v) => Err(format!(
+                "split expects a JSON array payload, got {}",
+                json_type(&v)
+            )),
+            Err(e) => Err(format!(
+                "split expects a JSON array payload, but the payload is not valid JSON: {e}"
+            )),
         },
     }
 }
@@ -64,11 +71,23 @@ impl Processor for Split {
             Ok(serde_json::Value::Object(map)) => {
                 let errors: ConfigErrors = map
                     .keys()
-                    .map(|k| ConfigError::new(format!(".{k}"), format!("unknown setting `{k}`: split takes no settings")))
+                    .map(|k| {
+                        ConfigError::new(
+                            format!(".{k}"),
+                            format!("unknown setting `{k}`: split takes no settings"),
+                        )
+                    })
                     .collect();
-                if errors.is_empty() { Ok(Split) } else { Err(errors) }
+                if errors.is_empty() {
+                    Ok(Split)
+                } else {
+                    Err(errors)
+                }
             }
-            _ => Err(vec![ConfigError::new("", "split takes no settings: use {} or null")]),
+            _ => Err(vec![ConfigError::new(
+                "",
+                "split takes no settings: use {} or null",
+            )]),
         }
     }
 
@@ -83,7 +102,11 @@ impl Processor for Split {
             .map(|(i, item)| {
                 let mut metadata = msg.metadata.clone();
                 metadata.insert(INDEX_KEY, &i.to_string());
-                Message { payload: item.get().as_bytes().to_vec(), metadata, error: None }
+                Message {
+                    payload: item.get().as_bytes().to_vec(),
+                    metadata,
+                    error: None,
+                }
             })
             .collect();
         Outcome::Many(out)
@@ -103,13 +126,26 @@ mod tests {
         assert!(Split::init(r#"{"x":1}"#).is_err());
         let mut m = Message::new(r#"[{"b":1,"a":2}, 3, "x", [1]]"#);
         m.metadata.insert("k", "v");
-        let out = s.process(vec![m, Message::new("[]"), Message::new(r#"{"a":1}"#), Message::new("nope")]).unwrap();
+        let out = s
+            .process(vec![
+                m,
+                Message::new("[]"),
+                Message::new(r#"{"a":1}"#),
+                Message::new("nope"),
+            ])
+            .unwrap();
         assert_eq!(out.len(), 6);
         let payloads: Vec<&[u8]> = out[..4].iter().map(|m| m.payload.as_slice()).collect();
-        assert_eq!(payloads, vec![&br#"{"b":1,"a":2}"#[..], b"3", br#""x""#, b"[1]"]);
+        assert_eq!(
+            payloads,
+            vec![&br#"{"b":1,"a":2}"#[..], b"3", br#""x""#, b"[1]"]
+        );
         assert_eq!(out[2].metadata.get("k"), Some("v"));
         assert_eq!(out[2].metadata.get("split_index"), Some("2"));
-        assert_eq!(out[4].error.as_deref(), Some("split expects a JSON array payload, got an object"));
+        assert_eq!(
+            out[4].error.as_deref(),
+            Some("split expects a JSON array payload, got an object")
+        );
         assert_eq!(out[4].payload, br#"{"a":1}"#);
         assert!(out[5].error.as_deref().unwrap().contains("not valid JSON"));
     }

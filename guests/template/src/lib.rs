@@ -2,7 +2,9 @@
 //! Copy this folder, rename the crate, change `describe` and `process_message`, and build with
 //! `cargo build --release --target wasm32-wasip2`.
 
-use airtruct_sdk::{ConfigErrors, Info, Message, Outcome, Processor, export_processor, parse_config};
+use airtruct_sdk::{
+    ConfigErrors, Info, Message, Outcome, Processor, export_processor, parse_config,
+};
 use serde::Deserialize;
 
 /// The configuration, as the user writes it in the stream (`wasm: { config: { prefix: ">> " } }`).
@@ -29,7 +31,9 @@ impl Processor for Prefix {
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {
         let config: Config = parse_config(config)?;
-        Ok(Prefix { prefix: config.prefix.into_bytes() })
+        Ok(Prefix {
+            prefix: config.prefix.into_bytes(),
+        })
     }
 
     fn process_message(&mut self, mut msg: Message) -> Outcome {

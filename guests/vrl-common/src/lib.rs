@@ -199,7 +199,10 @@ pub fn compile_with(source: &str, read_only: bool) -> Result<Program, String> {
 
 /// VRL's diagnostics as text, without colour.
 pub fn format_diagnostics(source: &str, diagnostics: DiagnosticList) -> String {
-    Formatter::new(source, diagnostics).to_string().trim().to_string()
+    Formatter::new(source, diagnostics)
+        .to_string()
+        .trim()
+        .to_string()
 }
 
 /// Compiles `source`, returning VRL's diagnostics unformatted on error (see [`compile_with`]).
@@ -238,7 +241,10 @@ pub fn value_to_payload(value: &Value, was_json: bool) -> Result<Vec<u8>, String
 
 /// Metadata as a VRL object of strings.
 pub fn metadata_to_value(metadata: &Metadata) -> Value {
-    let map: ObjectMap = metadata.iter().map(|(k, v)| (KeyString::from(k), Value::from(v))).collect();
+    let map: ObjectMap = metadata
+        .iter()
+        .map(|(k, v)| (KeyString::from(k), Value::from(v)))
+        .collect();
     Value::Object(map)
 }
 
@@ -247,19 +253,28 @@ pub fn value_to_metadata(value: &Value) -> Result<Metadata, String> {
     let map = match value {
         Value::Object(map) => map,
         Value::Null => return Ok(Metadata::new()),
-        other => return Err(format!("metadata (`%`) must be an object, got {}", kind_name(other))),
+        other => {
+            return Err(format!(
+                "metadata (`%`) must be an object, got {}",
+                kind_name(other)
+            ));
+        }
     };
     let strings: BTreeMap<&str, std::borrow::Cow<'_, str>> = map
         .iter()
         .filter(|(_, v)| !matches!(v, Value::Null))
         .map(|(k, v)| (k.as_str(), v.to_string_lossy()))
         .collect();
-    Ok(airtruct_codec::pack(strings.iter().map(|(k, v)| (*k, v.as_ref()))))
+    Ok(airtruct_codec::pack(
+        strings.iter().map(|(k, v)| (*k, v.as_ref())),
+    ))
 }
 
 /// Whether the VRL metadata object holds exactly the pairs of `original` (so it need not be re-encoded).
 fn metadata_unchanged(original: &Metadata, value: &Value) -> bool {
-    let Value::Object(map) = value else { return false };
+    let Value::Object(map) = value else {
+        return false;
+    };
     let mut count = 0;
     for (k, v) in original.iter() {
         count += 1;
@@ -347,7 +362,11 @@ impl Vrl {
 
     /// Wraps a program compiled with [`compile`] or [`compile_with`].
     pub fn from_program(program: Program) -> Self {
-        Self { program, runtime: Runtime::default(), timezone: TimeZone::parse("UTC").unwrap_or_default() }
+        Self {
+            program,
+            runtime: Runtime::default(),
+            timezone: TimeZone::parse("UTC").unwrap_or_default(),
+        }
     }
 
     /// The compiled program (for its type information).
@@ -360,8 +379,14 @@ impl Vrl {
     pub fn run(&mut self, msg: &Message) -> Result<Output, RunError> {
         let (payload, was_json) = payload_to_value(&msg.payload);
         let metadata = metadata_to_value(&msg.metadata);
-        let mut target = TargetValue { value: payload, metadata, secrets: Secrets::default() };
-        let result = self.runtime.resolve(&mut target, &self.program, &self.timezone);
+        let mut target = TargetValue {
+            value: payload,
+            metadata,
+            secrets: Secrets::default(),
+        };
+        let result = self
+            .runtime
+            .resolve(&mut target, &self.program, &self.timezone);
         self.runtime.clear();
         match result {
             Ok(result) => Ok(Output {
@@ -378,8 +403,14 @@ impl Vrl {
     pub fn evaluate(&mut self, msg: &Message) -> Result<Value, RunError> {
         let (payload, _) = payload_to_value(&msg.payload);
         let metadata = metadata_to_value(&msg.metadata);
-        let mut target = TargetValue { value: payload, metadata, secrets: Secrets::default() };
-        let result = self.runtime.resolve(&mut target, &self.program, &self.timezone);
+        let mut target = TargetValue {
+            value: payload,
+            metadata,
+            secrets: Secrets::default(),
+        };
+        let result = self
+            .runtime
+            .resolve(&mut target, &self.program, &self.timezone);
         self.runtime.clear();
         result.map_err(RunError::from)
     }
@@ -442,7 +473,9 @@ mod tests {
         m.insert("b", "2");
         let v = metadata_to_value(&m);
         assert!(metadata_unchanged(&m, &v));
-        let Value::Object(mut map) = v else { unreachable!() };
+        let Value::Object(mut map) = v else {
+            unreachable!()
+        };
         map.insert("a".into(), Value::Integer(1));
         assert!(!metadata_unchanged(&m, &Value::Object(map.clone())));
         map.insert("a".into(), Value::from("1"));
@@ -462,3 +495,8 @@ mod tests {
         assert_eq!(m.get("gone"), None);
     }
 }
+
+/// VRL allocates many small values per event: talc is markedly faster at that than the target's default allocator.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };

@@ -70,7 +70,9 @@ fn init_tracing(g: &Global) {
         .ok()
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&g.log));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if g.log_json {
         builder.json().init();
     } else {
@@ -89,11 +91,16 @@ pub fn default_cache_dir() -> PathBuf {
 
 fn engine(g: &Global) -> anyhow::Result<Engine> {
     let cache_dir = g.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    Engine::new(EngineConfig { cache_dir: Some(cache_dir), ..EngineConfig::default() }).context("starting the wasm engine")
+    Engine::new(EngineConfig {
+        cache_dir: Some(cache_dir),
+        ..EngineConfig::default()
+    })
+    .context("starting the wasm engine")
 }
 
 fn read_config(file: &Path) -> anyhow::Result<Result<serde_json::Value, Vec<ValidationError>>> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading \"{}\"", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading \"{}\"", file.display()))?;
     Ok(parse_text(&text, |name| std::env::var(name).ok()))
 }
 
@@ -128,7 +135,10 @@ fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
     rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(StreamMetrics::default());
@@ -136,7 +146,9 @@ fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    tracing::info!("interrupted: draining what is in flight (Ctrl-C again to quit now)");
+                    tracing::info!(
+                        "interrupted: draining what is in flight (Ctrl-C again to quit now)"
+                    );
                     shutdown.cancel();
                     if tokio::signal::ctrl_c().await.is_ok() {
                         eprintln!("quitting without draining");
@@ -149,7 +161,9 @@ fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
         {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                if let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
                     term.recv().await;
                     tracing::info!("terminated: draining what is in flight");
                     shutdown.cancel();

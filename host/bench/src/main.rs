@@ -1,1 +1,260 @@
-fn main(){}
+//! Benchmarks that print tables (see docs/benchmarks.md): the wasm boundary cost of the message shape, instance
+//! creation, and `generate -> mapping -> filter -> drop` through wasm against the same processor code compiled
+//! natively, measured in the same run. Run with `cargo run --release -p airtruct-bench`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airtruct_engine::{Engine, EngineConfig, Limits, Message};
+use airtruct_runtime::{StreamMetrics, build_stream, run_stream, validate_stream};
+use airtruct_sdk::Processor;
+use tokio_util::sync::CancellationToken;
+
+const MAPPING: &str = r#".name = upcase!(.name)
+.total = to_int!(.qty) * to_int!(.price)
+del(.internal)
+.source = "bench""#;
+const FILTER: &str = ".qty > 2";
+
+/// A 200-byte JSON record, the same for every row.
+fn record(i: u64) -> Vec<u8> {
+    let mut s = format!(
+        r#"{{"id":{i},"name":"customer number {i}","qty":{},"price":{},"internal":"drop me","note":"#,
+        i % 7,
+        100 + i % 13
+    );
+    let pad = 200usize.saturating_sub(s.len() + 3);
+    s.push('"');
+    s.push_str(&"x".repeat(pad));
+    s.push_str("\"}");
+    s.into_bytes()
+}
+
+fn rate(n: u64, d: Duration) -> String {
+    let per_s = n as f64 / d.as_secs_f64();
+    if per_s >= 1e6 {
+        format!("{:.2}M msg/s", per_s / 1e6)
+    } else {
+        format!("{:.0}k msg/s", per_s / 1e3)
+    }
+}
+
+fn best_of<F: FnMut() -> Duration>(runs: usize, mut f: F) -> Duration {
+    (0..runs).map(|_| f()).min().unwrap()
+}
+
+fn engine() -> Engine {
+    let cache = std::env::temp_dir().join("airtruct-bench-cache");
+    Engine::new(EngineConfig {
+        cache_dir: Some(cache),
+        pool_instances: 64,
+        ..EngineConfig::default()
+    })
+    .unwrap()
+}
+
+fn boundary(engine: &Engine) {
+    println!(
+        "\n## Boundary: a batch of 1000 x 200-byte messages through the echo guest and back\n"
+    );
+    println!("| metadata pairs per message | messages/s | ns per message |");
+    println!("|---|---|---|");
+    let echo = engine.load(airtruct_builtins::fixtures::ECHO).unwrap();
+    let mut inst = engine.instantiate(&echo, "{}", Limits::default()).unwrap();
+    for pairs in [0usize, 2, 8] {
+        let keys: Vec<String> = (0..pairs).map(|k| format!("key{k}")).collect();
+        let meta = airtruct_codec::pack(keys.iter().map(|k| (k.as_str(), "a metadata value")))
+            .into_bytes();
+        let batch: Vec<Message> = (0..1000)
+            .map(|i| Message {
+                payload: record(i),
+                metadata: meta.clone(),
+                error: None,
+            })
+            .collect();
+        let rounds = 200;
+        let d = best_of(3, || {
+            let t = Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(inst.process(&batch).unwrap());
+            }
+            t.elapsed()
+        });
+        let n = rounds * 1000;
+        println!(
+            "| {pairs} | {} | {:.0} |",
+            rate(n, d),
+            d.as_nanos() as f64 / n as f64
+        );
+    }
+}
+
+fn instantiation(engine: &Engine) {
+    println!("\n## Instance creation (pooling allocator, InstancePre), mean of 500\n");
+    println!("| component | size | store | instantiate | init | drop (slot reset) |");
+    println!("|---|---|---|---|---|---|");
+    for (name, wasm, config) in [
+        (
+            "echo fixture",
+            airtruct_builtins::fixtures::ECHO,
+            "{}".to_string(),
+        ),
+        (
+            "mapping (VRL)",
+            airtruct_builtins::builtin("mapping").unwrap().wasm,
+            serde_json::to_string(MAPPING).unwrap(),
+        ),
+    ] {
+        let c = engine.load(wasm).unwrap();
+        let t = engine.time_instantiation(&c, &config, 500).unwrap();
+        let us = |d: Duration| format!("{:.1} us", d.as_secs_f64() * 1e6);
+        println!(
+            "| {name} | {} KB | {} | {} | {} | {} |",
+            wasm.len() / 1024,
+            us(t.store),
+            us(t.instantiate),
+            us(t.init),
+            us(t.drop)
+        );
+    }
+}
+
+fn pipeline(engine: &Engine) {
+    let total: u64 = 50_000;
+    let rounds = 9;
+    println!(
+        "\n## generate -> mapping -> filter -> drop, one processor thread, {total} messages of 200 bytes\n"
+    );
+    println!(
+        "Each round runs the three variants one after the other; the best of {rounds} rounds is shown, as this"
+    );
+    println!("shared 2-core VM drifts by 2x between runs.\n");
+    println!("| variant | messages/s | relative to native |");
+    println!("|---|---|---|");
+    let mc = engine
+        .load(airtruct_builtins::builtin("mapping").unwrap().wasm)
+        .unwrap();
+    let fc = engine
+        .load(airtruct_builtins::builtin("filter").unwrap().wasm)
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let template = String::from_utf8(record(0))
+        .unwrap()
+        .replacen("\"id\":0", "\"id\":{{seq}}", 1);
+    let config = serde_json::json!({
+        "input": { "generate": { "count": total, "payload": template } },
+        "pipeline": { "batch": { "size": 256, "period": "10ms" }, "threads": 1,
+                      "processors": [ { "mapping": MAPPING }, { "filter": FILTER } ] },
+        "output": { "drop": {} },
+    });
+    let (mut native, mut wasm_only, mut stream) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..rounds {
+        // Native: the same processor crates, called directly on batches of the same size.
+        native = native.min({
+            let mut m = mapping::Mapping::init(&serde_json::to_string(MAPPING).unwrap()).unwrap();
+            let mut f = filter::Filter::init(&serde_json::to_string(FILTER).unwrap()).unwrap();
+            let t = Instant::now();
+            let mut kept = 0usize;
+            for start in (0..total).step_by(256) {
+                let batch: Vec<airtruct_sdk::Message> = (start..(start + 256).min(total))
+                    .map(|i| airtruct_sdk::Message::new(record(i)))
+                    .collect();
+                let out = f.process(m.process(batch).unwrap()).unwrap();
+                kept += out.len();
+            }
+            std::hint::black_box(kept);
+            t.elapsed()
+        });
+
+        // Wasm processors alone: the built-in components on batches of the same size.
+        wasm_only = wasm_only.min({
+            let mut m = engine
+                .instantiate(
+                    &mc,
+                    &serde_json::to_string(MAPPING).unwrap(),
+                    Limits::default(),
+                )
+                .unwrap();
+            let mut f = engine
+                .instantiate(
+                    &fc,
+                    &serde_json::to_string(FILTER).unwrap(),
+                    Limits::default(),
+                )
+                .unwrap();
+            let t = Instant::now();
+            for start in (0..total).step_by(256) {
+                let batch: Vec<Message> = (start..(start + 256).min(total))
+                    .map(|i| Message {
+                        payload: record(i),
+                        metadata: Vec::new(),
+                        error: None,
+                    })
+                    .collect();
+                let out = f.process(&m.process(&batch).unwrap()).unwrap();
+                std::hint::black_box(out);
+            }
+            t.elapsed()
+        });
+
+        // The whole runtime: generate input, batching, processor thread, acknowledgements, drop output.
+        stream = stream.min({
+            let plan = validate_stream(engine, &config)
+                .map_err(|e| format!("{e:?}"))
+                .unwrap();
+            rt.block_on(async {
+                let built = build_stream(plan).await.unwrap();
+                let t = Instant::now();
+                run_stream(
+                    engine.clone(),
+                    built,
+                    Arc::new(StreamMetrics::default()),
+                    CancellationToken::new(),
+                )
+                .await
+                .unwrap();
+                t.elapsed()
+            })
+        });
+    }
+
+    let n = total;
+    let ratio = |d: Duration| format!("{:.2}x", native.as_secs_f64() / d.as_secs_f64());
+    println!(
+        "| native (same processor code, no wasm) | {} | 1.00x |",
+        rate(n, native)
+    );
+    println!(
+        "| wasm processors (components, same batches) | {} | {} |",
+        rate(n, wasm_only),
+        ratio(wasm_only)
+    );
+    println!(
+        "| wasm stream (`airtruct` runtime end to end) | {} | {} |",
+        rate(n, stream),
+        ratio(stream)
+    );
+}
+
+fn main() {
+    let engine = engine();
+    println!(
+        "# airtruct-bench ({} cores, {})",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    let sections = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if sections == "all" || sections == "boundary" {
+        boundary(&engine);
+    }
+    if sections == "all" || sections == "instantiate" {
+        instantiation(&engine);
+    }
+    if sections == "all" || sections == "pipeline" {
+        pipeline(&engine);
+    }
+}

@@ -18,10 +18,22 @@ macro_rules! component {
 
 /// Every built-in processor, by the kind name used in stream configs.
 pub const BUILTINS: &[Builtin] = &[
-    Builtin { kind: "mapping", wasm: component!("mapping") },
-    Builtin { kind: "filter", wasm: component!("filter") },
-    Builtin { kind: "validate", wasm: component!("validate") },
-    Builtin { kind: "split", wasm: component!("split") },
+    Builtin {
+        kind: "mapping",
+        wasm: component!("mapping"),
+    },
+    Builtin {
+        kind: "filter",
+        wasm: component!("filter"),
+    },
+    Builtin {
+        kind: "validate",
+        wasm: component!("validate"),
+    },
+    Builtin {
+        kind: "split",
+        wasm: component!("split"),
+    },
 ];
 
 /// The built-in processor of this kind.

@@ -35,13 +35,22 @@ pub fn compile(
         // engine's compatibility hash) into the cache directory that only this program writes.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok(c),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unreadable cached component"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unreadable cached component")
+            }
         }
     }
     let started = std::time::Instant::now();
-    let component = Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    tracing::debug!(sha256, ms = started.elapsed().as_millis() as u64, "compiled component");
-    let serialized = component.serialize().map_err(|e| LoadError::Cache(format!("{e:#}")))?;
+    let component =
+        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    tracing::debug!(
+        sha256,
+        ms = started.elapsed().as_millis() as u64,
+        "compiled component"
+    );
+    let serialized = component
+        .serialize()
+        .map_err(|e| LoadError::Cache(format!("{e:#}")))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let written = std::fs::write(&tmp, &serialized).and_then(|_| std::fs::rename(&tmp, &path));
     if let Err(e) = written {

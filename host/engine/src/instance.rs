@@ -47,7 +47,10 @@ pub struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<Sta
     let state = State {
         wasi,
         table: ResourceTable::new(),
-        limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .build(),
         output,
         name: name.to_string(),
     };
@@ -120,8 +126,19 @@ fn classify(e: wasmtime::Error, limits: Limits, printed: &str) -> ProcessError {
     };
     // A Rust guest prints "panicked at ...:\n<message>" before trapping: keep what it said.
     let said: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = said.iter().rev().take(2).rev().copied().collect::<Vec<_>>().join(": ");
-    if tail.is_empty() { ProcessError::Trap(trap) } else { ProcessError::Trap(format!("{trap} (guest said: {tail})")) }
+    let tail = said
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(": ");
+    if tail.is_empty() {
+        ProcessError::Trap(trap)
+    } else {
+        ProcessError::Trap(format!("{trap} (guest said: {tail})"))
+    }
 }
 
 /// Instantiates a component once to ask it to describe itself.
@@ -157,16 +174,26 @@ impl ProcessorInstance {
         config: String,
         limits: Limits,
     ) -> Result<Self, InitError> {
-        let mut inst = Self { engine, component, config, limits, live: None, restarts: 0 };
+        let mut inst = Self {
+            engine,
+            component,
+            config,
+            limits,
+            live: None,
+            restarts: 0,
+        };
         inst.start()?;
         Ok(inst)
     }
 
     fn start(&mut self) -> Result<&mut Live, InitError> {
         let mut store = new_store(&self.engine, &self.component.info().name, self.limits);
-        let bindings = call(&mut store, self.limits, |s| self.component.pre.instantiate(s))?;
+        let bindings = call(&mut store, self.limits, |s| {
+            self.component.pre.instantiate(s)
+        })?;
         let config = &self.config;
-        call(&mut store, self.limits, |s| bindings.call_init(s, config))?.map_err(InitError::Config)?;
+        call(&mut store, self.limits, |s| bindings.call_init(s, config))?
+            .map_err(InitError::Config)?;
         Ok(self.live.insert(Live { store, bindings }))
     }
 
@@ -192,7 +219,11 @@ impl ProcessorInstance {
                     InitError::Call(e) => e,
                     InitError::Config(errors) => ProcessError::Failed(format!(
                         "re-initializing after a failure: {}",
-                        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+                        errors
+                            .iter()
+                            .map(|e| e.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     )),
                 })?
             }
@@ -202,7 +233,10 @@ impl ProcessorInstance {
             Ok(Ok(out)) => {
                 let size: usize = out.iter().map(|m| m.payload.len() + m.metadata.len()).sum();
                 if size > limits.max_output_bytes {
-                    return Err(ProcessError::OutputTooLarge { size, limit: limits.max_output_bytes });
+                    return Err(ProcessError::OutputTooLarge {
+                        size,
+                        limit: limits.max_output_bytes,
+                    });
                 }
                 Ok(out)
             }
@@ -214,4 +248,54 @@ impl ProcessorInstance {
             }
         }
     }
+}
+
+/// Mean times of the steps of creating an instance, for the benchmark.
+#[derive(Debug, Clone, Copy)]
+pub struct InstantiationTimes {
+    /// A store with its WASI context and limits.
+    pub store: Duration,
+    /// Instantiating the pre-linked component in the pool.
+    pub instantiate: Duration,
+    /// The guest's `init` with the given configuration.
+    pub init: Duration,
+    /// Dropping the store, which resets its pool slot.
+    pub drop: Duration,
+}
+
+/// Measures [`InstantiationTimes`] over `n` instances.
+pub(crate) fn time_instantiation(
+    engine: &wasmtime::Engine,
+    component: &LoadedComponent,
+    config: &str,
+    n: u32,
+) -> Result<InstantiationTimes, ProcessError> {
+    let limits = Limits::default();
+    let mut t = [Duration::ZERO; 4];
+    for _ in 0..n {
+        let start = std::time::Instant::now();
+        let mut store = new_store(engine, "bench", limits);
+        store.set_epoch_deadline(1000);
+        let s1 = std::time::Instant::now();
+        let bindings = component
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, limits, ""))?;
+        let s2 = std::time::Instant::now();
+        let _ = bindings
+            .call_init(&mut store, config)
+            .map_err(|e| classify(e, limits, ""))?;
+        let s3 = std::time::Instant::now();
+        drop(store);
+        let s4 = std::time::Instant::now();
+        for (acc, d) in t.iter_mut().zip([s1 - start, s2 - s1, s3 - s2, s4 - s3]) {
+            *acc += d;
+        }
+    }
+    Ok(InstantiationTimes {
+        store: t[0] / n,
+        instantiate: t[1] / n,
+        init: t[2] / n,
+        drop: t[3] / n,
+    })
 }

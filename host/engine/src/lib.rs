@@ -18,7 +18,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::{ConfigError, Info, Level, Message};
-pub use instance::{InitError, ProcessError, ProcessorInstance};
+pub use instance::{InitError, InstantiationTimes, ProcessError, ProcessorInstance};
 
 use bindings::ProcessorPre;
 use instance::State;
@@ -120,7 +120,10 @@ impl LoadedComponent {
 
 impl std::fmt::Debug for LoadedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedComponent").field("name", &self.info.name).field("sha256", &self.sha256).finish()
+        f.debug_struct("LoadedComponent")
+            .field("name", &self.info.name)
+            .field("sha256", &self.sha256)
+            .finish()
     }
 }
 
@@ -163,19 +166,29 @@ impl Engine {
         let engine = wasmtime::Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        bindings::Processor::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)?;
+        bindings::Processor::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )?;
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir)?;
         }
-        let inner = Arc::new(Inner { engine, linker, config, loaded: Mutex::new(HashMap::new()) });
+        let inner = Arc::new(Inner {
+            engine,
+            linker,
+            config,
+            loaded: Mutex::new(HashMap::new()),
+        });
         let weak = Arc::downgrade(&inner);
-        std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
-            while let Some(inner) = weak.upgrade() {
-                inner.engine.increment_epoch();
-                drop(inner);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while let Some(inner) = weak.upgrade() {
+                    inner.engine.increment_epoch();
+                    drop(inner);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
         Ok(Self { inner })
     }
 
@@ -189,7 +202,10 @@ impl Engine {
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedComponent>, LoadError> {
         let limit = self.inner.config.max_component_bytes;
         if bytes.len() > limit {
-            return Err(LoadError::TooLarge { size: bytes.len(), limit });
+            return Err(LoadError::TooLarge {
+                size: bytes.len(),
+                limit,
+            });
         }
         match bytes.get(..8) {
             Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(LoadError::CoreModule),
@@ -200,7 +216,12 @@ impl Engine {
         if let Some(loaded) = self.inner.loaded.lock().unwrap().get(&sha256) {
             return Ok(loaded.clone());
         }
-        let component = cache::compile(&self.inner.engine, self.inner.config.cache_dir.as_deref(), &sha256, bytes)?;
+        let component = cache::compile(
+            &self.inner.engine,
+            self.inner.config.cache_dir.as_deref(),
+            &sha256,
+            bytes,
+        )?;
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             let msg = format!("{e:#}");
             if msg.contains("wasi:") {
@@ -209,10 +230,21 @@ impl Engine {
                 LoadError::WrongWorld(msg)
             }
         })?;
-        let pre = ProcessorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let info = instance::describe(&pre, &self.inner.engine, Limits::default()).map_err(LoadError::Describe)?;
-        let loaded = Arc::new(LoadedComponent { pre, sha256: sha256.clone(), info, engine: Arc::downgrade(&self.inner) });
-        self.inner.loaded.lock().unwrap().insert(sha256, loaded.clone());
+        let pre =
+            ProcessorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let info = instance::describe(&pre, &self.inner.engine, Limits::default())
+            .map_err(LoadError::Describe)?;
+        let loaded = Arc::new(LoadedComponent {
+            pre,
+            sha256: sha256.clone(),
+            info,
+            engine: Arc::downgrade(&self.inner),
+        });
+        self.inner
+            .loaded
+            .lock()
+            .unwrap()
+            .insert(sha256, loaded.clone());
         Ok(loaded)
     }
 
@@ -223,7 +255,24 @@ impl Engine {
         config: &str,
         limits: Limits,
     ) -> Result<ProcessorInstance, InitError> {
-        ProcessorInstance::new(self.inner.engine.clone(), component.clone(), config.to_string(), limits)
+        ProcessorInstance::new(
+            self.inner.engine.clone(),
+            component.clone(),
+            config.to_string(),
+            limits,
+        )
+    }
+}
+
+impl Engine {
+    /// Measures the steps of creating an instance of `component` (benchmarks).
+    pub fn time_instantiation(
+        &self,
+        component: &LoadedComponent,
+        config: &str,
+        n: u32,
+    ) -> Result<InstantiationTimes, ProcessError> {
+        instance::time_instantiation(&self.inner.engine, component, config, n.max(1))
     }
 }
 

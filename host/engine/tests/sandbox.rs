@@ -12,7 +12,9 @@ fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         Engine::new(EngineConfig {
-            cache_dir: Some(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache")),
+            cache_dir: Some(
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+            ),
             pool_instances: 64,
             ..EngineConfig::default()
         })
@@ -21,11 +23,19 @@ fn engine() -> &'static Engine {
 }
 
 fn msg(payload: &str) -> Message {
-    Message { payload: payload.as_bytes().to_vec(), metadata: Vec::new(), error: None }
+    Message {
+        payload: payload.as_bytes().to_vec(),
+        metadata: Vec::new(),
+        error: None,
+    }
 }
 
 fn limits() -> Limits {
-    Limits { memory_bytes: 64 << 20, timeout: Duration::from_millis(300), max_output_bytes: 16 << 20 }
+    Limits {
+        memory_bytes: 64 << 20,
+        timeout: Duration::from_millis(300),
+        max_output_bytes: 16 << 20,
+    }
 }
 
 /// Runs a good batch, the batch that triggers the fixture, and a good batch again.
@@ -34,7 +44,11 @@ fn run_fixture(wasm: &[u8]) -> (ProcessError, u64) {
     let mut inst = engine().instantiate(&component, "{}", limits()).unwrap();
     assert_eq!(inst.process(&[msg("fine")]).unwrap(), vec![msg("fine")]);
     let err = inst.process(&[msg("fine"), msg("boom")]).unwrap_err();
-    assert_eq!(inst.process(&[msg("after")]).unwrap(), vec![msg("after")], "the next batch runs after {err}");
+    assert_eq!(
+        inst.process(&[msg("after")]).unwrap(),
+        vec![msg("after")],
+        "the next batch runs after {err}"
+    );
     (err, inst.restarts())
 }
 
@@ -43,7 +57,10 @@ fn cuts_off_an_infinite_loop_at_its_time_limit() {
     let started = std::time::Instant::now();
     let (err, restarts) = run_fixture(fixtures::LOOP);
     assert_eq!(err, ProcessError::Timeout(Duration::from_millis(300)));
-    assert_eq!(err.to_string(), "processor exceeded its time limit of 300ms");
+    assert_eq!(
+        err.to_string(),
+        "processor exceeded its time limit of 300ms"
+    );
     assert_eq!(restarts, 1);
     assert!(started.elapsed() < Duration::from_secs(30));
 }
@@ -68,10 +85,17 @@ fn reports_a_panic_with_the_guest_message() {
 #[test]
 fn refuses_output_over_the_limit() {
     let component = engine().load(fixtures::HUGE).unwrap();
-    let limits = Limits { memory_bytes: 512 << 20, timeout: Duration::from_secs(10), ..limits() };
+    let limits = Limits {
+        memory_bytes: 512 << 20,
+        timeout: Duration::from_secs(10),
+        ..limits()
+    };
     let mut inst = engine().instantiate(&component, "{}", limits).unwrap();
     let err = inst.process(&[msg("boom")]).unwrap_err();
-    assert!(matches!(err, ProcessError::OutputTooLarge { limit, .. } if limit == 16 << 20), "{err}");
+    assert!(
+        matches!(err, ProcessError::OutputTooLarge { limit, .. } if limit == 16 << 20),
+        "{err}"
+    );
     assert_eq!(inst.process(&[msg("after")]).unwrap(), vec![msg("after")]);
 }
 
@@ -79,14 +103,20 @@ fn refuses_output_over_the_limit() {
 fn huge_output_over_the_memory_cap_is_a_memory_error() {
     let component = engine().load(fixtures::HUGE).unwrap();
     let mut inst = engine().instantiate(&component, "{}", limits()).unwrap();
-    assert_eq!(inst.process(&[msg("boom")]).unwrap_err(), ProcessError::MemoryLimit(64 << 20));
+    assert_eq!(
+        inst.process(&[msg("boom")]).unwrap_err(),
+        ProcessError::MemoryLimit(64 << 20)
+    );
 }
 
 #[test]
 fn refuses_a_component_of_another_world() {
     let err = engine().load(fixtures::WRONG_WORLD).unwrap_err();
     assert!(matches!(err, LoadError::WrongWorld(_)), "{err}");
-    assert!(err.to_string().contains("airtruct:processor@0.1.0"), "{err}");
+    assert!(
+        err.to_string().contains("airtruct:processor@0.1.0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,27 +124,56 @@ fn refuses_core_modules_and_random_bytes_with_a_hint() {
     let core = engine().load(b"\0asm\x01\0\0\0").unwrap_err();
     assert!(matches!(core, LoadError::CoreModule));
     assert!(core.to_string().contains("wasm32-wasip2"), "{core}");
-    let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-    assert!(matches!(engine().load(&noise).unwrap_err(), LoadError::NotWasm));
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    assert!(matches!(
+        engine().load(&noise).unwrap_err(),
+        LoadError::NotWasm
+    ));
     let mut broken = b"\0asm\x0d\0\x01\0".to_vec();
     broken.extend_from_slice(&noise);
-    assert!(matches!(engine().load(&broken).unwrap_err(), LoadError::Compile(_)));
+    assert!(matches!(
+        engine().load(&broken).unwrap_err(),
+        LoadError::Compile(_)
+    ));
 }
 
 #[test]
 fn refuses_a_component_over_the_size_cap() {
-    let small = Engine::new(EngineConfig { max_component_bytes: 1024, pool_instances: 4, ..EngineConfig::default() }).unwrap();
+    let small = Engine::new(EngineConfig {
+        max_component_bytes: 1024,
+        pool_instances: 4,
+        ..EngineConfig::default()
+    })
+    .unwrap();
     let err = small.load(fixtures::ECHO).unwrap_err();
-    assert!(matches!(err, LoadError::TooLarge { limit: 1024, .. }), "{err}");
+    assert!(
+        matches!(err, LoadError::TooLarge { limit: 1024, .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn metadata_crosses_the_boundary_intact() {
     let component = engine().load(fixtures::ECHO).unwrap();
-    let mut inst = engine().instantiate(&component, "{}", Limits::default()).unwrap();
-    let meta = pack((0..8).map(|i| (["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"][i], "a value"))).into_bytes();
-    let batch: Vec<Message> =
-        (0..100).map(|i| Message { payload: format!("{{\"n\":{i}}}").into_bytes(), metadata: meta.clone(), error: None }).collect();
+    let mut inst = engine()
+        .instantiate(&component, "{}", Limits::default())
+        .unwrap();
+    let meta = pack((0..8).map(|i| {
+        (
+            ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"][i],
+            "a value",
+        )
+    }))
+    .into_bytes();
+    let batch: Vec<Message> = (0..100)
+        .map(|i| Message {
+            payload: format!("{{\"n\":{i}}}").into_bytes(),
+            metadata: meta.clone(),
+            error: None,
+        })
+        .collect();
     assert_eq!(inst.process(&batch).unwrap(), batch);
 }
 
@@ -125,23 +184,39 @@ fn template_processor_describes_itself_and_validates_its_config() {
     let schema: serde_json::Value = serde_json::from_str(&component.info().config_schema).unwrap();
     assert_eq!(schema["required"][0], "prefix");
     match engine().instantiate(&component, r#"{"prefx": 1}"#, Limits::default()) {
-        Err(InitError::Config(errors)) => assert!(errors[0].message.contains("prefx"), "{errors:?}"),
+        Err(InitError::Config(errors)) => {
+            assert!(errors[0].message.contains("prefx"), "{errors:?}")
+        }
         Err(e) => panic!("expected config errors, got {e}"),
         Ok(_) => panic!("a bad config was accepted"),
     }
-    let mut inst = engine().instantiate(&component, r#"{"prefix": ">> "}"#, Limits::default()).unwrap();
+    let mut inst = engine()
+        .instantiate(&component, r#"{"prefix": ">> "}"#, Limits::default())
+        .unwrap();
     let out = inst.process(&[msg("hi")]).unwrap();
     assert_eq!(out[0].payload, b">> hi");
-    assert_eq!(airtruct_codec::Metadata::from_bytes(out[0].metadata.clone()).unwrap().get("prefixed"), Some("true"));
+    assert_eq!(
+        airtruct_codec::Metadata::from_bytes(out[0].metadata.clone())
+            .unwrap()
+            .get("prefixed"),
+        Some("true")
+    );
 }
 
 #[test]
 fn compiled_components_are_cached_on_disk_and_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig { cache_dir: Some(dir.path().to_path_buf()), pool_instances: 4, ..EngineConfig::default() };
+    let config = EngineConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        pool_instances: 4,
+        ..EngineConfig::default()
+    };
     let first = Engine::new(config.clone()).unwrap();
     let loaded = first.load(fixtures::ECHO).unwrap();
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(files.len(), 1);
     assert!(files[0].to_string_lossy().starts_with(loaded.sha256()));
     let second = Engine::new(config).unwrap();
@@ -155,7 +230,9 @@ fn compiled_components_are_cached_on_disk_and_reused() {
 fn guests_get_no_filesystem_environment_or_clock() {
     // The echo fixture reports what WASI gives it when asked with payload "probe".
     let component = engine().load(fixtures::ECHO).unwrap();
-    let mut inst = engine().instantiate(&component, "{}", Limits::default()).unwrap();
+    let mut inst = engine()
+        .instantiate(&component, "{}", Limits::default())
+        .unwrap();
     let out = inst.process(&[msg("probe")]).unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
     assert_eq!(report["env_vars"], 0, "{report}");

@@ -40,21 +40,32 @@ impl Component {
         let Value::Object(map) = value else {
             return Err(ValidationError::new(
                 path,
-                format!("expected a component written as `kind: {{options}}`, found {}", kind_of(value)),
+                format!(
+                    "expected a component written as `kind: {{options}}`, found {}",
+                    kind_of(value)
+                ),
             ));
         };
         let mut it = map.iter();
         match (it.next(), it.next()) {
-            (Some((kind, options)), None) => {
-                Ok(Self { kind: kind.clone(), options: options.clone(), path: path.to_string() })
-            }
-            (None, _) => Err(ValidationError::new(path, "expected one key naming the component kind, found none")),
+            (Some((kind, options)), None) => Ok(Self {
+                kind: kind.clone(),
+                options: options.clone(),
+                path: path.to_string(),
+            }),
+            (None, _) => Err(ValidationError::new(
+                path,
+                "expected one key naming the component kind, found none",
+            )),
             (Some(_), Some(_)) => Err(ValidationError::new(
                 path,
                 format!(
                     "expected one key naming the component kind, found {}: {}",
                     map.len(),
-                    map.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                    map.keys()
+                        .map(|k| format!("\"{k}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
@@ -95,7 +106,10 @@ fn default_batch_period() -> Duration {
 
 impl Default for BatchPolicy {
     fn default() -> Self {
-        Self { size: default_batch_size(), period: default_batch_period() }
+        Self {
+            size: default_batch_size(),
+            period: default_batch_period(),
+        }
     }
 }
 
@@ -136,7 +150,9 @@ fn one() -> usize {
     1
 }
 
-const TOP_KEYS: &[&str] = &["input", "buffer", "pipeline", "output", "on_error", "replicas"];
+const TOP_KEYS: &[&str] = &[
+    "input", "buffer", "pipeline", "output", "on_error", "replicas",
+];
 
 fn kind_of(v: &Value) -> &'static str {
     match v {
@@ -150,9 +166,13 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// Reads a stream config from YAML or JSON text, after `${ENV}` interpolation with `lookup`.
-pub fn parse_text(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Value, Vec<ValidationError>> {
+pub fn parse_text(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Value, Vec<ValidationError>> {
     let text = crate::interpolate_env(text, lookup)?;
-    serde_yaml::from_str::<Value>(&text).map_err(|e| vec![ValidationError::new("", format!("invalid YAML: {e}"))])
+    serde_yaml::from_str::<Value>(&text)
+        .map_err(|e| vec![ValidationError::new("", format!("invalid YAML: {e}"))])
 }
 
 /// The parts of a stream config that could be read, whatever else was wrong: validation goes on to check them,
@@ -172,11 +192,21 @@ pub struct PartialStream {
 pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>> {
     let (partial, errors) = parse_stream_partial(value);
     match partial {
-        PartialStream { input: Some(input), output: Some(output), pipeline: Some(pipeline), on_error: Some(on_error), buffer, replicas }
-            if errors.is_empty() =>
-        {
-            Ok(StreamConfig { input, buffer, pipeline, output, on_error, replicas })
-        }
+        PartialStream {
+            input: Some(input),
+            output: Some(output),
+            pipeline: Some(pipeline),
+            on_error: Some(on_error),
+            buffer,
+            replicas,
+        } if errors.is_empty() => Ok(StreamConfig {
+            input,
+            buffer,
+            pipeline,
+            output,
+            on_error,
+            replicas,
+        }),
         _ => Err(errors),
     }
 }
@@ -185,13 +215,19 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
 pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationError>) {
     let mut errors = Vec::new();
     let Value::Object(map) = value else {
-        let e = ValidationError::new("", format!("a stream config is an object, found {}", kind_of(value)));
+        let e = ValidationError::new(
+            "",
+            format!("a stream config is an object, found {}", kind_of(value)),
+        );
         return (PartialStream::default(), vec![e]);
     };
     for key in map.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
         errors.push(ValidationError::new(
             key.as_str(),
-            format!("unknown field \"{key}\", expected one of {}", TOP_KEYS.join(", ")),
+            format!(
+                "unknown field \"{key}\", expected one of {}",
+                TOP_KEYS.join(", ")
+            ),
         ));
     }
     let mut required = |key: &str| -> Option<Component> {
@@ -207,10 +243,16 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
     let output = required("output");
     let buffer = match map.get("buffer") {
         None | Some(Value::Null) => None,
-        Some(v) => Component::parse("buffer", v).map_err(|e| errors.push(e)).ok(),
+        Some(v) => Component::parse("buffer", v)
+            .map_err(|e| errors.push(e))
+            .ok(),
     };
     let pipeline = match map.get("pipeline") {
-        None | Some(Value::Null) => Some(Pipeline { batch: BatchPolicy::default(), threads: 1, processors: vec![] }),
+        None | Some(Value::Null) => Some(Pipeline {
+            batch: BatchPolicy::default(),
+            threads: 1,
+            processors: vec![],
+        }),
         Some(v) => match from_value::<PipelineRaw>("pipeline", v) {
             Err(e) => {
                 errors.push(e);
@@ -218,20 +260,32 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
             }
             Ok(raw) => {
                 if raw.threads == 0 {
-                    errors.push(ValidationError::new("pipeline.threads", "must be at least 1"));
+                    errors.push(ValidationError::new(
+                        "pipeline.threads",
+                        "must be at least 1",
+                    ));
                 }
                 if raw.batch.size == 0 {
-                    errors.push(ValidationError::new("pipeline.batch.size", "must be at least 1"));
+                    errors.push(ValidationError::new(
+                        "pipeline.batch.size",
+                        "must be at least 1",
+                    ));
                 }
                 let processors = raw
                     .processors
                     .iter()
                     .enumerate()
                     .filter_map(|(i, p)| {
-                        Component::parse(&format!("pipeline.processors[{i}]"), p).map_err(|e| errors.push(e)).ok()
+                        Component::parse(&format!("pipeline.processors[{i}]"), p)
+                            .map_err(|e| errors.push(e))
+                            .ok()
                     })
                     .collect();
-                Some(Pipeline { batch: raw.batch, threads: raw.threads, processors })
+                Some(Pipeline {
+                    batch: raw.batch,
+                    threads: raw.threads,
+                    processors,
+                })
             }
         },
     };
@@ -258,12 +312,25 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
         Some(v) => match v.as_u64() {
             Some(n) if (1..=64).contains(&n) => n as u32,
             _ => {
-                errors.push(ValidationError::new("replicas", "must be a whole number from 1 to 64"));
+                errors.push(ValidationError::new(
+                    "replicas",
+                    "must be a whole number from 1 to 64",
+                ));
                 1
             }
         },
     };
-    (PartialStream { input, buffer, pipeline, output, on_error, replicas }, errors)
+    (
+        PartialStream {
+            input,
+            buffer,
+            pipeline,
+            output,
+            on_error,
+            replicas,
+        },
+        errors,
+    )
 }
 
 impl StreamConfig {
@@ -328,9 +395,18 @@ on_error: drop
         assert_eq!(c.input.kind, "file");
         assert_eq!(c.pipeline.threads, 2);
         assert_eq!(c.pipeline.batch.size, 500);
-        assert_eq!(c.pipeline.batch.period.0, std::time::Duration::from_millis(50));
-        assert_eq!(c.pipeline.processors[1].options, Value::String(".qty > 0".into()));
-        assert_eq!(c.pipeline.processors[1].options_path(), "pipeline.processors[1].filter");
+        assert_eq!(
+            c.pipeline.batch.period.0,
+            std::time::Duration::from_millis(50)
+        );
+        assert_eq!(
+            c.pipeline.processors[1].options,
+            Value::String(".qty > 0".into())
+        );
+        assert_eq!(
+            c.pipeline.processors[1].options_path(),
+            "pipeline.processors[1].filter"
+        );
         assert_eq!(parse_stream(&c.to_value()).unwrap(), c);
     }
 

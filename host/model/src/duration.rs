@@ -8,7 +8,8 @@ pub struct Duration(pub std::time::Duration);
 
 /// Parses `"10s"`, `"50ms"`, `"1m 30s"`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration \"{s}\": {e} (write it like \"500ms\" or \"10s\")"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration \"{s}\": {e} (write it like \"500ms\" or \"10s\")"))
 }
 
 impl serde::Serialize for Duration {

@@ -21,7 +21,10 @@ pub fn interpolate_env(
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
         let Some(end) = after.find('}') else {
-            errors.push(ValidationError::new("", "unterminated \"${\" in configuration"));
+            errors.push(ValidationError::new(
+                "",
+                "unterminated \"${\" in configuration",
+            ));
             out.push_str(&rest[i..]);
             rest = "";
             break;
@@ -46,7 +49,11 @@ pub fn interpolate_env(
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]

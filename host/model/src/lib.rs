@@ -6,14 +6,16 @@ mod duration;
 mod interpolate;
 
 pub use config::{
-    BatchPolicy, Component, ErrorPolicy, PartialStream, Pipeline, StreamConfig, parse_stream, parse_stream_partial,
-    parse_text,
+    BatchPolicy, Component, ErrorPolicy, PartialStream, Pipeline, StreamConfig, parse_stream,
+    parse_stream_partial, parse_text,
 };
 pub use duration::{Duration, parse_duration};
 pub use interpolate::interpolate_env;
 
 /// One problem in a configuration, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct ValidationError {
     /// Where the problem is: `pipeline.processors[0].mapping.source`; empty for the whole document.
     pub path: String,
@@ -24,20 +26,27 @@ pub struct ValidationError {
 impl ValidationError {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl std::fmt::Display for ValidationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.path, self.message) }
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
     }
 }
 
 /// Joins a path prefix and a serde path (`.a.b`, `[0]`).
 pub fn join_path(prefix: &str, inner: &str) -> String {
     let inner = inner.trim_start_matches('.');
-    match (prefix.is_empty(), inner.is_empty() || inner == "." ) {
+    match (prefix.is_empty(), inner.is_empty() || inner == ".") {
         (_, true) => prefix.to_string(),
         (true, false) => inner.to_string(),
         (false, false) if inner.starts_with('[') => format!("{prefix}{inner}"),

@@ -28,17 +28,28 @@ impl ProcessorSpec {
 
     /// Creates an instance, turning `init` errors into validation errors at this processor's options path.
     pub fn instantiate(&self, engine: &Engine) -> Result<ProcessorInstance, Vec<ValidationError>> {
-        engine.instantiate(&self.component, &self.config, self.limits).map_err(|e| match e {
-            InitError::Config(errors) => errors
-                .into_iter()
-                .map(|e| ValidationError::new(join_path(&self.options_path(), &e.path), e.message))
-                .collect(),
-            InitError::Call(e) => vec![ValidationError::new(self.options_path(), e.to_string())],
-        })
+        engine
+            .instantiate(&self.component, &self.config, self.limits)
+            .map_err(|e| match e {
+                InitError::Config(errors) => errors
+                    .into_iter()
+                    .map(|e| {
+                        ValidationError::new(join_path(&self.options_path(), &e.path), e.message)
+                    })
+                    .collect(),
+                InitError::Call(e) => {
+                    vec![ValidationError::new(self.options_path(), e.to_string())]
+                }
+            })
     }
 
     fn options_path(&self) -> String {
-        Component { kind: self.kind.clone(), options: serde_json::Value::Null, path: self.path.clone() }.options_path()
+        Component {
+            kind: self.kind.clone(),
+            options: serde_json::Value::Null,
+            path: self.path.clone(),
+        }
+        .options_path()
     }
 }
 
@@ -69,7 +80,11 @@ impl Chain {
                 Err(e) => errors.extend(e),
             }
         }
-        if errors.is_empty() { Ok(Self { steps }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self { steps })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Instance replacements so far, over every step.
@@ -79,7 +94,11 @@ impl Chain {
 
     /// Runs a batch through every processor. `observe(step, ok, failed_so_far)` sees the messages after each
     /// step (used by the test endpoint).
-    pub fn run(&mut self, batch: Vec<Message>, mut observe: impl FnMut(usize, &[Message], &[Message])) -> ChainOutput {
+    pub fn run(
+        &mut self,
+        batch: Vec<Message>,
+        mut observe: impl FnMut(usize, &[Message], &[Message]),
+    ) -> ChainOutput {
         let mut out = ChainOutput::default();
         let mut current = batch;
         for (i, (spec, instance)) in self.steps.iter_mut().enumerate() {

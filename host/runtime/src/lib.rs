@@ -22,7 +22,9 @@ pub use validate::validate_stream;
 /// Reads a metadata value of a message.
 pub fn meta_get<'a>(msg: &'a Message, key: &str) -> Option<&'a str> {
     // The packed buffer is read in place; see `airtruct_codec` for the layout.
-    airtruct_codec::Metadata::iter_bytes(&msg.metadata).find(|(k, _)| *k == key).map(|(_, v)| v)
+    airtruct_codec::Metadata::iter_bytes(&msg.metadata)
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
 }
 
 /// Sets a metadata value of a message.
@@ -34,7 +36,11 @@ pub fn meta_set(msg: &mut Message, key: &str, value: &str) {
 
 /// A new message with this payload and metadata.
 pub fn message(payload: Vec<u8>, metadata: Metadata) -> Message {
-    Message { payload, metadata: metadata.into_bytes(), error: None }
+    Message {
+        payload,
+        metadata: metadata.into_bytes(),
+        error: None,
+    }
 }
 
 /// How a runtime failure should be handled.

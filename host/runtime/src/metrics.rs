@@ -28,7 +28,17 @@ pub struct StreamMetrics {
 }
 
 /// A point-in-time copy of [`StreamMetrics`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct MetricsSnapshot {
     pub received: u64,
     pub sent: u64,
@@ -71,13 +81,33 @@ impl MetricsSnapshot {
         [
             ("received", "Messages read from the input", self.received),
             ("sent", "Messages confirmed by the output", self.sent),
-            ("filtered", "Messages filtered out by processors", self.filtered),
-            ("dropped", "Failed messages dropped by the error policy", self.dropped),
+            (
+                "filtered",
+                "Messages filtered out by processors",
+                self.filtered,
+            ),
+            (
+                "dropped",
+                "Failed messages dropped by the error policy",
+                self.dropped,
+            ),
             ("failed", "Messages that failed in a processor", self.failed),
-            ("bytes_in", "Payload bytes read from the input", self.bytes_in),
-            ("bytes_out", "Payload bytes confirmed by the output", self.bytes_out),
+            (
+                "bytes_in",
+                "Payload bytes read from the input",
+                self.bytes_in,
+            ),
+            (
+                "bytes_out",
+                "Payload bytes confirmed by the output",
+                self.bytes_out,
+            ),
             ("batches", "Batches processed", self.batches),
-            ("processor_restarts", "Processor instances replaced after a failure", self.processor_restarts),
+            (
+                "processor_restarts",
+                "Processor instances replaced after a failure",
+                self.processor_restarts,
+            ),
         ]
     }
 }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
-use crate::inputs::{file::FileInputConfig, generate::GenerateInputConfig, stdin::StdinInputConfig};
+use crate::inputs::{
+    file::FileInputConfig, generate::GenerateInputConfig, stdin::StdinInputConfig,
+};
 use crate::outputs::{
     drop::{DropOutput, DropOutputConfig},
     file::FileOutputConfig,
@@ -43,17 +45,37 @@ pub struct KindDoc {
 /// Input kinds with their descriptions and options.
 pub fn inputs() -> Vec<KindDoc> {
     vec![
-        doc::<FileInputConfig>("file", Role::Input, "Reads a file, one message per line (raw or JSON lines)"),
-        doc::<StdinInputConfig>("stdin", Role::Input, "Reads standard input, one message per line"),
-        doc::<GenerateInputConfig>("generate", Role::Input, "Makes messages from a template with a sequence number"),
+        doc::<FileInputConfig>(
+            "file",
+            Role::Input,
+            "Reads a file, one message per line (raw or JSON lines)",
+        ),
+        doc::<StdinInputConfig>(
+            "stdin",
+            Role::Input,
+            "Reads standard input, one message per line",
+        ),
+        doc::<GenerateInputConfig>(
+            "generate",
+            Role::Input,
+            "Makes messages from a template with a sequence number",
+        ),
     ]
 }
 
 /// Output kinds with their descriptions and options.
 pub fn outputs() -> Vec<KindDoc> {
     vec![
-        doc::<FileOutputConfig>("file", Role::Output, "Appends one line per message to a file"),
-        doc::<StdoutOutputConfig>("stdout", Role::Output, "Writes one line per message to standard output"),
+        doc::<FileOutputConfig>(
+            "file",
+            Role::Output,
+            "Appends one line per message to a file",
+        ),
+        doc::<StdoutOutputConfig>(
+            "stdout",
+            Role::Output,
+            "Writes one line per message to standard output",
+        ),
         doc::<DropOutputConfig>("drop", Role::Output, "Confirms and discards every message"),
     ]
 }
@@ -77,7 +99,11 @@ pub fn processors(engine: &Engine) -> Vec<KindDoc> {
             },
         })
         .collect();
-    docs.push(doc::<WasmProcessorConfig>("wasm", Role::Processor, "Runs a processor component of your own"));
+    docs.push(doc::<WasmProcessorConfig>(
+        "wasm",
+        Role::Processor,
+        "Runs a processor component of your own",
+    ));
     docs
 }
 
@@ -92,12 +118,23 @@ fn doc<T: JsonSchema>(kind: &str, role: Role, description: &str) -> KindDoc {
 
 fn unknown(c: &Component, docs: Vec<KindDoc>, role: &str) -> ValidationError {
     let known: Vec<String> = docs.into_iter().map(|d| d.kind).collect();
-    ValidationError::new(&c.path, format!("unknown {role} kind \"{}\", expected one of {}", c.kind, known.join(", ")))
+    ValidationError::new(
+        &c.path,
+        format!(
+            "unknown {role} kind \"{}\", expected one of {}",
+            c.kind,
+            known.join(", ")
+        ),
+    )
 }
 
 fn options<T: for<'de> Deserialize<'de>>(c: &Component) -> Result<T, ValidationError> {
     // `kind: ~` and `kind: {}` both mean "all defaults".
-    let value = if c.options.is_null() { Value::Object(Default::default()) } else { c.options.clone() };
+    let value = if c.options.is_null() {
+        Value::Object(Default::default())
+    } else {
+        c.options.clone()
+    };
     from_value(&c.options_path(), &value)
 }
 
@@ -186,7 +223,9 @@ pub struct LimitsConfig {
 impl LimitsConfig {
     fn resolve(&self, engine: &Engine, path: &str) -> Result<Limits, ValidationError> {
         let d = Limits::default();
-        let memory_bytes = self.memory_mib.map_or(d.memory_bytes, |m| (m as usize) << 20);
+        let memory_bytes = self
+            .memory_mib
+            .map_or(d.memory_bytes, |m| (m as usize) << 20);
         let max = engine.config().max_memory_bytes;
         if memory_bytes > max || memory_bytes == 0 {
             return Err(ValidationError::new(
@@ -196,16 +235,28 @@ impl LimitsConfig {
         }
         let timeout = self.timeout.map_or(d.timeout, Into::into);
         if timeout.is_zero() || timeout > std::time::Duration::from_secs(300) {
-            return Err(ValidationError::new(join_path(path, "timeout"), "must be between 10ms and 5m"));
+            return Err(ValidationError::new(
+                join_path(path, "timeout"),
+                "must be between 10ms and 5m",
+            ));
         }
-        let max_output_bytes = self.max_output_mib.map_or(d.max_output_bytes, |m| (m as usize) << 20);
-        Ok(Limits { memory_bytes, timeout, max_output_bytes })
+        let max_output_bytes = self
+            .max_output_mib
+            .map_or(d.max_output_bytes, |m| (m as usize) << 20);
+        Ok(Limits {
+            memory_bytes,
+            timeout,
+            max_output_bytes,
+        })
     }
 }
 
 fn builtin_component(engine: &Engine, kind: &str) -> Result<Arc<LoadedComponent>, ValidationError> {
-    let b = airtruct_builtins::builtin(kind).ok_or_else(|| ValidationError::new("", format!("no built-in \"{kind}\"")))?;
-    engine.load(b.wasm).map_err(|e| ValidationError::new("", format!("loading built-in processor \"{kind}\": {e}")))
+    let b = airtruct_builtins::builtin(kind)
+        .ok_or_else(|| ValidationError::new("", format!("no built-in \"{kind}\"")))?;
+    engine.load(b.wasm).map_err(|e| {
+        ValidationError::new("", format!("loading built-in processor \"{kind}\": {e}"))
+    })
 }
 
 /// Resolves a processor entry to its component and configuration. Loading compiles the component the first time
@@ -215,17 +266,26 @@ pub fn resolve_processor(engine: &Engine, c: &Component) -> Result<ProcessorSpec
     let (component, config) = match c.kind.as_str() {
         "wasm" => {
             let w: WasmProcessorConfig = options(c)?;
-            limits = w.limits.resolve(engine, &join_path(&c.options_path(), "limits"))?;
+            limits = w
+                .limits
+                .resolve(engine, &join_path(&c.options_path(), "limits"))?;
             let bytes = std::fs::read(&w.path).map_err(|e| {
-                ValidationError::new(join_path(&c.options_path(), "path"), format!("reading \"{}\": {e}", w.path.display()))
+                ValidationError::new(
+                    join_path(&c.options_path(), "path"),
+                    format!("reading \"{}\": {e}", w.path.display()),
+                )
             })?;
-            let component = engine
-                .load(&bytes)
-                .map_err(|e| ValidationError::new(join_path(&c.options_path(), "path"), e.to_string()))?;
-            (component, w.config.unwrap_or(Value::Object(Default::default())))
+            let component = engine.load(&bytes).map_err(|e| {
+                ValidationError::new(join_path(&c.options_path(), "path"), e.to_string())
+            })?;
+            (
+                component,
+                w.config.unwrap_or(Value::Object(Default::default())),
+            )
         }
         kind if airtruct_builtins::builtin(kind).is_some() => {
-            let component = builtin_component(engine, kind).map_err(|e| ValidationError::new(&c.path, e.message))?;
+            let component = builtin_component(engine, kind)
+                .map_err(|e| ValidationError::new(&c.path, e.message))?;
             (component, c.options.clone())
         }
         _ => return Err(unknown(c, processors_names(), "processor")),
@@ -244,6 +304,11 @@ fn processors_names() -> Vec<KindDoc> {
         .iter()
         .map(|b| b.kind)
         .chain(["wasm"])
-        .map(|k| KindDoc { kind: k.into(), role: Role::Processor, description: String::new(), config_schema: Value::Null })
+        .map(|k| KindDoc {
+            kind: k.into(),
+            role: Role::Processor,
+            description: String::new(),
+            config_schema: Value::Null,
+        })
         .collect()
 }

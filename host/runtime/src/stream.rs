@@ -41,7 +41,12 @@ pub async fn build_stream(plan: StreamPlan) -> Result<BuiltStream, Error> {
         Some(d) => Some(d.build().await?),
         None => None,
     };
-    Ok(BuiltStream { plan, input, output, dead_letter })
+    Ok(BuiltStream {
+        plan,
+        input,
+        output,
+        dead_letter,
+    })
 }
 
 struct Work {
@@ -69,7 +74,12 @@ pub async fn run_stream(
     metrics: Arc<StreamMetrics>,
     shutdown: CancellationToken,
 ) -> Result<StreamExit, Error> {
-    let BuiltStream { plan, mut input, output, dead_letter } = stream;
+    let BuiltStream {
+        plan,
+        mut input,
+        output,
+        dead_letter,
+    } = stream;
     let threads = plan.config.pipeline.threads.max(1);
     let batch = plan.config.pipeline.batch;
     // A failure anywhere stops the whole stream; `shutdown` only stops the input.
@@ -83,7 +93,12 @@ pub async fn run_stream(
     let mut chains = Vec::with_capacity(threads);
     for _ in 0..threads {
         let chain = Chain::new(&engine, &plan.processors).map_err(|errs| {
-            Error::User(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            Error::User(
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
         chains.push(chain);
     }
@@ -102,7 +117,14 @@ pub async fn run_stream(
                     let mut out = chain.run(todo, |_, _, _| {});
                     StreamMetrics::add(&metrics.processor_restarts, chain.restarts() - restarts);
                     out.failed.extend(failed_in);
-                    if done_tx.blocking_send(Processed { out, acks: work.acks, formed: work.formed }).is_err() {
+                    if done_tx
+                        .blocking_send(Processed {
+                            out,
+                            acks: work.acks,
+                            formed: work.formed,
+                        })
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -130,7 +152,10 @@ pub async fn run_stream(
                     Ok(Some(b)) => {
                         backoff = Duration::from_millis(100);
                         StreamMetrics::add(&metrics.received, b.messages.len() as u64);
-                        StreamMetrics::add(&metrics.bytes_in, b.messages.iter().map(|m| m.payload.len() as u64).sum());
+                        StreamMetrics::add(
+                            &metrics.bytes_in,
+                            b.messages.iter().map(|m| m.payload.len() as u64).sum(),
+                        );
                         if in_tx.send(b).await.is_err() {
                             break Ok(false);
                         }
@@ -165,7 +190,9 @@ pub async fn run_stream(
         abort.clone(),
     ));
 
-    let output_result = output_task.await.map_err(|e| Error::Internal(format!("output task: {e}")))?;
+    let output_result = output_task
+        .await
+        .map_err(|e| Error::Internal(format!("output task: {e}")))?;
     if output_result.is_err() {
         abort.cancel();
     }
@@ -173,12 +200,18 @@ pub async fn run_stream(
     for h in handles {
         let _ = h.join();
     }
-    let (mut input, input_result) = input_task.await.map_err(|e| Error::Internal(format!("input task: {e}")))?;
+    let (mut input, input_result) = input_task
+        .await
+        .map_err(|e| Error::Internal(format!("input task: {e}")))?;
     let closed = input.close().await;
     output_result?;
     let exhausted = input_result?;
     closed?;
-    Ok(if exhausted { StreamExit::Completed } else { StreamExit::Stopped })
+    Ok(if exhausted {
+        StreamExit::Completed
+    } else {
+        StreamExit::Stopped
+    })
 }
 
 /// Splits one acknowledgement into `parts`: the original fires once every part has, `NotDelivered` if any was.
@@ -186,7 +219,11 @@ fn split_ack(ack: Ack, parts: usize) -> Vec<Ack> {
     if parts <= 1 {
         return vec![ack];
     }
-    let state = Arc::new(std::sync::Mutex::new((Some(ack), parts, Delivery::Delivered)));
+    let state = Arc::new(std::sync::Mutex::new((
+        Some(ack),
+        parts,
+        Delivery::Delivered,
+    )));
     (0..parts)
         .map(|_| {
             let state = state.clone();
@@ -234,7 +271,11 @@ async fn batcher(
                 deadline = Some(tokio::time::Instant::now() + period);
             }
             let room = size - messages.len();
-            let parts = if b.messages.len() <= room { 1 } else { 1 + (b.messages.len() - room).div_ceil(size) };
+            let parts = if b.messages.len() <= room {
+                1
+            } else {
+                1 + (b.messages.len() - room).div_ceil(size)
+            };
             let mut part_acks = split_ack(b.ack, parts).into_iter();
             let mut rest = b.messages.into_iter().peekable();
             while rest.peek().is_some() {
@@ -243,7 +284,11 @@ async fn batcher(
                 acks.push(part_acks.next().expect("one ack per part"));
                 if messages.len() >= size {
                     let formed = Instant::now();
-                    full.push(Work { messages: std::mem::take(&mut messages), acks: std::mem::take(&mut acks), formed });
+                    full.push(Work {
+                        messages: std::mem::take(&mut messages),
+                        acks: std::mem::take(&mut acks),
+                        formed,
+                    });
                     deadline = None;
                 }
             }
@@ -252,7 +297,11 @@ async fn batcher(
             }
         } else if !acks.is_empty() {
             // The period elapsed or the input closed: send what there is.
-            full.push(Work { messages: std::mem::take(&mut messages), acks: std::mem::take(&mut acks), formed: Instant::now() });
+            full.push(Work {
+                messages: std::mem::take(&mut messages),
+                acks: std::mem::take(&mut acks),
+                formed: Instant::now(),
+            });
             deadline = None;
         }
         for work in full {
@@ -269,7 +318,11 @@ async fn batcher(
 }
 
 /// Writes with retries until confirmed or the stream is aborted.
-async fn write_confirmed(output: &mut dyn Output, batch: &[Message], abort: &CancellationToken) -> Result<(), Error> {
+async fn write_confirmed(
+    output: &mut dyn Output,
+    batch: &[Message],
+    abort: &CancellationToken,
+) -> Result<(), Error> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match output.write(batch).await {
@@ -296,7 +349,11 @@ async fn output_loop(
     abort: CancellationToken,
 ) -> Result<(), Error> {
     while let Some(Processed { out, acks, formed }) = done_rx.recv().await {
-        let ChainOutput { ok, mut failed, filtered } = out;
+        let ChainOutput {
+            ok,
+            mut failed,
+            filtered,
+        } = out;
         StreamMetrics::add(&metrics.filtered, filtered);
         StreamMetrics::add(&metrics.failed, failed.len() as u64);
         if !failed.is_empty() {
@@ -321,7 +378,10 @@ async fn output_loop(
                 }
                 _ => {
                     for m in &failed {
-                        tracing::debug!(error = m.error.as_deref().unwrap_or(""), "dropping failed message");
+                        tracing::debug!(
+                            error = m.error.as_deref().unwrap_or(""),
+                            "dropping failed message"
+                        );
                     }
                     StreamMetrics::add(&metrics.dropped, failed.len() as u64);
                 }
@@ -333,7 +393,10 @@ async fn output_loop(
                 return Err(e);
             }
             StreamMetrics::add(&metrics.sent, ok.len() as u64);
-            StreamMetrics::add(&metrics.bytes_out, ok.iter().map(|m| m.payload.len() as u64).sum());
+            StreamMetrics::add(
+                &metrics.bytes_out,
+                ok.iter().map(|m| m.payload.len() as u64).sum(),
+            );
         }
         StreamMetrics::add(&metrics.batches, 1);
         StreamMetrics::add(&metrics.latency_us_sum, formed.elapsed().as_micros() as u64);

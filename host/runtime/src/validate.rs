@@ -20,8 +20,14 @@ pub struct StreamPlan {
 /// Validates a stream config (as a JSON value, after interpolation), returning every problem at once.
 pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec<ValidationError>> {
     let (partial, mut errors) = parse_stream_partial(value);
-    let input = partial.input.as_ref().and_then(|c| InputConfig::parse(c).map_err(|e| errors.push(e)).ok());
-    let output = partial.output.as_ref().and_then(|c| OutputConfig::parse(c).map_err(|e| errors.push(e)).ok());
+    let input = partial
+        .input
+        .as_ref()
+        .and_then(|c| InputConfig::parse(c).map_err(|e| errors.push(e)).ok());
+    let output = partial
+        .output
+        .as_ref()
+        .and_then(|c| OutputConfig::parse(c).map_err(|e| errors.push(e)).ok());
     let dead_letter = match &partial.on_error {
         Some(ErrorPolicy::DeadLetter(c)) => OutputConfig::parse(c).map_err(|e| errors.push(e)).ok(),
         _ => None,
@@ -29,12 +35,18 @@ pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec
     if let Some(b) = &partial.buffer {
         errors.push(ValidationError::new(
             &b.path,
-            format!("unknown buffer kind \"{}\": this version has no buffers yet", b.kind),
+            format!(
+                "unknown buffer kind \"{}\": this version has no buffers yet",
+                b.kind
+            ),
         ));
     }
     let mut processors = Vec::new();
     let no_processors = Vec::new();
-    let steps = partial.pipeline.as_ref().map_or(&no_processors, |p| &p.processors);
+    let steps = partial
+        .pipeline
+        .as_ref()
+        .map_or(&no_processors, |p| &p.processors);
     for c in steps {
         match resolve_processor(engine, c) {
             Ok(spec) => match spec.instantiate(engine) {
@@ -57,8 +69,21 @@ pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec
             Some(input),
             Some(output),
         ) if errors.is_empty() => {
-            let config = StreamConfig { input: input_c, buffer, pipeline, output: output_c, on_error, replicas };
-            Ok(StreamPlan { config, input, output, dead_letter, processors })
+            let config = StreamConfig {
+                input: input_c,
+                buffer,
+                pipeline,
+                output: output_c,
+                on_error,
+                replicas,
+            };
+            Ok(StreamPlan {
+                config,
+                input,
+                output,
+                dead_letter,
+                processors,
+            })
         }
         _ => Err(errors),
     }

@@ -51,7 +51,10 @@ impl FileInputConfig {
             None => 0,
         };
         let mut reader = BufReader::with_capacity(256 * 1024, file);
-        reader.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| Error::External(e.to_string()))?;
+        reader
+            .seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| Error::External(e.to_string()))?;
         if start > 0 {
             tracing::info!(path = %self.path.display(), offset = start, "resuming file input from its checkpoint");
         }
@@ -75,10 +78,17 @@ impl FileInputConfig {
 fn read_checkpoint(path: &Path) -> Result<u64, Error> {
     match std::fs::read_to_string(path) {
         Ok(s) => s.trim().parse().map_err(|_| {
-            Error::User(format!("checkpoint \"{}\" does not hold a byte offset: {:?}", path.display(), s.trim()))
+            Error::User(format!(
+                "checkpoint \"{}\" does not hold a byte offset: {:?}",
+                path.display(),
+                s.trim()
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(Error::External(format!("reading checkpoint \"{}\": {e}", path.display()))),
+        Err(e) => Err(Error::External(format!(
+            "reading checkpoint \"{}\": {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -110,7 +120,8 @@ impl Tracker {
     fn save(&self) {
         let Some(path) = &self.checkpoint else { return };
         let tmp = path.with_extension("tmp");
-        let saved = std::fs::write(&tmp, self.committed.to_string()).and_then(|_| std::fs::rename(&tmp, path));
+        let saved = std::fs::write(&tmp, self.committed.to_string())
+            .and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = saved {
             tracing::error!(path = %path.display(), error = %e, "could not save file input checkpoint");
         }
@@ -134,8 +145,13 @@ impl FileInput {
             line.pop();
         }
         let mut m = message(line, airtruct_codec::pack([("path", self.path.as_str())]));
-        if self.codec == FileCodec::Jsonl && serde_json::from_slice::<serde::de::IgnoredAny>(&m.payload).is_err() {
-            m.error = Some(format!("file input: a line of \"{}\" is not valid JSON", self.path));
+        if self.codec == FileCodec::Jsonl
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&m.payload).is_err()
+        {
+            m.error = Some(format!(
+                "file input: a line of \"{}\" is not valid JSON",
+                self.path
+            ));
         }
         m
     }
@@ -172,7 +188,11 @@ impl Input for FileInput {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.tracker.lock().unwrap().inflight.push_back((self.pos, false));
+        self.tracker
+            .lock()
+            .unwrap()
+            .inflight
+            .push_back((self.pos, false));
         let tracker = self.tracker.clone();
         let ack = Box::new(move |d: Delivery| {
             if d == Delivery::Delivered {
@@ -191,7 +211,12 @@ mod tests {
     fn checkpoint_advances_only_over_delivered_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let cp = dir.path().join("cp");
-        let mut t = Tracker { committed: 0, front_seq: 0, inflight: VecDeque::new(), checkpoint: Some(cp.clone()) };
+        let mut t = Tracker {
+            committed: 0,
+            front_seq: 0,
+            inflight: VecDeque::new(),
+            checkpoint: Some(cp.clone()),
+        };
         t.inflight.extend([(10, false), (20, false), (30, false)]);
         t.delivered(1);
         assert_eq!(t.committed, 0);

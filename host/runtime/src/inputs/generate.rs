@@ -68,20 +68,31 @@ impl GenerateInput {
 #[async_trait]
 impl Input for GenerateInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
-        let remaining = if self.count == 0 { u64::MAX } else { self.count + 1 - self.next };
+        let remaining = if self.count == 0 {
+            u64::MAX
+        } else {
+            self.count + 1 - self.next
+        };
         if remaining == 0 {
             return Ok(None);
         }
         let n = match self.interval {
             Some(every) => {
-                let ticker = self.ticker.get_or_insert_with(|| tokio::time::interval(every));
+                let ticker = self
+                    .ticker
+                    .get_or_insert_with(|| tokio::time::interval(every));
                 ticker.tick().await;
                 1
             }
             None => remaining.min(READ_CHUNK as u64),
         };
-        let messages = (self.next..self.next + n).map(|seq| message(self.make(seq), Metadata::new())).collect();
+        let messages = (self.next..self.next + n)
+            .map(|seq| message(self.make(seq), Metadata::new()))
+            .collect();
         self.next += n;
-        Ok(Some(InputBatch { messages, ack: Box::new(|_| {}) }))
+        Ok(Some(InputBatch {
+            messages,
+            ack: Box::new(|_| {}),
+        }))
     }
 }

@@ -16,7 +16,9 @@ pub struct StdinInputConfig {}
 impl StdinInputConfig {
     /// Builds the running input.
     pub fn build(&self) -> StdinInput {
-        StdinInput { lines: BufReader::new(tokio::io::stdin()).lines() }
+        StdinInput {
+            lines: BufReader::new(tokio::io::stdin()).lines(),
+        }
     }
 }
 
@@ -34,7 +36,8 @@ impl Input for StdinInput {
                 self.lines.next_line().await
             } else {
                 // Take what is already buffered without waiting for more.
-                match tokio::time::timeout(std::time::Duration::ZERO, self.lines.next_line()).await {
+                match tokio::time::timeout(std::time::Duration::ZERO, self.lines.next_line()).await
+                {
                     Ok(r) => r,
                     Err(_) => break,
                 }
@@ -47,6 +50,9 @@ impl Input for StdinInput {
         if messages.is_empty() {
             return Ok(None);
         }
-        Ok(Some(InputBatch { messages, ack: Box::new(|_| {}) }))
+        Ok(Some(InputBatch {
+            messages,
+            ack: Box::new(|_| {}),
+        }))
     }
 }

@@ -36,7 +36,12 @@ impl FileOutputConfig {
             .open(&self.path)
             .await
             .map_err(|e| Error::User(format!("opening \"{}\": {e}", self.path.display())))?;
-        Ok(FileOutput { file, fsync: self.fsync, path: self.path.display().to_string(), buf: Vec::new() })
+        Ok(FileOutput {
+            file,
+            fsync: self.fsync,
+            path: self.path.display().to_string(),
+            buf: Vec::new(),
+        })
     }
 }
 

@@ -21,7 +21,10 @@ pub struct StdoutOutput {
 impl StdoutOutputConfig {
     /// Builds the running output.
     pub fn build(&self) -> StdoutOutput {
-        StdoutOutput { out: tokio::io::stdout(), buf: Vec::new() }
+        StdoutOutput {
+            out: tokio::io::stdout(),
+            buf: Vec::new(),
+        }
     }
 }
 
