@@ -78,7 +78,7 @@ pipeline:
 output:
   file: { path: out.jsonl }
 on_error:
-  dead_letter: { file: { path: failed.jsonl } }
+  dead_letter: { file: { path: failed.jsonl, envelope: true } }
 "#,
     )
     .unwrap();
@@ -96,14 +96,28 @@ on_error:
         assert_eq!(v["name"], format!("USER{}", v["id"]));
         assert_eq!(v["tagged"], true);
     }
-    let failed = lines(&dir.path().join("failed.jsonl"));
+    let failed: Vec<serde_json::Value> = lines(&dir.path().join("failed.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
+    let not_json = failed
+        .iter()
+        .find(|f| f["payload"] == "not json at all")
+        .expect("the non-JSON line");
+    let error = not_json["metadata"]["error"].as_str().unwrap();
+    assert!(error.contains("not valid JSON"), "{error}");
+    // The record without an id failed validation as the validator received it (mapped), with its violation.
+    let no_id = failed
+        .iter()
+        .find(|f| f["payload"]["name"] == "NO ID")
+        .expect("the record without an id");
+    let error = no_id["metadata"]["error"].as_str().unwrap();
     assert!(
-        failed.contains(&"not json at all".to_string()),
-        "{failed:?}"
+        error.starts_with("pipeline.processors[2] (validate):"),
+        "{error}"
     );
-    // The record without an id failed validation and kept its mapped form.
-    assert!(failed.iter().any(|l| l.contains("NO ID")), "{failed:?}");
+    assert!(error.contains("\"id\" is a required property"), "{error}");
     assert!(stderr(&o).contains("stream completed"), "{}", stderr(&o));
 }
 
@@ -203,10 +217,16 @@ surprise: true
     let o = run(dir.path(), &["validate", "bad.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    for path in ["input:", "pipeline.batch.period:", "surprise:"] {
+    for path in [
+        "input:",
+        "pipeline.batch.period:",
+        "surprise:",
+        "pipeline.processors[0].mapping",
+        "pipeline.processors[3].split",
+        "output.file",
+    ] {
         assert!(err.contains(path), "missing {path} in:\n{err}");
     }
-    // Structural problems are reported first; once fixed, component and processor problems all come at once.
     std::fs::write(
         dir.path().join("bad2.yaml"),
         r#"

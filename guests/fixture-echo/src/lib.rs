@@ -21,6 +21,10 @@ impl Processor for Fixture {
     }
 
     fn process(&mut self, batch: Vec<Message>) -> Result<Vec<Message>, String> {
+        if batch.iter().any(|m| m.payload == b"sleep") {
+            // Tries to wait past any time limit inside the host (the host must refuse).
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         Ok(batch
             .into_iter()
             .map(|m| if m.payload == b"probe" { probe() } else { m })

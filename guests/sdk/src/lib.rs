@@ -2,7 +2,7 @@
 //! [`export_processor!`]. Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file is a
 //! component for the `airtruct:processor` world.
 //!
-//! ```ignore
+//! ```
 //! use airtruct_sdk::{export_processor, Info, Message, Outcome, Processor, ConfigErrors};
 //!
 //! struct Upcase;
@@ -119,7 +119,18 @@ impl ConfigError {
 
 /// Parses a JSON configuration into `T`, reporting the path of a bad field.
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, ConfigErrors> {
-    serde_json::from_str(config).map_err(|e| vec![ConfigError::new("", e.to_string())])
+    let de = &mut serde_json::Deserializer::from_str(config);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." {
+            String::new()
+        } else if path.starts_with('[') {
+            path
+        } else {
+            format!(".{path}")
+        };
+        vec![ConfigError::new(path, e.into_inner().to_string())]
+    })
 }
 
 /// What became of one message in [`Processor::process_message`].

@@ -2,6 +2,9 @@
 //! Copy this folder, rename the crate, change `describe` and `process_message`, and build with
 //! `cargo build --release --target wasm32-wasip2`.
 
+// Built natively (for unit tests) nothing calls the export, so the types look unused there.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use airtruct_sdk::{
     ConfigErrors, Info, Message, Outcome, Processor, export_processor, parse_config,
 };

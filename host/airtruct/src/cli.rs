@@ -81,16 +81,21 @@ fn init_tracing(g: &Global) {
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/airtruct/components` or `~/.cache/airtruct/components`.
-pub fn default_cache_dir() -> PathBuf {
+pub fn default_cache_dir() -> anyhow::Result<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("airtruct/components")
+        .context(
+            "no cache directory: set --cache-dir (AIRTRUCT_CACHE_DIR), HOME or XDG_CACHE_HOME",
+        )?;
+    Ok(base.join("airtruct/components"))
 }
 
 fn engine(g: &Global) -> anyhow::Result<Engine> {
-    let cache_dir = g.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let cache_dir = match &g.cache_dir {
+        Some(d) => d.clone(),
+        None => default_cache_dir()?,
+    };
     Engine::new(EngineConfig {
         cache_dir: Some(cache_dir),
         ..EngineConfig::default()
@@ -139,7 +144,7 @@ fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting tokio")?;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(StreamMetrics::default());
         {
@@ -191,5 +196,8 @@ fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-    })
+    });
+    // A read of an interactive stdin cannot be cancelled: do not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

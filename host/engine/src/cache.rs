@@ -9,6 +9,39 @@ use wasmtime::component::Component;
 
 use crate::LoadError;
 
+/// Creates the cache directory (mode 0700) and refuses one that another user could write: its files are
+/// loaded as native code.
+pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let meta = std::fs::metadata(dir)?;
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc_geteuid() };
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            anyhow::bail!(
+                "component cache \"{}\" must be owned by this user and not writable by others (chmod 700)",
+                dir.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn engine_key(engine: &wasmtime::Engine) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -51,7 +84,8 @@ pub fn compile(
     let serialized = component
         .serialize()
         .map_err(|e| LoadError::Cache(format!("{e:#}")))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let written = std::fs::write(&tmp, &serialized).and_then(|_| std::fs::rename(&tmp, &path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);

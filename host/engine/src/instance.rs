@@ -122,7 +122,8 @@ fn classify(e: wasmtime::Error, limits: Limits, printed: &str) -> ProcessError {
     }
     let trap = match e.downcast_ref::<Trap>() {
         Some(t) => t.to_string(),
-        None => chain.lines().next().unwrap_or("unknown error").to_string(),
+        // A host function refused (e.g. a guest tried to sleep): the root cause says what.
+        None => e.root_cause().to_string(),
     };
     // A Rust guest prints "panicked at ...:\n<message>" before trapping: keep what it said.
     let said: Vec<&str> = printed.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -166,12 +166,13 @@ impl Engine {
         let engine = wasmtime::Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        forbid_sleeping(&mut linker)?;
         bindings::Processor::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
             &mut linker,
             |s| s,
         )?;
         if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir)?;
+            cache::prepare_dir(dir)?;
         }
         let inner = Arc::new(Inner {
             engine,
@@ -262,6 +263,28 @@ impl Engine {
             limits,
         )
     }
+}
+
+/// WASI lets a guest wait on a monotonic-clock deadline inside host code, where the epoch deadline cannot
+/// interrupt it: a processor could sleep past its time limit. Processors have nothing to wait for, so both ways of
+/// subscribing to the clock trap instead.
+fn forbid_sleeping(linker: &mut Linker<State>) -> anyhow::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_wrap(
+            name,
+            |_store, (_when,): (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> {
+                Err(wasmtime::format_err!(
+                    "processors may not sleep or wait on a clock"
+                ))
+            },
+        )?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 impl Engine {

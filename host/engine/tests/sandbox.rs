@@ -239,3 +239,21 @@ fn guests_get_no_filesystem_environment_or_clock() {
     assert_eq!(report["root_dir_readable"], false, "{report}");
     assert_eq!(report["wall_clock_secs"], 0, "{report}");
 }
+
+#[test]
+fn a_guest_cannot_sleep_past_its_time_limit() {
+    let component = engine().load(fixtures::ECHO).unwrap();
+    let mut inst = engine().instantiate(&component, "{}", limits()).unwrap();
+    let started = std::time::Instant::now();
+    let err = inst.process(&[msg("sleep")]).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the guest slept for {:?}",
+        started.elapsed()
+    );
+    match &err {
+        ProcessError::Trap(m) => assert!(m.contains("may not sleep"), "{m}"),
+        other => panic!("expected a trap, got {other}"),
+    }
+    assert_eq!(inst.process(&[msg("after")]).unwrap(), vec![msg("after")]);
+}

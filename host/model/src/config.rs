@@ -135,19 +135,77 @@ pub enum ErrorPolicy {
     DeadLetter(Component),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PipelineRaw {
-    #[serde(default)]
-    batch: BatchPolicy,
-    #[serde(default = "one")]
-    threads: usize,
-    #[serde(default)]
-    processors: Vec<Value>,
-}
+const PIPELINE_KEYS: &[&str] = &["batch", "threads", "processors"];
 
-fn one() -> usize {
-    1
+/// Reads `pipeline`, each field on its own, so that one mistake does not hide the others: the processors are
+/// returned (and later checked) even when `batch` or `threads` is wrong.
+fn parse_pipeline(v: &Value, errors: &mut Vec<ValidationError>) -> Option<Pipeline> {
+    let Value::Object(map) = v else {
+        errors.push(ValidationError::new(
+            "pipeline",
+            format!("expected an object, found {}", kind_of(v)),
+        ));
+        return None;
+    };
+    for key in map.keys().filter(|k| !PIPELINE_KEYS.contains(&k.as_str())) {
+        errors.push(ValidationError::new(
+            format!("pipeline.{key}"),
+            format!(
+                "unknown field \"{key}\", expected one of {}",
+                PIPELINE_KEYS.join(", ")
+            ),
+        ));
+    }
+    let batch = match map.get("batch") {
+        None | Some(Value::Null) => BatchPolicy::default(),
+        Some(b) => from_value::<BatchPolicy>("pipeline.batch", b).unwrap_or_else(|e| {
+            errors.push(e);
+            BatchPolicy::default()
+        }),
+    };
+    if batch.size == 0 {
+        errors.push(ValidationError::new(
+            "pipeline.batch.size",
+            "must be at least 1",
+        ));
+    }
+    let threads = match map.get("threads") {
+        None | Some(Value::Null) => 1,
+        Some(t) => match t.as_u64() {
+            Some(n) if (1..=64).contains(&n) => n as usize,
+            _ => {
+                errors.push(ValidationError::new(
+                    "pipeline.threads",
+                    "must be a whole number from 1 to 64",
+                ));
+                1
+            }
+        },
+    };
+    let processors = match map.get("processors") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                Component::parse(&format!("pipeline.processors[{i}]"), p)
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            })
+            .collect(),
+        Some(other) => {
+            errors.push(ValidationError::new(
+                "pipeline.processors",
+                format!("expected a list of processors, found {}", kind_of(other)),
+            ));
+            Vec::new()
+        }
+    };
+    Some(Pipeline {
+        batch,
+        threads,
+        processors,
+    })
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -253,41 +311,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
             threads: 1,
             processors: vec![],
         }),
-        Some(v) => match from_value::<PipelineRaw>("pipeline", v) {
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-            Ok(raw) => {
-                if raw.threads == 0 {
-                    errors.push(ValidationError::new(
-                        "pipeline.threads",
-                        "must be at least 1",
-                    ));
-                }
-                if raw.batch.size == 0 {
-                    errors.push(ValidationError::new(
-                        "pipeline.batch.size",
-                        "must be at least 1",
-                    ));
-                }
-                let processors = raw
-                    .processors
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, p)| {
-                        Component::parse(&format!("pipeline.processors[{i}]"), p)
-                            .map_err(|e| errors.push(e))
-                            .ok()
-                    })
-                    .collect();
-                Some(Pipeline {
-                    batch: raw.batch,
-                    threads: raw.threads,
-                    processors,
-                })
-            }
-        },
+        Some(v) => parse_pipeline(v, &mut errors),
     };
     let on_error = match map.get("on_error") {
         None | Some(Value::Null) => Some(ErrorPolicy::Drop),

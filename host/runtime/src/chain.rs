@@ -43,13 +43,19 @@ impl ProcessorSpec {
             })
     }
 
+    /// Where this processor's own configuration sits: `init` errors are paths inside it.
     fn options_path(&self) -> String {
-        Component {
+        let options = Component {
             kind: self.kind.clone(),
             options: serde_json::Value::Null,
             path: self.path.clone(),
         }
-        .options_path()
+        .options_path();
+        if self.kind == "wasm" {
+            join_path(&options, "config")
+        } else {
+            options
+        }
     }
 }
 

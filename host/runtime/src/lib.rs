@@ -73,8 +73,36 @@ pub enum Delivery {
     NotDelivered,
 }
 
-/// Called once when the messages of an [`InputBatch`] are delivered or given up.
-pub type Ack = Box<dyn FnOnce(Delivery) + Send>;
+/// Says once what became of the messages of an [`InputBatch`]. Dropped without a word, it says `NotDelivered`,
+/// so no path (an error return, a panicked thread) can acknowledge by accident.
+pub struct Ack(Option<Box<dyn FnOnce(Delivery) + Send>>);
+
+impl Ack {
+    /// An acknowledgement that calls `f`.
+    pub fn new(f: impl FnOnce(Delivery) + Send + 'static) -> Self {
+        Self(Some(Box::new(f)))
+    }
+
+    /// For inputs with nothing to acknowledge (generated data, stdin).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Reports the outcome.
+    pub fn done(mut self, d: Delivery) {
+        if let Some(f) = self.0.take() {
+            f(d);
+        }
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Delivery::NotDelivered);
+        }
+    }
+}
 
 /// Messages read by an input, with the acknowledgement that covers them all.
 pub struct InputBatch {

@@ -234,7 +234,9 @@ impl LimitsConfig {
             ));
         }
         let timeout = self.timeout.map_or(d.timeout, Into::into);
-        if timeout.is_zero() || timeout > std::time::Duration::from_secs(300) {
+        if timeout < std::time::Duration::from_millis(10)
+            || timeout > std::time::Duration::from_secs(300)
+        {
             return Err(ValidationError::new(
                 join_path(path, "timeout"),
                 "must be between 10ms and 5m",

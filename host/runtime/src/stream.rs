@@ -63,7 +63,7 @@ struct Processed {
 
 fn nack(acks: Vec<Ack>) {
     for a in acks {
-        a(Delivery::NotDelivered);
+        a.done(Delivery::NotDelivered);
     }
 }
 
@@ -89,19 +89,42 @@ pub async fn run_stream(
     let (work_tx, work_rx) = async_channel::bounded::<Work>(threads * 2);
     let (done_tx, done_rx) = tokio::sync::mpsc::channel::<Processed>(threads * 2);
 
-    // Processor threads: wasm calls never run on the async reactor.
-    let mut chains = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        let chain = Chain::new(&engine, &plan.processors).map_err(|errs| {
+    // After `shutdown`, what is in flight gets a grace period to drain; then the stream is aborted (its
+    // unconfirmed messages stay unacknowledged and are read again next time).
+    let grace = {
+        let (shutdown, abort) = (shutdown.clone(), abort.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::select! {
+                _ = abort.cancelled() => {}
+                _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                    tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight messages did not drain in time: aborting");
+                    abort.cancel();
+                }
+            }
+        })
+    };
+    let _abort_on_exit = abort.clone().drop_guard();
+
+    // Processor threads: wasm calls (instantiation and `init` included) never run on the async reactor.
+    let chains = {
+        let (engine, specs) = (engine.clone(), plan.processors.clone());
+        tokio::task::spawn_blocking(move || {
+            (0..threads)
+                .map(|_| Chain::new(&engine, &specs))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("creating processor instances: {e}")))?
+        .map_err(|errs| {
             Error::User(
                 errs.iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; "),
             )
-        })?;
-        chains.push(chain);
-    }
+        })?
+    };
     let mut handles = Vec::new();
     for (i, mut chain) in chains.into_iter().enumerate() {
         let work_rx = work_rx.clone();
@@ -192,19 +215,31 @@ pub async fn run_stream(
 
     let output_result = output_task
         .await
-        .map_err(|e| Error::Internal(format!("output task: {e}")))?;
+        .unwrap_or_else(|e| Err(Error::Internal(format!("output task: {e}"))));
     if output_result.is_err() {
         abort.cancel();
     }
     let _ = batcher_task.await;
-    for h in handles {
-        let _ = h.join();
-    }
+    let panicked = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .map(|h| h.join())
+            .filter(Result::is_err)
+            .count()
+    })
+    .await
+    .unwrap_or(0);
+    grace.abort();
     let (mut input, input_result) = input_task
         .await
         .map_err(|e| Error::Internal(format!("input task: {e}")))?;
     let closed = input.close().await;
     output_result?;
+    if panicked > 0 {
+        return Err(Error::Internal(format!(
+            "{panicked} processor thread(s) panicked"
+        )));
+    }
     let exhausted = input_result?;
     closed?;
     Ok(if exhausted {
@@ -227,7 +262,7 @@ fn split_ack(ack: Ack, parts: usize) -> Vec<Ack> {
     (0..parts)
         .map(|_| {
             let state = state.clone();
-            Box::new(move |d: Delivery| {
+            Ack::new(move |d: Delivery| {
                 let mut g = state.lock().unwrap();
                 if d == Delivery::NotDelivered {
                     g.2 = Delivery::NotDelivered;
@@ -237,10 +272,10 @@ fn split_ack(ack: Ack, parts: usize) -> Vec<Ack> {
                     let (ack, outcome) = (g.0.take(), g.2);
                     drop(g);
                     if let Some(ack) = ack {
-                        ack(outcome);
+                        ack.done(outcome);
                     }
                 }
-            }) as Ack
+            })
         })
         .collect()
 }
@@ -317,16 +352,29 @@ async fn batcher(
     }
 }
 
-/// Writes with retries until confirmed or the stream is aborted.
+/// How long a stopping stream may take to drain what is in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Retries of a failing output write before the stream fails (about 2.5 minutes with the backoff).
+const OUTPUT_RETRIES: u32 = 35;
+
+/// Writes with retries until confirmed, the retries run out or the stream is aborted.
 async fn write_confirmed(
     output: &mut dyn Output,
     batch: &[Message],
     abort: &CancellationToken,
 ) -> Result<(), Error> {
     let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         match output.write(batch).await {
             Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() && attempt > OUTPUT_RETRIES => {
+                return Err(Error::External(format!(
+                    "{e} (gave up after {OUTPUT_RETRIES} retries)"
+                )));
+            }
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "output failed, retrying");
                 tokio::select! {
@@ -401,7 +449,7 @@ async fn output_loop(
         StreamMetrics::add(&metrics.batches, 1);
         StreamMetrics::add(&metrics.latency_us_sum, formed.elapsed().as_micros() as u64);
         for a in acks {
-            a(Delivery::Delivered);
+            a.done(Delivery::Delivered);
         }
     }
     output.close().await?;
@@ -409,4 +457,60 @@ async fn output_loop(
         d.close().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn recorder() -> (Ack, Arc<Mutex<Vec<Delivery>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        (Ack::new(move |d| s.lock().unwrap().push(d)), seen)
+    }
+
+    #[test]
+    fn a_split_ack_fires_once_after_every_part() {
+        let (ack, seen) = recorder();
+        let mut parts = split_ack(ack, 3);
+        parts.pop().unwrap().done(Delivery::Delivered);
+        parts.pop().unwrap().done(Delivery::Delivered);
+        assert!(seen.lock().unwrap().is_empty());
+        parts.pop().unwrap().done(Delivery::Delivered);
+        assert_eq!(*seen.lock().unwrap(), [Delivery::Delivered]);
+    }
+
+    #[test]
+    fn a_split_ack_with_one_part_dropped_is_not_delivered() {
+        let (ack, seen) = recorder();
+        let mut parts = split_ack(ack, 2);
+        parts.pop().unwrap().done(Delivery::Delivered);
+        drop(parts);
+        assert_eq!(*seen.lock().unwrap(), [Delivery::NotDelivered]);
+    }
+
+    #[tokio::test]
+    async fn the_batcher_splits_input_batches_to_the_batch_size() {
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(4);
+        let (work_tx, work_rx) = async_channel::bounded(16);
+        let (ack, seen) = recorder();
+        let messages = (0..5)
+            .map(|i| crate::message(vec![i], Default::default()))
+            .collect();
+        in_tx.send(InputBatch { messages, ack }).await.unwrap();
+        drop(in_tx);
+        batcher(in_rx, work_tx, 2, Duration::from_millis(5)).await;
+        let sizes: Vec<usize> = std::iter::from_fn(|| work_rx.try_recv().ok())
+            .map(|w| {
+                let n = w.messages.len();
+                for a in w.acks {
+                    a.done(Delivery::Delivered);
+                }
+                n
+            })
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert_eq!(*seen.lock().unwrap(), [Delivery::Delivered]);
+    }
 }

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::inputs::READ_CHUNK;
-use crate::{Error, Input, InputBatch, Metadata, message};
+use crate::{Ack, Error, Input, InputBatch, Metadata, message};
 
 /// Makes messages from a template: `{{seq}}` in the payload becomes the message's sequence number (from 1).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -92,7 +92,7 @@ impl Input for GenerateInput {
         self.next += n;
         Ok(Some(InputBatch {
             messages,
-            ack: Box::new(|_| {}),
+            ack: Ack::none(),
         }))
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::inputs::READ_CHUNK;
-use crate::{Error, Input, InputBatch, Metadata, message};
+use crate::{Ack, Error, Input, InputBatch, Metadata, message};
 
 /// Reads standard input, one message per line.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -52,7 +52,7 @@ impl Input for StdinInput {
         }
         Ok(Some(InputBatch {
             messages,
-            ack: Box::new(|_| {}),
+            ack: Ack::none(),
         }))
     }
 }

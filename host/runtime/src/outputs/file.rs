@@ -20,6 +20,11 @@ pub struct FileOutputConfig {
     /// Without it a killed process loses nothing confirmed, a crashed machine may.
     #[serde(default)]
     pub fsync: bool,
+    /// Write each message as a JSON envelope `{"payload": ..., "metadata": {...}}` instead of its bare payload
+    /// (the payload as JSON when it is JSON, else as a string). Useful for dead letters, whose error is in the
+    /// `error` metadata key.
+    #[serde(default)]
+    pub envelope: bool,
 }
 
 impl FileOutputConfig {
@@ -39,6 +44,7 @@ impl FileOutputConfig {
         Ok(FileOutput {
             file,
             fsync: self.fsync,
+            envelope: self.envelope,
             path: self.path.display().to_string(),
             buf: Vec::new(),
         })
@@ -49,8 +55,21 @@ impl FileOutputConfig {
 pub struct FileOutput {
     file: tokio::fs::File,
     fsync: bool,
+    envelope: bool,
     path: String,
     buf: Vec<u8>,
+}
+
+/// `{"payload": ..., "metadata": {...}}` for one message.
+pub fn envelope(m: &Message) -> serde_json::Value {
+    let payload = serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&m.payload).into_owned())
+    });
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        airtruct_codec::Metadata::iter_bytes(&m.metadata)
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+    serde_json::json!({ "payload": payload, "metadata": metadata })
 }
 
 #[async_trait]
@@ -58,7 +77,12 @@ impl Output for FileOutput {
     async fn write(&mut self, batch: &[Message]) -> Result<(), Error> {
         self.buf.clear();
         for m in batch {
-            self.buf.extend_from_slice(&m.payload);
+            if self.envelope {
+                serde_json::to_writer(&mut self.buf, &envelope(m))
+                    .expect("a JSON value serializes");
+            } else {
+                self.buf.extend_from_slice(&m.payload);
+            }
             self.buf.push(b'\n');
         }
         let err = |e: std::io::Error| Error::External(format!("writing \"{}\": {e}", self.path));

@@ -36,7 +36,11 @@ impl Output for StdoutOutput {
             self.buf.extend_from_slice(&m.payload);
             self.buf.push(b'\n');
         }
-        let err = |e: std::io::Error| Error::External(format!("writing stdout: {e}"));
+        let err = |e: std::io::Error| match e.kind() {
+            // The reader went away (`airtruct run s.yaml | head`): retrying cannot help.
+            std::io::ErrorKind::BrokenPipe => Error::User(format!("writing stdout: {e}")),
+            _ => Error::External(format!("writing stdout: {e}")),
+        };
         self.out.write_all(&self.buf).await.map_err(err)?;
         self.out.flush().await.map_err(err)
     }

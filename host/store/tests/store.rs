@@ -1,0 +1,225 @@
+//! The store against real databases: an embedded SQLite file and the PostgreSQL server on this machine
+//! (127.0.0.1:5432; `AIRTRUCT_TEST_POSTGRES` overrides the server URL). Each test gets a database of its own.
+
+use airtruct_store::{SecretRecord, Store, StoreError, StreamStatus, TokenRecord};
+use serde_json::json;
+
+fn postgres_server() -> String {
+    std::env::var("AIRTRUCT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh database on the PostgreSQL server, dropped when the guard goes.
+struct PgDb {
+    name: String,
+}
+
+impl PgDb {
+    async fn new() -> (Self, Store) {
+        sqlx::any::install_default_drivers();
+        let name = format!("airtruct_test_{}", airtruct_store::new_id());
+        let admin = sqlx::AnyPool::connect(&format!("{}/postgres", postgres_server()))
+            .await
+            .unwrap();
+        // The name is made of hex digits by the test itself.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let store = Store::connect(&format!("{}/{name}", postgres_server()))
+            .await
+            .unwrap();
+        (Self { name }, store)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                &format!("{}/postgres", postgres_server()),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+async fn sqlite() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("airtruct.db").display()
+    ))
+    .await
+    .unwrap();
+    (dir, store)
+}
+
+async fn saves_versions_and_rolls_back(store: &Store) {
+    let v1 = json!({"input": {"stdin": {}}, "output": {"stdout": {}}});
+    let s = store
+        .create_stream("orders", StreamStatus::Paused, &v1)
+        .await
+        .unwrap();
+    assert_eq!((s.version, s.status), (1, StreamStatus::Paused));
+    let dup = store
+        .create_stream("orders", StreamStatus::Paused, &v1)
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
+
+    let v2 = json!({"input": {"stdin": {}}, "output": {"drop": {}}});
+    let s2 = store
+        .update_stream(&s.id, "orders", StreamStatus::Active, &v2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s2.version, s2.status, &s2.config),
+        (2, StreamStatus::Active, &v2)
+    );
+
+    let failed = store
+        .set_status(&s.id, StreamStatus::Failed, Some("broker went away"))
+        .await
+        .unwrap();
+    assert_eq!(failed.version, 2, "a status change is not a new version");
+    assert_eq!(failed.failure_reason.as_deref(), Some("broker went away"));
+
+    let versions = store.list_versions(&s.id).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    assert_eq!(store.get_version(&s.id, 1).await.unwrap().config, v1);
+
+    let rolled = store
+        .rollback(&s.id, 1, StreamStatus::Paused)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rolled.version,
+            &rolled.config,
+            rolled.failure_reason.as_deref()
+        ),
+        (3, &v1, None)
+    );
+    assert_eq!(store.list_streams().await.unwrap().len(), 1);
+
+    store.delete_stream(&s.id).await.unwrap();
+    assert!(matches!(
+        store.get_stream(&s.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.list_versions(&s.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_stream(&s.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn keeps_users_tokens_and_secrets(store: &Store) {
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    store.create_user("admin", "$argon2id$hash").await.unwrap();
+    assert!(matches!(
+        store.create_user("admin", "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_user("admin").await.unwrap().password_hash,
+        "$argon2id$hash"
+    );
+
+    let token = TokenRecord {
+        token_hash: "h1".into(),
+        username: "admin".into(),
+        name: "ci".into(),
+        created_at: 1,
+        expires_at: None,
+    };
+    store.create_token(&token).await.unwrap();
+    assert_eq!(store.find_token("h1").await.unwrap(), Some(token.clone()));
+    let expired = TokenRecord {
+        token_hash: "h2".into(),
+        expires_at: Some(1),
+        ..token
+    };
+    store.create_token(&expired).await.unwrap();
+    assert_eq!(store.find_token("h2").await.unwrap(), None);
+    assert_eq!(store.find_token("nope").await.unwrap(), None);
+
+    let secret = SecretRecord {
+        name: "pg_password".into(),
+        nonce: "n".into(),
+        ciphertext: "c".into(),
+        updated_at: 5,
+    };
+    assert!(!store.put_secret(&secret).await.unwrap());
+    let replaced = SecretRecord {
+        ciphertext: "c2".into(),
+        ..secret
+    };
+    assert!(store.put_secret(&replaced).await.unwrap());
+    assert_eq!(
+        store.get_secret("pg_password").await.unwrap().ciphertext,
+        "c2"
+    );
+    assert_eq!(
+        store.list_secrets().await.unwrap(),
+        [("pg_password".to_string(), 5)]
+    );
+    store.delete_secret("pg_password").await.unwrap();
+    assert!(matches!(
+        store.get_secret("pg_password").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_saves_versions_and_rolls_back() {
+    let (_dir, store) = sqlite().await;
+    saves_versions_and_rolls_back(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_saves_versions_and_rolls_back() {
+    let (_db, store) = PgDb::new().await;
+    saves_versions_and_rolls_back(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_users_tokens_and_secrets() {
+    let (_dir, store) = sqlite().await;
+    keeps_users_tokens_and_secrets(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_users_tokens_and_secrets() {
+    let (_db, store) = PgDb::new().await;
+    keeps_users_tokens_and_secrets(&store).await;
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_data_survives_a_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store.create_user("admin", "h").await.unwrap();
+    drop(store);
+    let again = Store::connect(&url).await.unwrap();
+    assert_eq!(again.count_users().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn refuses_an_unsupported_database_url() {
+    let err = Store::connect("mysql://localhost/x").await.err().unwrap();
+    assert!(
+        err.to_string().contains("unsupported database URL"),
+        "{err}"
+    );
+}
