@@ -135,6 +135,23 @@ pub enum ErrorPolicy {
     DeadLetter(Component),
 }
 
+/// A count from 1 to 64 (threads, replicas), 1 when absent.
+fn count_1_to_64(v: Option<&Value>, path: &str, errors: &mut Vec<ValidationError>) -> u32 {
+    match v {
+        None | Some(Value::Null) => 1,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=64).contains(&n) => n as u32,
+            _ => {
+                errors.push(ValidationError::new(
+                    path,
+                    "must be a whole number from 1 to 64",
+                ));
+                1
+            }
+        },
+    }
+}
+
 const PIPELINE_KEYS: &[&str] = &["batch", "threads", "processors"];
 
 /// Reads `pipeline`, each field on its own, so that one mistake does not hide the others: the processors are
@@ -169,19 +186,7 @@ fn parse_pipeline(v: &Value, errors: &mut Vec<ValidationError>) -> Option<Pipeli
             "must be at least 1",
         ));
     }
-    let threads = match map.get("threads") {
-        None | Some(Value::Null) => 1,
-        Some(t) => match t.as_u64() {
-            Some(n) if (1..=64).contains(&n) => n as usize,
-            _ => {
-                errors.push(ValidationError::new(
-                    "pipeline.threads",
-                    "must be a whole number from 1 to 64",
-                ));
-                1
-            }
-        },
-    };
+    let threads = count_1_to_64(map.get("threads"), "pipeline.threads", errors) as usize;
     let processors = match map.get("processors") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => list
@@ -331,19 +336,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
             None
         }
     };
-    let replicas = match map.get("replicas") {
-        None | Some(Value::Null) => 1,
-        Some(v) => match v.as_u64() {
-            Some(n) if (1..=64).contains(&n) => n as u32,
-            _ => {
-                errors.push(ValidationError::new(
-                    "replicas",
-                    "must be a whole number from 1 to 64",
-                ));
-                1
-            }
-        },
-    };
+    let replicas = count_1_to_64(map.get("replicas"), "replicas", &mut errors);
     (
         PartialStream {
             input,

@@ -105,6 +105,31 @@ pub fn new_id() -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Records one saved version.
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    version: i64,
+    name: &str,
+    status: StreamStatus,
+    config: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO stream_versions (stream_id, version, name, status, config, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(name)
+    .bind(status.as_str())
+    .bind(config)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Creates a stream at version 1.
     pub async fn create_stream(
@@ -135,17 +160,7 @@ impl Store {
                 e.into()
             });
         }
-        sqlx::query(
-            "INSERT INTO stream_versions (stream_id, version, name, status, config, created_at) \
-             VALUES ($1, 1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(status.as_str())
-        .bind(&config_text)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_version(&mut tx, &id, 1, name, status, &config_text, now).await?;
         tx.commit().await?;
         self.get_stream(&id).await
     }
@@ -210,18 +225,7 @@ impl Store {
                 e.into()
             });
         }
-        sqlx::query(
-            "INSERT INTO stream_versions (stream_id, version, name, status, config, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(next)
-        .bind(name)
-        .bind(status.as_str())
-        .bind(&config_text)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        insert_version(&mut tx, id, next, name, status, &config_text, now).await?;
         tx.commit().await?;
         self.get_stream(id).await
     }
