@@ -10,7 +10,7 @@ mod instance;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -103,7 +103,6 @@ pub struct LoadedComponent {
     pre: ProcessorPre<State>,
     sha256: String,
     info: Info,
-    engine: Weak<Inner>,
 }
 
 impl LoadedComponent {
@@ -239,7 +238,6 @@ impl Engine {
             pre,
             sha256: sha256.clone(),
             info,
-            engine: Arc::downgrade(&self.inner),
         });
         self.inner
             .loaded
@@ -296,12 +294,5 @@ impl Engine {
         n: u32,
     ) -> Result<InstantiationTimes, ProcessError> {
         instance::time_instantiation(&self.inner.engine, component, config, n.max(1))
-    }
-}
-
-impl LoadedComponent {
-    /// Whether this component belongs to `engine`.
-    pub fn is_from(&self, engine: &Engine) -> bool {
-        std::ptr::eq(self.engine.as_ptr(), Arc::as_ptr(&engine.inner))
     }
 }
