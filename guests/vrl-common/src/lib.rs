@@ -401,18 +401,7 @@ impl Vrl {
 
     /// Runs the program on `msg` for its result only (a condition); the program's changes are discarded.
     pub fn evaluate(&mut self, msg: &Message) -> Result<Value, RunError> {
-        let (payload, _) = payload_to_value(&msg.payload);
-        let metadata = metadata_to_value(&msg.metadata);
-        let mut target = TargetValue {
-            value: payload,
-            metadata,
-            secrets: Secrets::default(),
-        };
-        let result = self
-            .runtime
-            .resolve(&mut target, &self.program, &self.timezone);
-        self.runtime.clear();
-        result.map_err(RunError::from)
+        self.run(msg).map(|out| out.result)
     }
 }
 
