@@ -1,4 +1,5 @@
-//! Command-line parsing and the `run` and `validate` commands.
+//! Command-line parsing, the `run` and `validate` commands, and the settings of the long-running processes
+//! (`standalone`, `coordinator`, `worker`), each from a flag, an environment variable or a config file.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +11,8 @@ use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, vali
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+
+use crate::server::{FileSettings, ServerSettings, WorkerSettings, run_server, run_worker};
 
 /// Airtruct: a stream-processing server whose processors are WebAssembly components.
 #[derive(Parser)]
@@ -47,6 +50,136 @@ enum Command {
         /// The stream config, YAML or JSON.
         file: PathBuf,
     },
+    /// The coordinator and a worker in one process, with SQLite under the data directory: the zero-setup way
+    /// to run Airtruct.
+    Standalone(ServerArgs),
+    /// The coordinator: the REST API, the store, and placement of streams on workers.
+    Coordinator(ServerArgs),
+    /// A worker: runs the streams the coordinator assigns it.
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// A YAML file with any of: listen, data_dir, database_url, worker_token, secret_key_file.
+    #[arg(long, env = "AIRTRUCT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the API listens [default: 0.0.0.0:8080].
+    #[arg(long, env = "AIRTRUCT_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Where the SQLite store, the secret key and the worker token live [default: ./data].
+    #[arg(long, env = "AIRTRUCT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The store: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB` [default: sqlite://DATA_DIR/airtruct.db].
+    #[arg(long, env = "AIRTRUCT_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The password of the user `admin`, created on first start; a random one is printed when unset.
+    #[arg(long, env = "AIRTRUCT_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// The token workers present [default: read from DATA_DIR/worker-token, created on first start].
+    #[arg(long, env = "AIRTRUCT_WORKER_TOKEN", hide_env_values = true)]
+    worker_token: Option<String>,
+    /// The key that encrypts secrets, base64 of 32 bytes [default: read from the secret key file].
+    #[arg(long, env = "AIRTRUCT_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// The file holding the secret key, created on first start [default: DATA_DIR/secret.key].
+    #[arg(long, env = "AIRTRUCT_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// A YAML file with any of: coordinator, worker_token, secret_key_file, name.
+    #[arg(long, env = "AIRTRUCT_CONFIG")]
+    config: Option<PathBuf>,
+    /// The coordinator's URL (`http://coordinator:8080`).
+    #[arg(long, env = "AIRTRUCT_COORDINATOR")]
+    coordinator: Option<String>,
+    /// The worker token (the coordinator's DATA_DIR/worker-token).
+    #[arg(long, env = "AIRTRUCT_WORKER_TOKEN", hide_env_values = true)]
+    worker_token: Option<String>,
+    /// The coordinator's secret key, base64, to decrypt the secrets of the streams this worker runs.
+    #[arg(long, env = "AIRTRUCT_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// A file holding the secret key (a copy of the coordinator's DATA_DIR/secret.key).
+    #[arg(long, env = "AIRTRUCT_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// This worker's name in the API [default: the host name].
+    #[arg(long, env = "AIRTRUCT_WORKER_NAME")]
+    name: Option<String>,
+}
+
+fn server_settings(a: &ServerArgs) -> anyhow::Result<ServerSettings> {
+    let file = FileSettings::read(a.config.as_deref())?;
+    let data_dir = a
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let database_url = a
+        .database_url
+        .clone()
+        .or(file.database_url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("airtruct.db").display()));
+    Ok(ServerSettings {
+        listen: a
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "0.0.0.0:8080".parse().expect("a socket address")),
+        secret_key_file: a
+            .secret_key_file
+            .clone()
+            .or(file.secret_key_file)
+            .unwrap_or_else(|| data_dir.join("secret.key")),
+        database_url,
+        admin_password: a.admin_password.clone(),
+        worker_token: a.worker_token.clone().or(file.worker_token),
+        secret_key: a.secret_key.clone(),
+        data_dir,
+    })
+}
+
+fn worker_settings(a: &WorkerArgs) -> anyhow::Result<WorkerSettings> {
+    let file = FileSettings::read(a.config.as_deref())?;
+    Ok(WorkerSettings {
+        coordinator: a
+            .coordinator
+            .clone()
+            .or(file.coordinator)
+            .context("no coordinator: set --coordinator URL (AIRTRUCT_COORDINATOR)")?,
+        worker_token: a
+            .worker_token
+            .clone()
+            .or(file.worker_token)
+            .context("no worker token: set --worker-token (AIRTRUCT_WORKER_TOKEN) to the coordinator's DATA_DIR/worker-token")?,
+        secret_key: a.secret_key.clone(),
+        secret_key_file: a.secret_key_file.clone().or(file.secret_key_file),
+        name: a
+            .name
+            .clone()
+            .or(file.name)
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+            .unwrap_or_else(|| "worker".into()),
+    })
+}
+
+fn serve(g: &Global, command: &Command) -> anyhow::Result<ExitCode> {
+    let engine = engine(g)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    rt.block_on(async move {
+        match command {
+            Command::Standalone(a) => run_server(server_settings(a)?, engine, true).await,
+            Command::Coordinator(a) => run_server(server_settings(a)?, engine, false).await,
+            Command::Worker(a) => run_worker(worker_settings(a)?, engine).await,
+            Command::Run { .. } | Command::Validate { .. } => unreachable!("not a server command"),
+        }
+    })?;
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn main() -> ExitCode {
@@ -55,6 +188,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run { file } => run(&cli.global, file),
         Command::Validate { file } => validate(&cli.global, file),
+        command => serve(&cli.global, command),
     };
     match result {
         Ok(code) => code,

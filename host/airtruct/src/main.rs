@@ -1,6 +1,12 @@
-//! The `airtruct` binary: `run` and `validate` a stream file.
+//! The `airtruct` binary: `standalone`, `coordinator` and `worker` processes, and `run` and `validate` for a
+//! stream file.
 
+mod api;
 mod cli;
+mod coordinator;
+mod protocol;
+mod server;
+mod worker;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -1,6 +1,9 @@
 //! Benchmarks that print tables (see docs/benchmarks.md): the wasm boundary cost of the message shape, instance
 //! creation, and `generate -> mapping -> filter -> drop` through wasm against the same processor code compiled
-//! natively, measured in the same run. Run with `cargo run --release -p airtruct-bench`.
+//! natively, measured in the same run; and control-plane timings (failover, pause) with real processes. Run with
+//! `cargo build --release -p airtruct && cargo run --release -p airtruct-bench`.
+
+mod control;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -256,5 +259,8 @@ fn main() {
     }
     if sections == "all" || sections == "pipeline" {
         pipeline(&engine);
+    }
+    if sections == "all" || sections == "control" {
+        control::control();
     }
 }

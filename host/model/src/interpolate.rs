@@ -1,7 +1,11 @@
 //! `${VAR}` and `${VAR:default}` interpolation of environment variables in config text. `$${` writes a literal
 //! `${`; `${secret:NAME}` is left as it is, for the worker that runs the stream to resolve.
 
-use crate::ValidationError;
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::{ValidationError, join_path};
 
 /// Replaces `${VAR}` with the value of `lookup(VAR)`, reporting every unset variable without a default.
 pub fn interpolate_env(
@@ -56,6 +60,108 @@ pub fn interpolate_env(
     }
 }
 
+/// Every `${secret:NAME}` referenced by a string in `value`, with the path of its first use.
+pub fn secret_refs(value: &Value) -> Vec<(String, String)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    walk_strings(value, "", &mut |path, s| {
+        for name in secret_names(s) {
+            if seen.insert(name.to_string()) {
+                out.push((name.to_string(), path.to_string()));
+            }
+        }
+    });
+    out
+}
+
+/// Replaces every `${secret:NAME}` in the strings of `value` with `lookup(NAME)`, reporting each unknown name
+/// at its path. Runs on the worker that runs the stream, so values never travel in clear.
+pub fn resolve_secrets(
+    value: &Value,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Value, Vec<ValidationError>> {
+    let mut errors = Vec::new();
+    let resolved = map_strings(value, "", &mut |path, s| {
+        if !s.contains("${secret:") {
+            return s.to_string();
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(i) = rest.find("${secret:") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 9..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[i..]);
+                rest = "";
+                break;
+            };
+            let name = &after[..end];
+            match lookup(name) {
+                Some(v) => out.push_str(&v),
+                None => errors.push(ValidationError::new(
+                    path,
+                    format!("secret \"{name}\" does not exist"),
+                )),
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    });
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(errors)
+    }
+}
+
+fn secret_names(s: &str) -> impl Iterator<Item = &str> {
+    s.match_indices("${secret:").filter_map(move |(i, _)| {
+        let after = &s[i + 9..];
+        after.find('}').map(|end| &after[..end])
+    })
+}
+
+fn child_path(path: &str, key: &str) -> String {
+    join_path(path, &format!(".{key}"))
+}
+
+fn walk_strings(value: &Value, path: &str, f: &mut impl FnMut(&str, &str)) {
+    match value {
+        Value::String(s) => f(path, s),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                walk_strings(v, &join_path(path, &format!("[{i}]")), f);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                walk_strings(v, &child_path(path, k), f);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn map_strings(value: &Value, path: &str, f: &mut impl FnMut(&str, &str) -> String) -> Value {
+    match value {
+        Value::String(s) => Value::String(f(path, s)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| map_strings(v, &join_path(path, &format!("[{i}]")), f))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), map_strings(v, &child_path(path, k), f)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +174,29 @@ mod tests {
     fn replaces_variables_and_defaults_and_keeps_secrets() {
         let got = interpolate_env("a ${HOST} ${PORT:5432} ${secret:pw} $${HOST}", env).unwrap();
         assert_eq!(got, "a db.local 5432 ${secret:pw} ${HOST}");
+    }
+
+    #[test]
+    fn finds_and_resolves_secrets_with_their_paths() {
+        let config = serde_json::json!({
+            "output": {"sql": {"dsn": "postgres://u:${secret:pg}@h/db", "args": ["${secret:pg}", "${secret:other}"]}}
+        });
+        let refs = secret_refs(&config);
+        assert_eq!(
+            refs,
+            [
+                ("pg".to_string(), "output.sql.args[0]".to_string()),
+                ("other".to_string(), "output.sql.args[1]".to_string())
+            ]
+        );
+        let lookup = |n: &str| (n == "pg").then(|| "s3cret".to_string());
+        let errs = resolve_secrets(&config, lookup).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path, "output.sql.args[1]");
+        assert_eq!(errs[0].message, "secret \"other\" does not exist");
+        let lookup = |n: &str| Some(format!("<{n}>"));
+        let done = resolve_secrets(&config, lookup).unwrap();
+        assert_eq!(done["output"]["sql"]["dsn"], "postgres://u:<pg>@h/db");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub use config::{
     parse_stream_partial, parse_text,
 };
 pub use duration::{Duration, parse_duration};
-pub use interpolate::interpolate_env;
+pub use interpolate::{interpolate_env, resolve_secrets, secret_refs};
 
 /// One problem in a configuration, with where it is.
 #[derive(

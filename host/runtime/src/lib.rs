@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 pub use airtruct_codec::Metadata;
 pub use airtruct_engine::Message;
-pub use metrics::StreamMetrics;
+pub use metrics::{MetricsSnapshot, StreamMetrics};
 pub use stream::{BuiltStream, StreamExit, build_stream, run_stream};
 pub use validate::StreamPlan;
 pub use validate::validate_stream;

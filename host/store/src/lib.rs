@@ -1,16 +1,18 @@
-//! The coordinator's store: streams and their versions, users, API tokens and secrets, on SQLite (the default,
+//! The coordinator's store: streams and their versions, workers and assignments, users, API tokens and secrets, on SQLite (the default,
 //! embedded) or PostgreSQL. Queries are checked at run time and tested on both databases; the schema is created by
 //! the migrations in `migrations.rs`, applied in order at connect.
 
 mod migrations;
 mod streams;
 mod users;
+mod workers;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use streams::{StreamRecord, StreamStatus, VersionRecord, new_id};
 pub use users::{SecretRecord, TokenRecord, UserRecord};
+pub use workers::{AssignmentRecord, WorkerRecord, WorkerState};
 
 /// Why a store call failed; callers branch on `NotFound` and `Conflict`.
 #[derive(Debug, thiserror::Error)]

@@ -3,9 +3,10 @@
 
 use sqlx::AnyPool;
 
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    r#"
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        r#"
 CREATE TABLE streams (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -44,7 +45,26 @@ CREATE TABLE secrets (
     updated_at BIGINT NOT NULL
 )
 "#,
-)];
+    ),
+    (
+        "0002_workers",
+        r#"
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    last_heartbeat BIGINT NOT NULL
+);
+CREATE TABLE assignments (
+    stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+    worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
+    assigned_at BIGINT NOT NULL,
+    PRIMARY KEY (stream_id, worker_id)
+)
+"#,
+    ),
+];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.
 pub async fn apply(pool: &AnyPool) -> Result<(), sqlx::Error> {

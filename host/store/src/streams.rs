@@ -255,6 +255,10 @@ impl Store {
     /// Deletes a stream and all its versions.
     pub async fn delete_stream(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM assignments WHERE stream_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM stream_versions WHERE stream_id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -112,6 +112,52 @@ impl Store {
             .then_some(token))
     }
 
+    /// A user's tokens that have not expired, newest first.
+    pub async fn list_tokens(&self, username: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, username, name, created_at, expires_at FROM api_tokens \
+             WHERE username = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, name",
+        )
+        .bind(username)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenRecord {
+                    token_hash: row.try_get("token_hash")?,
+                    username: row.try_get("username")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of a user's tokens.
+    pub async fn delete_token(&self, username: &str, token_hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE username = $1 AND token_hash = $2")
+            .bind(username)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("token \"{token_hash}\"")));
+        }
+        Ok(())
+    }
+
+    /// Deletes tokens that expired before `now` (ms); returns how many.
+    pub async fn delete_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Creates or replaces a secret; returns whether it existed.
     pub async fn put_secret(&self, secret: &SecretRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;

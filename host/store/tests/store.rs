@@ -1,7 +1,7 @@
 //! The store against real databases: an embedded SQLite file and the PostgreSQL server on this machine
 //! (127.0.0.1:5432; `AIRTRUCT_TEST_POSTGRES` overrides the server URL). Each test gets a database of its own.
 
-use airtruct_store::{SecretRecord, Store, StoreError, StreamStatus, TokenRecord};
+use airtruct_store::{SecretRecord, Store, StoreError, StreamStatus, TokenRecord, WorkerState};
 use serde_json::json;
 
 fn postgres_server() -> String {
@@ -152,6 +152,16 @@ async fn keeps_users_tokens_and_secrets(store: &Store) {
     store.create_token(&expired).await.unwrap();
     assert_eq!(store.find_token("h2").await.unwrap(), None);
     assert_eq!(store.find_token("nope").await.unwrap(), None);
+    let listed = store.list_tokens("admin").await.unwrap();
+    assert_eq!(listed.len(), 1, "expired tokens are not listed");
+    assert_eq!(listed[0].name, "ci");
+    assert_eq!(store.delete_expired_tokens(10).await.unwrap(), 1);
+    store.delete_token("admin", "h1").await.unwrap();
+    assert_eq!(store.find_token("h1").await.unwrap(), None);
+    assert!(matches!(
+        store.delete_token("admin", "h1").await,
+        Err(StoreError::NotFound(_))
+    ));
 
     let secret = SecretRecord {
         name: "pg_password".into(),
@@ -178,6 +188,84 @@ async fn keeps_users_tokens_and_secrets(store: &Store) {
         store.get_secret("pg_password").await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn tracks_workers_leases_and_assignments(store: &Store) {
+    let s1 = store
+        .create_stream("one", StreamStatus::Active, &json!({}))
+        .await
+        .unwrap();
+    let s2 = store
+        .create_stream("two", StreamStatus::Active, &json!({}))
+        .await
+        .unwrap();
+    let a = store.register_worker("wa", "host-a").await.unwrap();
+    assert_eq!(a.state, WorkerState::Alive);
+    store.register_worker("wb", "host-b").await.unwrap();
+    store
+        .apply_assignments(
+            &[],
+            &[
+                (s1.id.clone(), "wa".into()),
+                (s2.id.clone(), "wa".into()),
+                (s2.id.clone(), "wb".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_assignments().await.unwrap().len(), 3);
+
+    // wb keeps heartbeating; wa's lease runs out: it is declared dead and loses its streams.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cutoff = airtruct_store::now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.heartbeat_worker("wb").await.unwrap();
+    assert_eq!(store.expire_workers(cutoff).await.unwrap(), ["wa"]);
+    assert_eq!(
+        store.get_worker("wa").await.unwrap().state,
+        WorkerState::Dead
+    );
+    let left = store.list_assignments().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (left[0].stream_id.as_str(), left[0].worker_id.as_str()),
+        (s2.id.as_str(), "wb")
+    );
+
+    // A dead worker that heartbeats again is alive, with nothing assigned.
+    assert_eq!(
+        store.heartbeat_worker("wa").await.unwrap().state,
+        WorkerState::Alive
+    );
+    store
+        .set_worker_state("wb", WorkerState::Draining)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.heartbeat_worker("wb").await.unwrap().state,
+        WorkerState::Draining
+    );
+    assert!(matches!(
+        store.heartbeat_worker("nobody").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Deleting a stream deletes its assignments.
+    store.delete_stream(&s2.id).await.unwrap();
+    assert!(store.list_assignments().await.unwrap().is_empty());
+    assert_eq!(store.list_workers().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_tracks_workers_leases_and_assignments() {
+    let (_dir, store) = sqlite().await;
+    tracks_workers_leases_and_assignments(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_tracks_workers_leases_and_assignments() {
+    let (_db, store) = PgDb::new().await;
+    tracks_workers_leases_and_assignments(&store).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,232 @@
+//! The HTTP server: the REST API under `/api/v1`, the worker protocol, health and metrics. Every route is listed
+//! once, in [`routes`], with who may call it and the types it takes and returns; the router and the OpenAPI
+//! document (`/api/v1/openapi.json`) are both built from that list, so they cannot drift apart.
+
+mod admin;
+mod error;
+mod openapi;
+mod streams;
+mod worker;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use tokio_util::sync::CancellationToken;
+
+use crate::coordinator::Coordinator;
+pub use error::{ApiError, ErrorBody};
+
+/// What every handler shares.
+pub type AppState = Arc<Coordinator>;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, metrics, login.
+    Public,
+    /// A logged-in user or an API token.
+    User,
+    /// A worker, with the worker token.
+    Worker,
+}
+
+/// The caller of a `User` route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub username: String,
+    pub token_hash: String,
+}
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// One route: how it is served and how it is documented.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    request: Option<SchemaFn>,
+    response: Option<SchemaFn>,
+    status: u16,
+    text: bool,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    operation_id: &'static str,
+    summary: &'static str,
+    handler: H,
+) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
+    Route {
+        method,
+        path,
+        access,
+        operation_id,
+        summary,
+        request: None,
+        response: None,
+        status: 200,
+        text: false,
+        handler: on(filter, handler),
+    }
+}
+
+impl Route {
+    fn body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema::<T>);
+        self
+    }
+
+    fn returns<T: JsonSchema>(mut self, status: u16) -> Self {
+        self.response = Some(schema::<T>);
+        self.status = status;
+        self
+    }
+
+    fn no_content(mut self) -> Self {
+        self.status = 204;
+        self
+    }
+
+    fn text(mut self) -> Self {
+        self.text = true;
+        self
+    }
+}
+
+/// Every route of the server.
+pub fn routes() -> Vec<Route> {
+    use Access::{Public, User};
+    use Method as M;
+    let mut all = vec![
+        route(
+            M::GET,
+            "/healthz",
+            Public,
+            "health",
+            "Whether the process is up",
+            admin::healthz,
+        )
+        .text(),
+        route(
+            M::GET,
+            "/readyz",
+            Public,
+            "readiness",
+            "Whether the store answers",
+            admin::readyz,
+        )
+        .text(),
+        route(
+            M::GET,
+            "/metrics",
+            Public,
+            "metrics",
+            "Prometheus metrics",
+            admin::metrics,
+        )
+        .text(),
+        route(
+            M::GET,
+            "/api/v1/openapi.json",
+            User,
+            "openapi",
+            "This API's OpenAPI document",
+            openapi::serve,
+        ),
+    ];
+    all.extend(admin::routes());
+    all.extend(streams::routes());
+    all.extend(worker::routes());
+    all
+}
+
+/// The router, with authentication applied per route.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for r in routes() {
+        let handler = r.handler.layer(middleware::from_fn_with_state(
+            (state.clone(), r.access),
+            authenticate,
+        ));
+        router = router.route(r.path, handler);
+    }
+    router
+        .fallback(|| async { ApiError::not_found("no such path") })
+        .with_state(state)
+}
+
+/// Serves until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+async fn authenticate(
+    State((state, access)): State<(AppState, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match access {
+        Access::Public => next.run(req).await,
+        Access::Worker => match bearer(&req) {
+            Some(t) if state.is_worker_token(t) => next.run(req).await,
+            _ => ApiError::unauthorized("this path needs the worker token").into_response(),
+        },
+        Access::User => {
+            let Some(token) = bearer(&req).map(str::to_string) else {
+                return ApiError::unauthorized(
+                    "log in or send an API token as \"Authorization: Bearer TOKEN\"",
+                )
+                .into_response();
+            };
+            let hash = airtruct_auth::token_hash(&token);
+            match state.store.find_token(&hash).await {
+                Ok(Some(t)) => {
+                    req.extensions_mut().insert(Caller {
+                        username: t.username,
+                        token_hash: hash,
+                    });
+                    next.run(req).await
+                }
+                Ok(None) => ApiError::unauthorized("the token is unknown or expired: log in again")
+                    .into_response(),
+                Err(e) => ApiError::from(e).into_response(),
+            }
+        }
+    }
+}

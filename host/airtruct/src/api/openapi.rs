@@ -1,0 +1,95 @@
+//! The OpenAPI 3.1 document, built from the route list: JSON Schema 2020-12 from the same types the handlers
+//! use (schemars), so generated clients (the console) match the server.
+
+use axum::Json;
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use super::{Access, ErrorBody, routes, schema};
+
+/// `GET /api/v1/openapi.json`.
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+fn path_params(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+        })
+        .collect()
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let error_schema = Value::from(schema::<ErrorBody>(&mut generator));
+    let mut paths = Map::new();
+    for r in routes() {
+        let mut op = Map::new();
+        op.insert("operationId".into(), r.operation_id.into());
+        op.insert("summary".into(), r.summary.into());
+        let security = match r.access {
+            Access::Public => json!([]),
+            Access::User => json!([{"bearer": []}]),
+            Access::Worker => json!([{"workerToken": []}]),
+        };
+        op.insert("security".into(), security);
+        let params = path_params(r.path);
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        if let Some(f) = r.request {
+            let s = Value::from(f(&mut generator));
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": s}}}),
+            );
+        }
+        let mut responses = Map::new();
+        let ok = match (r.response, r.text) {
+            (Some(f), _) => {
+                let s = Value::from(f(&mut generator));
+                json!({"description": "success", "content": {"application/json": {"schema": s}}})
+            }
+            (None, true) => {
+                json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
+            (None, false) => json!({"description": "success"}),
+        };
+        responses.insert(r.status.to_string(), ok);
+        let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error_schema.clone()}}});
+        if r.access != Access::Public {
+            responses.insert("401".into(), error("missing or invalid credentials"));
+        }
+        responses.insert("default".into(), error("an error, in the error envelope"));
+        op.insert("responses".into(), Value::Object(responses));
+        let entry = paths
+            .entry(r.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[r.method.as_str().to_ascii_lowercase()] = Value::Object(op);
+    }
+    let schemas = generator.take_definitions(true);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Airtruct",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Streams, their versions and status, workers, secrets and the components catalogue. \
+                Log in with POST /api/v1/auth/login and send the token as `Authorization: Bearer TOKEN`. \
+                Errors are `{\"error\": ..., \"details\": [{\"path\": ..., \"message\": ...}]}`."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a session token from login, or an API token"},
+                "workerToken": {"type": "http", "scheme": "bearer", "description": "the worker token"}
+            }
+        },
+        "security": [{"bearer": []}]
+    })
+}

@@ -1,0 +1,715 @@
+//! Streams: create, read, update, delete, status changes, versions and rollback, validation and the test
+//! endpoint that runs processors on sample messages.
+
+use std::collections::BTreeMap;
+
+use airtruct_model::{ValidationError, parse_stream_partial};
+use airtruct_runtime::chain::Chain;
+use airtruct_runtime::registry::resolve_processor;
+use airtruct_runtime::{Metadata, MetricsSnapshot, message, validate_stream};
+use airtruct_store::{StreamRecord, StreamStatus, VersionRecord};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::Body;
+use super::{Access, ApiError, AppState, Route, route};
+use crate::protocol::ReplicaState;
+
+pub fn routes() -> Vec<Route> {
+    use Access::User;
+    use Method as M;
+    vec![
+        route(
+            M::GET,
+            "/api/v1/streams",
+            User,
+            "listStreams",
+            "List streams with status and counters",
+            list,
+        )
+        .returns::<Vec<StreamView>>(200),
+        route(
+            M::POST,
+            "/api/v1/streams",
+            User,
+            "createStream",
+            "Create a stream (version 1)",
+            create,
+        )
+        .body::<StreamInput>()
+        .returns::<StreamView>(201),
+        route(
+            M::POST,
+            "/api/v1/streams/validate",
+            User,
+            "validateStream",
+            "Check a stream config: every problem with its path",
+            validate,
+        )
+        .body::<ConfigInput>()
+        .returns::<ValidationReport>(200),
+        route(
+            M::POST,
+            "/api/v1/streams/test",
+            User,
+            "testStream",
+            "Run a config's processors on sample messages and show the output of each step",
+            test,
+        )
+        .body::<TestRequest>()
+        .returns::<TestResponse>(200),
+        route(
+            M::GET,
+            "/api/v1/streams/{id}",
+            User,
+            "getStream",
+            "A stream with status, counters and where it runs",
+            get,
+        )
+        .returns::<StreamView>(200),
+        route(
+            M::PUT,
+            "/api/v1/streams/{id}",
+            User,
+            "updateStream",
+            "Save a new version of a stream",
+            update,
+        )
+        .body::<StreamInput>()
+        .returns::<StreamView>(200),
+        route(
+            M::DELETE,
+            "/api/v1/streams/{id}",
+            User,
+            "deleteStream",
+            "Delete a stream and its versions",
+            delete,
+        )
+        .no_content(),
+        route(
+            M::POST,
+            "/api/v1/streams/{id}/status",
+            User,
+            "setStreamStatus",
+            "Pause or resume a stream",
+            set_status,
+        )
+        .body::<StatusChange>()
+        .returns::<StreamView>(200),
+        route(
+            M::GET,
+            "/api/v1/streams/{id}/versions",
+            User,
+            "listStreamVersions",
+            "A stream's versions, newest first",
+            versions,
+        )
+        .returns::<Vec<VersionView>>(200),
+        route(
+            M::GET,
+            "/api/v1/streams/{id}/versions/{version}",
+            User,
+            "getStreamVersion",
+            "One version of a stream",
+            version,
+        )
+        .returns::<VersionView>(200),
+        route(
+            M::POST,
+            "/api/v1/streams/{id}/versions/{version}/rollback",
+            User,
+            "rollbackStream",
+            "Save an old version's config as a new version",
+            rollback,
+        )
+        .body::<RollbackRequest>()
+        .returns::<StreamView>(200),
+    ]
+}
+
+/// A status a user can choose; `completed` and `failed` are set by the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Paused,
+}
+
+impl From<UserStatus> for StreamStatus {
+    fn from(s: UserStatus) -> Self {
+        match s {
+            UserStatus::Active => StreamStatus::Active,
+            UserStatus::Paused => StreamStatus::Paused,
+        }
+    }
+}
+
+/// `active`, `paused`, `completed` or `failed`.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusView {
+    Active,
+    Paused,
+    Completed,
+    Failed,
+}
+
+impl From<StreamStatus> for StatusView {
+    fn from(s: StreamStatus) -> Self {
+        match s {
+            StreamStatus::Active => Self::Active,
+            StreamStatus::Paused => Self::Paused,
+            StreamStatus::Completed => Self::Completed,
+            StreamStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+/// A stream to save.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamInput {
+    pub name: String,
+    /// `active` (the default) runs it and requires a valid config; `paused` saves anything.
+    #[serde(default = "active")]
+    pub status: UserStatus,
+    /// The stream config, as `airtruct run` takes it: an object, or YAML/JSON text.
+    pub config: Value,
+}
+
+fn active() -> UserStatus {
+    UserStatus::Active
+}
+
+/// A config to check.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigInput {
+    /// The stream config: an object, or YAML/JSON text.
+    pub config: Value,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    pub status: UserStatus,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The status after the rollback; the current one when unset (`active` if it had completed or failed).
+    pub status: Option<UserStatus>,
+}
+
+/// One replica of a stream on a worker.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReplicaView {
+    pub worker_id: String,
+    pub worker_name: String,
+    /// What the worker last reported; unset until its first report.
+    pub state: Option<ReplicaState>,
+    pub version: Option<i64>,
+    pub reason: Option<String>,
+    pub attempts: u32,
+}
+
+/// A stream as the API shows it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StreamView {
+    pub id: String,
+    pub name: String,
+    pub status: StatusView,
+    /// Why it failed, when `failed`.
+    pub failure_reason: Option<String>,
+    pub version: i64,
+    pub config: Value,
+    /// The input's kind (`kafka`), for lists.
+    pub input_kind: Option<String>,
+    /// The output's kind.
+    pub output_kind: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Counters since the coordinator started, summed over every run of the stream on every worker.
+    #[serde(flatten)]
+    pub counters: MetricsSnapshot,
+    /// Where it runs.
+    pub replicas: Vec<ReplicaView>,
+}
+
+/// One saved version.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VersionView {
+    pub version: i64,
+    pub name: String,
+    pub status: StatusView,
+    pub config: Value,
+    pub created_at: i64,
+}
+
+impl From<VersionRecord> for VersionView {
+    fn from(v: VersionRecord) -> Self {
+        Self {
+            version: v.version,
+            name: v.name,
+            status: v.status.into(),
+            config: v.config,
+            created_at: v.created_at,
+        }
+    }
+}
+
+/// The result of a validation.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ValidationReport {
+    pub valid: bool,
+    pub errors: Vec<ValidationError>,
+}
+
+fn kind_of(config: &Value, key: &str) -> Option<String> {
+    config.get(key)?.as_object()?.keys().next().cloned()
+}
+
+async fn view(state: &AppState, s: StreamRecord) -> Result<StreamView, ApiError> {
+    let workers = state.store.list_workers().await?;
+    let assignments = state.store.list_assignments().await?;
+    let reports = state.reports();
+    let mut replicas = Vec::new();
+    for w in &workers {
+        let report = reports
+            .get(&w.id)
+            .and_then(|r| r.streams.iter().find(|r| r.stream_id == s.id));
+        let assigned = assignments
+            .iter()
+            .any(|a| a.stream_id == s.id && a.worker_id == w.id);
+        if assigned || report.is_some() {
+            replicas.push(ReplicaView {
+                worker_id: w.id.clone(),
+                worker_name: w.name.clone(),
+                state: report.map(|r| r.state),
+                version: report.map(|r| r.version),
+                reason: report.and_then(|r| r.reason.clone()),
+                attempts: report.map_or(0, |r| r.attempts),
+            });
+        }
+    }
+    Ok(StreamView {
+        counters: state.stream_metrics(&s.id),
+        input_kind: kind_of(&s.config, "input"),
+        output_kind: kind_of(&s.config, "output"),
+        id: s.id,
+        name: s.name,
+        status: s.status.into(),
+        failure_reason: s.failure_reason,
+        version: s.version,
+        config: s.config,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        replicas,
+    })
+}
+
+/// A config given as text is parsed as YAML (JSON is YAML). `${VAR}` is not read from the server's
+/// environment: configs saved through the API use `${secret:NAME}`.
+fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
+    match config {
+        Value::String(text) => airtruct_model::parse_text(&text, |_| None).map_err(|errs| {
+            errs.into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect()
+        }),
+        other => Ok(other),
+    }
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    if path.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+/// The one check behind validate, save-as-active and resume: the config itself (with every processor's
+/// `init`) and the existence of every secret it references. Paths are relative to the config.
+async fn check(state: &AppState, config: &Value) -> Result<(), Vec<ValidationError>> {
+    let engine = state.engine.clone();
+    let value = config.clone();
+    let mut errors =
+        match tokio::task::spawn_blocking(move || validate_stream(&engine, &value).map(|_| ()))
+            .await
+        {
+            Ok(Ok(())) => Vec::new(),
+            Ok(Err(errors)) => errors,
+            Err(e) => vec![ValidationError::new("", format!("validation crashed: {e}"))],
+        };
+    for (name, path) in airtruct_model::secret_refs(config) {
+        match state.store.get_secret(&name).await {
+            Ok(_) => {}
+            Err(airtruct_store::StoreError::NotFound(_)) => errors.push(ValidationError::new(
+                path,
+                format!("secret \"{name}\" does not exist"),
+            )),
+            Err(e) => errors.push(ValidationError::new(
+                path,
+                format!("checking secret \"{name}\": {e}"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks a save: the name, and the config when the stream is to be active. Answers the config as a value.
+async fn check_save(
+    state: &AppState,
+    input: StreamInput,
+) -> Result<(String, StreamStatus, Value), ApiError> {
+    let mut errors = Vec::new();
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.len() > 200 {
+        errors.push(ValidationError::new("name", "must be 1 to 200 characters"));
+    }
+    let config = match config_value(input.config) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    if let (Some(c), UserStatus::Active) = (&config, input.status)
+        && let Err(e) = check(state, c).await
+    {
+        errors.extend(
+            e.into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message)),
+        );
+    }
+    match config {
+        Some(c) if errors.is_empty() => Ok((name, input.status.into(), c)),
+        _ => Err(ApiError::invalid(
+            format!(
+                "the stream is not valid: {} problem(s); save it as paused to keep it anyway",
+                errors.len()
+            ),
+            errors,
+        )),
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<StreamView>>, ApiError> {
+    let mut out = Vec::new();
+    for s in state.store.list_streams().await? {
+        out.push(view(&state, s).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Body(input): Body<StreamInput>,
+) -> Result<(StatusCode, Json<StreamView>), ApiError> {
+    let (name, status, config) = check_save(&state, input).await?;
+    let s = state.store.create_stream(&name, status, &config).await?;
+    tracing::info!(stream = %s.id, name = %s.name, status = s.status.as_str(), "stream created");
+    state.changed();
+    Ok((StatusCode::CREATED, Json(view(&state, s).await?)))
+}
+
+async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    let s = state.store.get_stream(&id).await?;
+    Ok(Json(view(&state, s).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(input): Body<StreamInput>,
+) -> Result<Json<StreamView>, ApiError> {
+    state.store.get_stream(&id).await?;
+    let (name, status, config) = check_save(&state, input).await?;
+    let s = state
+        .store
+        .update_stream(&id, &name, status, &config)
+        .await?;
+    tracing::info!(stream = %s.id, version = s.version, status = s.status.as_str(), "stream saved");
+    state.changed();
+    Ok(Json(view(&state, s).await?))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_stream(&id).await?;
+    state.forget(&id);
+    tracing::info!(stream = %id, "stream deleted");
+    state.changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn activate_check(state: &AppState, config: &Value) -> Result<(), ApiError> {
+    check(state, config).await.map_err(|errors| {
+        ApiError::invalid(
+            format!(
+                "the stream cannot be activated: {} problem(s) in its config",
+                errors.len()
+            ),
+            errors
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect(),
+        )
+    })
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(change): Body<StatusChange>,
+) -> Result<Json<StreamView>, ApiError> {
+    let s = state.store.get_stream(&id).await?;
+    if change.status == UserStatus::Active {
+        activate_check(&state, &s.config).await?;
+    }
+    let s = state
+        .store
+        .set_status(&id, change.status.into(), None)
+        .await?;
+    tracing::info!(stream = %id, status = s.status.as_str(), "stream status changed");
+    state.changed();
+    Ok(Json(view(&state, s).await?))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<VersionView>>, ApiError> {
+    let versions = state.store.list_versions(&id).await?;
+    Ok(Json(versions.into_iter().map(Into::into).collect()))
+}
+
+fn version_number(v: &str) -> Result<i64, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::bad_request(format!("version \"{v}\" is not a number")))
+}
+
+async fn version(
+    State(state): State<AppState>,
+    Path((id, v)): Path<(String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    let v = state.store.get_version(&id, version_number(&v)?).await?;
+    Ok(Json(v.into()))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Path((id, v)): Path<(String, String)>,
+    Body(req): Body<RollbackRequest>,
+) -> Result<Json<StreamView>, ApiError> {
+    let v = version_number(&v)?;
+    let current = state.store.get_stream(&id).await?;
+    let old = state.store.get_version(&id, v).await?;
+    let status = match (req.status, current.status) {
+        (Some(s), _) => s.into(),
+        (None, StreamStatus::Paused) => StreamStatus::Paused,
+        (None, _) => StreamStatus::Active,
+    };
+    if status == StreamStatus::Active {
+        activate_check(&state, &old.config).await?;
+    }
+    let s = state.store.rollback(&id, v, status).await?;
+    tracing::info!(stream = %id, from = v, version = s.version, "stream rolled back");
+    state.changed();
+    Ok(Json(view(&state, s).await?))
+}
+
+async fn validate(
+    State(state): State<AppState>,
+    Body(input): Body<ConfigInput>,
+) -> Json<ValidationReport> {
+    let result = match config_value(input.config) {
+        Ok(c) => check(&state, &c).await,
+        Err(e) => Err(e),
+    };
+    let errors = result.err().unwrap_or_default();
+    Json(ValidationReport {
+        valid: errors.is_empty(),
+        errors,
+    })
+}
+
+/// A sample message.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestMessage {
+    /// The payload: a string is taken as it is, anything else as its JSON text.
+    pub payload: Value,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Processors to try on sample messages.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// A stream config (an object or YAML text); only `pipeline.processors` is used, so input and output may
+    /// be missing.
+    pub config: Value,
+    pub messages: Vec<TestMessage>,
+}
+
+/// A message as it came out of a step.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestOutput {
+    /// The payload as text (invalid UTF-8 replaced).
+    pub payload: String,
+    pub metadata: BTreeMap<String, String>,
+    /// Why it failed, with the processor that failed it.
+    pub error: Option<String>,
+}
+
+/// What one processor made of one sample message.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestStep {
+    /// The processor (`pipeline.processors[0] (mapping)`).
+    pub processor: String,
+    /// The messages after this step: none when filtered out, several when split; failed ones carry `error`.
+    pub output: Vec<TestOutput>,
+}
+
+/// The trace of one sample message through every processor.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestTrace {
+    pub steps: Vec<TestStep>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestResponse {
+    /// One trace per sample message, in order.
+    pub results: Vec<TestTrace>,
+}
+
+fn test_output(m: &airtruct_runtime::Message) -> TestOutput {
+    let metadata = Metadata::iter_bytes(&m.metadata)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    TestOutput {
+        payload: String::from_utf8_lossy(&m.payload).into_owned(),
+        metadata,
+        error: m.error.clone(),
+    }
+}
+
+const MAX_TEST_MESSAGES: usize = 100;
+
+async fn test(
+    State(state): State<AppState>,
+    Body(req): Body<TestRequest>,
+) -> Result<Json<TestResponse>, ApiError> {
+    if req.messages.len() > MAX_TEST_MESSAGES {
+        return Err(ApiError::invalid(
+            "too many sample messages",
+            vec![ValidationError::new(
+                "messages",
+                format!("at most {MAX_TEST_MESSAGES}"),
+            )],
+        ));
+    }
+    let config =
+        config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    // The test runs here, on the coordinator: secrets are resolved in memory and never leave it.
+    let mut missing = Vec::new();
+    let mut lookup = BTreeMap::new();
+    for (name, path) in airtruct_model::secret_refs(&config) {
+        match state.store.get_secret(&name).await {
+            Ok(s) => match state.key.decrypt(&s.name, &s.nonce, &s.ciphertext) {
+                Ok(v) => {
+                    lookup.insert(name, v);
+                }
+                Err(e) => return Err(ApiError::internal(e)),
+            },
+            Err(airtruct_store::StoreError::NotFound(_)) => missing.push(ValidationError::new(
+                join("config", &path),
+                format!("secret \"{name}\" does not exist"),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::invalid("the config is not valid", missing));
+    }
+    let config = airtruct_model::resolve_secrets(&config, |n| lookup.get(n).cloned())
+        .map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    let engine = state.engine.clone();
+    let result = tokio::task::spawn_blocking(move || run_test(&engine, &config, req.messages))
+        .await
+        .map_err(ApiError::internal)?;
+    result.map(Json).map_err(|errors| {
+        ApiError::invalid(
+            "the processors are not valid",
+            errors
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect(),
+        )
+    })
+}
+
+fn run_test(
+    engine: &airtruct_engine::Engine,
+    config: &Value,
+    messages: Vec<TestMessage>,
+) -> Result<TestResponse, Vec<ValidationError>> {
+    let (partial, errors) = parse_stream_partial(config);
+    let mut errors: Vec<ValidationError> = errors
+        .into_iter()
+        .filter(|e| e.path.starts_with("pipeline"))
+        .collect();
+    let mut specs = Vec::new();
+    for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
+        match resolve_processor(engine, c) {
+            Ok(spec) => specs.push(spec),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let labels: Vec<String> = specs.iter().map(|s| s.label()).collect();
+    let mut chain = Chain::new(engine, &specs)?;
+    let mut results = Vec::with_capacity(messages.len());
+    for m in messages {
+        let payload = match m.payload {
+            Value::String(s) => s.into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let mut meta = Metadata::default();
+        for (k, v) in &m.metadata {
+            meta.insert(k, v);
+        }
+        let mut steps: Vec<TestStep> = Vec::with_capacity(labels.len());
+        let mut failed_before = 0;
+        chain.run(vec![message(payload, meta)], |i, ok, failed| {
+            let mut output: Vec<TestOutput> = ok.iter().map(test_output).collect();
+            output.extend(failed[failed_before..].iter().map(test_output));
+            failed_before = failed.len();
+            steps.push(TestStep {
+                processor: labels[i].clone(),
+                output,
+            });
+        });
+        results.push(TestTrace { steps });
+    }
+    Ok(TestResponse { results })
+}

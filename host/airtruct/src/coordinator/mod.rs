@@ -1,0 +1,392 @@
+//! The coordinator: owns the store, places streams on workers (`schedule`), answers the worker protocol and
+//! turns what workers report into stream statuses (`completed`, `failed`) and counters.
+
+pub mod schedule;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airtruct_auth::SecretKey;
+use airtruct_engine::Engine;
+use airtruct_runtime::MetricsSnapshot;
+use airtruct_store::{Store, StoreError, StreamRecord, StreamStatus, WorkerState, new_id, now_ms};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{
+    Assignment, HeartbeatRequest, HeartbeatResponse, RegisterResponse, ReplicaState, SealedSecret,
+    StreamReport,
+};
+
+/// Timing of leases and scheduling.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long a worker keeps its streams without a heartbeat.
+    pub lease: Duration,
+    /// How often placement runs when nothing asks for it sooner.
+    pub schedule_every: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(5),
+            schedule_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What a worker last reported.
+#[derive(Debug, Clone)]
+pub struct WorkerReport {
+    pub streams: Vec<StreamReport>,
+}
+
+/// The coordinator's shared state.
+pub struct Coordinator {
+    pub store: Store,
+    pub engine: Engine,
+    pub key: Arc<SecretKey>,
+    pub timing: Timing,
+    worker_token_hash: String,
+    reports: Mutex<HashMap<String, WorkerReport>>,
+    /// Per stream, the last counters of runs that ended (stopped, moved, their worker died), so the API's
+    /// counters add up over pauses and failovers.
+    settled: Mutex<HashMap<String, MetricsSnapshot>>,
+    changes: watch::Sender<u64>,
+    kick: Notify,
+}
+
+/// Why a worker-protocol call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("unknown worker \"{0}\": register again")]
+    UnknownWorker(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The number of replicas a stream config asks for (1 when unset or invalid).
+pub fn replicas_of(config: &serde_json::Value) -> usize {
+    config
+        .get("replicas")
+        .and_then(serde_json::Value::as_u64)
+        .map_or(1, |n| n.clamp(1, 1024) as usize)
+}
+
+impl Coordinator {
+    pub fn new(
+        store: Store,
+        engine: Engine,
+        key: Arc<SecretKey>,
+        worker_token: &str,
+        timing: Timing,
+    ) -> Self {
+        Self {
+            store,
+            engine,
+            key,
+            timing,
+            worker_token_hash: airtruct_auth::token_hash(worker_token),
+            reports: Mutex::new(HashMap::new()),
+            settled: Mutex::new(HashMap::new()),
+            changes: watch::channel(0).0,
+            kick: Notify::new(),
+        }
+    }
+
+    /// Whether `token` is the worker token.
+    pub fn is_worker_token(&self, token: &str) -> bool {
+        airtruct_auth::token_hash(token) == self.worker_token_hash
+    }
+
+    /// Something that affects placement or assignments changed: place streams again and wake waiting workers.
+    pub fn changed(&self) {
+        self.kick.notify_one();
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    pub async fn register(&self, name: &str) -> Result<RegisterResponse, ProtocolError> {
+        let id = new_id();
+        self.store.register_worker(&id, name).await?;
+        tracing::info!(worker = %id, name, "worker registered");
+        self.changed();
+        Ok(RegisterResponse {
+            worker_id: id,
+            lease_ms: self.timing.lease.as_millis() as u64,
+        })
+    }
+
+    /// Renews the worker's lease, records its report, and answers with its assignments, waiting up to
+    /// `wait_ms` for a change when they match what it runs.
+    pub async fn heartbeat(
+        &self,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, ProtocolError> {
+        let before = self.store.get_worker(&req.worker_id).await;
+        let worker = match self.store.heartbeat_worker(&req.worker_id).await {
+            Err(StoreError::NotFound(_)) => {
+                return Err(ProtocolError::UnknownWorker(req.worker_id));
+            }
+            other => other?,
+        };
+        if before.is_ok_and(|b| b.state == WorkerState::Dead) {
+            tracing::info!(worker = %worker.id, "worker is back after its lease expired: it owns nothing now");
+            self.changed();
+        }
+        let running: BTreeSet<(String, i64)> = req
+            .streams
+            .iter()
+            .filter(|r| r.state != ReplicaState::Stopping)
+            .map(|r| (r.stream_id.clone(), r.version))
+            .collect();
+        self.record_report(&req.worker_id, req.streams).await?;
+
+        let mut changes = self.changes.subscribe();
+        changes.borrow_and_update();
+        let assignments = self.assignments_for(&req.worker_id).await?;
+        let wanted: BTreeSet<(String, i64)> = assignments
+            .iter()
+            .map(|a| (a.stream_id.clone(), a.version))
+            .collect();
+        let wait = Duration::from_millis(req.wait_ms.min(5000));
+        let assignments = if wanted == running && !wait.is_zero() {
+            match tokio::time::timeout(wait, changes.changed()).await {
+                Ok(_) => self.assignments_for(&req.worker_id).await?,
+                Err(_) => assignments,
+            }
+        } else {
+            assignments
+        };
+        Ok(HeartbeatResponse {
+            assignments,
+            lease_ms: self.timing.lease.as_millis() as u64,
+        })
+    }
+
+    /// Keeps a worker's report and applies what it says about finished streams.
+    async fn record_report(
+        &self,
+        worker: &str,
+        streams: Vec<StreamReport>,
+    ) -> Result<(), StoreError> {
+        let finished: Vec<StreamReport> = streams
+            .iter()
+            .filter(|r| matches!(r.state, ReplicaState::Completed | ReplicaState::Failed))
+            .cloned()
+            .collect();
+        let previous = self.reports.lock().expect("reports lock").insert(
+            worker.to_string(),
+            WorkerReport {
+                streams: streams.clone(),
+            },
+        );
+        if let Some(previous) = previous {
+            let ended = previous.streams.into_iter().filter(|p| {
+                !streams
+                    .iter()
+                    .any(|s| s.stream_id == p.stream_id && s.started_at == p.started_at)
+            });
+            self.settle(ended);
+        }
+        for r in finished {
+            let stream = match self.store.get_stream(&r.stream_id).await {
+                Ok(s) => s,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if stream.status != StreamStatus::Active || stream.version != r.version {
+                continue;
+            }
+            if r.state == ReplicaState::Failed {
+                let reason = r.reason.clone().unwrap_or_else(|| "failed".into());
+                tracing::warn!(stream = %stream.id, worker, reason = %reason, "stream failed");
+                self.store
+                    .set_status(&stream.id, StreamStatus::Failed, Some(&reason))
+                    .await?;
+                self.changed();
+            } else if self.all_replicas_completed(&stream).await? {
+                tracing::info!(stream = %stream.id, "stream completed");
+                self.store
+                    .set_status(&stream.id, StreamStatus::Completed, None)
+                    .await?;
+                self.changed();
+            }
+        }
+        Ok(())
+    }
+
+    async fn all_replicas_completed(&self, stream: &StreamRecord) -> Result<bool, StoreError> {
+        let on: Vec<String> = self
+            .store
+            .list_assignments()
+            .await?
+            .into_iter()
+            .filter(|a| a.stream_id == stream.id)
+            .map(|a| a.worker_id)
+            .collect();
+        let reports = self.reports.lock().expect("reports lock");
+        Ok(on.iter().all(|w| {
+            reports.get(w).is_some_and(|r| {
+                r.streams.iter().any(|s| {
+                    s.stream_id == stream.id
+                        && s.version == stream.version
+                        && s.state == ReplicaState::Completed
+                })
+            })
+        }))
+    }
+
+    /// The streams placed on a worker, with their configs and sealed secrets.
+    pub async fn assignments_for(&self, worker: &str) -> Result<Vec<Assignment>, StoreError> {
+        let mut out = Vec::new();
+        for a in self.store.list_assignments().await? {
+            if a.worker_id != worker {
+                continue;
+            }
+            let stream = match self.store.get_stream(&a.stream_id).await {
+                Ok(s) => s,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut secrets = Vec::new();
+            for (name, _) in airtruct_model::secret_refs(&stream.config) {
+                match self.store.get_secret(&name).await {
+                    Ok(s) => secrets.push(SealedSecret {
+                        name: s.name,
+                        nonce: s.nonce,
+                        ciphertext: s.ciphertext,
+                    }),
+                    Err(StoreError::NotFound(_)) => {} // the worker reports it missing
+                    Err(e) => return Err(e),
+                }
+            }
+            out.push(Assignment {
+                stream_id: stream.id,
+                name: stream.name,
+                version: stream.version,
+                config: stream.config,
+                secrets,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One round of lease expiry and placement.
+    pub async fn schedule_once(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let expired = self
+            .store
+            .expire_workers(now - self.timing.lease.as_millis() as i64)
+            .await?;
+        if !expired.is_empty() {
+            for w in &expired {
+                tracing::warn!(worker = %w, "worker lease expired: moving its streams");
+                let gone = self.reports.lock().expect("reports lock").remove(w);
+                if let Some(gone) = gone {
+                    self.settle(gone.streams);
+                }
+            }
+        }
+        let active: Vec<(String, usize)> = self
+            .store
+            .list_streams()
+            .await?
+            .into_iter()
+            .filter(|s| s.status == StreamStatus::Active)
+            .map(|s| {
+                let n = replicas_of(&s.config);
+                (s.id, n)
+            })
+            .collect();
+        let workers = self.store.list_workers().await?;
+        let assignments = self.store.list_assignments().await?;
+        let placement = schedule::plan(&active, &workers, &assignments);
+        if !placement.is_empty() {
+            for (s, w) in &placement.remove {
+                tracing::info!(stream = %s, worker = %w, "stream unassigned");
+            }
+            for (s, w) in &placement.add {
+                tracing::info!(stream = %s, worker = %w, "stream assigned");
+            }
+            self.store
+                .apply_assignments(&placement.remove, &placement.add)
+                .await?;
+        }
+        if !expired.is_empty() || !placement.is_empty() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// Runs placement every `schedule_every`, or sooner when something changed, until `shutdown`.
+    pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut last_prune = 0;
+        loop {
+            if let Err(e) = self.schedule_once().await {
+                tracing::error!(error = %e, "placement failed");
+            }
+            let now = now_ms();
+            if now - last_prune > 60_000 {
+                last_prune = now;
+                let _ = self.store.prune_workers(now - 3_600_000).await;
+                let _ = self.store.delete_expired_tokens(now).await;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.kick.notified() => {}
+                _ = tokio::time::sleep(self.timing.schedule_every) => {}
+            }
+        }
+    }
+
+    /// What each worker last reported.
+    pub fn reports(&self) -> HashMap<String, WorkerReport> {
+        self.reports.lock().expect("reports lock").clone()
+    }
+
+    /// Adds the last counters of runs that ended to their streams' totals.
+    fn settle(&self, ended: impl IntoIterator<Item = StreamReport>) {
+        let mut settled = self.settled.lock().expect("settled lock");
+        for r in ended {
+            add(settled.entry(r.stream_id).or_default(), &r.metrics);
+        }
+    }
+
+    /// Forgets a deleted stream's counters.
+    pub fn forget(&self, stream_id: &str) {
+        self.settled.lock().expect("settled lock").remove(stream_id);
+    }
+
+    /// A stream's counters since the coordinator started: runs that ended plus the runs workers report now.
+    pub fn stream_metrics(&self, stream_id: &str) -> MetricsSnapshot {
+        let mut sum = self
+            .settled
+            .lock()
+            .expect("settled lock")
+            .get(stream_id)
+            .copied()
+            .unwrap_or_default();
+        let reports = self.reports.lock().expect("reports lock");
+        for r in reports.values() {
+            for s in r.streams.iter().filter(|s| s.stream_id == stream_id) {
+                add(&mut sum, &s.metrics);
+            }
+        }
+        sum
+    }
+}
+
+fn add(sum: &mut MetricsSnapshot, m: &MetricsSnapshot) {
+    sum.received += m.received;
+    sum.sent += m.sent;
+    sum.filtered += m.filtered;
+    sum.dropped += m.dropped;
+    sum.failed += m.failed;
+    sum.bytes_in += m.bytes_in;
+    sum.bytes_out += m.bytes_out;
+    sum.batches += m.batches;
+    sum.latency_us_sum += m.latency_us_sum;
+    sum.processor_restarts += m.processor_restarts;
+}

@@ -1,0 +1,98 @@
+//! The worker protocol: what a worker and the coordinator say to each other. A worker registers, then sends
+//! heartbeats that report its streams; each answer carries the streams it should run, which renews its lease.
+//! The coordinator holds a heartbeat up to `wait_ms` when nothing changed, so a pause or an update reaches the
+//! worker as soon as it is saved.
+
+use airtruct_runtime::MetricsSnapshot;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A worker introduces itself.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// A human name for the worker (its host name by default).
+    pub name: String,
+}
+
+/// The coordinator's answer to a registration.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RegisterResponse {
+    /// The id the worker uses in its heartbeats.
+    pub worker_id: String,
+    /// How long a lease lasts after a heartbeat, in milliseconds.
+    pub lease_ms: u64,
+}
+
+/// Where a replica of a stream is in its life on a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaState {
+    /// Validating, resolving secrets, opening its input and output.
+    Starting,
+    Running,
+    /// It failed and waits for its next attempt.
+    Retrying,
+    /// Asked to stop; draining what is in flight.
+    Stopping,
+    /// Its finite input was exhausted and everything was delivered.
+    Completed,
+    /// It failed on every attempt.
+    Failed,
+}
+
+/// One stream on a worker, as the worker sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StreamReport {
+    pub stream_id: String,
+    /// The version of the config it runs.
+    pub version: i64,
+    pub state: ReplicaState,
+    /// Why it is retrying or failed.
+    pub reason: Option<String>,
+    /// Attempts so far (1 on the first run).
+    pub attempts: u32,
+    /// When the worker started this run (ms since the epoch); identifies the run whose counters these are.
+    pub started_at: i64,
+    /// Counters since this worker started the stream.
+    pub metrics: MetricsSnapshot,
+}
+
+/// A heartbeat: the worker's streams, and how long it may wait for changes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    pub worker_id: String,
+    pub streams: Vec<StreamReport>,
+    /// How long the coordinator may hold the answer when nothing changed (at most 5000).
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+/// A secret as stored: only the worker that runs the stream decrypts it, with the shared secret key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SealedSecret {
+    pub name: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// A stream the worker should run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Assignment {
+    pub stream_id: String,
+    pub name: String,
+    pub version: i64,
+    /// The stream config, with `${secret:NAME}` references left for the worker to resolve.
+    pub config: serde_json::Value,
+    /// The secrets the config references.
+    pub secrets: Vec<SealedSecret>,
+}
+
+/// The answer to a heartbeat: the complete set of streams the worker should run now.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HeartbeatResponse {
+    pub assignments: Vec<Assignment>,
+    /// How long the lease lasts from now, in milliseconds.
+    pub lease_ms: u64,
+}

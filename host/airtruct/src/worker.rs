@@ -1,0 +1,475 @@
+//! A worker: registers with the coordinator, heartbeats, and runs the streams it is assigned, each under a
+//! supervisor that retries a failing stream with backoff before reporting it failed. A worker that cannot renew
+//! its lease stops its streams before the coordinator gives them to another worker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airtruct_auth::SecretKey;
+use airtruct_engine::Engine;
+use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, validate_stream};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::coordinator::{Coordinator, ProtocolError};
+use crate::protocol::{
+    Assignment, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
+    ReplicaState, StreamReport,
+};
+
+/// Attempts before a failing stream is reported `failed`.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The wait before the second attempt; it doubles after each failure, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long the coordinator may hold a heartbeat when nothing changed.
+const WAIT: Duration = Duration::from_secs(1);
+
+/// How a worker reaches its coordinator: in the same process (`standalone`) or over HTTP.
+#[derive(Clone)]
+pub enum Client {
+    Local(Arc<Coordinator>),
+    Remote {
+        http: reqwest::Client,
+        base: String,
+        token: String,
+    },
+}
+
+/// Why a call to the coordinator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the coordinator does not know this worker")]
+    UnknownWorker,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Client {
+    /// A client for the coordinator at `base` (`http://host:8080`).
+    pub fn remote(base: &str, token: &str) -> Self {
+        Self::Remote {
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client with default TLS settings"),
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    async fn post<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, ClientError> {
+        let Self::Remote { http, base, token } = self else {
+            unreachable!("post is only called on remote clients")
+        };
+        let resp = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| ClientError::Other(format!("calling {base}: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            return resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Other(format!("reading the coordinator's answer: {e}")));
+        }
+        let text = resp.text().await.unwrap_or_default();
+        match status.as_u16() {
+            404 if text.contains("unknown worker") => Err(ClientError::UnknownWorker),
+            401 => Err(ClientError::Other(
+                "the coordinator refused the worker token (check --worker-token / AIRTRUCT_WORKER_TOKEN)".into(),
+            )),
+            _ => Err(ClientError::Other(format!("coordinator answered {status}: {text}"))),
+        }
+    }
+
+    async fn register(&self, name: &str) -> Result<RegisterResponse, ClientError> {
+        match self {
+            Self::Local(c) => c
+                .register(name)
+                .await
+                .map_err(|e| ClientError::Other(e.to_string())),
+            Self::Remote { .. } => {
+                let req = RegisterRequest { name: name.into() };
+                self.post("/api/v1/worker/register", &req, Duration::from_secs(5))
+                    .await
+            }
+        }
+    }
+
+    async fn heartbeat(&self, req: HeartbeatRequest) -> Result<HeartbeatResponse, ClientError> {
+        match self {
+            Self::Local(c) => c.heartbeat(req).await.map_err(|e| match e {
+                ProtocolError::UnknownWorker(_) => ClientError::UnknownWorker,
+                other => ClientError::Other(other.to_string()),
+            }),
+            Self::Remote { .. } => {
+                let timeout = Duration::from_millis(req.wait_ms) + Duration::from_secs(2);
+                self.post("/api/v1/worker/heartbeat", &req, timeout).await
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Status {
+    state: ReplicaState,
+    reason: Option<String>,
+    attempts: u32,
+}
+
+/// A stream this worker runs (or is stopping).
+struct Running {
+    version: i64,
+    started_at: i64,
+    cancel: CancellationToken,
+    status: Arc<Mutex<Status>>,
+    metrics: Arc<StreamMetrics>,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    fn report(&self, stream_id: &str, stopping: bool) -> StreamReport {
+        let s = self.status.lock().expect("status lock").clone();
+        StreamReport {
+            stream_id: stream_id.to_string(),
+            version: self.version,
+            state: if stopping && !matches!(s.state, ReplicaState::Completed | ReplicaState::Failed)
+            {
+                ReplicaState::Stopping
+            } else {
+                s.state
+            },
+            reason: s.reason,
+            attempts: s.attempts,
+            started_at: self.started_at,
+            metrics: self.metrics.snapshot(),
+        }
+    }
+}
+
+/// A worker and the streams it runs.
+pub struct Worker {
+    client: Client,
+    engine: Engine,
+    key: Option<Arc<SecretKey>>,
+    name: String,
+    running: HashMap<String, Running>,
+    stopping: Vec<(String, Running)>,
+    changed: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(client: Client, engine: Engine, key: Option<Arc<SecretKey>>, name: String) -> Self {
+        Self {
+            client,
+            engine,
+            key,
+            name,
+            running: HashMap::new(),
+            stopping: Vec::new(),
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    async fn register(&self, shutdown: &CancellationToken) -> Option<RegisterResponse> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.client.register(&self.name).await {
+                Ok(r) => {
+                    tracing::info!(worker = %r.worker_id, name = %self.name, "registered with the coordinator");
+                    return Some(r);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot register with the coordinator: retrying")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Runs until `shutdown`, then stops every stream (each drains what is in flight).
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let Some(mut reg) = self.register(&shutdown).await else {
+            return;
+        };
+        // The lease is renewed when the coordinator receives a heartbeat; stop everything a little before it
+        // would expire, so that no stream runs on two workers because of a partition.
+        let mut renewed = Instant::now();
+        while !shutdown.is_cancelled() {
+            self.reap();
+            let req = HeartbeatRequest {
+                worker_id: reg.worker_id.clone(),
+                streams: self.reports(),
+                wait_ms: WAIT.as_millis() as u64,
+            };
+            let sent = Instant::now();
+            let changed = self.changed.clone();
+            let answer = tokio::select! {
+                r = self.client.heartbeat(req) => Some(r),
+                // A stream finished or failed: report it now rather than after the wait.
+                _ = changed.notified() => None,
+                _ = shutdown.cancelled() => None,
+            };
+            match answer {
+                None => continue,
+                Some(Ok(resp)) => {
+                    renewed = sent;
+                    self.reconcile(resp.assignments);
+                }
+                Some(Err(ClientError::UnknownWorker)) => {
+                    tracing::warn!(
+                        "the coordinator forgot this worker: stopping its streams and registering again"
+                    );
+                    self.stop_all();
+                    match self.register(&shutdown).await {
+                        Some(r) => reg = r,
+                        None => break,
+                    }
+                    renewed = Instant::now();
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                    }
+                }
+            }
+            let fence = Duration::from_millis(reg.lease_ms) * 4 / 5;
+            if renewed.elapsed() > fence && !self.running.is_empty() {
+                tracing::warn!(
+                    since = ?renewed.elapsed(),
+                    "lease not renewed: stopping every stream until the coordinator answers"
+                );
+                self.stop_all();
+            }
+        }
+        self.stop_all();
+        for (id, r) in self.stopping.drain(..) {
+            if let Err(e) = r.handle.await {
+                tracing::error!(stream = %id, error = %e, "stream task panicked");
+            }
+        }
+        tracing::info!("worker stopped");
+    }
+
+    fn reports(&self) -> Vec<StreamReport> {
+        let mut out: Vec<StreamReport> = self
+            .running
+            .iter()
+            .map(|(id, r)| r.report(id, false))
+            .collect();
+        out.extend(self.stopping.iter().map(|(id, r)| r.report(id, true)));
+        out
+    }
+
+    /// Forgets streams that finished stopping.
+    fn reap(&mut self) {
+        self.stopping.retain(|(_, r)| !r.handle.is_finished());
+    }
+
+    fn stop(&mut self, id: &str) {
+        if let Some(r) = self.running.remove(id) {
+            tracing::info!(stream = %id, version = r.version, "stopping stream");
+            r.cancel.cancel();
+            self.stopping.push((id.to_string(), r));
+        }
+    }
+
+    fn stop_all(&mut self) {
+        let ids: Vec<String> = self.running.keys().cloned().collect();
+        for id in ids {
+            self.stop(&id);
+        }
+    }
+
+    /// Brings what runs to exactly `assignments`.
+    fn reconcile(&mut self, assignments: Vec<Assignment>) {
+        let wanted: HashMap<&str, i64> = assignments
+            .iter()
+            .map(|a| (a.stream_id.as_str(), a.version))
+            .collect();
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(id, r)| wanted.get(id.as_str()) != Some(&r.version))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.stop(&id);
+        }
+        for a in assignments {
+            if !self.running.contains_key(&a.stream_id) {
+                self.start(a);
+            }
+        }
+    }
+
+    fn start(&mut self, a: Assignment) {
+        tracing::info!(stream = %a.stream_id, name = %a.name, version = a.version, "starting stream");
+        let cancel = CancellationToken::new();
+        let status = Arc::new(Mutex::new(Status {
+            state: ReplicaState::Starting,
+            reason: None,
+            attempts: 0,
+        }));
+        let metrics = Arc::new(StreamMetrics::default());
+        let handle = tokio::spawn(supervise(Supervised {
+            engine: self.engine.clone(),
+            key: self.key.clone(),
+            assignment: a.clone(),
+            status: status.clone(),
+            metrics: metrics.clone(),
+            cancel: cancel.clone(),
+            changed: self.changed.clone(),
+        }));
+        self.running.insert(
+            a.stream_id,
+            Running {
+                version: a.version,
+                started_at: airtruct_store::now_ms(),
+                cancel,
+                status,
+                metrics,
+                handle,
+            },
+        );
+    }
+}
+
+struct Supervised {
+    engine: Engine,
+    key: Option<Arc<SecretKey>>,
+    assignment: Assignment,
+    status: Arc<Mutex<Status>>,
+    metrics: Arc<StreamMetrics>,
+    cancel: CancellationToken,
+    changed: Arc<Notify>,
+}
+
+impl Supervised {
+    fn set(&self, state: ReplicaState, reason: Option<String>) {
+        let mut s = self.status.lock().expect("status lock");
+        s.state = state;
+        s.reason = reason;
+    }
+
+    /// Decrypts the stream's secrets and puts them into its config.
+    fn resolve(&self) -> Result<serde_json::Value, String> {
+        let a = &self.assignment;
+        let mut values = HashMap::new();
+        for s in &a.secrets {
+            let key = self.key.as_ref().ok_or_else(|| {
+                format!(
+                    "the stream uses secret \"{}\" but this worker has no secret key \
+                     (set AIRTRUCT_SECRET_KEY or --secret-key-file to the coordinator's key)",
+                    s.name
+                )
+            })?;
+            let v = key
+                .decrypt(&s.name, &s.nonce, &s.ciphertext)
+                .map_err(|e| e.to_string())?;
+            values.insert(s.name.clone(), v);
+        }
+        airtruct_model::resolve_secrets(&a.config, |n| values.get(n).cloned()).map_err(join_errors)
+    }
+
+    async fn attempt(&self) -> Result<StreamExit, String> {
+        let start = async {
+            let config = self.resolve()?;
+            let engine = self.engine.clone();
+            let plan = tokio::task::spawn_blocking(move || validate_stream(&engine, &config))
+                .await
+                .map_err(|e| format!("validation crashed: {e}"))?
+                .map_err(join_errors)?;
+            build_stream(plan).await.map_err(|e| e.to_string())
+        };
+        // Stopped while starting: nothing was read yet, so nothing needs draining.
+        let built = tokio::select! {
+            built = start => built?,
+            _ = self.cancel.cancelled() => return Ok(StreamExit::Stopped),
+        };
+        self.set(ReplicaState::Running, None);
+        run_stream(
+            self.engine.clone(),
+            built,
+            self.metrics.clone(),
+            self.cancel.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn join_errors(errors: Vec<airtruct_model::ValidationError>) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Runs a stream until it completes, is stopped, or fails [`MAX_ATTEMPTS`] times in a row.
+async fn supervise(s: Supervised) {
+    let id = s.assignment.stream_id.clone();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let attempt = {
+            let mut st = s.status.lock().expect("status lock");
+            st.attempts += 1;
+            st.attempts
+        };
+        let result = s.attempt().await;
+        match result {
+            Ok(StreamExit::Completed) => {
+                tracing::info!(stream = %id, "stream completed");
+                s.set(ReplicaState::Completed, None);
+                break;
+            }
+            Ok(StreamExit::Stopped) => {
+                tracing::info!(stream = %id, "stream stopped");
+                break;
+            }
+            Err(reason) if s.cancel.is_cancelled() => {
+                tracing::warn!(stream = %id, reason = %reason, "stream stopped with an error");
+                break;
+            }
+            Err(reason) if attempt >= MAX_ATTEMPTS => {
+                tracing::error!(stream = %id, attempts = attempt, reason = %reason, "stream failed");
+                s.set(
+                    ReplicaState::Failed,
+                    Some(format!("failed {attempt} times; last error: {reason}")),
+                );
+                break;
+            }
+            Err(reason) => {
+                tracing::warn!(stream = %id, attempt, retry_in = ?backoff, reason = %reason, "stream failed: retrying");
+                s.set(ReplicaState::Retrying, Some(reason));
+                s.changed.notify_one();
+                tokio::select! {
+                    _ = s.cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                s.set(ReplicaState::Starting, None);
+            }
+        }
+    }
+    s.changed.notify_one();
+}

@@ -1,0 +1,600 @@
+//! End-to-end tests of the control plane on `airtruct standalone`: login and tokens, every API path behind
+//! credentials, saving and validating streams, versions and rollback, running, pausing, completing and failing
+//! streams, secrets, and the test endpoint. Each test starts the real binary on its own port and data directory.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Api, eventually, lines, standalone};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn every_api_path_needs_credentials_and_login_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let anonymous = Api::new(&base);
+
+    let (status, body) = anonymous
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": "wrong"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "wrong username or password");
+    let (status, _) = anonymous
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "nobody", "password": "x"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    let api = Api::login(&base).await;
+    let doc = api.get("/api/v1/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(
+        paths.len() >= 20,
+        "the document lists every path: {paths:?}"
+    );
+
+    // Walk the document: every operation that is not marked public answers 401 without credentials, and with
+    // a made-up token.
+    let mut forged = Api::new(&base);
+    forged.token = Some("at_0000".into());
+    let mut public = Vec::new();
+    let mut checked = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            if op["security"] == json!([]) {
+                public.push(format!("{} {path}", method.to_uppercase()));
+                continue;
+            }
+            let concrete = path
+                .replace("{id}", "x")
+                .replace("{version}", "1")
+                .replace("{name}", "x");
+            for client in [&anonymous, &forged] {
+                let (status, body) = client
+                    .call(&method.to_uppercase(), &concrete, Some(json!({})))
+                    .await;
+                assert_eq!(
+                    status, 401,
+                    "{method} {path} answered {status} without valid credentials: {body}"
+                );
+                assert!(
+                    body["error"].is_string(),
+                    "{method} {path}: error envelope: {body}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    public.sort();
+    assert_eq!(
+        public,
+        [
+            "GET /healthz",
+            "GET /metrics",
+            "GET /readyz",
+            "POST /api/v1/auth/login"
+        ],
+        "only health, metrics and login are public"
+    );
+    assert!(checked >= 20);
+
+    // Public paths answer without credentials.
+    let (status, _) = anonymous.call("GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = anonymous.call("GET", "/readyz", None).await;
+    assert_eq!(status, 200);
+    let (status, metrics) = anonymous.call("GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("airtruct_workers_alive 1"),
+        "{metrics}"
+    );
+
+    // API tokens for scripts: created once, listed without the token, revoked.
+    let (status, created) = api
+        .post("/api/v1/tokens", json!({"name": "ci", "expires_in": "1h"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let mut script = Api::new(&base);
+    script.token = Some(created["token"].as_str().unwrap().into());
+    assert_eq!(script.get("/api/v1/auth/me").await["username"], "admin");
+    let listed = api.get("/api/v1/tokens").await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "ci" && t.get("token").is_none())
+    );
+    let (status, _) = api
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{}", created["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = script.call("GET", "/api/v1/auth/me", None).await;
+    assert_eq!(status, 401, "a revoked token no longer works");
+
+    // Logout revokes the session token.
+    let (status, _) = api.call("POST", "/api/v1/auth/logout", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api.call("GET", "/api/v1/streams", None).await;
+    assert_eq!(status, 401);
+}
+
+fn generate_to_file(out: &std::path::Path, count: u64, interval: &str) -> Value {
+    json!({
+        "input": {"generate": {"count": count, "interval": interval, "payload": "{\"n\":{{seq}}}"}},
+        "pipeline": {"processors": [{"mapping": ".doubled = to_int!(.n) * 2"}]},
+        "output": {"file": {"path": out}}
+    })
+}
+
+async fn stream(api: &Api, id: &str) -> Value {
+    api.get(&format!("/api/v1/streams/{id}")).await
+}
+
+async fn wait_status(api: &Api, id: &str, status: &str) -> Value {
+    eventually(&format!("stream {id} to be {status}"), WAIT, || async {
+        let s = stream(api, id).await;
+        (s["status"] == status).then_some(s)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn refuses_an_invalid_active_save_keeps_versions_and_runs_a_stream_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+
+    // Active and invalid: 400 with every problem, nothing saved.
+    let invalid = json!({
+        "input": {"generate": {"count": "many"}},
+        "pipeline": {"processors": [{"mapping": ".x = nope("}, {"filtr": "true"}]},
+        "output": {"file": {}}
+    });
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "orders", "status": "active", "config": invalid}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let paths: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "config.input.generate.count",
+        "config.pipeline.processors[0].mapping",
+        "config.pipeline.processors[1]",
+        "config.output.file",
+    ] {
+        assert!(
+            paths.iter().any(|p| p.starts_with(expected)),
+            "no error at {expected}: {body}"
+        );
+    }
+    assert_eq!(api.get("/api/v1/streams").await, json!([]));
+
+    // The validate endpoint answers the same problems.
+    let (status, report) = api
+        .post("/api/v1/streams/validate", json!({"config": invalid}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(report["valid"], false);
+    assert_eq!(
+        report["errors"].as_array().unwrap().len(),
+        body["details"].as_array().unwrap().len()
+    );
+
+    // Paused saves anything.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "orders", "status": "paused", "config": invalid}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    assert_eq!(saved["version"], 1);
+    assert_eq!(saved["status"], "paused");
+
+    // Resuming an invalid stream is refused with its errors.
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(!body["details"].as_array().unwrap().is_empty());
+
+    // A duplicate name is a conflict.
+    let (status, _) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "orders", "status": "paused", "config": invalid}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Fix it (as YAML text, as the console's YAML view sends it) and save as active: version 2 runs and
+    // completes after its 50 messages.
+    let out = dir.path().join("out.jsonl");
+    let yaml = format!(
+        "input:\n  generate: {{ count: 50, payload: '{{\"n\":{{{{seq}}}}}}' }}\npipeline:\n  processors:\n    - mapping: .doubled = to_int!(.n) * 2\noutput:\n  file: {{ path: {} }}\n",
+        out.display()
+    );
+    let (status, saved) = api
+        .put(
+            &format!("/api/v1/streams/{id}"),
+            json!({"name": "orders", "status": "active", "config": yaml}),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["version"], 2);
+    let done = wait_status(&api, &id, "completed").await;
+    assert_eq!(done["received"], 50, "{done}");
+    assert_eq!(done["sent"], 50, "{done}");
+    assert_eq!(done["failed"], 0);
+    assert_eq!(done["input_kind"], "generate");
+    assert_eq!(done["output_kind"], "file");
+    let written = lines(&out);
+    assert_eq!(written.len(), 50);
+    let last: Value = serde_json::from_str(&written[49]).unwrap();
+    assert_eq!(last, json!({"n": 50, "doubled": 100}));
+
+    // Versions, and a rollback to version 1 (invalid, so as paused) makes version 3 with version 1's config.
+    let versions = api.get(&format!("/api/v1/streams/{id}/versions")).await;
+    assert_eq!(
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 1]
+    );
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/versions/1/rollback"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "rolling back to an invalid config as active is refused"
+    );
+    let (status, rolled) = api
+        .post(
+            &format!("/api/v1/streams/{id}/versions/1/rollback"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(rolled["version"], 3);
+    assert_eq!(rolled["config"], invalid);
+    let v2 = api.get(&format!("/api/v1/streams/{id}/versions/2")).await;
+    assert_eq!(v2["config"]["input"]["generate"]["count"], 50);
+
+    // Delete is real: the stream and its versions are gone.
+    let (status, _) = api
+        .call("DELETE", &format!("/api/v1/streams/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = api
+        .call("GET", &format!("/api/v1/streams/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("not found"));
+    let (status, _) = api
+        .call("GET", &format!("/api/v1/streams/{id}/versions"), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let out = dir.path().join("ticks.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "ticks", "config": generate_to_file(&out, 0, "10ms")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    eventually("the stream to run and write", WAIT, || async {
+        let s = stream(&api, &id).await;
+        (s["replicas"][0]["state"] == "running" && s["sent"].as_u64().unwrap() >= 5).then_some(())
+    })
+    .await;
+
+    // Pause: the worker stops it (nothing reported for it any more) and the file stops growing.
+    let (status, paused) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{paused}");
+    eventually("the worker to stop the stream", WAIT, || async {
+        stream(&api, &id).await["replicas"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let n = lines(&out).len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&out).len(), n, "a paused stream writes nothing");
+
+    // Resume: it runs again (the generate input starts over; the file grows).
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("the resumed stream to write", WAIT, || async {
+        (lines(&out).len() > n + 5).then_some(())
+    })
+    .await;
+    let workers = api.get("/api/v1/workers").await;
+    assert_eq!(workers[0]["name"], "standalone");
+    assert_eq!(workers[0]["state"], "alive");
+    assert!(
+        workers[0]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["stream_id"] == id)
+    );
+
+    // The metrics carry the stream's counters.
+    let (_, metrics) = api.call("GET", "/metrics", None).await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains(&format!(
+            "airtruct_stream_sent_total{{stream=\"{id}\",name=\"ticks\"}}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("airtruct_worker_streams_running{"),
+        "{metrics}"
+    );
+
+    // An output that cannot be opened: retried with backoff, then failed with the reason kept.
+    let bad = json!({
+        "input": {"generate": {"count": 1}},
+        "output": {"file": {"path": "/proc/airtruct-cannot-create/out.jsonl"}}
+    });
+    let (status, saved) = api
+        .post("/api/v1/streams", json!({"name": "broken", "config": bad}))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let bad_id = saved["id"].as_str().unwrap().to_string();
+    let failed = wait_status(&api, &bad_id, "failed").await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("failed 5 times"), "{reason}");
+    assert!(reason.contains("/proc/airtruct-cannot-create"), "{reason}");
+    // Saving it again (a new version) clears the failure.
+    let fixed = generate_to_file(&dir.path().join("fixed.jsonl"), 3, "1ms");
+    let (status, saved) = api
+        .put(
+            &format!("/api/v1/streams/{bad_id}"),
+            json!({"name": "broken", "config": fixed}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(saved["failure_reason"], Value::Null);
+    wait_status(&api, &bad_id, "completed").await;
+}
+
+#[tokio::test]
+async fn secrets_are_never_returned_and_reach_the_stream_that_uses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+
+    let (status, body) = api
+        .put("/api/v1/secrets/api_key", json!({"value": "s3cr3t-value"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["reference"], "${secret:api_key}");
+    let (status, _) = api
+        .put("/api/v1/secrets/api_key", json!({"value": "s3cr3t-v2"}))
+        .await;
+    assert_eq!(status, 200, "replacing answers 200");
+    let (status, _) = api
+        .put("/api/v1/secrets/bad%20name", json!({"value": "x"}))
+        .await;
+    assert_eq!(status, 400);
+    let listed = api.get("/api/v1/secrets").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(
+        !listed.to_string().contains("s3cr3t"),
+        "values are never returned: {listed}"
+    );
+
+    // At rest the value is encrypted: the SQLite file does not contain it.
+    let db = std::fs::read(dir.path().join("data/airtruct.db")).unwrap_or_default();
+    let wal = std::fs::read(dir.path().join("data/airtruct.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(9).any(|w| w == b"s3cr3t-v2"),
+            "the store holds the secret in clear"
+        );
+    }
+
+    // A stream that references a missing secret is refused as active, at the path that uses it.
+    let out = dir.path().join("out.jsonl");
+    let config = |name: &str| {
+        json!({
+            "input": {"generate": {"count": 2}},
+            "pipeline": {"processors": [{"mapping": format!(".key = \"${{secret:{name}}}\"")}]},
+            "output": {"file": {"path": out}}
+        })
+    };
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "s", "config": config("missing")}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["details"][0]["path"],
+        "config.pipeline.processors[0].mapping"
+    );
+    assert_eq!(
+        body["details"][0]["message"],
+        "secret \"missing\" does not exist"
+    );
+
+    // The worker resolves it: the value reaches the output; the API still shows the reference.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "s", "config": config("api_key")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    wait_status(&api, &id, "completed").await;
+    let written = lines(&out);
+    assert_eq!(written.len(), 2);
+    assert!(written[0].contains("s3cr3t-v2"), "{written:?}");
+    assert!(!stream(&api, &id).await.to_string().contains("s3cr3t"));
+
+    let (status, _) = api.call("DELETE", "/api/v1/secrets/api_key", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(api.get("/api/v1/secrets").await, json!([]));
+}
+
+#[tokio::test]
+async fn tests_processors_on_samples_step_by_step_and_cuts_off_a_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+
+    let catalogue = api.get("/api/v1/components").await;
+    for (role, kind) in [
+        ("inputs", "generate"),
+        ("outputs", "file"),
+        ("processors", "mapping"),
+        ("processors", "wasm"),
+    ] {
+        let entry = catalogue[role]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == kind);
+        let entry = entry.unwrap_or_else(|| panic!("no {kind} in {role}"));
+        assert!(entry["config_schema"].is_object(), "{kind} has a schema");
+    }
+
+    let config = json!({
+        "pipeline": {"processors": [
+            {"mapping": ".total = to_int!(.price) * to_int!(.qty)\n%checked = \"yes\""},
+            {"filter": ".total > 10"},
+        ]}
+    });
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": config, "messages": [
+                {"payload": {"price": 3, "qty": 5}},
+                {"payload": "{\"price\": 1, \"qty\": 2}", "metadata": {"source": "test"}},
+                {"payload": {"price": "abc", "qty": 1}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    // First: mapped, then kept.
+    let steps = results[0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["processor"], "pipeline.processors[0] (mapping)");
+    let mapped: Value =
+        serde_json::from_str(steps[0]["output"][0]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(mapped["total"], 15);
+    assert_eq!(steps[0]["output"][0]["metadata"]["checked"], "yes");
+    assert_eq!(steps[1]["output"].as_array().unwrap().len(), 1);
+    // Second: mapped, then filtered out; its metadata went through.
+    let steps = results[1]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["output"][0]["metadata"]["source"], "test");
+    assert!(steps[1]["output"].as_array().unwrap().is_empty());
+    // Third: fails in the mapping, with the error on the message.
+    let steps = results[2]["steps"].as_array().unwrap();
+    let error = steps[0]["output"][0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("pipeline.processors[0] (mapping):"),
+        "{error}"
+    );
+
+    // A processor that loops is cut off by its time limit, and reported on the message.
+    let looping = airtruct_builtins::fixtures::LOOP;
+    let path = dir.path().join("loop.wasm");
+    std::fs::write(&path, looping).unwrap();
+    let config = json!({"pipeline": {"processors": [
+        {"wasm": {"path": path, "limits": {"timeout": "200ms"}}}
+    ]}});
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": config, "messages": [{"payload": "boom"}, {"payload": "fine"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let error = body["results"][0]["steps"][0]["output"][0]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("time limit"), "{error}");
+    assert_eq!(
+        body["results"][1]["steps"][0]["output"][0]["error"],
+        Value::Null,
+        "the next message runs"
+    );
+
+    // A processor that is not valid answers 400 with its path.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": {"pipeline": {"processors": [{"mapping": ".x = ("}]}}, "messages": []}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["details"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.pipeline.processors[0].mapping"),
+        "{body}"
+    );
+}

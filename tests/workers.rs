@@ -1,0 +1,313 @@
+//! End-to-end tests of a coordinator and two worker processes on PostgreSQL: failover after `kill -9`, a
+//! partitioned worker that comes back and stops what it no longer owns, draining, and replicas.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{ADMIN_PASSWORD, Api, Proc, airtruct, eventually, lines};
+
+const WAIT: Duration = Duration::from_secs(60);
+const WORKER_TOKEN: &str = "wt_test_token";
+/// base64 of 32 bytes: the coordinator and the workers share it to seal and open secrets.
+const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn postgres_server() -> String {
+    std::env::var("AIRTRUCT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A throwaway PostgreSQL database, dropped with the guard.
+struct PgDb(String);
+
+impl PgDb {
+    fn new() -> Self {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).unwrap();
+        let name = format!("airtruct_e2e_{}", hex::encode(id));
+        let ok = std::process::Command::new("psql")
+            .args([
+                &format!("{}/postgres", postgres_server()),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "creating database {name}");
+        Self(name)
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", postgres_server(), self.0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                &format!("{}/postgres", postgres_server()),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
+            ])
+            .output();
+    }
+}
+
+fn coordinator(dir: &Path, db: &PgDb) -> (Proc, String) {
+    let mut cmd = airtruct(dir);
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--database-url", &db.url()])
+        .env("AIRTRUCT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+    let mut p = Proc::spawn("coordinator", cmd);
+    let base = p.wait_for_api();
+    (p, base)
+}
+
+fn worker(dir: &Path, base: &str, name: &str) -> Proc {
+    let mut cmd = airtruct(dir);
+    cmd.args(["worker", "--coordinator", base, "--name", name])
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+    let mut p = Proc::spawn(name, cmd);
+    p.wait_for_line("registered with the coordinator", WAIT);
+    p
+}
+
+async fn stream(api: &Api, id: &str) -> Value {
+    api.get(&format!("/api/v1/streams/{id}")).await
+}
+
+/// The names of the workers that report the stream running.
+async fn running_on(api: &Api, id: &str) -> Vec<String> {
+    let s = stream(api, id).await;
+    let mut names: Vec<String> = s["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "running")
+        .map(|r| r["worker_name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every replica the API lists for the stream, running or not.
+async fn replicas(api: &Api, id: &str) -> Vec<String> {
+    let s = stream(api, id).await;
+    s["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["worker_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn wait_running_on_one(api: &Api, id: &str) -> String {
+    eventually("the stream to run on one worker", WAIT, || async {
+        let on = running_on(api, id).await;
+        (on.len() == 1).then(|| on[0].clone())
+    })
+    .await
+}
+
+fn ticks(out: &Path, replicas: u32) -> Value {
+    json!({
+        "input": {"generate": {"interval": "10ms"}},
+        "pipeline": {"processors": [{"mapping": ".tag = \"${secret:tag}\""}]},
+        "output": {"file": {"path": out}},
+        "replicas": replicas
+    })
+}
+
+#[tokio::test]
+async fn moves_a_stream_off_a_killed_worker_and_a_returning_worker_stops_what_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let mut workers = [
+        worker(dir.path(), &base, "w1"),
+        worker(dir.path(), &base, "w2"),
+    ];
+    let api = Api::login(&base).await;
+    eventually("two alive workers", WAIT, || async {
+        let w = api.get("/api/v1/workers").await;
+        (w.as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["state"] == "alive")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    let (status, _) = api
+        .put("/api/v1/secrets/tag", json!({"value": "from-a-secret"}))
+        .await;
+    assert_eq!(status, 201);
+
+    let out = dir.path().join("ticks.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "ticks", "config": ticks(&out, 1)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    let first = wait_running_on_one(&api, &id).await;
+    eventually("output", WAIT, || async {
+        (lines(&out).len() >= 5).then_some(())
+    })
+    .await;
+    assert!(
+        lines(&out)[0].contains("from-a-secret"),
+        "the remote worker opened the secret"
+    );
+
+    // kill -9 the worker that runs it: the other worker takes it over once the lease expires.
+    let victim = workers.iter().position(|w| w.name == first).unwrap();
+    let killed_at = Instant::now();
+    workers[victim].kill();
+    let second = eventually("the stream to run on the other worker", WAIT, || async {
+        let on = running_on(&api, &id).await;
+        (on.len() == 1 && on[0] != first).then(|| on[0].clone())
+    })
+    .await;
+    let failover = killed_at.elapsed();
+    eprintln!("failover after kill -9: {failover:?}");
+    let n = lines(&out).len();
+    eventually("output after failover", WAIT, || async {
+        (lines(&out).len() > n + 5).then_some(())
+    })
+    .await;
+    let w = api.get("/api/v1/workers").await;
+    let dead = w
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == first.as_str())
+        .unwrap();
+    assert_eq!(dead["state"], "dead");
+
+    // The killed worker comes back (a new process): it joins, and the stream stays where it is.
+    workers[victim] = worker(dir.path(), &base, &first);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(running_on(&api, &id).await, std::slice::from_ref(&second));
+
+    // A partitioned worker (stopped with SIGSTOP past its lease) loses the stream; when it resumes it stops
+    // what it no longer owns instead of running it twice.
+    let holder = workers.iter().position(|w| w.name == second).unwrap();
+    let pid = workers[holder].pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let moved = eventually("the stream to move off the frozen worker", WAIT, || async {
+        let on = running_on(&api, &id).await;
+        (on == [first.clone()]).then_some(on)
+    })
+    .await;
+    assert_eq!(moved, std::slice::from_ref(&first));
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    workers[holder].wait_for_line("stopping stream", WAIT);
+    eventually(
+        "the resumed worker to let go of the stream",
+        WAIT,
+        || async { (replicas(&api, &id).await == [first.clone()]).then_some(()) },
+    )
+    .await;
+
+    // Drain the worker that runs it: it moves back to the other one.
+    let w = api.get("/api/v1/workers").await;
+    let runner = w
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == first.as_str() && w["state"] == "alive")
+        .unwrap();
+    let (status, drained) = api
+        .post(
+            &format!("/api/v1/workers/{}/drain", runner["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["state"], "draining");
+    eventually("the stream to leave the drained worker", WAIT, || async {
+        (running_on(&api, &id).await == [second.clone()]).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_replicas_on_distinct_workers_and_pauses_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let _workers = [
+        worker(dir.path(), &base, "w1"),
+        worker(dir.path(), &base, "w2"),
+    ];
+    let api = Api::login(&base).await;
+    let (status, _) = api.put("/api/v1/secrets/tag", json!({"value": "x"})).await;
+    assert_eq!(status, 201);
+    let out = dir.path().join("replicated.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "twice", "config": ticks(&out, 2)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    eventually("two replicas running", WAIT, || async {
+        (running_on(&api, &id).await == ["w1", "w2"]).then_some(())
+    })
+    .await;
+    eventually("counters from both replicas", WAIT, || async {
+        (stream(&api, &id).await["sent"].as_u64().unwrap() >= 20).then_some(())
+    })
+    .await;
+
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("both replicas to stop", WAIT, || async {
+        replicas(&api, &id).await.is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_with_a_wrong_token_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let mut cmd = airtruct(dir.path());
+    cmd.args(["worker", "--coordinator", &base, "--name", "intruder"])
+        .env("AIRTRUCT_WORKER_TOKEN", "wt_wrong");
+    let mut p = Proc::spawn("intruder", cmd);
+    p.wait_for_line("the coordinator refused the worker token", WAIT);
+    let api = Api::login(&base).await;
+    assert_eq!(api.get("/api/v1/workers").await, json!([]));
+}
