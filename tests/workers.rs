@@ -311,3 +311,75 @@ async fn a_worker_with_a_wrong_token_is_refused_with_a_clear_message() {
     let api = Api::login(&base).await;
     assert_eq!(api.get("/api/v1/workers").await, json!([]));
 }
+
+#[tokio::test]
+async fn a_worker_fetches_an_uploaded_processor_once_and_reuses_its_compiled_cache_after_a_restart()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    // The worker has a cache of its own, as on another machine.
+    let cache = dir.path().join("worker-cache");
+    let start = |cache: &Path| {
+        let mut cmd = airtruct(dir.path());
+        cmd.args([
+            "worker",
+            "--coordinator",
+            &base,
+            "--name",
+            "remote",
+            "--cache-dir",
+        ])
+        .arg(cache)
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+        let mut p = Proc::spawn("remote", cmd);
+        p.wait_for_line("registered with the coordinator", WAIT);
+        p
+    };
+    let mut w = start(&cache);
+    let api = Api::login(&base).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/processors?name=prefixer"))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .body(airtruct_builtins::fixtures::TEMPLATE.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let out = dir.path().join("prefixed.txt");
+    let (status, saved) = api
+        .post("/api/v1/streams", json!({"name": "p", "config": {
+            "input": {"generate": {"interval": "20ms", "payload": "m{{seq}}"}},
+            "pipeline": {"processors": [{"wasm": {"name": "prefixer", "config": {"prefix": "> "}}}]},
+            "output": {"file": {"path": out}}
+        }}))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    eventually("prefixed output", WAIT, || async {
+        (lines(&out).len() >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(lines(&out)[0], "> m1");
+    assert!(
+        w.log()
+            .contains("fetched and compiled an uploaded processor"),
+        "{}",
+        w.log()
+    );
+
+    // Restarted, the worker runs the stream again from its compiled cache, without fetching.
+    assert!(
+        w.terminate().success(),
+        "the worker exits cleanly on SIGTERM"
+    );
+    let n = lines(&out).len();
+    let mut w = start(&cache);
+    eventually("output after the restart", WAIT, || async {
+        (lines(&out).len() > n + 3).then_some(())
+    })
+    .await;
+    assert!(!w.log().contains("fetched and compiled"), "{}", w.log());
+    w.kill();
+}

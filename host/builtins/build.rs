@@ -20,6 +20,7 @@ const COMPONENTS: &[&str] = &[
     "fixture_huge",
     "fixture_wrong_world",
     "fixture_echo",
+    "fixture_net",
 ];
 
 fn main() {

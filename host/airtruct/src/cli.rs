@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use airtruct_engine::{Engine, EngineConfig};
 use airtruct_model::{ValidationError, parse_text};
+use airtruct_runtime::registry::Uploaded;
 use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, validate_stream};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -252,7 +253,8 @@ fn print_errors(file: &Path, errors: &[ValidationError]) {
 
 fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     let engine = engine(g)?;
-    let checked = read_config(file)?.and_then(|v| validate_stream(&engine, &v).map(|_| ()));
+    let checked = read_config(file)?
+        .and_then(|v| validate_stream(&engine, &v, &Uploaded::default()).map(|_| ()));
     match checked {
         Ok(()) => {
             println!("{}: ok", file.display());
@@ -267,13 +269,14 @@ fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
 
 fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     let engine = engine(g)?;
-    let plan = match read_config(file)?.and_then(|v| validate_stream(&engine, &v)) {
-        Ok(plan) => plan,
-        Err(errors) => {
-            print_errors(file, &errors);
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let plan =
+        match read_config(file)?.and_then(|v| validate_stream(&engine, &v, &Uploaded::default())) {
+            Ok(plan) => plan,
+            Err(errors) => {
+                print_errors(file, &errors);
+                return Ok(ExitCode::FAILURE);
+            }
+        };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -77,6 +77,14 @@ pub struct SealedSecret {
     pub ciphertext: String,
 }
 
+/// An uploaded component a stream uses; the worker fetches it by hash the first time.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ComponentRef {
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+}
+
 /// A stream the worker should run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Assignment {
@@ -87,6 +95,9 @@ pub struct Assignment {
     pub config: serde_json::Value,
     /// The secrets the config references.
     pub secrets: Vec<SealedSecret>,
+    /// The uploaded components the config names.
+    #[serde(default)]
+    pub components: Vec<ComponentRef>,
 }
 
 /// The answer to a heartbeat: the complete set of streams the worker should run now.
@@ -95,4 +106,11 @@ pub struct HeartbeatResponse {
     pub assignments: Vec<Assignment>,
     /// How long the lease lasts from now, in milliseconds.
     pub lease_ms: u64,
+}
+
+/// A worker leaves (it is shutting down): its streams move at once instead of when its lease expires.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveRequest {
+    pub worker_id: String,
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use airtruct_auth::SecretKey;
 use airtruct_engine::Engine;
+use airtruct_runtime::registry::Uploaded;
 use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, validate_stream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -15,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::{Coordinator, ProtocolError};
 use crate::protocol::{
-    Assignment, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
-    ReplicaState, StreamReport,
+    Assignment, HeartbeatRequest, HeartbeatResponse, LeaveRequest, RegisterRequest,
+    RegisterResponse, ReplicaState, StreamReport,
 };
 
 /// Attempts before a failing stream is reported `failed`.
@@ -104,6 +105,66 @@ impl Client {
                 let req = RegisterRequest { name: name.into() };
                 self.post("/api/v1/worker/register", &req, Duration::from_secs(5))
                     .await
+            }
+        }
+    }
+
+    /// The bytes of an uploaded component, by hash.
+    async fn component(&self, sha256: &str) -> Result<Vec<u8>, ClientError> {
+        match self {
+            Self::Local(c) => c
+                .store
+                .get_blob(sha256)
+                .await
+                .map_err(|e| ClientError::Other(e.to_string())),
+            Self::Remote { http, base, token } => {
+                let resp = http
+                    .get(format!("{base}/api/v1/worker/components/{sha256}"))
+                    .bearer_auth(token)
+                    .timeout(Duration::from_secs(120))
+                    .send()
+                    .await
+                    .map_err(|e| ClientError::Other(format!("fetching component {sha256}: {e}")))?;
+                if !resp.status().is_success() {
+                    return Err(ClientError::Other(format!(
+                        "fetching component {sha256}: the coordinator answered {}",
+                        resp.status()
+                    )));
+                }
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| ClientError::Other(format!("fetching component {sha256}: {e}")))?;
+                Ok(bytes.to_vec())
+            }
+        }
+    }
+
+    async fn leave(&self, worker_id: &str) -> Result<(), ClientError> {
+        match self {
+            Self::Local(c) => c
+                .leave(worker_id)
+                .await
+                .map_err(|e| ClientError::Other(e.to_string())),
+            Self::Remote { http, base, token } => {
+                let resp = http
+                    .post(format!("{base}/api/v1/worker/leave"))
+                    .bearer_auth(token)
+                    .json(&LeaveRequest {
+                        worker_id: worker_id.into(),
+                    })
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+                    .map_err(|e| ClientError::Other(e.to_string()))?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(ClientError::Other(format!(
+                        "the coordinator answered {}",
+                        resp.status()
+                    )))
+                }
             }
         }
     }
@@ -266,6 +327,10 @@ impl Worker {
                 tracing::error!(stream = %id, error = %e, "stream task panicked");
             }
         }
+        // Everything is drained: give the streams up now rather than when the lease expires.
+        if let Err(e) = self.client.leave(&reg.worker_id).await {
+            tracing::warn!(error = %e, "could not tell the coordinator that this worker leaves");
+        }
         tracing::info!("worker stopped");
     }
 
@@ -331,6 +396,7 @@ impl Worker {
         }));
         let metrics = Arc::new(StreamMetrics::default());
         let handle = tokio::spawn(supervise(Supervised {
+            client: self.client.clone(),
             engine: self.engine.clone(),
             key: self.key.clone(),
             assignment: a.clone(),
@@ -354,6 +420,7 @@ impl Worker {
 }
 
 struct Supervised {
+    client: Client,
     engine: Engine,
     key: Option<Arc<SecretKey>>,
     assignment: Assignment,
@@ -390,14 +457,54 @@ impl Supervised {
         airtruct_model::resolve_secrets(&a.config, |n| values.get(n).cloned()).map_err(join_errors)
     }
 
+    /// The uploaded components of the stream: from this worker's compile cache by hash, or fetched from the
+    /// coordinator once, checked against their hash, compiled and cached.
+    async fn fetch_components(&self) -> Result<Uploaded, String> {
+        let mut uploaded = Uploaded::default();
+        for c in &self.assignment.components {
+            let engine = self.engine.clone();
+            let sha = c.sha256.clone();
+            let cached = tokio::task::spawn_blocking(move || engine.load_cached(&sha))
+                .await
+                .map_err(|e| e.to_string())?;
+            let loaded = match cached {
+                Some(loaded) => loaded.map_err(|e| format!("processor \"{}\": {e}", c.name))?,
+                None => {
+                    let bytes = self
+                        .client
+                        .component(&c.sha256)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let engine = self.engine.clone();
+                    let loaded = tokio::task::spawn_blocking(move || engine.load(&bytes))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| format!("processor \"{}\": {e}", c.name))?;
+                    if loaded.sha256() != c.sha256 {
+                        return Err(format!(
+                            "processor \"{}\" version {}: the bytes received do not match hash {}",
+                            c.name, c.version, c.sha256
+                        ));
+                    }
+                    tracing::info!(processor = %c.name, version = c.version, sha256 = %c.sha256, "fetched and compiled an uploaded processor");
+                    loaded
+                }
+            };
+            uploaded.insert(&c.name, c.version, loaded);
+        }
+        Ok(uploaded)
+    }
+
     async fn attempt(&self) -> Result<StreamExit, String> {
         let start = async {
             let config = self.resolve()?;
+            let uploaded = self.fetch_components().await?;
             let engine = self.engine.clone();
-            let plan = tokio::task::spawn_blocking(move || validate_stream(&engine, &config))
-                .await
-                .map_err(|e| format!("validation crashed: {e}"))?
-                .map_err(join_errors)?;
+            let plan =
+                tokio::task::spawn_blocking(move || validate_stream(&engine, &config, &uploaded))
+                    .await
+                    .map_err(|e| format!("validation crashed: {e}"))?
+                    .map_err(join_errors)?;
             build_stream(plan).await.map_err(|e| e.to_string())
         };
         // Stopped while starting: nothing was read yet, so nothing needs draining.

@@ -206,7 +206,7 @@ fn pipeline(engine: &Engine) {
 
         // The whole runtime: generate input, batching, processor thread, acknowledgements, drop output.
         stream = stream.min({
-            let plan = validate_stream(engine, &config)
+            let plan = validate_stream(engine, &config, &Default::default())
                 .map_err(|e| format!("{e:?}"))
                 .unwrap();
             rt.block_on(async {

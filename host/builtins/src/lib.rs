@@ -58,4 +58,6 @@ pub mod fixtures {
     pub const WRONG_WORLD: &[u8] = component!("fixture_wrong_world");
     /// Passes messages through unchanged.
     pub const ECHO: &[u8] = component!("fixture_echo");
+    /// Opens a TCP connection: imports `wasi:sockets`, which the contract does not grant.
+    pub const NET: &[u8] = component!("fixture_net");
 }

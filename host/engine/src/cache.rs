@@ -52,6 +52,26 @@ fn path_for(dir: &Path, engine: &wasmtime::Engine, sha256: &str) -> PathBuf {
     dir.join(format!("{sha256}-{}.cwasm", engine_key(engine)))
 }
 
+/// The compiled form of `sha256` from `dir`, when it is there and readable.
+pub fn load(engine: &wasmtime::Engine, dir: &Path, sha256: &str) -> Option<Component> {
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let path = path_for(dir, engine, sha256);
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: as in `compile`: only this program writes the cache directory, and the name carries the engine's
+    // compatibility hash.
+    match unsafe { Component::deserialize_file(engine, &path) } {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "discarding unreadable cached component");
+            None
+        }
+    }
+}
+
 /// Compiles `bytes`, or loads its compiled form from `dir`.
 pub fn compile(
     engine: &wasmtime::Engine,

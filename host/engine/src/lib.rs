@@ -222,6 +222,26 @@ impl Engine {
             &sha256,
             bytes,
         )?;
+        self.finish(sha256, component)
+    }
+
+    /// Loads a component by its sha256 from memory or from the disk cache, without its bytes: `None` when it was
+    /// never compiled here (the caller then fetches the bytes and calls [`Engine::load`]).
+    pub fn load_cached(&self, sha256: &str) -> Option<Result<Arc<LoadedComponent>, LoadError>> {
+        if let Some(loaded) = self.inner.loaded.lock().unwrap().get(sha256) {
+            return Some(Ok(loaded.clone()));
+        }
+        let dir = self.inner.config.cache_dir.as_deref()?;
+        let component = cache::load(&self.inner.engine, dir, sha256)?;
+        Some(self.finish(sha256.to_string(), component))
+    }
+
+    /// Checks a compiled component against the contract, asks it to describe itself, and keeps it in memory.
+    fn finish(
+        &self,
+        sha256: String,
+        component: wasmtime::component::Component,
+    ) -> Result<Arc<LoadedComponent>, LoadError> {
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             let msg = format!("{e:#}");
             if msg.contains("wasi:") {
@@ -232,6 +252,7 @@ impl Engine {
         })?;
         let pre =
             ProcessorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        check_imports(&self.inner.engine, &component)?;
         let info = instance::describe(&pre, &self.inner.engine, Limits::default())
             .map_err(LoadError::Describe)?;
         let loaded = Arc::new(LoadedComponent {
@@ -261,6 +282,66 @@ impl Engine {
             limits,
         )
     }
+}
+
+/// The interfaces a processor may import: its contract's `log`, and the WASI interfaces that language runtimes
+/// import at start-up (environment, stdio, clocks, random, and filesystem types). They are linked with an empty
+/// context: no variables, no arguments, no preopened directory, frozen clocks. Anything else (sockets, HTTP, a
+/// world of another host) is refused by name when the component is loaded.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "airtruct:processor/types",
+    "airtruct:processor/log",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+fn check_imports(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> Result<(), LoadError> {
+    let mut refused = Vec::new();
+    for (name, _) in component.component_type().imports(engine) {
+        let unversioned = name.split('@').next().unwrap_or(name);
+        if !ALLOWED_IMPORTS.contains(&unversioned) {
+            refused.push(name.to_string());
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let sample = refused
+        .iter()
+        .take(5)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hint = if refused
+        .iter()
+        .any(|n| n.starts_with("wasi:sockets") || n.starts_with("wasi:http"))
+    {
+        " (processors have no network access: do I/O in an input or output)"
+    } else {
+        ""
+    };
+    Err(LoadError::ForbiddenImport(format!("{sample}{hint}")))
 }
 
 /// WASI lets a guest wait on a monotonic-clock deadline inside host code, where the epoch deadline cannot

@@ -120,6 +120,34 @@ fn refuses_a_component_of_another_world() {
 }
 
 #[test]
+fn refuses_a_component_that_imports_sockets() {
+    let err = engine().load(fixtures::NET).unwrap_err();
+    assert!(matches!(err, LoadError::ForbiddenImport(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("wasi:sockets/"), "{text}");
+    assert!(text.contains("no network access"), "{text}");
+}
+
+#[test]
+fn loads_a_compiled_component_by_its_hash_from_the_disk_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || EngineConfig {
+        cache_dir: Some(dir.path().join("cache")),
+        pool_instances: 8,
+        ..EngineConfig::default()
+    };
+    let first = Engine::new(config()).unwrap();
+    let sha = first.load(fixtures::ECHO).unwrap().sha256().to_string();
+    // A new engine (a restarted worker) has it without the bytes; an unknown hash is not there.
+    let second = Engine::new(config()).unwrap();
+    let loaded = second.load_cached(&sha).expect("cached").unwrap();
+    assert_eq!(loaded.sha256(), sha);
+    assert_eq!(loaded.info().name, "fixture-echo");
+    assert!(second.load_cached(&"0".repeat(64)).is_none());
+    assert!(second.load_cached("../../etc/passwd").is_none());
+}
+
+#[test]
 fn refuses_core_modules_and_random_bytes_with_a_hint() {
     let core = engine().load(b"\0asm\x01\0\0\0").unwrap_err();
     assert!(matches!(core, LoadError::CoreModule));

@@ -1,6 +1,7 @@
 //! Every input, output and processor kind, in one place: their config types, their JSON Schemas (for the
 //! console and the API catalogue) and how each is built from a `kind: {options}` entry.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use airtruct_engine::{Engine, Limits, LoadedComponent};
@@ -194,12 +195,20 @@ impl OutputConfig {
     }
 }
 
-/// Runs a processor component of your own, from a `.wasm` file.
+/// Runs a processor component of your own: one uploaded to the coordinator (`name`, `version`), or a `.wasm`
+/// file (`path`, for `airtruct run`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct WasmProcessorConfig {
-    /// Path of the component (`.wasm`, built for wasm32-wasip2).
-    pub path: std::path::PathBuf,
+    /// The name of an uploaded processor.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its version; when unset, saving the stream pins the latest.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Or the path of a component file (`.wasm`, built for wasm32-wasip2) on the machine that runs the stream.
+    #[serde(default)]
+    pub path: Option<std::path::PathBuf>,
     /// The processor's own configuration, passed to its `init` as JSON.
     #[serde(default)]
     pub config: Option<Value>,
@@ -261,25 +270,113 @@ fn builtin_component(engine: &Engine, kind: &str) -> Result<Arc<LoadedComponent>
     })
 }
 
+/// Uploaded processor components available to a validation, by name and version (fetched beforehand by the
+/// coordinator or the worker; empty for `airtruct run`).
+#[derive(Debug, Default, Clone)]
+pub struct Uploaded(HashMap<(String, i64), Arc<LoadedComponent>>);
+
+impl Uploaded {
+    pub fn insert(&mut self, name: &str, version: i64, component: Arc<LoadedComponent>) {
+        self.0.insert((name.to_string(), version), component);
+    }
+
+    fn get(&self, name: &str, version: i64) -> Option<&Arc<LoadedComponent>> {
+        self.0.get(&(name.to_string(), version))
+    }
+}
+
+/// A `wasm` processor that names an uploaded component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedRef {
+    /// Its index in `pipeline.processors`.
+    pub index: usize,
+    pub name: String,
+    pub version: Option<i64>,
+}
+
+impl UploadedRef {
+    /// Where its `name` sits in the config.
+    pub fn path(&self) -> String {
+        format!("pipeline.processors[{}].wasm.name", self.index)
+    }
+}
+
+/// Every uploaded component a stream config names, in order.
+pub fn uploaded_refs(config: &Value) -> Vec<UploadedRef> {
+    let Some(steps) = config
+        .pointer("/pipeline/processors")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    steps
+        .iter()
+        .enumerate()
+        .filter_map(|(index, step)| {
+            let wasm = step.get("wasm")?;
+            Some(UploadedRef {
+                index,
+                name: wasm.get("name")?.as_str()?.to_string(),
+                version: wasm.get("version").and_then(Value::as_i64),
+            })
+        })
+        .collect()
+}
+
 /// Resolves a processor entry to its component and configuration. Loading compiles the component the first time
 /// (or reads it from the engine's cache).
-pub fn resolve_processor(engine: &Engine, c: &Component) -> Result<ProcessorSpec, ValidationError> {
+pub fn resolve_processor(
+    engine: &Engine,
+    c: &Component,
+    uploaded: &Uploaded,
+) -> Result<ProcessorSpec, ValidationError> {
     let mut limits = Limits::default();
     let (component, config) = match c.kind.as_str() {
         "wasm" => {
             let w: WasmProcessorConfig = options(c)?;
-            limits = w
-                .limits
-                .resolve(engine, &join_path(&c.options_path(), "limits"))?;
-            let bytes = std::fs::read(&w.path).map_err(|e| {
-                ValidationError::new(
-                    join_path(&c.options_path(), "path"),
-                    format!("reading \"{}\": {e}", w.path.display()),
-                )
-            })?;
-            let component = engine.load(&bytes).map_err(|e| {
-                ValidationError::new(join_path(&c.options_path(), "path"), e.to_string())
-            })?;
+            let at = |field: &str| join_path(&c.options_path(), field);
+            limits = w.limits.resolve(engine, &at("limits"))?;
+            let component = match (&w.path, &w.name) {
+                (Some(_), Some(_)) => {
+                    return Err(ValidationError::new(
+                        c.options_path(),
+                        "give either `name` (an uploaded processor) or `path`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(ValidationError::new(
+                        c.options_path(),
+                        "`name` (an uploaded processor) or `path` is required",
+                    ));
+                }
+                (None, Some(name)) => {
+                    let version = w.version.ok_or_else(|| {
+                        ValidationError::new(
+                            at("version"),
+                            "required (saving a stream through the API pins the latest)",
+                        )
+                    })?;
+                    uploaded.get(name, version).cloned().ok_or_else(|| {
+                        ValidationError::new(
+                            at("name"),
+                            format!(
+                                "uploaded processor \"{name}\" version {version} is not available here (uploaded processors run on a coordinator's workers; `airtruct run` takes `path`)"
+                            ),
+                        )
+                    })?
+                }
+                (Some(path), None) => {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        ValidationError::new(
+                            at("path"),
+                            format!("reading \"{}\": {e}", path.display()),
+                        )
+                    })?;
+                    engine
+                        .load(&bytes)
+                        .map_err(|e| ValidationError::new(at("path"), e.to_string()))?
+                }
+            };
             (
                 component,
                 w.config.unwrap_or(Value::Object(Default::default())),

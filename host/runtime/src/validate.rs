@@ -6,7 +6,7 @@ use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_pa
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
-use crate::registry::{InputConfig, OutputConfig, resolve_processor};
+use crate::registry::{InputConfig, OutputConfig, Uploaded, resolve_processor};
 
 /// A stream config that passed validation, with everything parsed and resolved, ready to run.
 pub struct StreamPlan {
@@ -18,7 +18,12 @@ pub struct StreamPlan {
 }
 
 /// Validates a stream config (as a JSON value, after interpolation), returning every problem at once.
-pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec<ValidationError>> {
+/// `uploaded` holds the uploaded components the config names (see [`crate::registry::uploaded_refs`]).
+pub fn validate_stream(
+    engine: &Engine,
+    value: &Value,
+    uploaded: &Uploaded,
+) -> Result<StreamPlan, Vec<ValidationError>> {
     let (partial, mut errors) = parse_stream_partial(value);
     let input = partial
         .input
@@ -48,7 +53,7 @@ pub fn validate_stream(engine: &Engine, value: &Value) -> Result<StreamPlan, Vec
         .as_ref()
         .map_or(&no_processors, |p| &p.processors);
     for c in steps {
-        match resolve_processor(engine, c) {
+        match resolve_processor(engine, c, uploaded) {
             Ok(spec) => match spec.instantiate(engine) {
                 Ok(_) => processors.push(spec),
                 Err(e) => errors.extend(e),

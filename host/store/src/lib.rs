@@ -1,8 +1,9 @@
-//! The coordinator's store: streams and their versions, workers and assignments, users, API tokens and secrets, on SQLite (the default,
+//! The coordinator's store: streams and their versions, workers and assignments, uploaded processors, users, API tokens and secrets, on SQLite (the default,
 //! embedded) or PostgreSQL. Queries are checked at run time and tested on both databases; the schema is created by
 //! the migrations in `migrations.rs`, applied in order at connect.
 
 mod migrations;
+mod processors;
 mod streams;
 mod users;
 mod workers;
@@ -10,6 +11,7 @@ mod workers;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+pub use processors::ProcessorRecord;
 pub use streams::{StreamRecord, StreamStatus, VersionRecord, new_id};
 pub use users::{SecretRecord, TokenRecord, UserRecord};
 pub use workers::{AssignmentRecord, WorkerRecord, WorkerState};

@@ -64,6 +64,26 @@ CREATE TABLE assignments (
 )
 "#,
     ),
+    (
+        "0003_processors",
+        r#"
+CREATE TABLE component_blobs (
+    sha256 TEXT PRIMARY KEY,
+    bytes BYTEA NOT NULL,
+    size BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE processors (
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES component_blobs(sha256),
+    description TEXT NOT NULL,
+    info TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (name, version)
+)
+"#,
+    ),
 ];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.

@@ -256,6 +256,90 @@ async fn tracks_workers_leases_and_assignments(store: &Store) {
     assert_eq!(store.list_workers().await.unwrap().len(), 2);
 }
 
+async fn keeps_processor_versions_and_their_bytes(store: &Store) {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let info = json!({"name": "upper", "config_schema": "{}"});
+    let v1 = store
+        .add_processor("upper", "upper-cases", "aa11", &bytes, &info)
+        .await
+        .unwrap();
+    assert_eq!((v1.version, v1.size), (1, 70_000));
+    // The same content again is a new version sharing the blob; other content is another.
+    let v2 = store
+        .add_processor("upper", "again", "aa11", &bytes, &info)
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    let v3 = store
+        .add_processor("upper", "new", "bb22", b"\0asm", &info)
+        .await
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    store
+        .add_processor("other", "", "cc33", b"x", &info)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_processor("upper", None).await.unwrap().sha256,
+        "bb22"
+    );
+    assert_eq!(
+        store
+            .get_processor("upper", Some(1))
+            .await
+            .unwrap()
+            .description,
+        "upper-cases"
+    );
+    assert_eq!(
+        store.get_processor("upper", Some(1)).await.unwrap().info,
+        info
+    );
+    assert!(matches!(
+        store.get_processor("upper", Some(9)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.get_blob("aa11").await.unwrap(),
+        bytes,
+        "bytes survive the round trip"
+    );
+    let all = store.list_processors().await.unwrap();
+    let names: Vec<(String, i64)> = all.iter().map(|p| (p.name.clone(), p.version)).collect();
+    assert_eq!(
+        names,
+        [
+            ("other".into(), 1),
+            ("upper".into(), 3),
+            ("upper".into(), 2),
+            ("upper".into(), 1)
+        ]
+    );
+
+    store.delete_processor("upper").await.unwrap();
+    assert!(
+        matches!(store.get_blob("aa11").await, Err(StoreError::NotFound(_))),
+        "unused blobs go"
+    );
+    assert_eq!(store.get_blob("cc33").await.unwrap(), b"x");
+    assert!(matches!(
+        store.delete_processor("upper").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_keeps_processor_versions_and_their_bytes() {
+    let (_dir, store) = sqlite().await;
+    keeps_processor_versions_and_their_bytes(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_processor_versions_and_their_bytes() {
+    let (_db, store) = PgDb::new().await;
+    keeps_processor_versions_and_their_bytes(&store).await;
+}
+
 #[tokio::test]
 async fn sqlite_tracks_workers_leases_and_assignments() {
     let (_dir, store) = sqlite().await;

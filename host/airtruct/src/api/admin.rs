@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::Body;
 use super::{Access, ApiError, AppState, Caller, Route, route};
@@ -569,7 +570,19 @@ pub struct Catalogue {
     pub inputs: Vec<KindDoc>,
     pub buffers: Vec<KindDoc>,
     pub processors: Vec<KindDoc>,
+    /// Uploaded processors (latest versions), used as `wasm: { name, config }`.
+    pub uploaded: Vec<UploadedKind>,
     pub outputs: Vec<KindDoc>,
+}
+
+/// An uploaded processor in the catalogue.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UploadedKind {
+    pub name: String,
+    pub version: i64,
+    pub description: String,
+    /// The JSON Schema of its `config`, as it describes it.
+    pub config_schema: Value,
 }
 
 async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, ApiError> {
@@ -577,10 +590,34 @@ async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, Ap
     let processors = tokio::task::spawn_blocking(move || registry::processors(&engine))
         .await
         .map_err(ApiError::internal)?;
+    let mut uploaded: Vec<UploadedKind> = Vec::new();
+    for p in state.store.list_processors().await? {
+        if uploaded.last().is_some_and(|u| u.name == p.name) {
+            continue; // newest version first
+        }
+        let text = |k: &str| {
+            p.info
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        uploaded.push(UploadedKind {
+            description: if p.description.is_empty() {
+                text("description")
+            } else {
+                p.description.clone()
+            },
+            config_schema: serde_json::from_str(&text("config_schema")).unwrap_or(Value::Null),
+            name: p.name,
+            version: p.version,
+        });
+    }
     Ok(Json(Catalogue {
         inputs: registry::inputs(),
         buffers: Vec::new(),
         processors,
+        uploaded,
         outputs: registry::outputs(),
     }))
 }

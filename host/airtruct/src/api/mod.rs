@@ -5,6 +5,7 @@
 mod admin;
 mod error;
 mod openapi;
+mod processors;
 mod streams;
 mod worker;
 
@@ -61,6 +62,8 @@ pub struct Route {
     response: Option<SchemaFn>,
     status: u16,
     text: bool,
+    binary: bool,
+    binary_body: bool,
     handler: MethodRouter<AppState>,
 }
 
@@ -87,6 +90,8 @@ where
         response: None,
         status: 200,
         text: false,
+        binary: false,
+        binary_body: false,
         handler: on(filter, handler),
     }
 }
@@ -110,6 +115,11 @@ impl Route {
 
     fn text(mut self) -> Self {
         self.text = true;
+        self
+    }
+
+    fn binary(mut self) -> Self {
+        self.binary = true;
         self
     }
 }
@@ -157,6 +167,7 @@ pub fn routes() -> Vec<Route> {
     ];
     all.extend(admin::routes());
     all.extend(streams::routes());
+    all.extend(processors::routes());
     all.extend(worker::routes());
     all
 }

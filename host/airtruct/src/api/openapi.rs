@@ -42,6 +42,20 @@ pub fn document() -> Value {
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
+        if r.binary_body {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}}),
+            );
+            let query = json!([
+                {"name": "name", "in": "query", "required": true, "schema": {"type": "string"}},
+                {"name": "description", "in": "query", "required": false, "schema": {"type": "string"}}
+            ]);
+            let params = op.entry("parameters").or_insert_with(|| json!([]));
+            if let (Some(p), Some(q)) = (params.as_array_mut(), query.as_array()) {
+                p.extend(q.iter().cloned());
+            }
+        }
         if let Some(f) = r.request {
             let s = Value::from(f(&mut generator));
             op.insert(
@@ -50,10 +64,13 @@ pub fn document() -> Value {
             );
         }
         let mut responses = Map::new();
-        let ok = match (r.response, r.text) {
+        let ok = match (r.response, r.text || r.binary) {
             (Some(f), _) => {
                 let s = Value::from(f(&mut generator));
                 json!({"description": "success", "content": {"application/json": {"schema": s}}})
+            }
+            (None, true) if r.binary => {
+                json!({"description": "success", "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}})
             }
             (None, true) => {
                 json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})

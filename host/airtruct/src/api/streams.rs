@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use airtruct_model::{ValidationError, parse_stream_partial};
 use airtruct_runtime::chain::Chain;
-use airtruct_runtime::registry::resolve_processor;
+use airtruct_runtime::registry::{Uploaded, resolve_processor, uploaded_refs};
 use airtruct_runtime::{Metadata, MetricsSnapshot, message, validate_stream};
 use airtruct_store::{StreamRecord, StreamStatus, VersionRecord};
 use axum::Json;
@@ -336,17 +336,67 @@ fn join(prefix: &str, path: &str) -> String {
 
 /// The one check behind validate, save-as-active and resume: the config itself (with every processor's
 /// `init`) and the existence of every secret it references. Paths are relative to the config.
+/// Pins the latest version of every uploaded processor named without one, so that a later upload never
+/// changes a saved stream. Unknown names are reported at their path.
+pub async fn pin_versions(state: &AppState, config: &mut Value) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    for r in uploaded_refs(config) {
+        match state.store.get_processor(&r.name, r.version).await {
+            Ok(p) => {
+                if r.version.is_none()
+                    && let Some(wasm) = config
+                        .pointer_mut(&format!("/pipeline/processors/{}/wasm", r.index))
+                        .and_then(Value::as_object_mut)
+                {
+                    wasm.insert("version".into(), Value::from(p.version));
+                }
+            }
+            Err(airtruct_store::StoreError::NotFound(what)) => errors.push(ValidationError::new(
+                r.path(),
+                format!("{what} does not exist"),
+            )),
+            Err(e) => errors.push(ValidationError::new(r.path(), e.to_string())),
+        }
+    }
+    errors
+}
+
+/// Loads the uploaded components a (pinned) config names.
+async fn fetch_uploaded(state: &AppState, config: &Value) -> (Uploaded, Vec<ValidationError>) {
+    let mut uploaded = Uploaded::default();
+    let mut errors = Vec::new();
+    for r in uploaded_refs(config) {
+        let Some(version) = r.version else { continue };
+        let loaded = match state.store.get_processor(&r.name, Some(version)).await {
+            Ok(p) => state.load_component(&p.sha256).await,
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded {
+            Ok(c) => uploaded.insert(&r.name, version, c),
+            Err(e) => errors.push(ValidationError::new(r.path(), e)),
+        }
+    }
+    (uploaded, errors)
+}
+
 async fn check(state: &AppState, config: &Value) -> Result<(), Vec<ValidationError>> {
+    let mut value = config.clone();
+    let mut errors = pin_versions(state, &mut value).await;
+    let (uploaded, fetch_errors) = fetch_uploaded(state, &value).await;
+    errors.extend(fetch_errors);
     let engine = state.engine.clone();
-    let value = config.clone();
-    let mut errors =
-        match tokio::task::spawn_blocking(move || validate_stream(&engine, &value).map(|_| ()))
-            .await
+    errors.extend(
+        match tokio::task::spawn_blocking(move || {
+            validate_stream(&engine, &value, &uploaded).map(|_| ())
+        })
+        .await
         {
             Ok(Ok(())) => Vec::new(),
             Ok(Err(errors)) => errors,
             Err(e) => vec![ValidationError::new("", format!("validation crashed: {e}"))],
-        };
+        },
+    );
+    errors.dedup();
     for (name, path) in airtruct_model::secret_refs(config) {
         match state.store.get_secret(&name).await {
             Ok(_) => {}
@@ -378,7 +428,11 @@ async fn check_save(
         errors.push(ValidationError::new("name", "must be 1 to 200 characters"));
     }
     let config = match config_value(input.config) {
-        Ok(c) => Some(c),
+        Ok(mut c) => {
+            // Unknown names are reported by `check` for an active save; a paused one keeps them as they are.
+            let _unknown = pin_versions(state, &mut c).await;
+            Some(c)
+        }
         Err(e) => {
             errors.extend(e);
             None
@@ -649,12 +703,26 @@ async fn test(
     if !missing.is_empty() {
         return Err(ApiError::invalid("the config is not valid", missing));
     }
-    let config = airtruct_model::resolve_secrets(&config, |n| lookup.get(n).cloned())
+    let mut config = airtruct_model::resolve_secrets(&config, |n| lookup.get(n).cloned())
         .map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    let mut errors = pin_versions(&state, &mut config).await;
+    let (uploaded, fetch_errors) = fetch_uploaded(&state, &config).await;
+    errors.extend(fetch_errors);
+    if !errors.is_empty() {
+        errors.dedup();
+        return Err(ApiError::invalid(
+            "the processors are not valid",
+            errors
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect(),
+        ));
+    }
     let engine = state.engine.clone();
-    let result = tokio::task::spawn_blocking(move || run_test(&engine, &config, req.messages))
-        .await
-        .map_err(ApiError::internal)?;
+    let result =
+        tokio::task::spawn_blocking(move || run_test(&engine, &config, &uploaded, req.messages))
+            .await
+            .map_err(ApiError::internal)?;
     result.map(Json).map_err(|errors| {
         ApiError::invalid(
             "the processors are not valid",
@@ -669,6 +737,7 @@ async fn test(
 fn run_test(
     engine: &airtruct_engine::Engine,
     config: &Value,
+    uploaded: &Uploaded,
     messages: Vec<TestMessage>,
 ) -> Result<TestResponse, Vec<ValidationError>> {
     let (partial, errors) = parse_stream_partial(config);
@@ -678,7 +747,7 @@ fn run_test(
         .collect();
     let mut specs = Vec::new();
     for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
-        match resolve_processor(engine, c) {
+        match resolve_processor(engine, c, uploaded) {
             Ok(spec) => specs.push(spec),
             Err(e) => errors.push(e),
         }

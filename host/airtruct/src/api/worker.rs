@@ -7,7 +7,9 @@ use axum::http::{Method, StatusCode};
 use super::error::Body;
 use super::{Access, ApiError, AppState, Route, route};
 use crate::coordinator::ProtocolError;
-use crate::protocol::{HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse};
+use crate::protocol::{
+    HeartbeatRequest, HeartbeatResponse, LeaveRequest, RegisterRequest, RegisterResponse,
+};
 
 pub fn routes() -> Vec<Route> {
     use Access::Worker;
@@ -33,6 +35,16 @@ pub fn routes() -> Vec<Route> {
         )
         .body::<HeartbeatRequest>()
         .returns::<HeartbeatResponse>(200),
+        route(
+            M::POST,
+            "/api/v1/worker/leave",
+            Worker,
+            "leaveWorker",
+            "A worker shuts down and gives up its streams (worker protocol)",
+            leave,
+        )
+        .body::<LeaveRequest>()
+        .no_content(),
     ]
 }
 
@@ -57,4 +69,12 @@ async fn heartbeat(
     Body(req): Body<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
     Ok(Json(state.heartbeat(req).await?))
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    Body(req): Body<LeaveRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.leave(&req.worker_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -15,8 +15,8 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
-    Assignment, HeartbeatRequest, HeartbeatResponse, RegisterResponse, ReplicaState, SealedSecret,
-    StreamReport,
+    Assignment, ComponentRef, HeartbeatRequest, HeartbeatResponse, RegisterResponse, ReplicaState,
+    SealedSecret, StreamReport,
 };
 
 /// Timing of leases and scheduling.
@@ -165,6 +165,37 @@ impl Coordinator {
         })
     }
 
+    /// A worker shut down after stopping its streams: it owns nothing from now on.
+    pub async fn leave(&self, worker: &str) -> Result<(), ProtocolError> {
+        match self.store.set_worker_state(worker, WorkerState::Dead).await {
+            Err(StoreError::NotFound(_)) => {
+                return Err(ProtocolError::UnknownWorker(worker.into()));
+            }
+            other => other?,
+        };
+        // Expire it now: its assignments go and its last counters are kept.
+        self.store
+            .apply_assignments(
+                &self
+                    .store
+                    .list_assignments()
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.worker_id == worker)
+                    .map(|a| (a.stream_id, a.worker_id))
+                    .collect::<Vec<_>>(),
+                &[],
+            )
+            .await?;
+        let gone = self.reports.lock().expect("reports lock").remove(worker);
+        if let Some(gone) = gone {
+            self.settle(gone.streams);
+        }
+        tracing::info!(worker, "worker left");
+        self.changed();
+        Ok(())
+    }
+
     /// Keeps a worker's report and applies what it says about finished streams.
     async fn record_report(
         &self,
@@ -262,15 +293,53 @@ impl Coordinator {
                     Err(e) => return Err(e),
                 }
             }
+            let mut components = Vec::new();
+            for r in airtruct_runtime::registry::uploaded_refs(&stream.config) {
+                match self.store.get_processor(&r.name, r.version).await {
+                    Ok(p) => components.push(ComponentRef {
+                        name: p.name,
+                        version: p.version,
+                        sha256: p.sha256,
+                    }),
+                    Err(StoreError::NotFound(_)) => {} // the worker reports it missing
+                    Err(e) => return Err(e),
+                }
+            }
             out.push(Assignment {
                 stream_id: stream.id,
                 name: stream.name,
                 version: stream.version,
                 config: stream.config,
                 secrets,
+                components,
             });
         }
         Ok(out)
+    }
+
+    /// Loads an uploaded component: from memory or the compile cache by hash, else from the store's bytes.
+    pub async fn load_component(
+        &self,
+        sha256: &str,
+    ) -> Result<Arc<airtruct_engine::LoadedComponent>, String> {
+        let engine = self.engine.clone();
+        let sha = sha256.to_string();
+        if let Some(loaded) = tokio::task::spawn_blocking(move || engine.load_cached(&sha))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return loaded.map_err(|e| e.to_string());
+        }
+        let bytes = self
+            .store
+            .get_blob(sha256)
+            .await
+            .map_err(|e| e.to_string())?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.load(&bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 
     /// One round of lease expiry and placement.

@@ -1,0 +1,339 @@
+//! Uploaded processors: `POST /api/v1/processors` takes a `.wasm` component as the raw body, checks it (a
+//! component, the `airtruct:processor` world, nothing imported beyond the contract, under the size cap, compiles,
+//! `describe()` answers in time) and stores it content-addressed as the next version of its name. Nothing is
+//! stored when a check fails.
+
+use std::collections::BTreeMap;
+
+use airtruct_model::ValidationError;
+use airtruct_runtime::registry::uploaded_refs;
+use airtruct_store::ProcessorRecord;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::IntoResponse;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Access, ApiError, AppState, Route, route};
+
+/// The most a request body may carry; the engine's component size cap (32 MiB by default) is checked after.
+const MAX_UPLOAD: usize = 128 << 20;
+
+pub fn routes() -> Vec<Route> {
+    use Access::{User, Worker};
+    use Method as M;
+    let mut upload = route(M::POST, "/api/v1/processors", User, "uploadProcessor", "Upload a processor component (the .wasm file as the body; name and description in the query)", upload)
+        .returns::<ProcessorView>(201);
+    upload.handler = upload.handler.layer(DefaultBodyLimit::max(MAX_UPLOAD));
+    upload.binary_body = true;
+    vec![
+        upload,
+        route(M::GET, "/api/v1/processors", User, "listProcessors", "Uploaded processors, latest version of each", list)
+            .returns::<Vec<ProcessorView>>(200),
+        route(M::GET, "/api/v1/processors/{name}", User, "getProcessor", "An uploaded processor: its latest version, its config schema, and the streams that use it", get)
+            .returns::<ProcessorView>(200),
+        route(M::DELETE, "/api/v1/processors/{name}", User, "deleteProcessor", "Delete every version of a processor (refused while a stream uses it)", delete)
+            .no_content(),
+        route(M::GET, "/api/v1/processors/{name}/versions", User, "listProcessorVersions", "Every version of a processor, newest first", versions)
+            .returns::<Vec<ProcessorVersionView>>(200),
+        route(M::GET, "/api/v1/processors/{name}/versions/{version}/download", User, "downloadProcessor", "The .wasm file of a version", download)
+            .binary(),
+        route(M::GET, "/api/v1/worker/components/{sha256}", Worker, "fetchComponent", "A component's bytes by hash (worker protocol)", fetch)
+            .binary(),
+    ]
+}
+
+/// Where to store an upload.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The processor's name (`a-z`, `0-9`, `-`, `_`); an existing name gets a new version.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One version of an uploaded processor.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProcessorVersionView {
+    pub name: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: i64,
+    pub description: String,
+    /// What the component says of itself (`describe()`).
+    pub described_name: String,
+    pub described_description: String,
+    pub described_version: String,
+    /// The JSON Schema of its config, as the component describes it.
+    pub config_schema: Value,
+    pub created_at: i64,
+}
+
+/// A stream that uses a processor, and which version.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UsedBy {
+    pub stream_id: String,
+    pub stream_name: String,
+    pub version: Option<i64>,
+}
+
+/// An uploaded processor: its latest version and where it is used.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProcessorView {
+    #[serde(flatten)]
+    pub latest: ProcessorVersionView,
+    /// How many versions exist.
+    pub versions: usize,
+    pub used_by: Vec<UsedBy>,
+}
+
+fn version_view(p: ProcessorRecord) -> ProcessorVersionView {
+    let text = |k: &str| {
+        p.info
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let config_schema = p
+        .info
+        .get("config_schema")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    ProcessorVersionView {
+        described_name: text("name"),
+        described_description: text("description"),
+        described_version: text("version"),
+        config_schema,
+        name: p.name,
+        version: p.version,
+        sha256: p.sha256,
+        size: p.size,
+        description: p.description,
+        created_at: p.created_at,
+    }
+}
+
+/// Which streams (their current version) use each processor name.
+async fn usage(state: &AppState) -> Result<BTreeMap<String, Vec<UsedBy>>, ApiError> {
+    let mut by_name: BTreeMap<String, Vec<UsedBy>> = BTreeMap::new();
+    for s in state.store.list_streams().await? {
+        for r in uploaded_refs(&s.config) {
+            by_name.entry(r.name).or_default().push(UsedBy {
+                stream_id: s.id.clone(),
+                stream_name: s.name.clone(),
+                version: r.version,
+            });
+        }
+    }
+    Ok(by_name)
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "the processor name is not valid",
+            vec![ValidationError::new(
+                "name",
+                "use 1 to 64 of a-z, 0-9, '-' and '_'",
+            )],
+        ))
+    }
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, Json<ProcessorView>), ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError::invalid(
+            "give the processor's name in the query: POST /api/v1/processors?name=NAME",
+            vec![ValidationError::new("name", e.body_text())],
+        )
+    })?;
+    check_name(&q.name)?;
+    let bytes = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "reading the upload: {} (at most {MAX_UPLOAD} bytes)",
+                e.body_text()
+            ),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body is empty: send the .wasm file as the request body (curl --data-binary @my.wasm)",
+        ));
+    }
+    let engine = state.engine.clone();
+    let body = bytes.clone();
+    let loaded = tokio::task::spawn_blocking(move || engine.load(&body))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            let status = match e {
+                airtruct_engine::LoadError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                airtruct_engine::LoadError::Cache(_) => return ApiError::internal(e),
+                _ => StatusCode::BAD_REQUEST,
+            };
+            ApiError::new(status, format!("the upload is not a usable processor: {e}"))
+        })?;
+    let info = loaded.info();
+    let info = serde_json::json!({
+        "name": info.name,
+        "description": info.description,
+        "version": info.version,
+        "config_schema": info.config_schema,
+    });
+    let description = q.description.unwrap_or_default();
+    let record = state
+        .store
+        .add_processor(&q.name, &description, loaded.sha256(), &bytes, &info)
+        .await?;
+    tracing::info!(processor = %record.name, version = record.version, sha256 = %record.sha256, size = record.size, "processor uploaded");
+    let versions = state
+        .store
+        .list_processors()
+        .await?
+        .iter()
+        .filter(|p| p.name == q.name)
+        .count();
+    let used_by = usage(&state).await?.remove(&q.name).unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(ProcessorView {
+            latest: version_view(record),
+            versions,
+            used_by,
+        }),
+    ))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProcessorView>>, ApiError> {
+    let mut usage = usage(&state).await?;
+    let mut out: Vec<ProcessorView> = Vec::new();
+    for p in state.store.list_processors().await? {
+        match out.last_mut() {
+            Some(last) if last.latest.name == p.name => last.versions += 1,
+            _ => {
+                let used_by = usage.remove(&p.name).unwrap_or_default();
+                out.push(ProcessorView {
+                    latest: version_view(p),
+                    versions: 1,
+                    used_by,
+                });
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ProcessorView>, ApiError> {
+    let latest = state.store.get_processor(&name, None).await?;
+    let versions = state
+        .store
+        .list_processors()
+        .await?
+        .iter()
+        .filter(|p| p.name == name)
+        .count();
+    let used_by = usage(&state).await?.remove(&name).unwrap_or_default();
+    Ok(Json(ProcessorView {
+        latest: version_view(latest),
+        versions,
+        used_by,
+    }))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ProcessorVersionView>>, ApiError> {
+    let all: Vec<ProcessorVersionView> = state
+        .store
+        .list_processors()
+        .await?
+        .into_iter()
+        .filter(|p| p.name == name)
+        .map(version_view)
+        .collect();
+    if all.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "processor \"{name}\" not found"
+        )));
+    }
+    Ok(Json(all))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let users = usage(&state).await?.remove(&name).unwrap_or_default();
+    if !users.is_empty() {
+        let names: Vec<String> = users
+            .iter()
+            .map(|u| format!("\"{}\"", u.stream_name))
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "processor \"{name}\" is used by stream(s) {}: change them first",
+                names.join(", ")
+            ),
+        ));
+    }
+    state.store.delete_processor(&name).await?;
+    tracing::info!(processor = %name, "processor deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn wasm(bytes: Vec<u8>, filename: String) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/wasm".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        bytes,
+    )
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let v: i64 = version
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("version \"{version}\" is not a number")))?;
+    let p = state.store.get_processor(&name, Some(v)).await?;
+    let bytes = state.store.get_blob(&p.sha256).await?;
+    Ok(wasm(bytes, format!("{name}-{v}.wasm")))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bytes = state.store.get_blob(&sha256).await?;
+    Ok(wasm(bytes, format!("{sha256}.wasm")))
+}
