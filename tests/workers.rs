@@ -312,9 +312,33 @@ async fn a_worker_with_a_wrong_token_is_refused_with_a_clear_message() {
     assert_eq!(api.get("/api/v1/workers").await, json!([]));
 }
 
+/// The JavaScript processor, built by `scripts/build-js-processor` (which `scripts/test` runs).
+fn js_processor() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processors-js/dist/redact.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: run scripts/build-js-processor (scripts/test does)",
+            path.display()
+        )
+    })
+}
+
+async fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/processors?name={name}", api.base))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "uploading {name}: {body}");
+    body
+}
+
 #[tokio::test]
-async fn a_worker_fetches_an_uploaded_processor_once_and_reuses_its_compiled_cache_after_a_restart()
-{
+async fn runs_rust_and_javascript_uploads_on_a_worker_process_that_fetches_each_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = PgDb::new();
     let (_coordinator, base) = coordinator(dir.path(), &db);
@@ -339,34 +363,59 @@ async fn a_worker_fetches_an_uploaded_processor_once_and_reuses_its_compiled_cac
     };
     let mut w = start(&cache);
     let api = Api::login(&base).await;
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/api/v1/processors?name=prefixer"))
-        .bearer_auth(api.token.as_ref().unwrap())
-        .body(airtruct_builtins::fixtures::TEMPLATE.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
+    let rust = upload(
+        &api,
+        "prefixer",
+        airtruct_builtins::fixtures::TEMPLATE.to_vec(),
+    )
+    .await;
+    assert_eq!(rust["described_name"], "prefix");
+    let js = upload(&api, "redact", js_processor()).await;
+    assert_eq!(js["described_name"], "redact");
+    assert_eq!(js["config_schema"]["required"], json!(["fields"]));
 
-    let out = dir.path().join("prefixed.txt");
-    let (status, saved) = api
-        .post("/api/v1/streams", json!({"name": "p", "config": {
-            "input": {"generate": {"interval": "20ms", "payload": "m{{seq}}"}},
-            "pipeline": {"processors": [{"wasm": {"name": "prefixer", "config": {"prefix": "> "}}}]},
+    // The JavaScript processor's init reports a bad config at its path.
+    let out = dir.path().join("redacted.txt");
+    let config = |redact: Value| {
+        json!({
+            "input": {"generate": {"interval": "20ms", "payload": "{\"email\":\"u{{seq}}@example.org\",\"n\":{{seq}}}"}},
+            "pipeline": {"processors": [
+                {"wasm": {"name": "redact", "config": redact}},
+                {"wasm": {"name": "prefixer", "config": {"prefix": "> "}}}
+            ]},
             "output": {"file": {"path": out}}
-        }}))
+        })
+    };
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "p", "config": config(json!({}))}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["details"][0]["path"], "config.pipeline.processors[0].wasm.config.fields",
+        "{body}"
+    );
+
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "p", "config": config(json!({"fields": ["email"]}))}),
+        )
         .await;
     assert_eq!(status, 201, "{saved}");
-    eventually("prefixed output", WAIT, || async {
+    eventually("redacted and prefixed output", WAIT, || async {
         (lines(&out).len() >= 3).then_some(())
     })
     .await;
-    assert_eq!(lines(&out)[0], "> m1");
-    assert!(
-        w.log()
-            .contains("fetched and compiled an uploaded processor"),
-        "{}",
-        w.log()
+    assert_eq!(lines(&out)[0], r#"> {"email":"***","n":1}"#);
+    let log = w.log();
+    assert_eq!(
+        log.matches("fetched and compiled an uploaded processor")
+            .count(),
+        2,
+        "{log}"
     );
 
     // Restarted, the worker runs the stream again from its compiled cache, without fetching.

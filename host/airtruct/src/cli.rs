@@ -36,6 +36,22 @@ struct Global {
     /// Where compiled components are cached (default: the user's cache directory, `airtruct/components`).
     #[arg(long, env = "AIRTRUCT_CACHE_DIR", global = true)]
     cache_dir: Option<PathBuf>,
+    /// The most memory a processor may ask for in its `limits.memory_mib` (the default per processor is 256).
+    #[arg(
+        long,
+        env = "AIRTRUCT_MAX_PROCESSOR_MEMORY_MIB",
+        default_value_t = 1024,
+        global = true
+    )]
+    max_processor_memory_mib: u32,
+    /// The largest component accepted (uploads and files), in MiB.
+    #[arg(
+        long,
+        env = "AIRTRUCT_MAX_COMPONENT_MIB",
+        default_value_t = 32,
+        global = true
+    )]
+    max_component_mib: u32,
 }
 
 #[derive(Subcommand)]
@@ -233,6 +249,8 @@ fn engine(g: &Global) -> anyhow::Result<Engine> {
     };
     Engine::new(EngineConfig {
         cache_dir: Some(cache_dir),
+        max_memory_bytes: (g.max_processor_memory_mib.max(1) as usize) << 20,
+        max_component_bytes: (g.max_component_mib.max(1) as usize) << 20,
         ..EngineConfig::default()
     })
     .context("starting the wasm engine")

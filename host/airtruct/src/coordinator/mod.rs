@@ -143,21 +143,24 @@ impl Coordinator {
             .collect();
         self.record_report(&req.worker_id, req.streams).await?;
 
+        // Subscribe before reading, so a change made in between is not missed; wake on every change but answer
+        // only when this worker's assignments differ from what it runs, or when the wait is over.
         let mut changes = self.changes.subscribe();
-        changes.borrow_and_update();
-        let assignments = self.assignments_for(&req.worker_id).await?;
-        let wanted: BTreeSet<(String, i64)> = assignments
-            .iter()
-            .map(|a| (a.stream_id.clone(), a.version))
-            .collect();
-        let wait = Duration::from_millis(req.wait_ms.min(5000));
-        let assignments = if wanted == running && !wait.is_zero() {
-            match tokio::time::timeout(wait, changes.changed()).await {
-                Ok(_) => self.assignments_for(&req.worker_id).await?,
-                Err(_) => assignments,
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms.min(5000));
+        let assignments = loop {
+            changes.borrow_and_update();
+            let assignments = self.assignments_for(&req.worker_id).await?;
+            let wanted: BTreeSet<(String, i64)> = assignments
+                .iter()
+                .map(|a| (a.stream_id.clone(), a.version))
+                .collect();
+            if wanted != running {
+                break assignments;
             }
-        } else {
-            assignments
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break assignments,
+            }
         };
         Ok(HeartbeatResponse {
             assignments,
