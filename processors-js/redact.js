@@ -57,6 +57,8 @@ export function init(config) {
   const errors = [];
   if (!Array.isArray(c.fields) || c.fields.some((f) => typeof f !== 'string')) {
     errors.push({ path: '.fields', message: 'required: a list of field names' });
+  } else if (c.fields.length === 0) {
+    errors.push({ path: '.fields', message: 'name at least one field' });
   }
   if (c.mask !== undefined && typeof c.mask !== 'string') {
     errors.push({ path: '.mask', message: 'must be a string' });

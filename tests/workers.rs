@@ -389,12 +389,32 @@ async fn runs_rust_and_javascript_uploads_on_a_worker_process_that_fetches_each_
     let (status, body) = api
         .post(
             "/api/v1/streams",
-            json!({"name": "p", "config": config(json!({}))}),
+            json!({"name": "p", "config": config(json!({"fields": []}))}),
         )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["details"][0]["path"], "config.pipeline.processors[0].wasm.config.fields",
+        "the JavaScript init's own error: {body}"
+    );
+    assert_eq!(body["details"][0]["message"], "name at least one field");
+    // A config its init accepts but its described schema does not: refused, with the schema's reason.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "p", "config": config(json!({"fields": ["email"], "colour": "red"}))}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["details"][0]["path"], "config.pipeline.processors[0].wasm.config",
+        "{body}"
+    );
+    assert!(
+        body["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
         "{body}"
     );
 

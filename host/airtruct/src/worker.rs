@@ -513,6 +513,7 @@ impl Supervised {
             _ = self.cancel.cancelled() => return Ok(StreamExit::Stopped),
         };
         self.set(ReplicaState::Running, None);
+        self.changed.notify_one();
         run_stream(
             self.engine.clone(),
             built,

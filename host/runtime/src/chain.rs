@@ -44,7 +44,7 @@ impl ProcessorSpec {
     }
 
     /// Where this processor's own configuration sits: `init` errors are paths inside it.
-    fn options_path(&self) -> String {
+    pub(crate) fn options_path(&self) -> String {
         let options = Component {
             kind: self.kind.clone(),
             options: serde_json::Value::Null,

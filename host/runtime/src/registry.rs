@@ -262,7 +262,10 @@ impl LimitsConfig {
     }
 }
 
-fn builtin_component(engine: &Engine, kind: &str) -> Result<Arc<LoadedComponent>, ValidationError> {
+pub(crate) fn builtin_component(
+    engine: &Engine,
+    kind: &str,
+) -> Result<Arc<LoadedComponent>, ValidationError> {
     let b = airtruct_builtins::builtin(kind)
         .ok_or_else(|| ValidationError::new("", format!("no built-in \"{kind}\"")))?;
     engine.load(b.wasm).map_err(|e| {

@@ -6,7 +6,7 @@ use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_pa
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
-use crate::registry::{InputConfig, OutputConfig, Uploaded, resolve_processor};
+use crate::registry::{InputConfig, OutputConfig, Uploaded, builtin_component, resolve_processor};
 
 /// A stream config that passed validation, with everything parsed and resolved, ready to run.
 pub struct StreamPlan {
@@ -54,10 +54,17 @@ pub fn validate_stream(
         .map_or(&no_processors, |p| &p.processors);
     for c in steps {
         match resolve_processor(engine, c, uploaded) {
-            Ok(spec) => match spec.instantiate(engine) {
-                Ok(_) => processors.push(spec),
-                Err(e) => errors.extend(e),
-            },
+            Ok(spec) => {
+                let schema_errors = check_described_schema(engine, &spec);
+                if !schema_errors.is_empty() {
+                    errors.extend(schema_errors);
+                    continue;
+                }
+                match spec.instantiate(engine) {
+                    Ok(_) => processors.push(spec),
+                    Err(e) => errors.extend(e),
+                }
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -92,4 +99,69 @@ pub fn validate_stream(
         }
         _ => Err(errors),
     }
+}
+
+/// Checks a `wasm` processor's config against the JSON Schema its component describes, with the built-in
+/// `validate` component (so the check runs in the sandbox too). Each violation is reported at its path.
+fn check_described_schema(engine: &Engine, spec: &ProcessorSpec) -> Vec<ValidationError> {
+    if spec.kind != "wasm" {
+        return Vec::new();
+    }
+    let schema: Value = match serde_json::from_str(&spec.component.info().config_schema) {
+        Ok(Value::Object(map)) if !map.is_empty() => Value::Object(map),
+        _ => return Vec::new(), // no schema, or `{}`: only `init` checks
+    };
+    let at = spec.options_path();
+    let checker = match builtin_component(engine, "validate") {
+        Ok(c) => c,
+        Err(e) => return vec![ValidationError::new(at, e.message)],
+    };
+    let config = serde_json::json!({ "schema": schema }).to_string();
+    let mut instance = match engine.instantiate(&checker, &config, Default::default()) {
+        Ok(i) => i,
+        Err(e) => {
+            return vec![ValidationError::new(
+                at,
+                format!("the processor describes a config schema that is not valid: {e}"),
+            )];
+        }
+    };
+    let message = crate::message(spec.config.clone().into_bytes(), Default::default());
+    let out = match instance.process(&[message]) {
+        Ok(out) => out,
+        Err(e) => {
+            return vec![ValidationError::new(
+                at,
+                format!("checking the config: {e}"),
+            )];
+        }
+    };
+    let Some(error) = out.into_iter().next().and_then(|m| m.error) else {
+        return Vec::new();
+    };
+    // Violations come as "/json/pointer: message; ...".
+    error
+        .split("; ")
+        .map(|v| match v.split_once(": ") {
+            Some((pointer, message)) if pointer.starts_with('/') => {
+                let inner: String = pointer
+                    .split('/')
+                    .skip(1)
+                    .map(|seg| match seg.parse::<usize>() {
+                        Ok(i) => format!("[{i}]"),
+                        Err(_) => format!(".{}", seg.replace("~1", "/").replace("~0", "~")),
+                    })
+                    .collect();
+                ValidationError::new(
+                    airtruct_model::join_path(&at, &inner),
+                    format!("{message} (the processor's config schema)"),
+                )
+            }
+            Some(("(root)", message)) => ValidationError::new(
+                at.clone(),
+                format!("{message} (the processor's config schema)"),
+            ),
+            _ => ValidationError::new(at.clone(), format!("{v} (the processor's config schema)")),
+        })
+        .collect()
 }
