@@ -27,6 +27,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long the coordinator may hold a heartbeat when nothing changed.
 const WAIT: Duration = Duration::from_secs(1);
+/// How long it may hold one while a stream of this worker is stopping.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 
 /// How a worker reaches its coordinator: in the same process (`standalone`) or over HTTP.
 #[derive(Clone)]
@@ -277,7 +279,13 @@ impl Worker {
             let req = HeartbeatRequest {
                 worker_id: reg.worker_id.clone(),
                 streams: self.reports(),
-                wait_ms: WAIT.as_millis() as u64,
+                // While a stream drains, come back soon to report it stopped.
+                wait_ms: if self.stopping.is_empty() {
+                    WAIT
+                } else {
+                    DRAIN_POLL
+                }
+                .as_millis() as u64,
             };
             let sent = Instant::now();
             let changed = self.changed.clone();

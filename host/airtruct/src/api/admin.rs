@@ -432,22 +432,13 @@ async fn list_secrets(State(state): State<AppState>) -> Result<Json<Vec<SecretVi
 }
 
 fn check_secret_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "the secret name is not valid",
-            vec![ValidationError::new(
-                "name",
-                "use 1 to 128 letters, digits, '_', '-' or '.'",
-            )],
-        ))
-    }
+    super::error::check_name(
+        "secret",
+        name,
+        128,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'),
+        "letters, digits, '_', '-' or '.'",
+    )
 }
 
 async fn put_secret(

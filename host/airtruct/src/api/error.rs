@@ -116,3 +116,23 @@ where
         })
     }
 }
+
+/// Checks a name given in a path or query: 1 to `max` characters, each `allowed`; `rule` says which.
+pub fn check_name(
+    what: &str,
+    name: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    rule: &str,
+) -> Result<(), ApiError> {
+    if !name.is_empty() && name.len() <= max && name.chars().all(allowed) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        format!("the {what} name is not valid"),
+        vec![ValidationError::new(
+            "name",
+            format!("use 1 to {max} {rule}"),
+        )],
+    ))
+}

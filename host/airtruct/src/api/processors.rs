@@ -135,22 +135,13 @@ async fn usage(state: &AppState) -> Result<BTreeMap<String, Vec<UsedBy>>, ApiErr
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "the processor name is not valid",
-            vec![ValidationError::new(
-                "name",
-                "use 1 to 64 of a-z, 0-9, '-' and '_'",
-            )],
-        ))
-    }
+    super::error::check_name(
+        "processor",
+        name,
+        64,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
+        "of a-z, 0-9, '-' and '_'",
+    )
 }
 
 async fn upload(
