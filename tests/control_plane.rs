@@ -135,6 +135,32 @@ async fn every_api_path_needs_credentials_and_login_gives_them() {
     assert_eq!(status, 204);
     let (status, _) = api.call("GET", "/api/v1/streams", None).await;
     assert_eq!(status, 401);
+
+    // Guessing is throttled: after 5 failures in a row the name is refused for a minute, even with the right
+    // password.
+    for _ in 0..5 {
+        let (status, _) = anonymous
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": "admin", "password": "guess"}),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = anonymous
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": support::ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many failed logins"),
+        "{body}"
+    );
 }
 
 fn generate_to_file(out: &std::path::Path, count: u64, interval: &str) -> Value {

@@ -284,6 +284,16 @@ async fn login(
     State(state): State<AppState>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<TokenCreated>, ApiError> {
+    if let Some(wait) = state.logins.locked(&req.username) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins for \"{}\": try again in {} s",
+                req.username,
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let user = match state.store.get_user(&req.username).await {
         Ok(u) => Some(u),
         Err(airtruct_store::StoreError::NotFound(_)) => None,
@@ -300,8 +310,10 @@ async fn login(
             .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| matches) else {
         tracing::warn!(username = %req.username, "failed login");
+        state.logins.failed(&req.username);
         return Err(ApiError::unauthorized("wrong username or password"));
     };
+    state.logins.succeeded(&req.username);
     let created = issue(
         &user.username,
         "session",

@@ -43,12 +43,50 @@ pub struct WorkerReport {
     pub streams: Vec<StreamReport>,
 }
 
+/// Failed logins per user name: after [`LoginThrottle::MAX_FAILURES`] failures in a row, that name is refused for
+/// [`LoginThrottle::LOCKOUT`], which makes guessing a password slow without locking a user out for long.
+#[derive(Default)]
+pub struct LoginThrottle(Mutex<HashMap<String, (u32, std::time::Instant)>>);
+
+impl LoginThrottle {
+    pub const MAX_FAILURES: u32 = 5;
+    pub const LOCKOUT: Duration = Duration::from_secs(60);
+
+    /// How long `username` must still wait, if it is locked.
+    pub fn locked(&self, username: &str) -> Option<Duration> {
+        let map = self.0.lock().expect("throttle lock");
+        let (n, last) = map.get(username)?;
+        let elapsed = last.elapsed();
+        (*n >= Self::MAX_FAILURES && elapsed < Self::LOCKOUT).then(|| Self::LOCKOUT - elapsed)
+    }
+
+    pub fn failed(&self, username: &str) {
+        let mut map = self.0.lock().expect("throttle lock");
+        if map.len() > 10_000 {
+            map.retain(|_, (_, last)| last.elapsed() < Self::LOCKOUT);
+        }
+        let entry = map
+            .entry(username.to_string())
+            .or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= Self::LOCKOUT {
+            entry.0 = 0;
+        }
+        entry.0 += 1;
+        entry.1 = std::time::Instant::now();
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        self.0.lock().expect("throttle lock").remove(username);
+    }
+}
+
 /// The coordinator's shared state.
 pub struct Coordinator {
     pub store: Store,
     pub engine: Engine,
     pub key: Arc<SecretKey>,
     pub timing: Timing,
+    pub logins: LoginThrottle,
     worker_token_hash: String,
     reports: Mutex<HashMap<String, WorkerReport>>,
     /// Per stream, the last counters of runs that ended (stopped, moved, their worker died), so the API's
@@ -88,6 +126,7 @@ impl Coordinator {
             engine,
             key,
             timing,
+            logins: LoginThrottle::default(),
             worker_token_hash: airtruct_auth::token_hash(worker_token),
             reports: Mutex::new(HashMap::new()),
             settled: Mutex::new(HashMap::new()),
