@@ -6,6 +6,7 @@ mod admin;
 mod error;
 mod openapi;
 mod processors;
+mod sample;
 mod streams;
 mod worker;
 

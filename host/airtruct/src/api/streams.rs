@@ -1,12 +1,9 @@
-//! Streams: create, read, update, delete, status changes, versions and rollback, validation and the test
-//! endpoint that runs processors on sample messages.
+//! Streams: create, read, update, delete, status changes, versions and rollback, and validation (the test endpoint
+//! is in `sample`).
 
-use std::collections::BTreeMap;
-
-use airtruct_model::{ValidationError, parse_stream_partial};
-use airtruct_runtime::chain::Chain;
-use airtruct_runtime::registry::{Uploaded, resolve_processor, uploaded_refs};
-use airtruct_runtime::{Metadata, MetricsSnapshot, message, validate_stream};
+use airtruct_model::ValidationError;
+use airtruct_runtime::registry::{Uploaded, uploaded_refs};
+use airtruct_runtime::{MetricsSnapshot, validate_stream};
 use airtruct_store::{StreamRecord, StreamStatus, VersionRecord};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::Body;
-use super::{Access, ApiError, AppState, Route, route};
+use super::{Access, ApiError, AppState, Route, route, sample};
 use crate::protocol::ReplicaState;
 
 pub fn routes() -> Vec<Route> {
@@ -58,10 +55,10 @@ pub fn routes() -> Vec<Route> {
             User,
             "testStream",
             "Run a config's processors on sample messages and show the output of each step",
-            test,
+            sample::test,
         )
-        .body::<TestRequest>()
-        .returns::<TestResponse>(200),
+        .body::<sample::TestRequest>()
+        .returns::<sample::TestResponse>(200),
         route(
             M::GET,
             "/api/v1/streams/{id}",
@@ -315,7 +312,7 @@ async fn view(state: &AppState, s: StreamRecord) -> Result<StreamView, ApiError>
 
 /// A config given as text is parsed as YAML (JSON is YAML). `${VAR}` is not read from the server's
 /// environment: configs saved through the API use `${secret:NAME}`.
-fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
+pub(super) fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
     match config {
         Value::String(text) => airtruct_model::parse_text(&text, |_| None).map_err(|errs| {
             errs.into_iter()
@@ -326,7 +323,7 @@ fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
     }
 }
 
-fn join(prefix: &str, path: &str) -> String {
+pub(super) fn join(prefix: &str, path: &str) -> String {
     if path.is_empty() {
         prefix.to_string()
     } else {
@@ -362,7 +359,10 @@ pub async fn pin_versions(state: &AppState, config: &mut Value) -> Vec<Validatio
 }
 
 /// Loads the uploaded components a (pinned) config names.
-async fn fetch_uploaded(state: &AppState, config: &Value) -> (Uploaded, Vec<ValidationError>) {
+pub(super) async fn fetch_uploaded(
+    state: &AppState,
+    config: &Value,
+) -> (Uploaded, Vec<ValidationError>) {
     let mut uploaded = Uploaded::default();
     let mut errors = Vec::new();
     for r in uploaded_refs(config) {
@@ -601,184 +601,4 @@ async fn validate(
         valid: errors.is_empty(),
         errors,
     })
-}
-
-/// A sample message.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TestMessage {
-    /// The payload: a string is taken as it is, anything else as its JSON text.
-    pub payload: Value,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// Processors to try on sample messages.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TestRequest {
-    /// A stream config (an object or YAML text); only `pipeline.processors` is used, so input and output may
-    /// be missing.
-    pub config: Value,
-    pub messages: Vec<TestMessage>,
-}
-
-/// A message as it came out of a step.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TestOutput {
-    /// The payload as text (invalid UTF-8 replaced).
-    pub payload: String,
-    pub metadata: BTreeMap<String, String>,
-    /// Why it failed, with the processor that failed it.
-    pub error: Option<String>,
-}
-
-/// What one processor made of one sample message.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TestStep {
-    /// The processor (`pipeline.processors[0] (mapping)`).
-    pub processor: String,
-    /// The messages after this step: none when filtered out, several when split; failed ones carry `error`.
-    pub output: Vec<TestOutput>,
-}
-
-/// The trace of one sample message through every processor.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TestTrace {
-    pub steps: Vec<TestStep>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TestResponse {
-    /// One trace per sample message, in order.
-    pub results: Vec<TestTrace>,
-}
-
-fn test_output(m: &airtruct_runtime::Message) -> TestOutput {
-    let metadata = Metadata::iter_bytes(&m.metadata)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    TestOutput {
-        payload: String::from_utf8_lossy(&m.payload).into_owned(),
-        metadata,
-        error: m.error.clone(),
-    }
-}
-
-const MAX_TEST_MESSAGES: usize = 100;
-
-async fn test(
-    State(state): State<AppState>,
-    Body(req): Body<TestRequest>,
-) -> Result<Json<TestResponse>, ApiError> {
-    if req.messages.len() > MAX_TEST_MESSAGES {
-        return Err(ApiError::invalid(
-            "too many sample messages",
-            vec![ValidationError::new(
-                "messages",
-                format!("at most {MAX_TEST_MESSAGES}"),
-            )],
-        ));
-    }
-    let config =
-        config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
-    // The test runs here, on the coordinator: secrets are resolved in memory and never leave it.
-    let mut missing = Vec::new();
-    let mut lookup = BTreeMap::new();
-    for (name, path) in airtruct_model::secret_refs(&config) {
-        match state.store.get_secret(&name).await {
-            Ok(s) => match state.key.decrypt(&s.name, &s.nonce, &s.ciphertext) {
-                Ok(v) => {
-                    lookup.insert(name, v);
-                }
-                Err(e) => return Err(ApiError::internal(e)),
-            },
-            Err(airtruct_store::StoreError::NotFound(_)) => missing.push(ValidationError::new(
-                join("config", &path),
-                format!("secret \"{name}\" does not exist"),
-            )),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::invalid("the config is not valid", missing));
-    }
-    let mut config = airtruct_model::resolve_secrets(&config, |n| lookup.get(n).cloned())
-        .map_err(|e| ApiError::invalid("the config is not valid", e))?;
-    let mut errors = pin_versions(&state, &mut config).await;
-    let (uploaded, fetch_errors) = fetch_uploaded(&state, &config).await;
-    errors.extend(fetch_errors);
-    if !errors.is_empty() {
-        errors.dedup();
-        return Err(ApiError::invalid(
-            "the processors are not valid",
-            errors
-                .into_iter()
-                .map(|e| ValidationError::new(join("config", &e.path), e.message))
-                .collect(),
-        ));
-    }
-    let engine = state.engine.clone();
-    let result =
-        tokio::task::spawn_blocking(move || run_test(&engine, &config, &uploaded, req.messages))
-            .await
-            .map_err(ApiError::internal)?;
-    result.map(Json).map_err(|errors| {
-        ApiError::invalid(
-            "the processors are not valid",
-            errors
-                .into_iter()
-                .map(|e| ValidationError::new(join("config", &e.path), e.message))
-                .collect(),
-        )
-    })
-}
-
-fn run_test(
-    engine: &airtruct_engine::Engine,
-    config: &Value,
-    uploaded: &Uploaded,
-    messages: Vec<TestMessage>,
-) -> Result<TestResponse, Vec<ValidationError>> {
-    let (partial, errors) = parse_stream_partial(config);
-    let mut errors: Vec<ValidationError> = errors
-        .into_iter()
-        .filter(|e| e.path.starts_with("pipeline"))
-        .collect();
-    let mut specs = Vec::new();
-    for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
-        match resolve_processor(engine, c, uploaded) {
-            Ok(spec) => specs.push(spec),
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let labels: Vec<String> = specs.iter().map(|s| s.label()).collect();
-    let mut chain = Chain::new(engine, &specs)?;
-    let mut results = Vec::with_capacity(messages.len());
-    for m in messages {
-        let payload = match m.payload {
-            Value::String(s) => s.into_bytes(),
-            other => other.to_string().into_bytes(),
-        };
-        let mut meta = Metadata::default();
-        for (k, v) in &m.metadata {
-            meta.insert(k, v);
-        }
-        let mut steps: Vec<TestStep> = Vec::with_capacity(labels.len());
-        let mut failed_before = 0;
-        chain.run(vec![message(payload, meta)], |i, ok, failed| {
-            let mut output: Vec<TestOutput> = ok.iter().map(test_output).collect();
-            output.extend(failed[failed_before..].iter().map(test_output));
-            failed_before = failed.len();
-            steps.push(TestStep {
-                processor: labels[i].clone(),
-                output,
-            });
-        });
-        results.push(TestTrace { steps });
-    }
-    Ok(TestResponse { results })
 }

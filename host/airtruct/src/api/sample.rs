@@ -1,0 +1,198 @@
+//! `POST /api/v1/streams/test`: runs a config's processors on sample messages, in the sandbox and with no side
+//! effects, and answers the output of each step for each message.
+
+use std::collections::BTreeMap;
+
+use airtruct_model::{ValidationError, parse_stream_partial};
+use airtruct_runtime::chain::Chain;
+use airtruct_runtime::registry::{Uploaded, resolve_processor};
+use airtruct_runtime::{Metadata, message};
+use axum::Json;
+use axum::extract::State;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::Body;
+use super::streams::{config_value, fetch_uploaded, join, pin_versions};
+use super::{ApiError, AppState};
+
+/// A sample message.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestMessage {
+    /// The payload: a string is taken as it is, anything else as its JSON text.
+    pub payload: Value,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Processors to try on sample messages.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// A stream config (an object or YAML text); only `pipeline.processors` is used, so input and output may
+    /// be missing.
+    pub config: Value,
+    pub messages: Vec<TestMessage>,
+}
+
+/// A message as it came out of a step.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestOutput {
+    /// The payload as text (invalid UTF-8 replaced).
+    pub payload: String,
+    pub metadata: BTreeMap<String, String>,
+    /// Why it failed, with the processor that failed it.
+    pub error: Option<String>,
+}
+
+/// What one processor made of one sample message.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestStep {
+    /// The processor (`pipeline.processors[0] (mapping)`).
+    pub processor: String,
+    /// The messages after this step: none when filtered out, several when split; failed ones carry `error`.
+    pub output: Vec<TestOutput>,
+}
+
+/// The trace of one sample message through every processor.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestTrace {
+    pub steps: Vec<TestStep>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestResponse {
+    /// One trace per sample message, in order.
+    pub results: Vec<TestTrace>,
+}
+
+fn test_output(m: &airtruct_runtime::Message) -> TestOutput {
+    let metadata = Metadata::iter_bytes(&m.metadata)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    TestOutput {
+        payload: String::from_utf8_lossy(&m.payload).into_owned(),
+        metadata,
+        error: m.error.clone(),
+    }
+}
+
+const MAX_TEST_MESSAGES: usize = 100;
+
+pub(super) async fn test(
+    State(state): State<AppState>,
+    Body(req): Body<TestRequest>,
+) -> Result<Json<TestResponse>, ApiError> {
+    if req.messages.len() > MAX_TEST_MESSAGES {
+        return Err(ApiError::invalid(
+            "too many sample messages",
+            vec![ValidationError::new(
+                "messages",
+                format!("at most {MAX_TEST_MESSAGES}"),
+            )],
+        ));
+    }
+    let config =
+        config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    // The test runs here, on the coordinator: secrets are resolved in memory and never leave it.
+    let mut missing = Vec::new();
+    let mut lookup = BTreeMap::new();
+    for (name, path) in airtruct_model::secret_refs(&config) {
+        match state.store.get_secret(&name).await {
+            Ok(s) => match state.key.decrypt(&s.name, &s.nonce, &s.ciphertext) {
+                Ok(v) => {
+                    lookup.insert(name, v);
+                }
+                Err(e) => return Err(ApiError::internal(e)),
+            },
+            Err(airtruct_store::StoreError::NotFound(_)) => missing.push(ValidationError::new(
+                join("config", &path),
+                format!("secret \"{name}\" does not exist"),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::invalid("the config is not valid", missing));
+    }
+    let mut config = airtruct_model::resolve_secrets(&config, |n| lookup.get(n).cloned())
+        .map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    let mut errors = pin_versions(&state, &mut config).await;
+    let (uploaded, fetch_errors) = fetch_uploaded(&state, &config).await;
+    errors.extend(fetch_errors);
+    if !errors.is_empty() {
+        errors.dedup();
+        return Err(ApiError::invalid(
+            "the processors are not valid",
+            errors
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect(),
+        ));
+    }
+    let engine = state.engine.clone();
+    let result =
+        tokio::task::spawn_blocking(move || run_test(&engine, &config, &uploaded, req.messages))
+            .await
+            .map_err(ApiError::internal)?;
+    result.map(Json).map_err(|errors| {
+        ApiError::invalid(
+            "the processors are not valid",
+            errors
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect(),
+        )
+    })
+}
+
+fn run_test(
+    engine: &airtruct_engine::Engine,
+    config: &Value,
+    uploaded: &Uploaded,
+    messages: Vec<TestMessage>,
+) -> Result<TestResponse, Vec<ValidationError>> {
+    let (partial, errors) = parse_stream_partial(config);
+    let mut errors: Vec<ValidationError> = errors
+        .into_iter()
+        .filter(|e| e.path.starts_with("pipeline"))
+        .collect();
+    let mut specs = Vec::new();
+    for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
+        match resolve_processor(engine, c, uploaded) {
+            Ok(spec) => specs.push(spec),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let labels: Vec<String> = specs.iter().map(|s| s.label()).collect();
+    let mut chain = Chain::new(engine, &specs)?;
+    let mut results = Vec::with_capacity(messages.len());
+    for m in messages {
+        let payload = match m.payload {
+            Value::String(s) => s.into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let mut meta = Metadata::default();
+        for (k, v) in &m.metadata {
+            meta.insert(k, v);
+        }
+        let mut steps: Vec<TestStep> = Vec::with_capacity(labels.len());
+        let mut failed_before = 0;
+        chain.run(vec![message(payload, meta)], |i, ok, failed| {
+            let mut output: Vec<TestOutput> = ok.iter().map(test_output).collect();
+            output.extend(failed[failed_before..].iter().map(test_output));
+            failed_before = failed.len();
+            steps.push(TestStep {
+                processor: labels[i].clone(),
+                output,
+            });
+        });
+        results.push(TestTrace { steps });
+    }
+    Ok(TestResponse { results })
+}
