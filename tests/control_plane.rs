@@ -518,6 +518,23 @@ async fn secrets_are_never_returned_and_reach_the_stream_that_uses_them() {
     assert!(written[0].contains("s3cr3t-v2"), "{written:?}");
     assert!(!stream(&api, &id).await.to_string().contains("s3cr3t"));
 
+    // The test endpoint would show the value in its answer: it refuses secrets.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": config("api_key"), "messages": [{"payload": "{}"}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(!body.to_string().contains("s3cr3t"), "{body}");
+    assert!(
+        body["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not resolve secrets"),
+        "{body}"
+    );
+
     let (status, _) = api.call("DELETE", "/api/v1/secrets/api_key", None).await;
     assert_eq!(status, 204);
     assert_eq!(api.get("/api/v1/secrets").await, json!([]));
@@ -588,8 +605,28 @@ async fn tests_processors_on_samples_step_by_step_and_cuts_off_a_loop() {
     let looping = airtruct_builtins::fixtures::LOOP;
     let path = dir.path().join("loop.wasm");
     std::fs::write(&path, looping).unwrap();
+    // A file path is for `airtruct run`: through the API, processors are uploaded.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": {"pipeline": {"processors": [{"wasm": {"path": path}}]}}, "messages": []}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["details"][0]["path"], "config.pipeline.processors[0].wasm.path",
+        "{body}"
+    );
+    let uploaded = reqwest::Client::new()
+        .post(format!("{base}/api/v1/processors?name=looper"))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .body(looping.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
     let config = json!({"pipeline": {"processors": [
-        {"wasm": {"path": path, "limits": {"timeout": "200ms"}}}
+        {"wasm": {"name": "looper", "limits": {"timeout": "200ms"}}}
     ]}});
     let (status, body) = api
         .post(

@@ -54,6 +54,10 @@ pub struct StreamReport {
     pub attempts: u32,
     /// When the worker started this run (ms since the epoch); identifies the run whose counters these are.
     pub started_at: i64,
+    /// The assignment this run belongs to (its `assigned_at`): a report of an older assignment of the same
+    /// version (before a resume) does not change the stream's status.
+    #[serde(default)]
+    pub assigned_at: i64,
     /// Counters since this worker started the stream.
     pub metrics: MetricsSnapshot,
 }
@@ -91,6 +95,8 @@ pub struct Assignment {
     pub stream_id: String,
     pub name: String,
     pub version: i64,
+    /// When the coordinator made this assignment: a new one (after a resume) restarts the stream.
+    pub assigned_at: i64,
     /// The stream config, with `${secret:NAME}` references left for the worker to resolve.
     pub config: serde_json::Value,
     /// The secrets the config references.

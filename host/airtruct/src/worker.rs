@@ -25,6 +25,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// The wait before the second attempt; it doubles after each failure, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run that stayed up this long was healthy: its failure starts the count of attempts again.
+const STABLE: Duration = Duration::from_secs(60);
 /// How long the coordinator may hold a heartbeat when nothing changed.
 const WAIT: Duration = Duration::from_secs(1);
 /// How long it may hold one while a stream of this worker is stopping.
@@ -195,6 +197,7 @@ struct Status {
 /// A stream this worker runs (or is stopping).
 struct Running {
     version: i64,
+    assigned_at: i64,
     started_at: i64,
     cancel: CancellationToken,
     status: Arc<Mutex<Status>>,
@@ -217,6 +220,7 @@ impl Running {
             reason: s.reason,
             attempts: s.attempts,
             started_at: self.started_at,
+            assigned_at: self.assigned_at,
             metrics: self.metrics.snapshot(),
         }
     }
@@ -374,14 +378,14 @@ impl Worker {
 
     /// Brings what runs to exactly `assignments`.
     fn reconcile(&mut self, assignments: Vec<Assignment>) {
-        let wanted: HashMap<&str, i64> = assignments
+        let wanted: HashMap<&str, (i64, i64)> = assignments
             .iter()
-            .map(|a| (a.stream_id.as_str(), a.version))
+            .map(|a| (a.stream_id.as_str(), (a.version, a.assigned_at)))
             .collect();
         let stale: Vec<String> = self
             .running
             .iter()
-            .filter(|(id, r)| wanted.get(id.as_str()) != Some(&r.version))
+            .filter(|(id, r)| wanted.get(id.as_str()) != Some(&(r.version, r.assigned_at)))
             .map(|(id, _)| id.clone())
             .collect();
         for id in stale {
@@ -417,6 +421,7 @@ impl Worker {
             a.stream_id,
             Running {
                 version: a.version,
+                assigned_at: a.assigned_at,
                 started_at: airtruct_store::now_ms(),
                 cancel,
                 status,
@@ -546,12 +551,16 @@ async fn supervise(s: Supervised) {
     let id = s.assignment.stream_id.clone();
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let attempt = {
-            let mut st = s.status.lock().expect("status lock");
-            st.attempts += 1;
-            st.attempts
-        };
+        s.status.lock().expect("status lock").attempts += 1;
+        let started = Instant::now();
         let result = s.attempt().await;
+        let was_running = s.status.lock().expect("status lock").state == ReplicaState::Running;
+        if result.is_err() && was_running && started.elapsed() >= STABLE {
+            // It failed after a long healthy run: this is its first failure, not its next one.
+            s.status.lock().expect("status lock").attempts = 1;
+            backoff = FIRST_BACKOFF;
+        }
+        let attempt = s.status.lock().expect("status lock").attempts;
         match result {
             Ok(StreamExit::Completed) => {
                 tracing::info!(stream = %id, "stream completed");

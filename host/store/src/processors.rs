@@ -50,22 +50,17 @@ impl Store {
     ) -> Result<ProcessorRecord, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let known: Option<(String,)> =
-            sqlx::query_as("SELECT sha256 FROM component_blobs WHERE sha256 = $1")
-                .bind(sha256)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_none() {
-            sqlx::query(
-                "INSERT INTO component_blobs (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(sha256)
-            .bind(bytes.to_vec())
-            .bind(bytes.len() as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // The same bytes uploaded twice at once: the second insert does nothing.
+        sqlx::query(
+            "INSERT INTO component_blobs (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(bytes.to_vec())
+        .bind(bytes.len() as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let (latest,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(version) FROM processors WHERE name = $1")
                 .bind(name)

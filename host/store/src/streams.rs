@@ -252,6 +252,29 @@ impl Store {
         self.get_stream(id).await
     }
 
+    /// Sets `completed` or `failed` only if the stream is still active at `version` (a save, a pause or a resume
+    /// in the meantime wins); returns whether it changed.
+    pub async fn finish_stream(
+        &self,
+        id: &str,
+        version: i64,
+        status: StreamStatus,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE streams SET status = $1, failure_reason = $2, updated_at = $3 \
+             WHERE id = $4 AND version = $5 AND status = 'active'",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deletes a stream and all its versions.
     pub async fn delete_stream(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;

@@ -150,18 +150,27 @@ impl Store {
         .bind(before)
         .fetch_all(&mut *tx)
         .await?;
-        for (id,) in &expired {
-            sqlx::query("UPDATE workers SET state = 'dead' WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let mut dead = Vec::new();
+        for (id,) in expired {
+            // Conditional: a heartbeat that committed since the SELECT keeps the worker alive.
+            let done = sqlx::query(
+                "UPDATE workers SET state = 'dead' WHERE id = $1 AND state <> 'dead' AND last_heartbeat < $2",
+            )
+            .bind(&id)
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
             sqlx::query("DELETE FROM assignments WHERE worker_id = $1")
-                .bind(id)
+                .bind(&id)
                 .execute(&mut *tx)
                 .await?;
+            dead.push(id);
         }
         tx.commit().await?;
-        Ok(expired.into_iter().map(|(id,)| id).collect())
+        Ok(dead)
     }
 
     /// Forgets workers dead since before `before` (ms).

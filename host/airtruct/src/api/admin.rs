@@ -284,7 +284,7 @@ async fn login(
     State(state): State<AppState>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<TokenCreated>, ApiError> {
-    if let Some(wait) = state.logins.locked(&req.username) {
+    if let Err(wait) = state.logins.attempt(&req.username) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -310,7 +310,6 @@ async fn login(
             .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| matches) else {
         tracing::warn!(username = %req.username, "failed login");
-        state.logins.failed(&req.username);
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     state.logins.succeeded(&req.username);

@@ -104,7 +104,12 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+            .map_err(|e| {
+                ApiError::new(
+                    e.status(),
+                    format!("reading the request body: {}", e.body_text()),
+                )
+            })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(Body).map_err(|e| {
             let path = e.path().to_string();

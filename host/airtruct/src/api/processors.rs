@@ -158,7 +158,7 @@ async fn upload(
     check_name(&q.name)?;
     let bytes = body.map_err(|e| {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            e.status(),
             format!(
                 "reading the upload: {} (at most {MAX_UPLOAD} bytes)",
                 e.body_text()
@@ -277,6 +277,7 @@ async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    state.store.get_processor(&name, None).await?;
     let users = usage(&state).await?.remove(&name).unwrap_or_default();
     if !users.is_empty() {
         let names: Vec<String> = users

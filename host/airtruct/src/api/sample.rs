@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::Body;
-use super::streams::{config_value, fetch_uploaded, join, pin_versions};
+use super::streams::{config_value, fetch_uploaded, join, pin_versions, refuse_local_paths};
 use super::{ApiError, AppState};
 
 /// A sample message.
@@ -96,29 +96,21 @@ pub(super) async fn test(
     }
     let config =
         config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
-    // The test runs here, on the coordinator: secrets are resolved in memory and never leave it.
-    let mut missing = Vec::new();
-    let mut lookup = BTreeMap::new();
-    for (name, path) in airtruct_model::secret_refs(&config) {
-        match state.store.get_secret(&name).await {
-            Ok(s) => match state.key.decrypt(&s.name, &s.nonce, &s.ciphertext) {
-                Ok(v) => {
-                    lookup.insert(name, v);
-                }
-                Err(e) => return Err(ApiError::internal(e)),
-            },
-            Err(airtruct_store::StoreError::NotFound(_)) => missing.push(ValidationError::new(
+    // The answer shows what the processors made, so a secret would come back in clear: refuse them here.
+    let secrets: Vec<ValidationError> = airtruct_model::secret_refs(&config)
+        .into_iter()
+        .map(|(name, path)| {
+            ValidationError::new(
                 join("config", &path),
-                format!("secret \"{name}\" does not exist"),
-            )),
-            Err(e) => return Err(e.into()),
-        }
+                format!("the test endpoint does not resolve secrets (\"{name}\"): test with a sample value"),
+            )
+        })
+        .chain(refuse_local_paths(&config))
+        .collect();
+    if !secrets.is_empty() {
+        return Err(ApiError::invalid("the config cannot be tested", secrets));
     }
-    if !missing.is_empty() {
-        return Err(ApiError::invalid("the config is not valid", missing));
-    }
-    let mut config = airtruct_model::resolve_secrets(&config, |n| lookup.get(n).cloned())
-        .map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    let mut config = config;
     let mut errors = pin_versions(&state, &mut config).await;
     let (uploaded, fetch_errors) = fetch_uploaded(&state, &config).await;
     errors.extend(fetch_errors);

@@ -379,7 +379,39 @@ pub(super) async fn fetch_uploaded(
     (uploaded, errors)
 }
 
+/// Configs saved through the API name uploaded processors: `wasm.path` would make the coordinator and the workers
+/// read files of their own disks. Paths are relative to the config, under `config.`.
+pub(super) fn refuse_local_paths(config: &Value) -> Vec<ValidationError> {
+    let Some(steps) = config
+        .pointer("/pipeline/processors")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| step.pointer("/wasm/path").is_some())
+        .map(|(i, _)| {
+            ValidationError::new(
+                format!("config.pipeline.processors[{i}].wasm.path"),
+                "a stream saved through the API uses an uploaded processor (`name`): `path` is for `airtruct run`",
+            )
+        })
+        .collect()
+}
+
 async fn check(state: &AppState, config: &Value) -> Result<(), Vec<ValidationError>> {
+    let local = refuse_local_paths(config);
+    if !local.is_empty() {
+        // Paths here are relative to the config; callers prefix `config.`.
+        return Err(local
+            .into_iter()
+            .map(|e| {
+                ValidationError::new(e.path.trim_start_matches("config.").to_string(), e.message)
+            })
+            .collect());
+    }
     let mut value = config.clone();
     let mut errors = pin_versions(state, &mut value).await;
     let (uploaded, fetch_errors) = fetch_uploaded(state, &value).await;
@@ -535,6 +567,16 @@ async fn set_status(
     let s = state.store.get_stream(&id).await?;
     if change.status == UserStatus::Active {
         activate_check(&state, &s.config).await?;
+        // A fresh assignment, so a worker still holding the finished run starts it again.
+        let stale: Vec<(String, String)> = state
+            .store
+            .list_assignments()
+            .await?
+            .into_iter()
+            .filter(|a| a.stream_id == id)
+            .map(|a| (a.stream_id, a.worker_id))
+            .collect();
+        state.store.apply_assignments(&stale, &[]).await?;
     }
     let s = state
         .store

@@ -52,16 +52,16 @@ impl LoginThrottle {
     pub const MAX_FAILURES: u32 = 5;
     pub const LOCKOUT: Duration = Duration::from_secs(60);
 
-    /// How long `username` must still wait, if it is locked.
-    pub fn locked(&self, username: &str) -> Option<Duration> {
-        let map = self.0.lock().expect("throttle lock");
-        let (n, last) = map.get(username)?;
-        let elapsed = last.elapsed();
-        (*n >= Self::MAX_FAILURES && elapsed < Self::LOCKOUT).then(|| Self::LOCKOUT - elapsed)
-    }
-
-    pub fn failed(&self, username: &str) {
+    /// Starts a login attempt: `Err(wait)` when `username` is locked; otherwise the attempt counts as a failure
+    /// until [`LoginThrottle::succeeded`], so parallel guesses cannot outrun the count.
+    pub fn attempt(&self, username: &str) -> Result<(), Duration> {
         let mut map = self.0.lock().expect("throttle lock");
+        if let Some((n, last)) = map.get(username) {
+            let elapsed = last.elapsed();
+            if *n >= Self::MAX_FAILURES && elapsed < Self::LOCKOUT {
+                return Err(Self::LOCKOUT - elapsed);
+            }
+        }
         if map.len() > 10_000 {
             map.retain(|_, (_, last)| last.elapsed() < Self::LOCKOUT);
         }
@@ -73,6 +73,7 @@ impl LoginThrottle {
         }
         entry.0 += 1;
         entry.1 = std::time::Instant::now();
+        Ok(())
     }
 
     pub fn succeeded(&self, username: &str) {
@@ -174,24 +175,26 @@ impl Coordinator {
             tracing::info!(worker = %worker.id, "worker is back after its lease expired: it owns nothing now");
             self.changed();
         }
-        let running: BTreeSet<(String, i64)> = req
+        let running: BTreeSet<(String, i64, i64)> = req
             .streams
             .iter()
             .filter(|r| r.state != ReplicaState::Stopping)
-            .map(|r| (r.stream_id.clone(), r.version))
+            .map(|r| (r.stream_id.clone(), r.version, r.assigned_at))
             .collect();
         self.record_report(&req.worker_id, req.streams).await?;
 
         // Subscribe before reading, so a change made in between is not missed; wake on every change but answer
         // only when this worker's assignments differ from what it runs, or when the wait is over.
         let mut changes = self.changes.subscribe();
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(req.wait_ms.min(5000));
+        // Never hold a heartbeat for more than a third of the lease, so it cannot expire while waiting.
+        let wait = Duration::from_millis(req.wait_ms).min(self.timing.lease / 3);
+        let deadline = tokio::time::Instant::now() + wait;
         let assignments = loop {
             changes.borrow_and_update();
             let assignments = self.assignments_for(&req.worker_id).await?;
-            let wanted: BTreeSet<(String, i64)> = assignments
+            let wanted: BTreeSet<(String, i64, i64)> = assignments
                 .iter()
-                .map(|a| (a.stream_id.clone(), a.version))
+                .map(|a| (a.stream_id.clone(), a.version, a.assigned_at))
                 .collect();
             if wanted != running {
                 break assignments;
@@ -272,17 +275,29 @@ impl Coordinator {
             if stream.status != StreamStatus::Active || stream.version != r.version {
                 continue;
             }
+            // Only a report of the current assignment counts (not one from before a resume).
+            let current = self.store.list_assignments().await?.into_iter().any(|a| {
+                a.stream_id == stream.id && a.worker_id == worker && a.assigned_at == r.assigned_at
+            });
+            if !current {
+                continue;
+            }
             if r.state == ReplicaState::Failed {
                 let reason = r.reason.clone().unwrap_or_else(|| "failed".into());
                 tracing::warn!(stream = %stream.id, worker, reason = %reason, "stream failed");
                 self.store
-                    .set_status(&stream.id, StreamStatus::Failed, Some(&reason))
+                    .finish_stream(
+                        &stream.id,
+                        stream.version,
+                        StreamStatus::Failed,
+                        Some(&reason),
+                    )
                     .await?;
                 self.changed();
             } else if self.all_replicas_completed(&stream).await? {
                 tracing::info!(stream = %stream.id, "stream completed");
                 self.store
-                    .set_status(&stream.id, StreamStatus::Completed, None)
+                    .finish_stream(&stream.id, stream.version, StreamStatus::Completed, None)
                     .await?;
                 self.changed();
             }
@@ -351,6 +366,7 @@ impl Coordinator {
                 stream_id: stream.id,
                 name: stream.name,
                 version: stream.version,
+                assigned_at: a.assigned_at,
                 config: stream.config,
                 secrets,
                 components,
