@@ -340,6 +340,58 @@ async fn postgres_keeps_processor_versions_and_their_bytes() {
     keeps_processor_versions_and_their_bytes(&store).await;
 }
 
+async fn finishes_only_the_active_version_it_was_told(store: &Store) {
+    let s = store
+        .create_stream("f", StreamStatus::Active, &json!({}))
+        .await
+        .unwrap();
+    store
+        .update_stream(&s.id, "f", StreamStatus::Active, &json!({"v": 2}))
+        .await
+        .unwrap();
+    // A report of version 1 arrives after version 2 was saved: it changes nothing.
+    assert!(
+        !store
+            .finish_stream(&s.id, 1, StreamStatus::Failed, Some("old"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_stream(&s.id).await.unwrap().status,
+        StreamStatus::Active
+    );
+    assert!(
+        store
+            .finish_stream(&s.id, 2, StreamStatus::Failed, Some("boom"))
+            .await
+            .unwrap()
+    );
+    let failed = store.get_stream(&s.id).await.unwrap();
+    assert_eq!(
+        (failed.status, failed.failure_reason.as_deref()),
+        (StreamStatus::Failed, Some("boom"))
+    );
+    // Not active any more: a late completion does not overwrite it.
+    assert!(
+        !store
+            .finish_stream(&s.id, 2, StreamStatus::Completed, None)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_finishes_only_the_active_version_it_was_told() {
+    let (_dir, store) = sqlite().await;
+    finishes_only_the_active_version_it_was_told(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_finishes_only_the_active_version_it_was_told() {
+    let (_db, store) = PgDb::new().await;
+    finishes_only_the_active_version_it_was_told(&store).await;
+}
+
 #[tokio::test]
 async fn sqlite_tracks_workers_leases_and_assignments() {
     let (_dir, store) = sqlite().await;
