@@ -279,7 +279,13 @@ impl Worker {
         // would expire, so that no stream runs on two workers because of a partition.
         let mut renewed = Instant::now();
         while !shutdown.is_cancelled() {
-            self.reap();
+            // Runs that finished stopping are reported once more, with their final counters, then forgotten.
+            let finished: Vec<(String, i64)> = self
+                .stopping
+                .iter()
+                .filter(|(_, r)| r.handle.is_finished())
+                .map(|(id, r)| (id.clone(), r.started_at))
+                .collect();
             let req = HeartbeatRequest {
                 worker_id: reg.worker_id.clone(),
                 streams: self.reports(),
@@ -303,6 +309,8 @@ impl Worker {
                 None => continue,
                 Some(Ok(resp)) => {
                     renewed = sent;
+                    self.stopping
+                        .retain(|(id, r)| !finished.contains(&(id.clone(), r.started_at)));
                     self.reconcile(resp.assignments);
                 }
                 Some(Err(ClientError::UnknownWorker)) => {
@@ -354,11 +362,6 @@ impl Worker {
             .collect();
         out.extend(self.stopping.iter().map(|(id, r)| r.report(id, true)));
         out
-    }
-
-    /// Forgets streams that finished stopping.
-    fn reap(&mut self) {
-        self.stopping.retain(|(_, r)| !r.handle.is_finished());
     }
 
     fn stop(&mut self, id: &str) {

@@ -84,6 +84,12 @@ CREATE TABLE processors (
 )
 "#,
     ),
+    (
+        "0004_worker_drained",
+        r#"
+ALTER TABLE workers ADD COLUMN drained BIGINT NOT NULL DEFAULT 0
+"#,
+    ),
 ];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.

@@ -106,12 +106,13 @@ impl Store {
         rows.iter().map(worker_of).collect()
     }
 
-    /// Renews a worker's lease. A `dead` worker that heartbeats again is alive again, with no streams (they were
-    /// moved when it died); a draining one stays draining.
+    /// Renews a worker's lease. A `dead` worker that heartbeats again is alive again (draining, if it was drained),
+    /// with no streams: they were moved when it died.
     pub async fn heartbeat_worker(&self, id: &str) -> Result<WorkerRecord, StoreError> {
         let done = sqlx::query(
             "UPDATE workers SET last_heartbeat = $1, \
-             state = CASE WHEN state = 'dead' THEN 'alive' ELSE state END WHERE id = $2",
+             state = CASE WHEN state <> 'dead' THEN state WHEN drained = 1 THEN 'draining' ELSE 'alive' END \
+             WHERE id = $2",
         )
         .bind(now_ms())
         .bind(id)
@@ -129,9 +130,15 @@ impl Store {
         id: &str,
         state: WorkerState,
     ) -> Result<WorkerRecord, StoreError> {
-        let done = sqlx::query("UPDATE workers SET state = $1 WHERE id = $2")
-            .bind(state.as_str())
-            .bind(id)
+        // Draining is remembered, so a drained worker that misses its lease and comes back stays drained.
+        let drained = i64::from(state == WorkerState::Draining);
+        let done = sqlx::query(
+            "UPDATE workers SET state = $1, drained = CASE WHEN $2 = 1 THEN 1 WHEN $1 = 'alive' THEN 0 ELSE drained END \
+             WHERE id = $3",
+        )
+        .bind(state.as_str())
+        .bind(drained)
+        .bind(id)
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {

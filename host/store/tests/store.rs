@@ -245,6 +245,16 @@ async fn tracks_workers_leases_and_assignments(store: &Store) {
         store.heartbeat_worker("wb").await.unwrap().state,
         WorkerState::Draining
     );
+    // A drained worker that misses its lease and comes back is still draining, not taking streams.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let later = airtruct_store::now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.heartbeat_worker("wa").await.unwrap();
+    assert_eq!(store.expire_workers(later).await.unwrap(), ["wb"]);
+    assert_eq!(
+        store.heartbeat_worker("wb").await.unwrap().state,
+        WorkerState::Draining
+    );
     assert!(matches!(
         store.heartbeat_worker("nobody").await,
         Err(StoreError::NotFound(_))
