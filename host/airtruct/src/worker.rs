@@ -289,11 +289,13 @@ impl Worker {
             let req = HeartbeatRequest {
                 worker_id: reg.worker_id.clone(),
                 streams: self.reports(),
-                // While a stream drains, come back soon to report it stopped.
-                wait_ms: if self.stopping.is_empty() {
-                    WAIT
-                } else {
+                // A finished run is reported at once, and a draining one polled for.
+                wait_ms: if !finished.is_empty() {
+                    Duration::ZERO
+                } else if !self.stopping.is_empty() {
                     DRAIN_POLL
+                } else {
+                    WAIT
                 }
                 .as_millis() as u64,
             };
