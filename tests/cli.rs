@@ -376,3 +376,41 @@ fn env_variables_are_interpolated_and_missing_ones_reported() {
         stderr(&o)
     );
 }
+
+#[test]
+fn aggregate_counts_and_sums_a_batch_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [("a", 5), ("b", 1), ("a", 7), ("c", 2), ("b", 3), ("a", 0)];
+    let text: String = rows
+        .iter()
+        .map(|(k, v)| format!("{{\"k\":\"{k}\",\"v\":{v}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), text).unwrap();
+    std::fs::write(
+        dir.path().join("stream.yaml"),
+        r#"
+input: { file: { path: in.jsonl, codec: jsonl } }
+pipeline:
+  batch: { size: 100, period: 500ms }
+  processors:
+    - aggregate:
+        group_by: k
+        metrics:
+          - { name: n, op: count }
+          - { name: total, op: sum, field: v }
+          - { name: top, op: max, field: v }
+output: { stdout: {} }
+"#,
+    )
+    .unwrap();
+    let o = run(dir.path(), &["run", "stream.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        concat!(
+            "{\"k\":\"a\",\"n\":3,\"top\":7,\"total\":12}\n",
+            "{\"k\":\"b\",\"n\":2,\"top\":3,\"total\":4}\n",
+            "{\"k\":\"c\",\"n\":1,\"top\":2,\"total\":2}\n"
+        )
+    );
+}

@@ -13,6 +13,7 @@ const COMPONENTS: &[&str] = &[
     "filter",
     "validate",
     "split",
+    "aggregate",
     "template",
     "fixture_loop",
     "fixture_membomb",

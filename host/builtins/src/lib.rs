@@ -34,6 +34,10 @@ pub const BUILTINS: &[Builtin] = &[
         kind: "split",
         wasm: component!("split"),
     },
+    Builtin {
+        kind: "aggregate",
+        wasm: component!("aggregate"),
+    },
 ];
 
 /// The built-in processor of this kind.
