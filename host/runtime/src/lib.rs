@@ -2,6 +2,7 @@
 //!
 //! Every input, output and processor kind is listed in one place, [`registry`].
 
+pub mod buffers;
 pub mod chain;
 pub mod inputs;
 pub mod metrics;

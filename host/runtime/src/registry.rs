@@ -10,6 +10,7 @@ use schemars::{JsonSchema, schema_for};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::buffers::sqlite::SqliteBufferConfig;
 use crate::chain::ProcessorSpec;
 use crate::inputs::{
     file::FileInputConfig, generate::GenerateInputConfig, stdin::StdinInputConfig,
@@ -79,6 +80,38 @@ pub fn outputs() -> Vec<KindDoc> {
         ),
         doc::<DropOutputConfig>("drop", Role::Output, "Confirms and discards every message"),
     ]
+}
+
+/// Buffer kinds with their descriptions and options.
+pub fn buffers() -> Vec<KindDoc> {
+    vec![doc::<SqliteBufferConfig>(
+        "sqlite",
+        Role::Buffer,
+        "A persistent queue in a SQLite file: the input is acknowledged once a message is on disk, and a stream \
+         survives kill -9 with nothing lost",
+    )]
+}
+
+/// A buffer between the input and the processors.
+#[derive(Debug, Clone)]
+pub enum BufferConfig {
+    Sqlite(SqliteBufferConfig),
+}
+
+impl BufferConfig {
+    pub fn parse(c: &Component) -> Result<Self, ValidationError> {
+        match c.kind.as_str() {
+            "sqlite" => Ok(Self::Sqlite(options(c)?)),
+            _ => Err(unknown(c, buffers(), "buffer")),
+        }
+    }
+
+    /// Wraps the input: the buffer reads it and the stream reads the buffer.
+    pub async fn wrap(&self, input: Box<dyn Input>) -> Result<Box<dyn Input>, Error> {
+        match self {
+            Self::Sqlite(c) => c.wrap(input).await,
+        }
+    }
 }
 
 /// Processor kinds: the built-in components (described by the components themselves) and `wasm`.

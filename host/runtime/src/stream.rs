@@ -35,7 +35,10 @@ pub struct BuiltStream {
 
 /// Opens the plan's input and outputs.
 pub async fn build_stream(plan: StreamPlan) -> Result<BuiltStream, Error> {
-    let input = plan.input.build().await?;
+    let mut input = plan.input.build().await?;
+    if let Some(buffer) = &plan.buffer {
+        input = buffer.wrap(input).await?;
+    }
     let output = plan.output.build().await?;
     let dead_letter = match &plan.dead_letter {
         Some(d) => Some(d.build().await?),

@@ -6,7 +6,9 @@ use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_pa
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
-use crate::registry::{InputConfig, OutputConfig, Uploaded, builtin_component, resolve_processor};
+use crate::registry::{
+    BufferConfig, InputConfig, OutputConfig, Uploaded, builtin_component, resolve_processor,
+};
 
 /// A stream config that passed validation, with everything parsed and resolved, ready to run.
 pub struct StreamPlan {
@@ -14,6 +16,7 @@ pub struct StreamPlan {
     pub input: InputConfig,
     pub output: OutputConfig,
     pub dead_letter: Option<OutputConfig>,
+    pub buffer: Option<BufferConfig>,
     pub processors: Vec<ProcessorSpec>,
 }
 
@@ -37,15 +40,10 @@ pub fn validate_stream(
         Some(ErrorPolicy::DeadLetter(c)) => OutputConfig::parse(c).map_err(|e| errors.push(e)).ok(),
         _ => None,
     };
-    if let Some(b) = &partial.buffer {
-        errors.push(ValidationError::new(
-            &b.path,
-            format!(
-                "unknown buffer kind \"{}\": this version has no buffers yet",
-                b.kind
-            ),
-        ));
-    }
+    let buffer_plan = partial
+        .buffer
+        .as_ref()
+        .and_then(|c| BufferConfig::parse(c).map_err(|e| errors.push(e)).ok());
     let mut processors = Vec::new();
     let no_processors = Vec::new();
     let steps = partial
@@ -94,6 +92,7 @@ pub fn validate_stream(
                 input,
                 output,
                 dead_letter,
+                buffer: buffer_plan,
                 processors,
             })
         }

@@ -617,7 +617,7 @@ async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, Ap
     }
     Ok(Json(Catalogue {
         inputs: registry::inputs(),
-        buffers: Vec::new(),
+        buffers: registry::buffers(),
         processors,
         uploaded,
         outputs: registry::outputs(),
