@@ -1,21 +1,14 @@
 //! End-to-end tests of `airtruct run` and `airtruct validate`: they start the real binary on real files.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn airtruct(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airtruct"));
-    cmd.current_dir(dir)
-        .env(
-            "AIRTRUCT_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
-        )
-        .env("AIRTRUCT_LOG", "info")
-        .env_remove("RUST_LOG");
-    cmd
-}
+use support::{airtruct, lines};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     airtruct(dir)
@@ -26,14 +19,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn write_input(dir: &Path, n: usize) -> PathBuf {
@@ -121,6 +106,52 @@ on_error:
     assert!(stderr(&o).contains("stream completed"), "{}", stderr(&o));
 }
 
+/// Starts `airtruct run stream.yaml`, kills it with SIGKILL once the output holds `min_bytes`, checks that it had
+/// not finished, runs it again to the end, and counts each id in the output (a kill can cut the last line short:
+/// every whole line must be a mapped record).
+fn kill_midway_and_finish(dir: &Path, n: usize, min_bytes: u64) -> HashMap<u64, usize> {
+    let mut child = airtruct(dir)
+        .args(["run", "stream.yaml"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = dir.join("out.jsonl");
+    let started = Instant::now();
+    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < min_bytes {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no output appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no draining, no final checkpoint.
+    child.wait().unwrap();
+    let before = lines(&out).len();
+    assert!(
+        before < n,
+        "killed after everything was written ({before} lines): make the input larger"
+    );
+    assert!(
+        dir.join("in.offset").exists(),
+        "no checkpoint was written before the kill"
+    );
+    let o = run(dir, &["run", "stream.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut seen: HashMap<u64, usize> = HashMap::new();
+    for l in lines(&out) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
+            continue;
+        };
+        assert_eq!(v["seen"], true);
+        *seen.entry(v["id"].as_u64().unwrap()).or_default() += 1;
+    }
+    seen
+}
+
 #[test]
 fn killed_run_resumes_from_its_checkpoint_and_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,47 +171,7 @@ output:
 "#,
     )
     .unwrap();
-    let mut child = airtruct(dir.path())
-        .args(["run", "stream.yaml"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = dir.path().join("out.jsonl");
-    let started = Instant::now();
-    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 200_000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no output appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL: no draining, no final checkpoint.
-    child.wait().unwrap();
-    let before = lines(&out).len();
-    assert!(
-        before < n,
-        "killed after everything was written ({before} lines): make the input larger"
-    );
-    assert!(
-        dir.path().join("in.offset").exists(),
-        "no checkpoint was written before the kill"
-    );
-
-    let o = run(dir.path(), &["run", "stream.yaml"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut seen: HashMap<u64, usize> = HashMap::new();
-    for l in lines(&out) {
-        // A kill can cut the last line short; every whole line must be a mapped record.
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
-            continue;
-        };
-        assert_eq!(v["seen"], true);
-        *seen.entry(v["id"].as_u64().unwrap()).or_default() += 1;
-    }
+    let seen = kill_midway_and_finish(dir.path(), n, 200_000);
     let missing: Vec<u64> = (1..=n as u64)
         .filter(|i| !seen.contains_key(i))
         .take(5)
@@ -439,43 +430,8 @@ output:
 "#,
     )
     .unwrap();
-    let mut child = airtruct(dir.path())
-        .args(["run", "stream.yaml"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = dir.path().join("out.jsonl");
-    let started = Instant::now();
-    while std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) < 100_000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no output appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let before = lines(&out).len();
-    assert!(
-        before < n,
-        "killed after everything was written ({before} lines): make the input larger"
-    );
+    let seen = kill_midway_and_finish(dir.path(), n, 100_000);
     assert!(dir.path().join("buffer.db").exists());
-
-    let o = run(dir.path(), &["run", "stream.yaml"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut seen: HashMap<u64, usize> = HashMap::new();
-    for l in lines(&out) {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
-            continue;
-        };
-        assert_eq!(v["seen"], true);
-        *seen.entry(v["id"].as_u64().unwrap()).or_default() += 1;
-    }
     let missing: Vec<u64> = (1..=n as u64)
         .filter(|i| !seen.contains_key(i))
         .take(5)

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod client;
 mod coordinator;
 mod protocol;
 mod server;

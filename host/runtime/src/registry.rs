@@ -337,19 +337,21 @@ impl UploadedRef {
     }
 }
 
-/// Every uploaded component a stream config names, in order.
-pub fn uploaded_refs(config: &Value) -> Vec<UploadedRef> {
-    let Some(steps) = config
+/// The options of every `wasm` processor of a stream config (as JSON), with its index in `pipeline.processors`.
+pub fn wasm_steps(config: &Value) -> impl Iterator<Item = (usize, &Value)> {
+    config
         .pointer("/pipeline/processors")
         .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    steps
-        .iter()
+        .into_iter()
+        .flatten()
         .enumerate()
-        .filter_map(|(index, step)| {
-            let wasm = step.get("wasm")?;
+        .filter_map(|(index, step)| Some((index, step.get("wasm")?)))
+}
+
+/// Every uploaded component a stream config names, in order.
+pub fn uploaded_refs(config: &Value) -> Vec<UploadedRef> {
+    wasm_steps(config)
+        .filter_map(|(index, wasm)| {
             Some(UploadedRef {
                 index,
                 name: wasm.get("name")?.as_str()?.to_string(),

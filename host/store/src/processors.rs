@@ -21,6 +21,21 @@ pub struct ProcessorRecord {
     pub created_at: i64,
 }
 
+impl ProcessorRecord {
+    /// A text field of what the component said of itself (`name`, `description`, `version`); empty if absent.
+    pub fn described(&self, key: &str) -> &str {
+        self.info
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The JSON Schema of its config, as it described it (`null` when that is not JSON).
+    pub fn config_schema(&self) -> serde_json::Value {
+        serde_json::from_str(self.described("config_schema")).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 fn processor_of(row: &AnyRow) -> Result<ProcessorRecord, StoreError> {
     let info: String = row.try_get("info")?;
     Ok(ProcessorRecord {

@@ -1,13 +1,11 @@
 //! Everything but streams: health and metrics, login and API tokens, secrets, workers and the components
 //! catalogue.
 
-use std::fmt::Write as _;
-
 use airtruct_model::ValidationError;
 use airtruct_runtime::registry::{self, KindDoc};
 use airtruct_store::{SecretRecord, TokenRecord, WorkerState, now_ms};
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use schemars::JsonSchema;
@@ -152,88 +150,6 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "the store does not answer\n",
         )
     }
-}
-
-/// Prometheus text: per stream (summed over its workers) and per worker.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let streams = state.store.list_streams().await.unwrap_or_default();
-    let workers = state.store.list_workers().await.unwrap_or_default();
-    let reports = state.reports();
-    let mut out = String::new();
-    let snapshots: Vec<_> = streams
-        .iter()
-        .map(|s| (s, state.stream_metrics(&s.id)))
-        .collect();
-    let names = airtruct_runtime::MetricsSnapshot::default().counters();
-    for (i, (name, help, _)) in names.iter().enumerate() {
-        let _ = writeln!(out, "# HELP airtruct_stream_{name}_total {help}");
-        let _ = writeln!(out, "# TYPE airtruct_stream_{name}_total counter");
-        for (s, m) in &snapshots {
-            let value = m.counters()[i].2;
-            let _ = writeln!(
-                out,
-                "airtruct_stream_{name}_total{{stream=\"{}\",name=\"{}\"}} {value}",
-                s.id,
-                escape(&s.name)
-            );
-        }
-    }
-    out.push_str("# HELP airtruct_stream_latency_seconds Batch latency, from batch formed to output confirmed\n");
-    out.push_str("# TYPE airtruct_stream_latency_seconds summary\n");
-    for (s, m) in &snapshots {
-        let labels = format!("stream=\"{}\",name=\"{}\"", s.id, escape(&s.name));
-        let _ = writeln!(
-            out,
-            "airtruct_stream_latency_seconds_sum{{{labels}}} {}",
-            m.latency_us_sum as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "airtruct_stream_latency_seconds_count{{{labels}}} {}",
-            m.batches
-        );
-    }
-    out.push_str("# HELP airtruct_stream_up Whether the stream is active (1) or not (0)\n");
-    out.push_str("# TYPE airtruct_stream_up gauge\n");
-    for s in &streams {
-        let up = u8::from(s.status == airtruct_store::StreamStatus::Active);
-        let _ = writeln!(
-            out,
-            "airtruct_stream_up{{stream=\"{}\",name=\"{}\"}} {up}",
-            s.id,
-            escape(&s.name)
-        );
-    }
-    out.push_str("# HELP airtruct_worker_streams_running Streams a worker runs\n");
-    out.push_str("# TYPE airtruct_worker_streams_running gauge\n");
-    for w in workers.iter().filter(|w| w.state != WorkerState::Dead) {
-        let running = reports.get(&w.id).map_or(0, |r| {
-            r.streams
-                .iter()
-                .filter(|s| s.state == crate::protocol::ReplicaState::Running)
-                .count()
-        });
-        let _ = writeln!(
-            out,
-            "airtruct_worker_streams_running{{worker=\"{}\",name=\"{}\"}} {running}",
-            w.id,
-            escape(&w.name)
-        );
-    }
-    let alive = workers
-        .iter()
-        .filter(|w| w.state == WorkerState::Alive)
-        .count();
-    out.push_str("# HELP airtruct_workers_alive Workers taking streams\n");
-    out.push_str("# TYPE airtruct_workers_alive gauge\n");
-    let _ = writeln!(out, "airtruct_workers_alive {alive}");
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -592,29 +508,19 @@ async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, Ap
     let processors = tokio::task::spawn_blocking(move || registry::processors(&engine))
         .await
         .map_err(ApiError::internal)?;
-    let mut uploaded: Vec<UploadedKind> = Vec::new();
-    for p in state.store.list_processors().await? {
-        if uploaded.last().is_some_and(|u| u.name == p.name) {
-            continue; // newest version first
-        }
-        let text = |k: &str| {
-            p.info
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        uploaded.push(UploadedKind {
+    let uploaded = super::processors::latest_versions(state.store.list_processors().await?)
+        .into_iter()
+        .map(|(p, _)| UploadedKind {
             description: if p.description.is_empty() {
-                text("description")
+                p.described("description").to_string()
             } else {
                 p.description.clone()
             },
-            config_schema: serde_json::from_str(&text("config_schema")).unwrap_or(Value::Null),
+            config_schema: p.config_schema(),
             name: p.name,
             version: p.version,
-        });
-    }
+        })
+        .collect();
     Ok(Json(Catalogue {
         inputs: registry::inputs(),
         buffers: registry::buffers(),

@@ -3,7 +3,9 @@
 //! document (`/api/v1/openapi.json`) are both built from that list, so they cannot drift apart.
 
 mod admin;
+mod checks;
 mod error;
+mod metrics;
 mod openapi;
 mod processors;
 mod sample;
@@ -154,7 +156,7 @@ pub fn routes() -> Vec<Route> {
             Public,
             "metrics",
             "Prometheus metrics",
-            admin::metrics,
+            metrics::serve,
         )
         .text(),
         route(

@@ -92,24 +92,11 @@ pub struct ProcessorView {
 }
 
 fn version_view(p: ProcessorRecord) -> ProcessorVersionView {
-    let text = |k: &str| {
-        p.info
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let config_schema = p
-        .info
-        .get("config_schema")
-        .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
     ProcessorVersionView {
-        described_name: text("name"),
-        described_description: text("description"),
-        described_version: text("version"),
-        config_schema,
+        described_name: p.described("name").to_string(),
+        described_description: p.described("description").to_string(),
+        described_version: p.described("version").to_string(),
+        config_schema: p.config_schema(),
         name: p.name,
         version: p.version,
         sha256: p.sha256,
@@ -117,6 +104,19 @@ fn version_view(p: ProcessorRecord) -> ProcessorVersionView {
         description: p.description,
         created_at: p.created_at,
     }
+}
+
+/// The latest version of each processor, with how many versions it has (`all` is by name, newest first, as
+/// the store lists them).
+pub(super) fn latest_versions(all: Vec<ProcessorRecord>) -> Vec<(ProcessorRecord, usize)> {
+    let mut out: Vec<(ProcessorRecord, usize)> = Vec::new();
+    for p in all {
+        match out.last_mut() {
+            Some((latest, n)) if latest.name == p.name => *n += 1,
+            _ => out.push((p, 1)),
+        }
+    }
+    out
 }
 
 /// Which streams (their current version) use each processor name.
@@ -216,20 +216,14 @@ async fn upload(
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProcessorView>>, ApiError> {
     let mut usage = usage(&state).await?;
-    let mut out: Vec<ProcessorView> = Vec::new();
-    for p in state.store.list_processors().await? {
-        match out.last_mut() {
-            Some(last) if last.latest.name == p.name => last.versions += 1,
-            _ => {
-                let used_by = usage.remove(&p.name).unwrap_or_default();
-                out.push(ProcessorView {
-                    latest: version_view(p),
-                    versions: 1,
-                    used_by,
-                });
-            }
-        }
-    }
+    let out = latest_versions(state.store.list_processors().await?)
+        .into_iter()
+        .map(|(p, versions)| ProcessorView {
+            used_by: usage.remove(&p.name).unwrap_or_default(),
+            latest: version_view(p),
+            versions,
+        })
+        .collect();
     Ok(Json(out))
 }
 

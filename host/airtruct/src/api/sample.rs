@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::checks::{config_value, fetch_uploaded, join, pin_versions, refuse_local_paths};
 use super::error::Body;
-use super::streams::{config_value, fetch_uploaded, join, pin_versions, refuse_local_paths};
 use super::{ApiError, AppState};
 
 /// A sample message.
@@ -105,7 +105,11 @@ pub(super) async fn test(
                 format!("the test endpoint does not resolve secrets (\"{name}\"): test with a sample value"),
             )
         })
-        .chain(refuse_local_paths(&config))
+        .chain(
+            refuse_local_paths(&config)
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message)),
+        )
         .collect();
     if !secrets.is_empty() {
         return Err(ApiError::invalid("the config cannot be tested", secrets));

@@ -2,8 +2,7 @@
 //! is in `sample`).
 
 use airtruct_model::ValidationError;
-use airtruct_runtime::registry::{Uploaded, uploaded_refs};
-use airtruct_runtime::{MetricsSnapshot, validate_stream};
+use airtruct_runtime::MetricsSnapshot;
 use airtruct_store::{StreamRecord, StreamStatus, VersionRecord};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::checks::{check, config_value, join, pin_versions};
 use super::error::Body;
 use super::{Access, ApiError, AppState, Route, route, sample};
 use crate::protocol::ReplicaState;
@@ -271,16 +271,36 @@ fn kind_of(config: &Value, key: &str) -> Option<String> {
     config.get(key)?.as_object()?.keys().next().cloned()
 }
 
+/// Where streams run, read once for any number of views.
+struct Placements {
+    workers: Vec<airtruct_store::WorkerRecord>,
+    assignments: Vec<airtruct_store::AssignmentRecord>,
+    reports: std::collections::HashMap<String, crate::coordinator::WorkerReport>,
+}
+
+impl Placements {
+    async fn read(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self {
+            workers: state.store.list_workers().await?,
+            assignments: state.store.list_assignments().await?,
+            reports: state.reports(),
+        })
+    }
+}
+
 async fn view(state: &AppState, s: StreamRecord) -> Result<StreamView, ApiError> {
-    let workers = state.store.list_workers().await?;
-    let assignments = state.store.list_assignments().await?;
-    let reports = state.reports();
+    Ok(view_with(state, &Placements::read(state).await?, s))
+}
+
+fn view_with(state: &AppState, at: &Placements, s: StreamRecord) -> StreamView {
     let mut replicas = Vec::new();
-    for w in &workers {
-        let report = reports
+    for w in &at.workers {
+        let report = at
+            .reports
             .get(&w.id)
             .and_then(|r| r.streams.iter().find(|r| r.stream_id == s.id));
-        let assigned = assignments
+        let assigned = at
+            .assignments
             .iter()
             .any(|a| a.stream_id == s.id && a.worker_id == w.id);
         if assigned || report.is_some() {
@@ -294,7 +314,7 @@ async fn view(state: &AppState, s: StreamRecord) -> Result<StreamView, ApiError>
             });
         }
     }
-    Ok(StreamView {
+    StreamView {
         counters: state.stream_metrics(&s.id),
         input_kind: kind_of(&s.config, "input"),
         output_kind: kind_of(&s.config, "output"),
@@ -307,145 +327,6 @@ async fn view(state: &AppState, s: StreamRecord) -> Result<StreamView, ApiError>
         created_at: s.created_at,
         updated_at: s.updated_at,
         replicas,
-    })
-}
-
-/// A config given as text is parsed as YAML (JSON is YAML). `${VAR}` is not read from the server's
-/// environment: configs saved through the API use `${secret:NAME}`.
-pub(super) fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
-    match config {
-        Value::String(text) => airtruct_model::parse_text(&text, |_| None).map_err(|errs| {
-            errs.into_iter()
-                .map(|e| ValidationError::new(join("config", &e.path), e.message))
-                .collect()
-        }),
-        other => Ok(other),
-    }
-}
-
-pub(super) fn join(prefix: &str, path: &str) -> String {
-    if path.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{prefix}.{path}")
-    }
-}
-
-/// The one check behind validate, save-as-active and resume: the config itself (with every processor's
-/// `init`) and the existence of every secret it references. Paths are relative to the config.
-/// Pins the latest version of every uploaded processor named without one, so that a later upload never
-/// changes a saved stream. Unknown names are reported at their path.
-pub async fn pin_versions(state: &AppState, config: &mut Value) -> Vec<ValidationError> {
-    let mut errors = Vec::new();
-    for r in uploaded_refs(config) {
-        match state.store.get_processor(&r.name, r.version).await {
-            Ok(p) => {
-                if r.version.is_none()
-                    && let Some(wasm) = config
-                        .pointer_mut(&format!("/pipeline/processors/{}/wasm", r.index))
-                        .and_then(Value::as_object_mut)
-                {
-                    wasm.insert("version".into(), Value::from(p.version));
-                }
-            }
-            Err(airtruct_store::StoreError::NotFound(what)) => errors.push(ValidationError::new(
-                r.path(),
-                format!("{what} does not exist"),
-            )),
-            Err(e) => errors.push(ValidationError::new(r.path(), e.to_string())),
-        }
-    }
-    errors
-}
-
-/// Loads the uploaded components a (pinned) config names.
-pub(super) async fn fetch_uploaded(
-    state: &AppState,
-    config: &Value,
-) -> (Uploaded, Vec<ValidationError>) {
-    let mut uploaded = Uploaded::default();
-    let mut errors = Vec::new();
-    for r in uploaded_refs(config) {
-        let Some(version) = r.version else { continue };
-        let loaded = match state.store.get_processor(&r.name, Some(version)).await {
-            Ok(p) => state.load_component(&p.sha256).await,
-            Err(e) => Err(e.to_string()),
-        };
-        match loaded {
-            Ok(c) => uploaded.insert(&r.name, version, c),
-            Err(e) => errors.push(ValidationError::new(r.path(), e)),
-        }
-    }
-    (uploaded, errors)
-}
-
-/// Configs saved through the API name uploaded processors: `wasm.path` would make the coordinator and the workers
-/// read files of their own disks. Paths are relative to the config, under `config.`.
-pub(super) fn refuse_local_paths(config: &Value) -> Vec<ValidationError> {
-    let Some(steps) = config
-        .pointer("/pipeline/processors")
-        .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    steps
-        .iter()
-        .enumerate()
-        .filter(|(_, step)| step.pointer("/wasm/path").is_some())
-        .map(|(i, _)| {
-            ValidationError::new(
-                format!("config.pipeline.processors[{i}].wasm.path"),
-                "a stream saved through the API uses an uploaded processor (`name`): `path` is for `airtruct run`",
-            )
-        })
-        .collect()
-}
-
-async fn check(state: &AppState, config: &Value) -> Result<(), Vec<ValidationError>> {
-    let local = refuse_local_paths(config);
-    if !local.is_empty() {
-        // Paths here are relative to the config; callers prefix `config.`.
-        return Err(local
-            .into_iter()
-            .map(|e| {
-                ValidationError::new(e.path.trim_start_matches("config.").to_string(), e.message)
-            })
-            .collect());
-    }
-    let mut value = config.clone();
-    let mut errors = pin_versions(state, &mut value).await;
-    let (uploaded, fetch_errors) = fetch_uploaded(state, &value).await;
-    errors.extend(fetch_errors);
-    let engine = state.engine.clone();
-    errors.extend(
-        match tokio::task::spawn_blocking(move || {
-            validate_stream(&engine, &value, &uploaded).map(|_| ())
-        })
-        .await
-        {
-            Ok(Ok(())) => Vec::new(),
-            Ok(Err(errors)) => errors,
-            Err(e) => vec![ValidationError::new("", format!("validation crashed: {e}"))],
-        },
-    );
-    errors.dedup();
-    for (name, path) in airtruct_model::secret_refs(config) {
-        match state.store.get_secret(&name).await {
-            Ok(_) => {}
-            Err(airtruct_store::StoreError::NotFound(_)) => errors.push(ValidationError::new(
-                path,
-                format!("secret \"{name}\" does not exist"),
-            )),
-            Err(e) => errors.push(ValidationError::new(
-                path,
-                format!("checking secret \"{name}\": {e}"),
-            )),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
     }
 }
 
@@ -491,11 +372,14 @@ async fn check_save(
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<StreamView>>, ApiError> {
-    let mut out = Vec::new();
-    for s in state.store.list_streams().await? {
-        out.push(view(&state, s).await?);
-    }
-    Ok(Json(out))
+    let at = Placements::read(&state).await?;
+    let streams = state.store.list_streams().await?;
+    Ok(Json(
+        streams
+            .into_iter()
+            .map(|s| view_with(&state, &at, s))
+            .collect(),
+    ))
 }
 
 async fn create(
