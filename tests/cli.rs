@@ -447,3 +447,111 @@ output:
         "the second run started over instead of resuming ({total} lines)"
     );
 }
+
+#[test]
+fn memory_buffer_with_spillover_past_its_limit_keeps_every_message_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 50_000;
+    write_input(dir.path(), n);
+    // 4 KB of memory for about 2.5 MB of input: the input is read far ahead of the processors (while their
+    // instances start), so most of it goes through the spill segments.
+    std::fs::write(
+        dir.path().join("stream.yaml"),
+        r#"
+input:
+  file: { path: in.jsonl, codec: jsonl }
+buffer:
+  memory: { limit: 4KB, spillover: true, spill_dir: spill }
+pipeline:
+  batch: { size: 100, period: 5ms }
+  processors:
+    - mapping: '.seen = true'
+output:
+  file: { path: out.jsonl }
+"#,
+    )
+    .unwrap();
+    let o = run(dir.path(), &["run", "stream.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids: Vec<u64> = lines(&dir.path().join("out.jsonl"))
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["seen"], true);
+            v["id"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(ids, (1..=n as u64).collect::<Vec<_>>());
+    assert!(
+        !dir.path().join("spill").exists(),
+        "the spill segments were not cleaned up"
+    );
+}
+
+#[test]
+fn system_window_counts_per_key_per_window_and_sets_late_messages_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    // Tumbling windows of 10 s by the `ts` field (ms, or RFC 3339). Hand-computed:
+    // [0s,10s): a 1+3 (out of order), b 2; closed by ts 12000.
+    // 9000 arrives after [0s,10s) closed: late. [20s,30s) gets nothing: no output.
+    // [10s,20s): a 4; closed by ts 35000. [30s,40s): b 6+7; closed when the file ends.
+    let events = [
+        r#"{"ts":1000,"k":"a","v":1}"#,
+        r#"{"ts":4000,"k":"b","v":2}"#,
+        r#"{"ts":2000,"k":"a","v":3}"#,
+        r#"{"ts":12000,"k":"a","v":4}"#,
+        r#"{"ts":9000,"k":"b","v":5}"#,
+        r#"{"ts":35000,"k":"b","v":6}"#,
+        r#"{"ts":"1970-01-01T00:00:36Z","k":"b","v":7}"#,
+        r#"{"k":"a","v":8}"#,
+    ];
+    std::fs::write(dir.path().join("in.jsonl"), events.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.path().join("stream.yaml"),
+        r#"
+input:
+  file: { path: in.jsonl, codec: jsonl }
+buffer:
+  system_window:
+    type: tumbling
+    size: 10s
+    timestamp_field: ts
+    late_output: { file: { path: late.jsonl } }
+pipeline:
+  processors:
+    - aggregate:
+        group_by: k
+        metrics:
+          - { name: n, op: count }
+          - { name: total, op: sum, field: v }
+    - mapping: '.window = [to_int!(%window_start), to_int!(%window_end)]'
+output:
+  file: { path: out.jsonl }
+on_error:
+  dead_letter: { file: { path: dead.jsonl, envelope: true } }
+"#,
+    )
+    .unwrap();
+    let o = run(dir.path(), &["run", "stream.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        lines(&dir.path().join("out.jsonl")),
+        [
+            r#"{"k":"a","n":2,"total":4,"window":[0,10000]}"#,
+            r#"{"k":"b","n":1,"total":2,"window":[0,10000]}"#,
+            r#"{"k":"a","n":1,"total":4,"window":[10000,20000]}"#,
+            r#"{"k":"b","n":2,"total":13,"window":[30000,40000]}"#,
+        ]
+    );
+    assert_eq!(
+        lines(&dir.path().join("late.jsonl")),
+        [r#"{"ts":9000,"k":"b","v":5}"#]
+    );
+    let dead = lines(&dir.path().join("dead.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].contains("no field \\\"ts\\\""),
+        "the message without a time should fail with why: {}",
+        dead[0]
+    );
+}

@@ -661,3 +661,140 @@ async fn tests_processors_on_samples_step_by_step_and_cuts_off_a_loop() {
         "{body}"
     );
 }
+
+/// A local HTTP endpoint for the `http_client` output: it answers 503 to the first request, 400 to a payload
+/// containing "poison", and 200 to the rest, and records what it accepted.
+async fn endpoint() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let failed_once = std::sync::Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = accepted.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (seen, failed_once) = (seen.clone(), failed_once.clone());
+            async move {
+                if !failed_once.swap(true, Ordering::SeqCst) {
+                    return (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "busy".to_string(),
+                    );
+                }
+                if body.contains("poison") {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "no poison here".to_string(),
+                    );
+                }
+                seen.lock().unwrap().push(body);
+                (axum::http::StatusCode::OK, "ok".to_string())
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), accepted)
+}
+
+#[tokio::test]
+async fn ingests_http_requests_answers_with_the_processed_message_and_posts_to_an_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let (status, _) = api
+        .put(
+            "/api/v1/secrets/ingest_token",
+            json!({"value": "let-me-in"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // Request and reply: the caller gets the mapped message back.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "echo", "config": {
+                "input": {"http_server": {"token": "${secret:ingest_token}"}},
+                "pipeline": {"processors": [{"mapping":
+                    ".total = to_int!(.qty) * to_int!(.price)\n.path = %http_path\n.tenant = %http_header_x_tenant"}]},
+                "output": {"sync_response": {}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    wait_status(&api, &id, "active").await;
+    let http = reqwest::Client::new();
+    let resp = eventually("the stream to take requests", WAIT, || async {
+        let r = http
+            .post(format!("{base}/ingest/echo/orders?x=1"))
+            .bearer_auth("let-me-in")
+            .header("x-tenant", "acme")
+            .json(&json!({"qty": 3, "price": 7}))
+            .send()
+            .await
+            .unwrap();
+        (r.status() != 503).then_some(r)
+    })
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"qty": 3, "price": 7, "total": 21, "path": "/orders", "tenant": "acme"})
+    );
+    // The token is checked, and the stream is found by id as well as by name.
+    let resp = http
+        .post(format!("{base}/ingest/{id}"))
+        .bearer_auth("wrong")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = http
+        .get(format!("{base}/ingest/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // http_client output: a 503 is retried, a 400 fails only its message (to the dead letter), the rest arrive.
+    let (url, accepted) = endpoint().await;
+    let dead = dir.path().join("dead.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "post", "config": {
+                "input": {"generate": {"count": 3, "payload": "{\"n\":{{seq}}}"}},
+                "pipeline": {"processors": [{"mapping": "if .n == 2 { .kind = \"poison\" }"}]},
+                "output": {"http_client": {"url": url, "retry_backoff": "50ms"}},
+                "on_error": {"dead_letter": {"file": {"path": dead, "envelope": true}}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    wait_status(&api, &id, "completed").await;
+    assert_eq!(
+        *accepted.lock().unwrap(),
+        [r#"{"n":1}"#.to_string(), r#"{"n":3}"#.to_string()]
+    );
+    let dead = lines(&dead);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].contains("400 Bad Request: no poison here"),
+        "{}",
+        dead[0]
+    );
+    let s = stream(&api, &id).await;
+    assert_eq!(
+        (s["sent"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+}

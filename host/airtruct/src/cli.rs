@@ -74,6 +74,8 @@ enum Command {
     Coordinator(ServerArgs),
     /// A worker: runs the streams the coordinator assigns it.
     Worker(WorkerArgs),
+    /// Prints the REST API's OpenAPI 3.1 document (JSON), as `/api/v1/openapi.json` serves it.
+    Openapi,
 }
 
 #[derive(Args)]
@@ -102,6 +104,9 @@ struct ServerArgs {
     /// The file holding the secret key, created on first start [default: DATA_DIR/secret.key].
     #[arg(long, env = "AIRTRUCT_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
+    /// The built web console (`ui/dist`), served at `/` [default: ui/dist].
+    #[arg(long, env = "AIRTRUCT_CONSOLE_DIR")]
+    console_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -124,6 +129,14 @@ struct WorkerArgs {
     /// This worker's name in the API [default: the host name].
     #[arg(long, env = "AIRTRUCT_WORKER_NAME")]
     name: Option<String>,
+    /// Take `/ingest/...` requests the coordinator forwards for this worker's `http_server` streams, on this
+    /// address (`0.0.0.0:8081`) [default: none: requests cannot reach streams on this worker].
+    #[arg(long, env = "AIRTRUCT_INGEST_LISTEN")]
+    ingest_listen: Option<std::net::SocketAddr>,
+    /// The URL the coordinator reaches the ingest listener at [default: http://LISTEN, or http://NAME:PORT when
+    /// listening on all addresses].
+    #[arg(long, env = "AIRTRUCT_INGEST_URL")]
+    ingest_url: Option<String>,
 }
 
 fn server_settings(a: &ServerArgs) -> anyhow::Result<ServerSettings> {
@@ -152,6 +165,12 @@ fn server_settings(a: &ServerArgs) -> anyhow::Result<ServerSettings> {
         admin_password: a.admin_password.clone(),
         worker_token: a.worker_token.clone().or(file.worker_token),
         secret_key: a.secret_key.clone(),
+        console_dir: Some(
+            a.console_dir
+                .clone()
+                .or(file.console_dir)
+                .unwrap_or_else(|| PathBuf::from("ui/dist")),
+        ),
         data_dir,
     })
 }
@@ -178,6 +197,8 @@ fn worker_settings(a: &WorkerArgs) -> anyhow::Result<WorkerSettings> {
             .or_else(|| std::env::var("HOSTNAME").ok())
             .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
             .unwrap_or_else(|| "worker".into()),
+        ingest_listen: a.ingest_listen,
+        ingest_url: a.ingest_url.clone(),
     })
 }
 
@@ -192,7 +213,9 @@ fn serve(g: &Global, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Standalone(a) => run_server(server_settings(a)?, engine, true).await,
             Command::Coordinator(a) => run_server(server_settings(a)?, engine, false).await,
             Command::Worker(a) => run_worker(worker_settings(a)?, engine).await,
-            Command::Run { .. } | Command::Validate { .. } => unreachable!("not a server command"),
+            Command::Run { .. } | Command::Validate { .. } | Command::Openapi => {
+                unreachable!("not a server command")
+            }
         }
     })?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -205,6 +228,11 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run { file } => run(&cli.global, file),
         Command::Validate { file } => validate(&cli.global, file),
+        Command::Openapi => {
+            let doc = crate::api::openapi::document();
+            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+            Ok(ExitCode::SUCCESS)
+        }
         command => serve(&cli.global, command),
     };
     match result {

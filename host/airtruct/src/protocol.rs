@@ -71,6 +71,9 @@ pub struct HeartbeatRequest {
     /// How long the coordinator may hold the answer when nothing changed (at most 5000).
     #[serde(default)]
     pub wait_ms: u64,
+    /// Where the coordinator forwards `/ingest/...` requests for this worker's `http_server` streams.
+    #[serde(default)]
+    pub ingest_url: Option<String>,
 }
 
 /// A secret as stored: only the worker that runs the stream decrypts it, with the shared secret key.

@@ -26,6 +26,7 @@ pub struct FileSettings {
     pub database_url: Option<String>,
     pub worker_token: Option<String>,
     pub secret_key_file: Option<PathBuf>,
+    pub console_dir: Option<PathBuf>,
     pub coordinator: Option<String>,
     pub name: Option<String>,
 }
@@ -51,6 +52,8 @@ pub struct ServerSettings {
     pub worker_token: Option<String>,
     pub secret_key: Option<String>,
     pub secret_key_file: PathBuf,
+    /// The built web console, served at `/` (none: the API only).
+    pub console_dir: Option<PathBuf>,
 }
 
 /// Resolved settings of a worker.
@@ -61,6 +64,10 @@ pub struct WorkerSettings {
     pub secret_key: Option<String>,
     pub secret_key_file: Option<PathBuf>,
     pub name: String,
+    /// Where this worker takes `/ingest/...` requests forwarded by the coordinator.
+    pub ingest_listen: Option<SocketAddr>,
+    /// The URL the coordinator uses to reach `ingest_listen`.
+    pub ingest_url: Option<String>,
 }
 
 fn random_hex(n: usize) -> String {
@@ -200,7 +207,18 @@ pub async fn run_server(
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, standalone, data_dir = %settings.data_dir.display(), "airtruct is up: API at http://{addr}/api/v1");
+    match &settings.console_dir {
+        Some(dir) if dir.join("index.html").is_file() => {
+            tracing::info!(dir = %dir.display(), "web console at http://{addr}/")
+        }
+        Some(dir) => tracing::warn!(
+            dir = %dir.display(),
+            "the web console is not built there: run `npm --prefix ui ci && npm --prefix ui run build`"
+        ),
+        None => {}
+    }
     tasks.spawn(coordinator.clone().run_scheduler(shutdown.clone()));
+    tasks.spawn(coordinator.clone().run_sampler(shutdown.clone()));
     if standalone {
         let worker = Worker::new(
             Client::Local(coordinator.clone()),
@@ -210,7 +228,13 @@ pub async fn run_server(
         );
         tasks.spawn(worker.run(shutdown.clone()));
     }
-    let served = crate::api::serve(listener, coordinator, shutdown.clone()).await;
+    let served = crate::api::serve(
+        listener,
+        coordinator,
+        settings.console_dir.clone(),
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     tasks.close();
     tasks.wait().await;
@@ -233,10 +257,89 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
     let shutdown = CancellationToken::new();
     shutdown_on_signals(shutdown.clone());
     let client = Client::remote(&settings.coordinator, &settings.worker_token);
-    Worker::new(client, engine, key, settings.name)
-        .run(shutdown)
-        .await;
+    let mut worker = Worker::new(client, engine, key, settings.name.clone());
+    if let Some(addr) = settings.ingest_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for ingest requests on {addr}"))?;
+        let bound = listener.local_addr()?;
+        let url = settings.ingest_url.clone().unwrap_or_else(|| {
+            if bound.ip().is_unspecified() {
+                format!("http://{}:{}", settings.name, bound.port())
+            } else {
+                format!("http://{bound}")
+            }
+        });
+        tracing::info!(%bound, %url, "taking ingest requests forwarded by the coordinator");
+        worker.ingest_url = Some(url);
+        let app = ingest_listener(settings.worker_token.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+        });
+    }
+    worker.run(shutdown).await;
     Ok(())
+}
+
+/// A worker's ingest listener: only the coordinator (with the worker token) calls it.
+fn ingest_listener(token: String) -> axum::Router {
+    use crate::api::ingest::{FORWARD_HEADER, MAX_BODY};
+    use airtruct_runtime::ingest::{self, IngestResponse};
+    use airtruct_runtime::inputs::http_server::{await_reply, from_http, to_http};
+    use axum::extract::{Path, Request};
+
+    async fn take(
+        token: &str,
+        stream: String,
+        rest: String,
+        req: Request,
+    ) -> axum::response::Response {
+        let given = req
+            .headers()
+            .get(FORWARD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if airtruct_auth::token_hash(given) != airtruct_auth::token_hash(token) {
+            return to_http(IngestResponse::error(
+                401,
+                "this listener takes requests from the coordinator only",
+            ));
+        }
+        let (request, rx) = match from_http(req, format!("/{rest}"), MAX_BODY).await {
+            Ok(r) => r,
+            Err(refused) => return to_http(refused),
+        };
+        if ingest::dispatch(&stream, request).await.is_err() {
+            return to_http(IngestResponse::error(
+                503,
+                "the stream does not run on this worker now; send it again",
+            ));
+        }
+        // The coordinator bounds the wait with the stream's timeout.
+        to_http(await_reply(rx, std::time::Duration::from_secs(600)).await)
+    }
+    let t1 = Arc::new(token);
+    let t2 = t1.clone();
+    axum::Router::new()
+        .route(
+            "/ingest/{stream}",
+            axum::routing::any(move |Path(stream): Path<String>, req: Request| {
+                let t = t1.clone();
+                async move { take(&t, stream, String::new(), req).await }
+            }),
+        )
+        .route(
+            "/ingest/{stream}/{*rest}",
+            axum::routing::any(
+                move |Path((stream, rest)): Path<(String, String)>, req: Request| {
+                    let t = t2.clone();
+                    async move { take(&t, stream, rest, req).await }
+                },
+            ),
+        )
 }
 
 /// A database URL without its password, for logs.

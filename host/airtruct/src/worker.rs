@@ -77,6 +77,8 @@ pub struct Worker {
     running: HashMap<String, Running>,
     stopping: Vec<(String, Running)>,
     changed: Arc<Notify>,
+    /// Where this worker's ingest listener is reached, sent with each heartbeat.
+    pub ingest_url: Option<String>,
 }
 
 impl Worker {
@@ -89,6 +91,7 @@ impl Worker {
             running: HashMap::new(),
             stopping: Vec::new(),
             changed: Arc::new(Notify::new()),
+            ingest_url: None,
         }
     }
 
@@ -131,6 +134,7 @@ impl Worker {
             let req = HeartbeatRequest {
                 worker_id: reg.worker_id.clone(),
                 streams: self.reports(),
+                ingest_url: self.ingest_url.clone(),
                 // A finished run is reported at once, and a draining one polled for.
                 wait_ms: if !finished.is_empty() {
                     Duration::ZERO
@@ -360,11 +364,12 @@ impl Supervised {
             let config = self.resolve()?;
             let uploaded = self.fetch_components().await?;
             let engine = self.engine.clone();
-            let plan =
+            let mut plan =
                 tokio::task::spawn_blocking(move || validate_stream(&engine, &config, &uploaded))
                     .await
                     .map_err(|e| format!("validation crashed: {e}"))?
                     .map_err(join_errors)?;
+            plan.stream_id = Some(self.assignment.stream_id.clone());
             build_stream(plan).await.map_err(|e| e.to_string())
         };
         // Stopped while starting: nothing was read yet, so nothing needs draining.

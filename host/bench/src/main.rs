@@ -243,6 +243,93 @@ fn pipeline(engine: &Engine) {
     );
 }
 
+/// Throughput of each buffer against no buffer, in the same run: generate -> mapping -> drop.
+fn buffers(engine: &Engine) {
+    let total: u64 = 100_000;
+    let rounds = 3;
+    println!(
+        "\n## buffers: generate -> mapping -> drop, {total} messages of 200 bytes, batches of 256\n"
+    );
+    println!(
+        "Each round runs every variant one after the other; the best of {rounds} rounds is shown.\n"
+    );
+    println!("| buffer | messages/s | relative to none |");
+    println!("|---|---|---|");
+    let dir = std::env::temp_dir().join(format!("airtruct-bench-buffers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let template = String::from_utf8(record(0))
+        .unwrap()
+        .replacen("\"id\":0", "\"id\":{{seq}}", 1);
+    let variants: Vec<(&str, serde_json::Value)> = vec![
+        ("none", serde_json::Value::Null),
+        ("`memory` (64 MiB)", serde_json::json!({"memory": {}})),
+        (
+            "`memory` (64 KiB, spillover, acknowledge: buffered)",
+            serde_json::json!({"memory": {"limit": "64KiB", "spillover": true, "acknowledge": "buffered",
+                                          "spill_dir": dir.join("spill")}}),
+        ),
+        (
+            "`sqlite` (synchronous = FULL)",
+            serde_json::json!({"sqlite": {"path": dir.join("buffer.db")}}),
+        ),
+        (
+            "`system_window` (tumbling 1s of event time, 1000 messages a window)",
+            serde_json::json!({"system_window": {"type": "tumbling", "size": "1s", "timestamp_field": "id"}}),
+        ),
+    ];
+    let mut best = vec![Duration::MAX; variants.len()];
+    for _ in 0..rounds {
+        for (i, (_, buffer)) in variants.iter().enumerate() {
+            let _ = std::fs::remove_file(dir.join("buffer.db"));
+            let mut config = serde_json::json!({
+                "input": { "generate": { "count": total, "payload": template } },
+                "pipeline": { "batch": { "size": 256, "period": "10ms" }, "threads": 1,
+                              "processors": [ { "mapping": MAPPING } ] },
+                "output": { "drop": {} },
+            });
+            if !buffer.is_null() {
+                config["buffer"] = buffer.clone();
+            }
+            let plan = validate_stream(engine, &config, &Default::default())
+                .map_err(|e| format!("{e:?}"))
+                .unwrap();
+            let d = rt.block_on(async {
+                let built = build_stream(plan).await.unwrap();
+                let metrics = Arc::new(StreamMetrics::default());
+                let t = Instant::now();
+                run_stream(
+                    engine.clone(),
+                    built,
+                    metrics.clone(),
+                    CancellationToken::new(),
+                )
+                .await
+                .unwrap();
+                let d = t.elapsed();
+                assert!(
+                    metrics.snapshot().received >= total,
+                    "not everything went through"
+                );
+                d
+            });
+            best[i] = best[i].min(d);
+        }
+    }
+    for (i, (name, _)) in variants.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.2}x |",
+            rate(total, best[i]),
+            best[0].as_secs_f64() / best[i].as_secs_f64()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let engine = engine();
     println!(
@@ -259,6 +346,9 @@ fn main() {
     }
     if sections == "all" || sections == "pipeline" {
         pipeline(&engine);
+    }
+    if sections == "all" || sections == "buffers" {
+        buffers(&engine);
     }
     if sections == "all" || sections == "control" {
         control::control();

@@ -1,10 +1,12 @@
 //! The stream configuration: its shape, how it is read from YAML or JSON with `${ENV}` interpolation, and the
 //! validation error type shared by the CLI, the API and the save check. No I/O beyond reading variables.
 
+mod bytesize;
 mod config;
 mod duration;
 mod interpolate;
 
+pub use bytesize::{ByteSize, parse_bytesize};
 pub use config::{
     BatchPolicy, Component, ErrorPolicy, PartialStream, Pipeline, StreamConfig, parse_stream,
     parse_stream_partial, parse_text,

@@ -4,6 +4,7 @@
 
 pub mod buffers;
 pub mod chain;
+pub mod ingest;
 pub mod inputs;
 pub mod metrics;
 pub mod outputs;
@@ -56,6 +57,10 @@ pub enum Error {
     /// A bug or an invariant broken in Airtruct itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An output refused these messages (by index in the batch, with why) and confirmed the others: the
+    /// stream's error policy handles the refused ones.
+    #[error("{} message(s) refused; first: {}", .0.len(), .0.first().map_or("", |r| r.1.as_str()))]
+    Rejected(Vec<(usize, String)>),
 }
 
 impl Error {

@@ -25,6 +25,12 @@ pub struct StreamMetrics {
     pub latency_us_sum: AtomicU64,
     /// Processor instances replaced after a trap, timeout or memory-cap hit.
     pub processor_restarts: AtomicU64,
+    /// Messages that arrived after every window they belong to had closed (`system_window`).
+    pub late: AtomicU64,
+    /// Gauge: messages held in the stream's buffer now.
+    pub buffer_depth: AtomicU64,
+    /// Gauge: when the oldest message in the buffer arrived, in ms since the epoch (0 when it is empty).
+    pub buffer_oldest_at_ms: AtomicU64,
 }
 
 /// A point-in-time copy of [`StreamMetrics`].
@@ -50,6 +56,14 @@ pub struct MetricsSnapshot {
     pub batches: u64,
     pub latency_us_sum: u64,
     pub processor_restarts: u64,
+    #[serde(default)]
+    pub late: u64,
+    /// Messages held in the buffer now (a gauge: not summed over ended runs).
+    #[serde(default)]
+    pub buffer_depth: u64,
+    /// How long the oldest message in the buffer has waited, in ms (a gauge).
+    #[serde(default)]
+    pub buffer_oldest_age_ms: u64,
 }
 
 impl StreamMetrics {
@@ -71,13 +85,25 @@ impl StreamMetrics {
             batches: self.batches.load(Relaxed),
             latency_us_sum: self.latency_us_sum.load(Relaxed),
             processor_restarts: self.processor_restarts.load(Relaxed),
+            late: self.late.load(Relaxed),
+            buffer_depth: self.buffer_depth.load(Relaxed),
+            buffer_oldest_age_ms: match self.buffer_oldest_at_ms.load(Relaxed) {
+                0 => 0,
+                at => crate::buffers::now_ms().saturating_sub(at),
+            },
         }
+    }
+
+    /// Sets the buffer gauges.
+    pub fn set_buffer(&self, depth: u64, oldest_at_ms: u64) {
+        self.buffer_depth.store(depth, Relaxed);
+        self.buffer_oldest_at_ms.store(oldest_at_ms, Relaxed);
     }
 }
 
 impl MetricsSnapshot {
     /// `(name, help, value)` for each counter, as exported to Prometheus (`airtruct_stream_<name>_total`).
-    pub fn counters(&self) -> [(&'static str, &'static str, u64); 9] {
+    pub fn counters(&self) -> [(&'static str, &'static str, u64); 10] {
         [
             ("received", "Messages read from the input", self.received),
             ("sent", "Messages confirmed by the output", self.sent),
@@ -107,6 +133,27 @@ impl MetricsSnapshot {
                 "processor_restarts",
                 "Processor instances replaced after a failure",
                 self.processor_restarts,
+            ),
+            (
+                "late",
+                "Messages that arrived after their windows closed",
+                self.late,
+            ),
+        ]
+    }
+
+    /// `(name, help, value)` for each gauge (`airtruct_stream_<name>`).
+    pub fn gauges(&self) -> [(&'static str, &'static str, u64); 2] {
+        [
+            (
+                "buffer_depth",
+                "Messages held in the stream's buffer",
+                self.buffer_depth,
+            ),
+            (
+                "buffer_oldest_age_ms",
+                "How long the oldest message in the buffer has waited, in milliseconds",
+                self.buffer_oldest_age_ms,
             ),
         ]
     }

@@ -10,15 +10,20 @@ use schemars::{JsonSchema, schema_for};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::buffers::memory::MemoryBufferConfig;
 use crate::buffers::sqlite::SqliteBufferConfig;
+use crate::buffers::window::WindowConfig;
 use crate::chain::ProcessorSpec;
 use crate::inputs::{
-    file::FileInputConfig, generate::GenerateInputConfig, stdin::StdinInputConfig,
+    file::FileInputConfig, generate::GenerateInputConfig, http_client::HttpClientInputConfig,
+    http_server::HttpServerInputConfig, stdin::StdinInputConfig,
 };
 use crate::outputs::{
     drop::{DropOutput, DropOutputConfig},
     file::FileOutputConfig,
+    http_client::HttpClientOutputConfig,
     stdout::StdoutOutputConfig,
+    sync_response::{SyncResponseOutput, SyncResponseOutputConfig},
 };
 use crate::{Error, Input, Output};
 
@@ -62,6 +67,17 @@ pub fn inputs() -> Vec<KindDoc> {
             Role::Input,
             "Makes messages from a template with a sequence number",
         ),
+        doc::<HttpServerInputConfig>(
+            "http_server",
+            Role::Input,
+            "Takes HTTP requests at the coordinator's /ingest/{stream}/... as messages; the caller is answered once \
+             its message is delivered (with the processed message, through a sync_response output)",
+        ),
+        doc::<HttpClientInputConfig>(
+            "http_client",
+            Role::Input,
+            "Polls a URL on an interval: each response body is a message",
+        ),
     ]
 }
 
@@ -79,37 +95,103 @@ pub fn outputs() -> Vec<KindDoc> {
             "Writes one line per message to standard output",
         ),
         doc::<DropOutputConfig>("drop", Role::Output, "Confirms and discards every message"),
+        doc::<HttpClientOutputConfig>(
+            "http_client",
+            Role::Output,
+            "Sends each message as an HTTP request; 5xx and timeouts are retried, other 4xx fail the message",
+        ),
+        doc::<SyncResponseOutputConfig>(
+            "sync_response",
+            Role::Output,
+            "Answers the HTTP caller of an http_server input with the processed message",
+        ),
     ]
 }
 
 /// Buffer kinds with their descriptions and options.
 pub fn buffers() -> Vec<KindDoc> {
-    vec![doc::<SqliteBufferConfig>(
-        "sqlite",
-        Role::Buffer,
-        "A persistent queue in a SQLite file: the input is acknowledged once a message is on disk, and a stream \
-         survives kill -9 with nothing lost",
-    )]
+    vec![
+        doc::<MemoryBufferConfig>(
+            "memory",
+            Role::Buffer,
+            "A queue in memory bounded by bytes: the input waits when it is full, or with spillover what does not \
+             fit goes to disk segments, read back in order",
+        ),
+        doc::<SqliteBufferConfig>(
+            "sqlite",
+            Role::Buffer,
+            "A persistent queue in a SQLite file: the input is acknowledged once a message is on disk, and a \
+             stream survives kill -9 with nothing lost",
+        ),
+        doc::<WindowConfig>(
+            "system_window",
+            Role::Buffer,
+            "Groups messages into tumbling, hopping or sliding windows of event time and hands each closed window \
+             to the processors as one batch (use the aggregate processor to count or sum per key)",
+        ),
+    ]
 }
 
 /// A buffer between the input and the processors.
 #[derive(Debug, Clone)]
 pub enum BufferConfig {
+    Memory(MemoryBufferConfig),
     Sqlite(SqliteBufferConfig),
+    Window(Box<WindowConfig>, Option<OutputConfig>),
 }
 
 impl BufferConfig {
-    pub fn parse(c: &Component) -> Result<Self, ValidationError> {
+    pub fn parse(c: &Component) -> Result<Self, Vec<ValidationError>> {
         match c.kind.as_str() {
-            "sqlite" => Ok(Self::Sqlite(options(c)?)),
-            _ => Err(unknown(c, buffers(), "buffer")),
+            "memory" => Ok(Self::Memory(options(c).map_err(|e| vec![e])?)),
+            "sqlite" => Ok(Self::Sqlite(options(c).map_err(|e| vec![e])?)),
+            "system_window" => {
+                let w: WindowConfig = options(c).map_err(|e| vec![e])?;
+                let path = c.options_path();
+                let mut errors: Vec<ValidationError> = w
+                    .problems()
+                    .into_iter()
+                    .map(|(field, message)| ValidationError::new(join_path(&path, field), message))
+                    .collect();
+                let late = match &w.late_output {
+                    Some(v) => Component::parse(&join_path(&path, "late_output"), v)
+                        .and_then(|c| OutputConfig::parse(&c))
+                        .map_err(|e| errors.push(e))
+                        .ok(),
+                    None => None,
+                };
+                if errors.is_empty() {
+                    Ok(Self::Window(Box::new(w), late))
+                } else {
+                    Err(errors)
+                }
+            }
+            _ => Err(vec![unknown(c, buffers(), "buffer")]),
         }
     }
 
+    /// Whether each batch the buffer gives must reach the processors whole (a window), rather than being
+    /// batched again by `pipeline.batch`.
+    pub fn keeps_batches(&self) -> bool {
+        matches!(self, Self::Window(..))
+    }
+
     /// Wraps the input: the buffer reads it and the stream reads the buffer.
-    pub async fn wrap(&self, input: Box<dyn Input>) -> Result<Box<dyn Input>, Error> {
+    pub async fn wrap(
+        &self,
+        input: Box<dyn Input>,
+        metrics: Arc<crate::StreamMetrics>,
+    ) -> Result<Box<dyn Input>, Error> {
         match self {
-            Self::Sqlite(c) => c.wrap(input).await,
+            Self::Memory(c) => c.wrap(input, metrics).await,
+            Self::Sqlite(c) => c.wrap(input, metrics).await,
+            Self::Window(c, late) => {
+                let late = match late {
+                    Some(o) => Some(o.build().await?),
+                    None => None,
+                };
+                c.wrap(input, late, metrics).await
+            }
         }
     }
 }
@@ -177,6 +259,8 @@ pub enum InputConfig {
     File(FileInputConfig),
     Stdin(StdinInputConfig),
     Generate(GenerateInputConfig),
+    HttpServer(HttpServerInputConfig),
+    HttpClient(HttpClientInputConfig),
 }
 
 impl InputConfig {
@@ -186,25 +270,32 @@ impl InputConfig {
             "file" => Self::File(options(c)?),
             "stdin" => Self::Stdin(options(c)?),
             "generate" => Self::Generate(options(c)?),
+            "http_server" => Self::HttpServer(options(c)?),
+            "http_client" => Self::HttpClient(options(c)?),
             _ => return Err(unknown(c, inputs(), "input")),
         })
     }
 
-    /// Builds the running input.
-    pub async fn build(&self) -> Result<Box<dyn Input>, Error> {
+    /// Builds the running input; `stream` is the id of the stream it serves, when a worker runs it.
+    pub async fn build(&self, stream: Option<&str>) -> Result<Box<dyn Input>, Error> {
         Ok(match self {
             Self::File(c) => Box::new(c.build().await?),
             Self::Stdin(c) => Box::new(c.build()),
             Self::Generate(c) => Box::new(c.build()),
+            Self::HttpServer(c) => Box::new(c.build(stream).await?),
+            Self::HttpClient(c) => Box::new(c.build()?),
         })
     }
 }
 
 /// A parsed output config, ready to build.
+#[derive(Debug, Clone)]
 pub enum OutputConfig {
     File(FileOutputConfig),
     Stdout(StdoutOutputConfig),
     Drop(DropOutputConfig),
+    HttpClient(HttpClientOutputConfig),
+    SyncResponse(SyncResponseOutputConfig),
 }
 
 impl OutputConfig {
@@ -214,6 +305,17 @@ impl OutputConfig {
             "file" => Self::File(options(c)?),
             "stdout" => Self::Stdout(options(c)?),
             "drop" => Self::Drop(options(c)?),
+            "http_client" => {
+                let o: HttpClientOutputConfig = options(c)?;
+                if let Some((field, message)) = o.problems().into_iter().next() {
+                    return Err(ValidationError::new(
+                        join_path(&c.options_path(), field),
+                        message,
+                    ));
+                }
+                Self::HttpClient(o)
+            }
+            "sync_response" => Self::SyncResponse(options(c)?),
             _ => return Err(unknown(c, outputs(), "output")),
         })
     }
@@ -224,6 +326,8 @@ impl OutputConfig {
             Self::File(c) => Box::new(c.build().await?),
             Self::Stdout(c) => Box::new(c.build()),
             Self::Drop(_) => Box::new(DropOutput),
+            Self::HttpClient(c) => Box::new(c.build()?),
+            Self::SyncResponse(_) => Box::new(SyncResponseOutput),
         })
     }
 }

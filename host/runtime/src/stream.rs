@@ -33,12 +33,9 @@ pub struct BuiltStream {
     dead_letter: Option<Box<dyn Output>>,
 }
 
-/// Opens the plan's input and outputs.
+/// Opens the plan's input and outputs (its buffer opens when the stream runs).
 pub async fn build_stream(plan: StreamPlan) -> Result<BuiltStream, Error> {
-    let mut input = plan.input.build().await?;
-    if let Some(buffer) = &plan.buffer {
-        input = buffer.wrap(input).await?;
-    }
+    let input = plan.input.build(plan.stream_id.as_deref()).await?;
     let output = plan.output.build().await?;
     let dead_letter = match &plan.dead_letter {
         Some(d) => Some(d.build().await?),
@@ -83,6 +80,10 @@ pub async fn run_stream(
         output,
         dead_letter,
     } = stream;
+    let keep_batches = plan.buffer.as_ref().is_some_and(|b| b.keeps_batches());
+    if let Some(buffer) = &plan.buffer {
+        input = buffer.wrap(input, metrics.clone()).await?;
+    }
     let threads = plan.config.pipeline.threads.max(1);
     let batch = plan.config.pipeline.batch;
     // A failure anywhere stops the whole stream; `shutdown` only stops the input.
@@ -203,8 +204,12 @@ pub async fn run_stream(
         })
     };
 
-    // Batcher: groups input batches by size and period.
-    let batcher_task = tokio::spawn(batcher(in_rx, work_tx, batch.size, batch.period.into()));
+    // Batcher: groups input batches by size and period; a window goes on whole.
+    let batcher_task = if keep_batches {
+        tokio::spawn(whole(in_rx, work_tx))
+    } else {
+        tokio::spawn(batcher(in_rx, work_tx, batch.size, batch.period.into()))
+    };
 
     // Output: writes, applies the error policy, acknowledges.
     let output_task = tokio::spawn(output_loop(
@@ -281,6 +286,24 @@ fn split_ack(ack: Ack, parts: usize) -> Vec<Ack> {
             })
         })
         .collect()
+}
+
+/// Hands each input batch on as one batch (a window from `system_window`).
+async fn whole(
+    mut in_rx: tokio::sync::mpsc::Receiver<InputBatch>,
+    work_tx: async_channel::Sender<Work>,
+) {
+    while let Some(b) = in_rx.recv().await {
+        let work = Work {
+            messages: b.messages,
+            acks: vec![b.ack],
+            formed: Instant::now(),
+        };
+        if let Err(e) = work_tx.send(work).await {
+            nack(e.into_inner().acks);
+            return;
+        }
+    }
 }
 
 /// Groups input batches into batches of at most `size` messages, sent when full or `period` after their first
@@ -391,6 +414,47 @@ async fn write_confirmed(
     }
 }
 
+/// Applies the error policy to failed messages: `Err` stops the stream (the caller does not acknowledge).
+async fn handle_failed(
+    failed: &mut [Message],
+    policy: &ErrorPolicy,
+    dead_letter: Option<&mut Box<dyn Output>>,
+    metrics: &StreamMetrics,
+    abort: &CancellationToken,
+) -> Result<(), Error> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    match (policy, dead_letter) {
+        (ErrorPolicy::Stop, _) => {
+            let first = failed[0].error.clone().unwrap_or_default();
+            Err(Error::User(format!(
+                "stopping: {} message(s) failed and on_error is \"stop\"; first error: {first}",
+                failed.len()
+            )))
+        }
+        (ErrorPolicy::DeadLetter(_), Some(dlq)) => {
+            for m in failed.iter_mut() {
+                let e = m.error.take().unwrap_or_default();
+                meta_set(m, "error", &e);
+            }
+            write_confirmed(dlq.as_mut(), failed, abort)
+                .await
+                .map_err(|e| Error::External(format!("dead-letter output: {e}")))
+        }
+        _ => {
+            for m in failed.iter() {
+                tracing::debug!(
+                    error = m.error.as_deref().unwrap_or(""),
+                    "dropping failed message"
+                );
+            }
+            StreamMetrics::add(&metrics.dropped, failed.len() as u64);
+            Ok(())
+        }
+    }
+}
+
 async fn output_loop(
     mut done_rx: tokio::sync::mpsc::Receiver<Processed>,
     mut output: Box<dyn Output>,
@@ -401,53 +465,66 @@ async fn output_loop(
 ) -> Result<(), Error> {
     while let Some(Processed { out, acks, formed }) = done_rx.recv().await {
         let ChainOutput {
-            ok,
+            mut ok,
             mut failed,
             filtered,
         } = out;
         StreamMetrics::add(&metrics.filtered, filtered);
         StreamMetrics::add(&metrics.failed, failed.len() as u64);
-        if !failed.is_empty() {
-            match (&policy, dead_letter.as_mut()) {
-                (ErrorPolicy::Stop, _) => {
-                    let first = failed[0].error.clone().unwrap_or_default();
-                    nack(acks);
-                    return Err(Error::User(format!(
-                        "stopping: {} message(s) failed and on_error is \"stop\"; first error: {first}",
-                        failed.len()
-                    )));
-                }
-                (ErrorPolicy::DeadLetter(_), Some(dlq)) => {
-                    for m in failed.iter_mut() {
-                        let e = m.error.take().unwrap_or_default();
-                        meta_set(m, "error", &e);
-                    }
-                    if let Err(e) = write_confirmed(dlq.as_mut(), &failed, &abort).await {
-                        nack(acks);
-                        return Err(Error::External(format!("dead-letter output: {e}")));
-                    }
-                }
-                _ => {
-                    for m in &failed {
-                        tracing::debug!(
-                            error = m.error.as_deref().unwrap_or(""),
-                            "dropping failed message"
-                        );
-                    }
-                    StreamMetrics::add(&metrics.dropped, failed.len() as u64);
-                }
-            }
+        if let Err(e) =
+            handle_failed(&mut failed, &policy, dead_letter.as_mut(), &metrics, &abort).await
+        {
+            nack(acks);
+            return Err(e);
         }
         if !ok.is_empty() {
-            if let Err(e) = write_confirmed(output.as_mut(), &ok, &abort).await {
-                nack(acks);
-                return Err(e);
+            let mut refused = Vec::new();
+            match write_confirmed(output.as_mut(), &ok, &abort).await {
+                Ok(()) => {}
+                // The destination refused these messages and confirmed the rest: the refused ones go to the
+                // error policy.
+                Err(Error::Rejected(list)) => {
+                    let mut refused_at = vec![None; ok.len()];
+                    for (i, e) in list {
+                        if let Some(slot) = refused_at.get_mut(i) {
+                            *slot = Some(e);
+                        }
+                    }
+                    let mut kept = Vec::with_capacity(ok.len());
+                    for (m, e) in ok.into_iter().zip(refused_at) {
+                        match e {
+                            Some(e) => refused.push(Message {
+                                error: Some(e),
+                                ..m
+                            }),
+                            None => kept.push(m),
+                        }
+                    }
+                    ok = kept;
+                }
+                Err(e) => {
+                    nack(acks);
+                    return Err(e);
+                }
             }
             StreamMetrics::add(&metrics.sent, ok.len() as u64);
             StreamMetrics::add(
                 &metrics.bytes_out,
                 ok.iter().map(|m| m.payload.len() as u64).sum(),
             );
+            StreamMetrics::add(&metrics.failed, refused.len() as u64);
+            if let Err(e) = handle_failed(
+                &mut refused,
+                &policy,
+                dead_letter.as_mut(),
+                &metrics,
+                &abort,
+            )
+            .await
+            {
+                nack(acks);
+                return Err(e);
+            }
         }
         StreamMetrics::add(&metrics.batches, 1);
         StreamMetrics::add(&metrics.latency_us_sum, formed.elapsed().as_micros() as u64);

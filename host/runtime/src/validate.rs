@@ -18,6 +18,8 @@ pub struct StreamPlan {
     pub dead_letter: Option<OutputConfig>,
     pub buffer: Option<BufferConfig>,
     pub processors: Vec<ProcessorSpec>,
+    /// The stream's id when a worker runs it (an `http_server` input takes its requests by it).
+    pub stream_id: Option<String>,
 }
 
 /// Validates a stream config (as a JSON value, after interpolation), returning every problem at once.
@@ -43,7 +45,7 @@ pub fn validate_stream(
     let buffer_plan = partial
         .buffer
         .as_ref()
-        .and_then(|c| BufferConfig::parse(c).map_err(|e| errors.push(e)).ok());
+        .and_then(|c| BufferConfig::parse(c).map_err(|e| errors.extend(e)).ok());
     let mut processors = Vec::new();
     let no_processors = Vec::new();
     let steps = partial
@@ -94,6 +96,7 @@ pub fn validate_stream(
                 dead_letter,
                 buffer: buffer_plan,
                 processors,
+                stream_id: None,
             })
         }
         _ => Err(errors),

@@ -33,6 +33,20 @@ pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
             );
         }
     }
+    let gauges = airtruct_runtime::MetricsSnapshot::default().gauges();
+    for (i, (name, help, _)) in gauges.iter().enumerate() {
+        let _ = writeln!(out, "# HELP airtruct_stream_{name} {help}");
+        let _ = writeln!(out, "# TYPE airtruct_stream_{name} gauge");
+        for (s, m) in &snapshots {
+            let value = m.gauges()[i].2;
+            let _ = writeln!(
+                out,
+                "airtruct_stream_{name}{{stream=\"{}\",name=\"{}\"}} {value}",
+                s.id,
+                escape(&s.name)
+            );
+        }
+    }
     out.push_str("# HELP airtruct_stream_latency_seconds Batch latency, from batch formed to output confirmed\n");
     out.push_str("# TYPE airtruct_stream_latency_seconds summary\n");
     for (s, m) in &snapshots {

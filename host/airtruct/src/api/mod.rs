@@ -5,24 +5,28 @@
 mod admin;
 mod checks;
 mod error;
+pub mod ingest;
 mod metrics;
-mod openapi;
+pub mod openapi;
 mod processors;
 mod sample;
 mod streams;
 mod worker;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
-use axum::http::{Method, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::coordinator::Coordinator;
 pub use error::{ApiError, ErrorBody};
@@ -175,8 +179,9 @@ pub fn routes() -> Vec<Route> {
     all
 }
 
-/// The router, with authentication applied per route.
-pub fn router(state: AppState) -> Router {
+/// The router, with authentication applied per route. Paths outside the API are the web console's files
+/// from `console` (its built `dist` folder), with `index.html` for the console's own routes.
+pub fn router(state: AppState, console: Option<PathBuf>) -> Router {
     let mut router = Router::new();
     for r in routes() {
         let handler = r.handler.layer(middleware::from_fn_with_state(
@@ -185,18 +190,54 @@ pub fn router(state: AppState) -> Router {
         ));
         router = router.route(r.path, handler);
     }
+    let console = Arc::new(console);
     router
-        .fallback(|| async { ApiError::not_found("no such path") })
+        .route("/ingest/{stream}", axum::routing::any(ingest::root))
+        .route(
+            "/ingest/{stream}/{*rest}",
+            axum::routing::any(ingest::nested),
+        )
+        .fallback(move |req: Request| serve_console(console.clone(), req))
         .with_state(state)
+}
+
+/// The console's static files. They hold no data: everything they show comes from the API, with a token.
+async fn serve_console(console: Arc<Option<PathBuf>>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path == "/api" {
+        return ApiError::not_found("no such path").into_response();
+    }
+    let Some(dir) = console.as_ref().as_ref() else {
+        return ApiError::not_found("no such path").into_response();
+    };
+    let index = dir.join("index.html");
+    if !index.is_file() {
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!(
+                "The web console is not built in \"{}\": run `npm --prefix ui ci && npm --prefix ui run build`, \
+                 or point --console-dir at a built console. The API is at /api/v1.\n",
+                dir.display()
+            ),
+        )
+            .into_response();
+    }
+    let files = ServeDir::new(dir).fallback(ServeFile::new(index));
+    match files.oneshot(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(e) => match e {},
+    }
 }
 
 /// Serves until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    console: Option<PathBuf>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router(state, console))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

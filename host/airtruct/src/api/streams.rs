@@ -99,6 +99,15 @@ pub fn routes() -> Vec<Route> {
         .returns::<StreamView>(200),
         route(
             M::GET,
+            "/api/v1/streams/{id}/metrics/history",
+            User,
+            "getStreamHistory",
+            "A stream's counters sampled every 5 seconds over the last 15 minutes, oldest first",
+            history,
+        )
+        .returns::<HistoryView>(200),
+        route(
+            M::GET,
             "/api/v1/streams/{id}/versions",
             User,
             "listStreamVersions",
@@ -236,6 +245,24 @@ pub struct StreamView {
     pub counters: MetricsSnapshot,
     /// Where it runs.
     pub replicas: Vec<ReplicaView>,
+}
+
+/// A stream's sampled counters.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryView {
+    /// Seconds between samples.
+    pub interval_secs: u64,
+    /// Cumulative counters, oldest first; rates are the differences between neighbours.
+    pub samples: Vec<HistorySample>,
+}
+
+/// The counters at one moment.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistorySample {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    #[serde(flatten)]
+    pub counters: MetricsSnapshot,
 }
 
 /// One saved version.
@@ -399,6 +426,22 @@ async fn get(
 ) -> Result<Json<StreamView>, ApiError> {
     let s = state.store.get_stream(&id).await?;
     Ok(Json(view(&state, s).await?))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<HistoryView>, ApiError> {
+    state.store.get_stream(&id).await?;
+    let samples = state
+        .history(&id)
+        .into_iter()
+        .map(|(at, counters)| HistorySample { at, counters })
+        .collect();
+    Ok(Json(HistoryView {
+        interval_secs: crate::coordinator::HISTORY_EVERY.as_secs(),
+        samples,
+    }))
 }
 
 async fn update(

@@ -3,7 +3,7 @@
 
 pub mod schedule;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,13 +89,26 @@ pub struct Coordinator {
     pub timing: Timing,
     pub logins: LoginThrottle,
     worker_token_hash: String,
+    worker_token: String,
+    /// For forwarding ingest requests to workers.
+    pub http: reqwest::Client,
+    ingest_turn: std::sync::atomic::AtomicUsize,
     reports: Mutex<HashMap<String, WorkerReport>>,
     /// Per stream, the last counters of runs that ended (stopped, moved, their worker died), so the API's
     /// counters add up over pauses and failovers.
     settled: Mutex<HashMap<String, MetricsSnapshot>>,
     changes: watch::Sender<u64>,
     kick: Notify,
+    /// Per stream, its counters sampled every [`HISTORY_EVERY`], oldest first, for the console's charts.
+    history: Mutex<HashMap<String, VecDeque<(i64, MetricsSnapshot)>>>,
+    /// Where each worker takes forwarded `/ingest/...` requests.
+    ingest_urls: Mutex<HashMap<String, String>>,
 }
+
+/// How often [`Coordinator::run_sampler`] samples every stream's counters.
+pub const HISTORY_EVERY: Duration = Duration::from_secs(5);
+/// How many samples it keeps per stream: 15 minutes.
+const HISTORY_LEN: usize = 180;
 
 /// Why a worker-protocol call failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,11 +142,30 @@ impl Coordinator {
             timing,
             logins: LoginThrottle::default(),
             worker_token_hash: airtruct_auth::token_hash(worker_token),
+            worker_token: worker_token.to_string(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client with default TLS settings"),
+            ingest_turn: Default::default(),
             reports: Mutex::new(HashMap::new()),
             settled: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
             kick: Notify::new(),
+            history: Mutex::new(HashMap::new()),
+            ingest_urls: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The worker token, for calls the coordinator makes to workers.
+    pub fn worker_token(&self) -> &str {
+        &self.worker_token
+    }
+
+    /// A counter that spreads ingest requests over replicas.
+    pub fn next_ingest(&self) -> usize {
+        self.ingest_turn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `token` is the worker token.
@@ -181,6 +213,13 @@ impl Coordinator {
             .filter(|r| r.state != ReplicaState::Stopping)
             .map(|r| (r.stream_id.clone(), r.version, r.assigned_at))
             .collect();
+        {
+            let mut urls = self.ingest_urls.lock().expect("ingest lock");
+            match &req.ingest_url {
+                Some(url) => urls.insert(req.worker_id.clone(), url.clone()),
+                None => urls.remove(&req.worker_id),
+            };
+        }
         self.record_report(&req.worker_id, req.streams).await?;
 
         // Subscribe before reading, so a change made in between is not missed; wake on every change but answer
@@ -468,6 +507,21 @@ impl Coordinator {
         }
     }
 
+    /// The ingest URLs of the workers that report `stream_id` running.
+    pub fn ingest_targets(&self, stream_id: &str) -> Vec<String> {
+        let reports = self.reports.lock().expect("reports lock");
+        let urls = self.ingest_urls.lock().expect("ingest lock");
+        reports
+            .iter()
+            .filter(|(_, r)| {
+                r.streams
+                    .iter()
+                    .any(|s| s.stream_id == stream_id && s.state == ReplicaState::Running)
+            })
+            .filter_map(|(w, _)| urls.get(w).cloned())
+            .collect()
+    }
+
     /// What each worker last reported.
     pub fn reports(&self) -> HashMap<String, WorkerReport> {
         self.reports.lock().expect("reports lock").clone()
@@ -477,13 +531,61 @@ impl Coordinator {
     fn settle(&self, ended: impl IntoIterator<Item = StreamReport>) {
         let mut settled = self.settled.lock().expect("settled lock");
         for r in ended {
-            add(settled.entry(r.stream_id).or_default(), &r.metrics);
+            // A run that ended holds nothing in its buffer any more: only its counters add up.
+            let counters = MetricsSnapshot {
+                buffer_depth: 0,
+                buffer_oldest_age_ms: 0,
+                ..r.metrics
+            };
+            add(settled.entry(r.stream_id).or_default(), &counters);
         }
     }
 
     /// Forgets a deleted stream's counters.
     pub fn forget(&self, stream_id: &str) {
         self.settled.lock().expect("settled lock").remove(stream_id);
+        self.history.lock().expect("history lock").remove(stream_id);
+    }
+
+    /// Samples every stream's counters now, keeping the last [`HISTORY_LEN`] samples of each.
+    pub async fn sample_history(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let streams = self.store.list_streams().await?;
+        let mut history = self.history.lock().expect("history lock");
+        history.retain(|id, _| streams.iter().any(|s| &s.id == id));
+        for s in &streams {
+            let samples = history.entry(s.id.clone()).or_default();
+            if samples.len() == HISTORY_LEN {
+                samples.pop_front();
+            }
+            samples.push_back((now, self.stream_metrics(&s.id)));
+        }
+        Ok(())
+    }
+
+    /// Samples counters every [`HISTORY_EVERY`] until `shutdown`.
+    pub async fn run_sampler(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(HISTORY_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.sample_history().await {
+                tracing::warn!(error = %e, "sampling stream counters failed");
+            }
+        }
+    }
+
+    /// A stream's sampled counters, oldest first: (milliseconds since the epoch, counters).
+    pub fn history(&self, stream_id: &str) -> Vec<(i64, MetricsSnapshot)> {
+        self.history
+            .lock()
+            .expect("history lock")
+            .get(stream_id)
+            .map(|h| h.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// A stream's counters since the coordinator started: runs that ended plus the runs workers report now.
@@ -516,4 +618,8 @@ fn add(sum: &mut MetricsSnapshot, m: &MetricsSnapshot) {
     sum.batches += m.batches;
     sum.latency_us_sum += m.latency_us_sum;
     sum.processor_restarts += m.processor_restarts;
+    sum.late += m.late;
+    // Gauges: what the replicas hold adds up; the age is the oldest message's.
+    sum.buffer_depth += m.buffer_depth;
+    sum.buffer_oldest_age_ms = sum.buffer_oldest_age_ms.max(m.buffer_oldest_age_ms);
 }

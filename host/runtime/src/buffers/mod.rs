@@ -1,4 +1,55 @@
 //! Buffers between a stream's input and its processors. A buffer wraps the input: it reads from it in the
-//! background, keeps what it read, and is itself the input the stream reads from.
+//! background (a pump task), keeps what it read, and is itself the input the stream reads from.
 
+pub mod memory;
 pub mod sqlite;
+pub mod window;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{Error, Input, InputBatch};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a pump got from the upstream input.
+pub(crate) enum Pumped {
+    Batch(InputBatch),
+    /// A finite input is exhausted.
+    Exhausted,
+    /// The buffer is closing.
+    Stopped,
+}
+
+/// The next batch from `inner`, retrying failures that may pass with a backoff of up to 5 s, until `stop`.
+pub(crate) async fn pump_read(
+    inner: &mut dyn Input,
+    stop: &CancellationToken,
+) -> Result<Pumped, Error> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let read = tokio::select! {
+            _ = stop.cancelled() => return Ok(Pumped::Stopped),
+            r = inner.read() => r,
+        };
+        match read {
+            Ok(Some(batch)) => return Ok(Pumped::Batch(batch)),
+            Ok(None) => return Ok(Pumped::Exhausted),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "input failed, retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(Pumped::Stopped),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

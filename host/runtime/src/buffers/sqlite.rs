@@ -16,7 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSy
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Ack, Delivery, Error, Input, InputBatch, Message};
+use super::{Pumped, now_ms, pump_read};
+use crate::{Ack, Delivery, Error, Input, InputBatch, Message, StreamMetrics};
 
 /// A persistent buffer in a SQLite file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -43,7 +44,11 @@ fn checksum(payload: &[u8], metadata: &[u8]) -> i64 {
 
 impl SqliteBufferConfig {
     /// Opens the file and starts reading `inner` into it.
-    pub async fn wrap(&self, inner: Box<dyn Input>) -> Result<Box<dyn Input>, Error> {
+    pub async fn wrap(
+        &self,
+        inner: Box<dyn Input>,
+        metrics: Arc<StreamMetrics>,
+    ) -> Result<Box<dyn Input>, Error> {
         let where_ = || format!("sqlite buffer \"{}\"", self.path.display());
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
@@ -69,10 +74,23 @@ impl SqliteBufferConfig {
         .execute(&pool)
         .await
         .map_err(|e| Error::User(format!("{}: {e}", where_())))?;
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| Error::User(format!("{}: {e}", where_())))?;
+        metrics.set_buffer(held as u64, 0);
         let stop = CancellationToken::new();
-        let pump = tokio::spawn(pump(inner, pool.clone(), stop.clone(), where_()));
+        let pump = tokio::spawn(pump(
+            inner,
+            pool.clone(),
+            stop.clone(),
+            where_(),
+            metrics.clone(),
+        ));
         Ok(Box::new(SqliteBuffer {
             pool,
+            metrics,
+            oldest_checked: None,
             name: where_(),
             read_batch: self.read_batch.max(1),
             cursor: 0,
@@ -90,30 +108,19 @@ async fn pump(
     pool: SqlitePool,
     stop: CancellationToken,
     name: String,
+    metrics: Arc<StreamMetrics>,
 ) -> Result<bool, Error> {
-    let mut backoff = Duration::from_millis(100);
     let result = loop {
-        let read = tokio::select! {
-            _ = stop.cancelled() => break Ok(false),
-            r = inner.read() => r,
-        };
-        match read {
-            Ok(Some(batch)) => {
-                backoff = Duration::from_millis(100);
+        match pump_read(inner.as_mut(), &stop).await {
+            Ok(Pumped::Batch(batch)) => {
                 if let Err(e) = write(&pool, &batch.messages).await {
                     break Err(Error::External(format!("{name}: writing: {e}")));
                 }
+                StreamMetrics::add(&metrics.buffer_depth, batch.messages.len() as u64);
                 batch.ack.done(Delivery::Delivered);
             }
-            Ok(None) => break Ok(true),
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "input failed, retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => break Ok(false),
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+            Ok(Pumped::Exhausted) => break Ok(true),
+            Ok(Pumped::Stopped) => break Ok(false),
             Err(e) => break Err(e),
         }
     };
@@ -122,9 +129,7 @@ async fn pump(
 }
 
 async fn write(pool: &SqlitePool, messages: &[Message]) -> Result<(), sqlx::Error> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = now_ms() as i64;
     let mut tx = pool.begin().await?;
     for m in messages {
         sqlx::query(
@@ -142,14 +147,17 @@ async fn write(pool: &SqlitePool, messages: &[Message]) -> Result<(), sqlx::Erro
 
 #[derive(Default)]
 struct Shared {
-    /// Id ranges the output confirmed, to delete.
-    confirmed: Vec<(i64, i64)>,
+    /// Id ranges the output confirmed, to delete, with how many records each holds.
+    confirmed: Vec<(i64, i64, u64)>,
     /// The smallest id handed on and not delivered: read again from there.
     rewind: Option<i64>,
 }
 
 struct SqliteBuffer {
     pool: SqlitePool,
+    metrics: Arc<StreamMetrics>,
+    /// When the age of the oldest record was last read.
+    oldest_checked: Option<std::time::Instant>,
     name: String,
     read_batch: u32,
     cursor: i64,
@@ -162,7 +170,7 @@ struct SqliteBuffer {
 impl SqliteBuffer {
     async fn delete_confirmed(&self) -> Result<(), Error> {
         let ranges = std::mem::take(&mut self.shared.lock().expect("buffer lock").confirmed);
-        for (first, last) in ranges {
+        for (first, last, count) in ranges {
             sqlx::query("DELETE FROM records WHERE id >= $1 AND id <= $2")
                 .bind(first)
                 .bind(last)
@@ -171,7 +179,31 @@ impl SqliteBuffer {
                 .map_err(|e| {
                     Error::External(format!("{}: deleting delivered records: {e}", self.name))
                 })?;
+            self.metrics
+                .buffer_depth
+                .fetch_sub(count, std::sync::atomic::Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    /// Updates the age gauge of the oldest record, at most twice a second.
+    async fn check_oldest(&mut self) -> Result<(), Error> {
+        if self
+            .oldest_checked
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+        {
+            return Ok(());
+        }
+        self.oldest_checked = Some(std::time::Instant::now());
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT written_at FROM records ORDER BY id LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| Error::External(format!("{}: reading: {e}", self.name)))?;
+        self.metrics.buffer_oldest_at_ms.store(
+            oldest.map_or(0, |t| t.max(1) as u64),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 }
@@ -181,6 +213,7 @@ impl Input for SqliteBuffer {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
         loop {
             self.delete_confirmed().await?;
+            self.check_oldest().await?;
             if let Some(from) = self.shared.lock().expect("buffer lock").rewind.take() {
                 self.cursor = self.cursor.min(from);
             }
@@ -195,6 +228,7 @@ impl Input for SqliteBuffer {
             if let Some(last) = rows.last() {
                 let first: i64 = rows[0].get("id");
                 let last: i64 = last.get("id");
+                let count = rows.len() as u64;
                 let mut messages = Vec::with_capacity(rows.len());
                 for row in &rows {
                     let id: i64 = row.get("id");
@@ -218,7 +252,7 @@ impl Input for SqliteBuffer {
                 let ack = Ack::new(move |d| {
                     let mut s = shared.lock().expect("buffer lock");
                     match d {
-                        Delivery::Delivered => s.confirmed.push((first, last)),
+                        Delivery::Delivered => s.confirmed.push((first, last, count)),
                         Delivery::NotDelivered => {
                             s.rewind = Some(s.rewind.map_or(first, |r| r.min(first)))
                         }
@@ -288,7 +322,10 @@ mod tests {
             read_batch: 2,
         };
         let mut buffer = config
-            .wrap(Box::new(Fixed(Some(vec![msg("a"), msg("b"), msg("c")]))))
+            .wrap(
+                Box::new(Fixed(Some(vec![msg("a"), msg("b"), msg("c")]))),
+                Default::default(),
+            )
             .await
             .unwrap();
         // Two batches; only the first is confirmed.
@@ -305,7 +342,10 @@ mod tests {
         buffer.close().await.unwrap();
 
         // A restart finds only the unconfirmed record; then a corrupted record stops the stream with its id.
-        let mut buffer = config.wrap(Box::new(Fixed(None))).await.unwrap();
+        let mut buffer = config
+            .wrap(Box::new(Fixed(None)), Default::default())
+            .await
+            .unwrap();
         let left = buffer.read().await.unwrap().unwrap();
         assert_eq!(left.messages.len(), 1);
         assert_eq!(left.messages[0].payload, b"c");
@@ -319,7 +359,10 @@ mod tests {
             .await
             .unwrap();
         pool.close().await;
-        let mut buffer = config.wrap(Box::new(Fixed(None))).await.unwrap();
+        let mut buffer = config
+            .wrap(Box::new(Fixed(None)), Default::default())
+            .await
+            .unwrap();
         let err = buffer.read().await.err().unwrap();
         assert!(err.to_string().contains("is corrupt"), "{err}");
         assert!(err.to_string().contains("record 3"), "{err}");

@@ -2,6 +2,8 @@
 
 pub mod file;
 pub mod generate;
+pub mod http_client;
+pub mod http_server;
 pub mod stdin;
 
 /// Most messages an input hands over in one read.

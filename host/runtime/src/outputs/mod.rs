@@ -2,4 +2,6 @@
 
 pub mod drop;
 pub mod file;
+pub mod http_client;
 pub mod stdout;
+pub mod sync_response;

@@ -1,0 +1,172 @@
+//! `/ingest/{stream}/...`: HTTP requests for a stream's `http_server` input. Public by design (senders are other
+//! systems); the input checks its own `token` or `hmac` when it has one. In standalone the request goes to the
+//! stream in this process; otherwise it is forwarded to a worker that runs the stream, whose ingest listener
+//! takes it (with the worker token).
+
+use std::time::Duration;
+
+use airtruct_runtime::ingest::{self, IngestResponse};
+use airtruct_runtime::inputs::http_server::{await_reply, from_http, to_http};
+use airtruct_store::{StoreError, StreamRecord, StreamStatus};
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::AppState;
+
+/// Largest body taken (16 MiB).
+pub const MAX_BODY: usize = 16 << 20;
+/// The header that carries the worker token on forwarded requests (the caller's `authorization` passes on).
+pub const FORWARD_HEADER: &str = "x-airtruct-worker-token";
+
+/// `/ingest/{stream}`.
+pub async fn root(
+    State(state): State<AppState>,
+    Path(stream): Path<String>,
+    req: Request,
+) -> Response {
+    to_http(handle(state, stream, String::new(), req).await)
+}
+
+/// `/ingest/{stream}/{*rest}`.
+pub async fn nested(
+    State(state): State<AppState>,
+    Path((stream, rest)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    to_http(handle(state, stream, rest, req).await)
+}
+
+/// A stream by id, else by its name when one stream has it.
+async fn find(state: &AppState, key: &str) -> Result<Option<StreamRecord>, StoreError> {
+    match state.store.get_stream(key).await {
+        Ok(s) => return Ok(Some(s)),
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let mut named: Vec<StreamRecord> = state
+        .store
+        .list_streams()
+        .await?
+        .into_iter()
+        .filter(|s| s.name == key)
+        .collect();
+    Ok(if named.len() == 1 { named.pop() } else { None })
+}
+
+/// How long the stream's input lets a caller wait.
+fn timeout_of(config: &Value) -> Duration {
+    config
+        .pointer("/input/http_server/timeout")
+        .and_then(Value::as_str)
+        .and_then(|t| airtruct_model::parse_duration(t).ok())
+        .unwrap_or(Duration::from_secs(30))
+}
+
+async fn handle(state: AppState, key: String, rest: String, req: Request) -> IngestResponse {
+    let stream = match find(&state, &key).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return IngestResponse::error(404, &format!("no stream \"{key}\"")),
+        Err(e) => {
+            tracing::error!(error = %e, "ingest: reading the stream");
+            return IngestResponse::error(500, "internal error");
+        }
+    };
+    if stream.config.pointer("/input/http_server").is_none() {
+        return IngestResponse::error(404, &format!("stream \"{key}\" has no http_server input"));
+    }
+    if stream.status != StreamStatus::Active {
+        return IngestResponse::error(
+            503,
+            &format!(
+                "stream \"{key}\" is {}: it takes no requests",
+                stream.status.as_str()
+            ),
+        );
+    }
+    let timeout = timeout_of(&stream.config);
+    let path = format!("/{rest}");
+    if ingest::is_local(&stream.id) {
+        let (request, rx) = match from_http(req, path, MAX_BODY).await {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
+        if ingest::dispatch(&stream.id, request).await.is_err() {
+            return IngestResponse::error(503, "the stream is stopping; send it again");
+        }
+        return await_reply(rx, timeout).await;
+    }
+    let targets = state.ingest_targets(&stream.id);
+    if targets.is_empty() {
+        return IngestResponse::error(
+            503,
+            &format!(
+                "stream \"{key}\" is not running on a worker that takes requests right now; send it again"
+            ),
+        );
+    }
+    // Spread requests over the replicas.
+    let pick = targets[state.next_ingest() % targets.len()].clone();
+    forward(&state, &pick, &stream.id, &path, req, timeout).await
+}
+
+async fn forward(
+    state: &AppState,
+    base: &str,
+    stream: &str,
+    path: &str,
+    req: Request,
+    timeout: Duration,
+) -> IngestResponse {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return IngestResponse::error(413, &format!("the body is larger than {MAX_BODY} bytes"));
+    };
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let url = format!(
+        "{}/ingest/{stream}{path}{query}",
+        base.trim_end_matches('/')
+    );
+    let mut out = state
+        .http
+        .request(parts.method.clone(), &url)
+        .timeout(timeout + Duration::from_secs(5))
+        .body(body);
+    for (k, v) in &parts.headers {
+        if !matches!(
+            k.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) && k.as_str() != FORWARD_HEADER
+        {
+            out = out.header(k, v);
+        }
+    }
+    out = out.header(FORWARD_HEADER, state.worker_token());
+    match out.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            match resp.bytes().await {
+                Ok(body) => IngestResponse {
+                    status,
+                    content_type,
+                    body: body.to_vec(),
+                },
+                Err(e) => {
+                    IngestResponse::error(502, &format!("the worker's answer was cut off: {e}"))
+                }
+            }
+        }
+        Err(e) if e.is_timeout() => IngestResponse::error(504, "the worker did not answer in time"),
+        Err(e) => IngestResponse::error(502, &format!("forwarding to the worker failed: {e}")),
+    }
+}
