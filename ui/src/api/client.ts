@@ -1,0 +1,111 @@
+// The typed API client: openapi-fetch over the generated `schema.d.ts`, with the session token and one rule:
+// any 401 from the API ends the session and sends the user back to the login page.
+import createClient, { type Middleware } from 'openapi-fetch';
+import type { paths } from './schema';
+
+const TOKEN_KEY = 'airtruct.token';
+
+export function getToken(): string | null {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(token: string | null) {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** Called when the API answers 401 to a request that carried a token. */
+let onExpired: () => void = () => {};
+export function setOnExpired(f: () => void) {
+  onExpired = f;
+}
+
+/** One problem of a validation error, with the path of the field it concerns. */
+export interface Detail {
+  path: string;
+  message: string;
+}
+
+/** An error answer of the API, as it words it. */
+export class ApiError extends Error {
+  status: number;
+  details: Detail[];
+  constructor(status: number, message: string, details: Detail[] = []) {
+    super(message);
+    this.status = status;
+    this.details = details;
+  }
+}
+
+const auth: Middleware = {
+  onRequest({ request }) {
+    const token = getToken();
+    if (token) request.headers.set('Authorization', `Bearer ${token}`);
+    return request;
+  },
+  onResponse({ request, response }) {
+    if (response.status === 401 && request.headers.has('Authorization')) {
+      setToken(null);
+      onExpired();
+    }
+    return response;
+  },
+};
+
+export const api = createClient<paths>({ baseUrl: '' });
+api.use(auth);
+
+async function toError(response: Response, error: unknown): Promise<ApiError> {
+  const body = error as { error?: string; details?: Detail[] } | undefined;
+  if (body && typeof body === 'object' && typeof body.error === 'string') {
+    return new ApiError(response.status, body.error, body.details ?? []);
+  }
+  return new ApiError(response.status, `${response.status} ${response.statusText || 'error'}`);
+}
+
+/** Unwraps an openapi-fetch result: the data, or an `ApiError` with the API's own words. */
+export async function ok<T>(
+  p: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  let r;
+  try {
+    r = await p;
+  } catch (e) {
+    throw new ApiError(0, `the server cannot be reached (${(e as Error).message})`);
+  }
+  if (!r.response.ok) throw await toError(r.response, r.error);
+  return r.data as T;
+}
+
+/** A request openapi-fetch does not describe well (a raw body, a path the document lacks). */
+export async function raw<T>(method: string, url: string, body?: BodyInit, contentType?: string): Promise<T> {
+  const headers: Record<string, string> = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (contentType) headers['Content-Type'] = contentType;
+  let response: Response;
+  try {
+    response = await fetch(url, { method, headers, body });
+  } catch (e) {
+    throw new ApiError(0, `the server cannot be reached (${(e as Error).message})`);
+  }
+  if (response.status === 401 && token) {
+    setToken(null);
+    onExpired();
+  }
+  const text = await response.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  if (!response.ok) {
+    const b = parsed as { error?: string; details?: Detail[] } | undefined;
+    if (b && typeof b === 'object' && typeof b.error === 'string') {
+      throw new ApiError(response.status, b.error, b.details ?? []);
+    }
+    throw new ApiError(response.status, typeof parsed === 'string' && parsed ? parsed : `${response.status} ${response.statusText}`);
+  }
+  return parsed as T;
+}

@@ -1,0 +1,20 @@
+// Names for the generated API types, so pages import them from one place.
+import type { components } from './schema';
+
+type S = components['schemas'];
+
+export type StreamView = S['StreamView'];
+export type VersionView = S['VersionView'];
+export type Catalogue = S['Catalogue'];
+export type KindDoc = S['KindDoc'];
+export type UploadedKind = S['UploadedKind'];
+export type TestResponse = S['TestResponse'];
+export type TestOutput = S['TestOutput'];
+export type ProcessorView = S['ProcessorView'];
+export type ProcessorVersionView = S['ProcessorVersionView'];
+export type WorkerView = S['WorkerView'];
+export type SecretView = S['SecretView'];
+export type StreamStatus = StreamView['status'];
+
+/** `GET /api/v1/streams/{id}/metrics/history`: cumulative counters every `interval_secs`, oldest first. */
+export type MetricsHistory = S['HistoryView'];

@@ -1,0 +1,133 @@
+// Runs the builder's processors on sample messages (`POST /api/v1/streams/test`) and shows, per message, the
+// output of each step; failed messages are highlighted with their error.
+import { useState } from 'react';
+import { ApiError, api, ok, type Detail } from '../api/client';
+import type { TestResponse } from '../api/types';
+import { ErrorBanner } from './ui';
+
+interface Props {
+  config: unknown;
+  /** Sample text to start with (from a generate input's payload). */
+  initial: string;
+  /** Validation problems of the processors, to show at their fields. */
+  onProblems: (details: Detail[]) => void;
+  /** Names of the processors, in order (an uploaded one by its name). */
+  labels: string[];
+}
+
+function stepName(label: string): { n: string; kind: string } {
+  const m = /processors\[(\d+)\]\s*\(([^)]*)\)/.exec(label);
+  return m ? { n: String(Number(m[1]) + 1), kind: m[2] } : { n: '', kind: label };
+}
+
+function pretty(payload: string): string {
+  try {
+    const v = JSON.parse(payload);
+    if (v !== null && typeof v === 'object') return JSON.stringify(v, null, 1).replace(/\n\s*/g, ' ');
+  } catch {
+    // not JSON: shown as it is
+  }
+  return payload;
+}
+
+export function TestPanel({ config, initial, onProblems, labels }: Props) {
+  const [text, setText] = useState<string>();
+  const [result, setResult] = useState<{ inputs: string[]; labels: string[]; response: TestResponse }>();
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const samples = text ?? initial;
+
+  const run = async () => {
+    const inputs = samples.split('\n').filter((l) => l.trim() !== '');
+    setBusy(true);
+    setError(undefined);
+    try {
+      const response = await ok(
+        api.POST('/api/v1/streams/test', {
+          body: { config: config as never, messages: inputs.map((payload) => ({ payload, metadata: {} })) },
+        }),
+      );
+      setResult({ inputs, labels, response });
+      onProblems([]);
+    } catch (e) {
+      setResult(undefined);
+      setError(e);
+      if (e instanceof ApiError) onProblems(e.details);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const lines = samples.split('\n').filter((l) => l.trim() !== '').length;
+  return (
+    <section className="card test-panel" aria-label="Test panel">
+      <div className="section-head">
+        <h2>Test the processors</h2>
+        <span className="muted small">Runs them in the sandbox on your samples; nothing is read or written.</span>
+      </div>
+      <div className="test-input">
+        <label className="field-label" htmlFor="test-messages">
+          Sample messages, one per line
+        </label>
+        <textarea id="test-messages" className="code" rows={4} spellCheck={false} value={samples} onChange={(e) => setText(e.target.value)} placeholder='{"name": "ada"}' />
+        <div className="row">
+          <button type="button" className="btn primary" onClick={run} disabled={busy || lines === 0}>
+            {busy ? 'Running…' : `Run on ${lines} message${lines === 1 ? '' : 's'}`}
+          </button>
+          {lines > 100 && <span className="help warn">At most 100 messages at once.</span>}
+        </div>
+      </div>
+      <ErrorBanner error={error} />
+      {result && result.response.results.length > 0 && (
+        <div className="trace-table" role="table" aria-label="Test results">
+          <div className="trace-row head" role="row" style={{ gridTemplateColumns: `repeat(${1 + (result.response.results[0]?.steps.length ?? 0)}, minmax(180px, 1fr))` }}>
+            <div role="columnheader">Sample</div>
+            {result.response.results[0]?.steps.map((s, i) => {
+              const { n, kind } = stepName(s.processor);
+              return (
+                <div role="columnheader" key={i} title={s.processor}>
+                  {n && <span className="step-n">{n}</span>} after {result.labels[i] ?? kind}
+                </div>
+              );
+            })}
+          </div>
+          {result.response.results.map((trace, m) => (
+            <div className="trace-row" role="row" key={m} data-message={m + 1} style={{ gridTemplateColumns: `repeat(${1 + trace.steps.length}, minmax(180px, 1fr))` }}>
+              <div role="cell" className="trace-cell">
+                <div className="msg">
+                  <pre>{pretty(result.inputs[m] ?? '')}</pre>
+                </div>
+              </div>
+              {trace.steps.map((step, i) => (
+                <div role="cell" className="trace-cell" key={i} data-step={i + 1}>
+                  {step.output.length === 0 &&
+                    (i > 0 && trace.steps[i - 1].output.every((o) => o.error) ? (
+                      <div className="msg none">nothing reached this step</div>
+                    ) : (
+                      <div className="msg none">filtered out: no message</div>
+                    ))}
+                  {step.output.map((o, j) => (
+                    <div className={`msg${o.error ? ' failed' : ''}`} key={j}>
+                      <pre>{pretty(o.payload)}</pre>
+                      {Object.keys(o.metadata).length > 0 && (
+                        <div className="meta">
+                          {Object.entries(o.metadata).map(([k, v]) => (
+                            <span className="chip" key={k}>
+                              {k}={v}
+                            </span>
+                          ))}
+                        </div>
+                      )}
+                      {o.error && <div className="msg-error">{o.error}</div>}
+                    </div>
+                  ))}
+                </div>
+              ))}
+            </div>
+          ))}
+        </div>
+      )}
+      {result && result.response.results[0]?.steps.length === 0 && <p className="muted">This stream has no processors: each message goes to the output as it is.</p>}
+    </section>
+  );
+}

@@ -1,0 +1,104 @@
+import { useState } from 'react';
+import { Link } from 'react-router';
+import { api, ok } from '../api/client';
+import type { WorkerView } from '../api/types';
+import { Confirm, Empty, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
+import { ago, fmtTime } from '../lib/format';
+import { useLoad, useNow } from '../lib/hooks';
+
+export function WorkersPage() {
+  const now = useNow(1000);
+  const workers = useLoad(() => ok(api.GET('/api/v1/workers')), [], 3000);
+  const streams = useLoad(() => ok(api.GET('/api/v1/streams')), [], 10000);
+  const [drain, setDrain] = useState<WorkerView>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const names = new Map((streams.data ?? []).map((s) => [s.id, s.name]));
+  const list = workers.data ?? [];
+  return (
+    <div className="page">
+      <PageHeader title="Workers" sub={workers.data ? `${list.filter((w) => w.state === 'alive').length} alive of ${list.length}` : undefined} />
+      <ErrorBanner error={workers.error} title="Cannot load the workers" />
+      {workers.data && list.length === 0 && <Empty>No worker has registered yet.</Empty>}
+      {list.length > 0 && (
+        <div className="card flush">
+          <table className="table" aria-label="Workers">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>State</th>
+                <th>Last heartbeat</th>
+                <th>Started</th>
+                <th>Streams it runs</th>
+                <th className="actions-col" />
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((w) => (
+                <tr key={w.id} data-worker={w.name}>
+                  <td>
+                    <span className="strong">{w.name}</span>
+                    <div className="muted small">{w.id}</div>
+                  </td>
+                  <td>
+                    <StatusBadge status={w.state} />
+                  </td>
+                  <td title={fmtTime(w.last_heartbeat)}>{ago(w.last_heartbeat, now)}</td>
+                  <td className="muted small">{fmtTime(w.started_at)}</td>
+                  <td>
+                    {w.streams.length === 0 && <span className="muted">none</span>}
+                    <ul className="plain">
+                      {w.streams.map((r) => (
+                        <li key={r.stream_id}>
+                          <Link to={`/streams/${r.stream_id}`}>{names.get(r.stream_id) ?? r.stream_id}</Link> <StatusBadge status={r.state} />{' '}
+                          <span className="muted small">v{r.version}</span>
+                          {r.reason && <div className="small bad">{r.reason}</div>}
+                        </li>
+                      ))}
+                    </ul>
+                  </td>
+                  <td className="actions-col">
+                    {w.state === 'alive' && (
+                      <button
+                        className="btn small"
+                        onClick={() => {
+                          setError(undefined);
+                          setDrain(w);
+                        }}
+                      >
+                        Drain
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {drain && (
+        <Confirm
+          title={`Drain ${drain.name}?`}
+          confirm="Drain worker"
+          busy={busy}
+          error={error}
+          onCancel={() => setDrain(undefined)}
+          onConfirm={async () => {
+            setBusy(true);
+            try {
+              await ok(api.POST('/api/v1/workers/{id}/drain', { params: { path: { id: drain.id } } }));
+              setDrain(undefined);
+              await workers.reload();
+            } catch (e) {
+              setError(e);
+            } finally {
+              setBusy(false);
+            }
+          }}
+        >
+          Its streams move to other workers and it gets no new ones, until it restarts. With no other worker alive, its streams wait.
+        </Confirm>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,421 @@
+// Browser tests of the console: the real airtruct binary (standalone) serving ui/dist, driven in headless
+// Chromium through playwright-core. Run by `npm --prefix ui test` (which builds first).
+//
+// AIRTRUCT_BIN: the binary (default ${CARGO_TARGET_DIR:-../target}/debug/airtruct, relative to ui/).
+// CHROMIUM: the browser (default /usr/bin/chromium).
+// TEMPLATE_WASM: a processor component to upload (default: guests/wasm32-wasip2/release/template.wasm in the target
+// directory, $CARGO_TARGET_DIR or the binary's).
+// Screenshots go to ui/test-results/screenshots/ (`npm run docs:screenshots` copies them to docs/console/).
+import { spawn } from 'node:child_process';
+import { after, before, test as nodeTest } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ui = path.resolve(here, '..');
+// A relative CARGO_TARGET_DIR is taken from the repository root, as cargo run there takes it.
+const targetDir = path.resolve(ui, '..', process.env.CARGO_TARGET_DIR ?? 'target');
+const BIN = process.env.AIRTRUCT_BIN ? path.resolve(process.env.AIRTRUCT_BIN) : path.join(targetDir, 'debug/airtruct');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// The template processor is built with the binary: next to it in the same target directory.
+const TEMPLATE =
+  process.env.TEMPLATE_WASM ??
+  [path.join(targetDir, 'guests/wasm32-wasip2/release/template.wasm'), path.resolve(path.dirname(BIN), '../guests/wasm32-wasip2/release/template.wasm')].find((f) =>
+    fs.existsSync(f),
+  ) ??
+  path.join(targetDir, 'guests/wasm32-wasip2/release/template.wasm');
+const SHOTS = path.join(ui, 'test-results/screenshots');
+const PASSWORD = 'console-test-password';
+
+let server;
+let serverLog;
+let dataDir;
+let base;
+let browser;
+let page;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `fn` until it answers something truthy; fails with `what` and the last value after `timeout` ms. */
+async function waitFor(what, fn, timeout = 15000) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the locator is visible and its text matches. */
+async function expectText(locator, re, what, timeout = 15000) {
+  await waitFor(`${what}: ${re}`, async () => {
+    const n = await locator.count();
+    for (let i = 0; i < n; i++) {
+      const l = locator.nth(i);
+      if ((await l.isVisible()) && re.test(await l.innerText())) return true;
+    }
+    return false;
+  }, timeout);
+}
+
+let shotN = 0;
+async function shot(name) {
+  shotN++;
+  await page.screenshot({ path: path.join(SHOTS, `${String(shotN).padStart(2, '0')}-${name}.png`), fullPage: false });
+}
+
+async function number(locator) {
+  const t = (await locator.innerText()).trim();
+  const m = /^([\d.]+)([kMG]?)$/.exec(t);
+  if (!m) return NaN;
+  return Number(m[1]) * ({ '': 1, k: 1e3, M: 1e6, G: 1e9 }[m[2]]);
+}
+
+async function api(method, url, body) {
+  return page.evaluate(
+    async ([method, url, body]) => {
+      const r = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${localStorage.getItem('airtruct.token')}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: r.status, body: r.status === 204 ? null : await r.json().catch(() => null) };
+    },
+    [method, url, body],
+  );
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(BIN), `the airtruct binary is missing at ${BIN} (set AIRTRUCT_BIN)`);
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
+  assert.ok(fs.existsSync(path.join(ui, 'dist/index.html')), 'ui/dist is not built (npm run build)');
+  fs.rmSync(SHOTS, { recursive: true, force: true });
+  fs.mkdirSync(SHOTS, { recursive: true });
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airtruct-console-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  serverLog = path.join(dataDir, 'server.log');
+  const log = fs.openSync(serverLog, 'a');
+  server = spawn(BIN, ['standalone', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dataDir, 'data'), '--console-dir', path.join(ui, 'dist')], {
+    cwd: dataDir,
+    env: { ...process.env, AIRTRUCT_ADMIN_PASSWORD: PASSWORD, AIRTRUCT_CACHE_DIR: process.env.AIRTRUCT_CACHE_DIR ?? path.join(os.homedir(), '.cache/airtruct/components') },
+    stdio: ['ignore', log, log],
+  });
+  server.on('exit', (code, signal) => fs.appendFileSync(serverLog, `\n[server exited: ${code ?? signal}]\n`));
+  await waitFor(
+    `${base}/healthz`,
+    async () => {
+      if (server.exitCode !== null) throw new Error(`the server exited:\n${fs.readFileSync(serverLog, 'utf8').slice(-2000)}`);
+      const r = await fetch(`${base}/healthz`).catch(() => undefined);
+      return r?.ok;
+    },
+    60000,
+  );
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+  context.setDefaultTimeout(15000);
+  page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  if (failed && serverLog && fs.existsSync(serverLog)) {
+    console.error('--- server log (tail) ---\n' + fs.readFileSync(serverLog, 'utf8').slice(-4000));
+  }
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+let failed = false;
+
+/** A test whose failure leaves a screenshot of the page in test-results/failures/. */
+function test(name, fn) {
+  nodeTest(name, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      failed = true;
+      const dir = path.join(ui, 'test-results/failures');
+      fs.mkdirSync(dir, { recursive: true });
+      await page?.screenshot({ path: path.join(dir, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`) }).catch(() => {});
+      throw e;
+    }
+  });
+}
+
+let streamUrl;
+
+test('log in (a wrong password is refused with the API words)', async () => {
+  await page.goto(`${base}/streams`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.match(page.url(), /\/login$/);
+  await page.getByLabel('Password').fill('not-the-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expectText(page.getByRole('alert'), /wrong username or password/, 'the login error');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await shot('login');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Streams' }).waitFor();
+  await expectText(page.locator('.user'), /admin/, 'the user in the header');
+  await page.getByText('No streams yet').waitFor();
+});
+
+test('build a stream from scratch: generate, two processors, drop; reorder; the YAML follows', async () => {
+  await page.getByRole('button', { name: 'New stream' }).click();
+  await page.getByRole('heading', { name: 'New stream' }).waitFor();
+  await page.getByLabel('Name').first().fill('orders');
+  // Input: the picker lists the catalogue's inputs.
+  await page.locator('.pick[data-kind=generate]').click();
+  await page.getByLabel('interval').fill('20ms');
+  await page.getByLabel('payload').fill('{"id":{{seq}},"name":"user {{seq}}"}');
+  // Processors: a mapping, then a filter.
+  await page.getByRole('button', { name: '+ Add processor' }).click();
+  await page.locator('.pick[data-kind=mapping]').click();
+  await page.getByLabel('VRL program').fill('.name = upcase!(.name)');
+  await page.getByRole('button', { name: '+ Add processor' }).click();
+  await page.locator('.pick[data-kind=filter]').click();
+  await page.getByLabel('VRL condition').fill('mod(to_int!(.id), 2) == 0');
+  // Reorder: the filter first, and back; the YAML shows the order.
+  const yaml = page.getByLabel('YAML config');
+  await page.getByRole('button', { name: 'Move processor 2 earlier' }).click();
+  await waitFor('the filter first in the YAML', async () => /processors:\n\s+- filter:[^]*- mapping:/.test(await yaml.inputValue()));
+  await page.getByRole('button', { name: 'Move processor 1 later' }).click();
+  await waitFor('the mapping first in the YAML', async () => /processors:\n\s+- mapping:[^]*- filter:/.test(await yaml.inputValue()));
+  // Output.
+  await page.getByRole('button', { name: /^Output:/ }).click();
+  await page.locator('.pick[data-kind=drop]').click();
+  const text = await yaml.inputValue();
+  assert.match(text, /input:\n\s+generate:/);
+  assert.match(text, /output:\n\s+drop: \{\}/);
+  // An edit in the YAML shows in the form.
+  await yaml.fill(text.replace('interval: 20ms', 'interval: 25ms'));
+  await page.getByRole('button', { name: /^Input:/ }).click();
+  await waitFor('the YAML edit in the form', async () => (await page.getByLabel('interval').inputValue()) === '25ms');
+  await page.getByRole('button', { name: /^Processor 1:/ }).click();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot('builder');
+});
+
+test('the test panel shows each step per message, failures highlighted', async () => {
+  const samples = page.getByLabel('Sample messages, one per line');
+  await samples.fill((await samples.inputValue()) + '\nnot json');
+  await page.getByRole('button', { name: 'Run on 4 messages' }).click();
+  const table = page.getByRole('table', { name: 'Test results' });
+  await table.waitFor();
+  const cell = (message, step) => table.locator(`[data-message="${message}"] [data-step="${step}"]`);
+  await expectText(cell(1, 1), /USER 1/, 'message 1 after the mapping');
+  await expectText(cell(1, 2), /filtered out/, 'message 1 after the filter');
+  await expectText(cell(2, 2), /USER 2/, 'message 2 after the filter');
+  await expectText(cell(4, 1).locator('.msg.failed .msg-error'), /mapping/, 'the failure of message 4 in the mapping');
+  await table.evaluate((el) => el.scrollIntoView({ block: 'end' }));
+  await shot('builder-test-panel');
+  await page.evaluate(() => window.scrollTo(0, 0));
+});
+
+test('saving as active with a broken mapping shows the error at its field and saves nothing', async () => {
+  await page.getByRole('button', { name: /^Processor 1:/ }).click();
+  await page.getByLabel('VRL program').fill('.name = upcase!(.name');
+  await page.getByRole('button', { name: 'Save and run' }).click();
+  await expectText(page.getByRole('alert', { name: 'Problems' }), /not valid/, 'the save error');
+  // The error sits in the field of the mapping's program.
+  const field = page.locator('.field.has-error', { has: page.getByLabel('VRL program') });
+  await field.locator('.field-error').first().waitFor();
+  assert.match(await field.locator('.field-error').first().innerText(), /\S/);
+  await expectText(page.locator('[data-node="Processor 1"] .err-count'), /1/, 'the error count on the node');
+  await field.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-error');
+  assert.match(page.url(), /\/streams\/new$/);
+  const list = await api('GET', '/api/v1/streams');
+  assert.equal(list.body.length, 0, 'nothing saved');
+  // Fixed, it saves and runs.
+  await page.getByLabel('VRL program').fill('.name = upcase!(.name)');
+  await waitFor('the field error cleared', async () => (await page.locator('.field-error').count()) === 0);
+  await page.getByRole('button', { name: 'Save and run' }).click();
+  await page.waitForURL(/\/streams\/(?!new$)[^/]+$/);
+  streamUrl = page.url();
+});
+
+test('the detail page shows the counters rising, the worker and the chart', async () => {
+  await page.locator('.page-header .badge', { hasText: 'active' }).waitFor();
+  const received = page.locator('[data-stat=received] .stat-value');
+  const first = await waitFor('messages received', async () => {
+    const n = await number(received);
+    return n > 0 ? n : 0;
+  });
+  await waitFor('the received counter rising', async () => (await number(received)) > first);
+  await waitFor('sent counter above zero', async () => (await number(page.locator('[data-stat=sent] .stat-value'))) > 0);
+  await expectText(page.getByRole('region', { name: 'Workers' }), /running/, 'the worker running it');
+  // The chart draws a line once the history has two samples (5 s apart).
+  await waitFor('the chart lines', async () => (await page.locator('.chart polyline').count()) > 0, 20000);
+});
+
+test('workers page: the worker is alive and runs the stream', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Workers', exact: true }).click();
+  const row = page.locator('tr[data-worker]').first();
+  await expectText(row, /alive/, 'an alive worker');
+  await expectText(row, /orders/, 'the stream on the worker');
+  await expectText(row, /s ago/, 'its last heartbeat');
+  await shot('workers');
+});
+
+test('streams page: status, kinds, throughput and errors at a glance', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  const row = page.locator('tr[data-stream=orders]');
+  await expectText(row, /active/, 'the status');
+  await expectText(row, /generate\s*→\s*drop/, 'the kinds');
+  await expectText(row.locator('td.num').first(), /\/s$/, 'the throughput');
+  await shot('streams');
+});
+
+test('upload a processor: the API refusal as it words it, then a real component by drag and drop', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Processors', exact: true }).click();
+  await page.getByText('No processor uploaded yet').waitFor();
+  await page.getByLabel('Choose a .wasm file').setInputFiles({ name: 'broken.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not a component') });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await expectText(page.getByRole('alert'), /Upload refused: .*not a usable processor/, 'the upload refusal');
+  // The real one, dropped on the zone.
+  assert.ok(fs.existsSync(TEMPLATE), `the template component is missing at ${TEMPLATE}`);
+  const bytes = fs.readFileSync(TEMPLATE).toString('base64');
+  const dt = await page.evaluateHandle((b64) => {
+    const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const d = new DataTransfer();
+    d.items.add(new File([bin], 'template.wasm', { type: 'application/wasm' }));
+    return d;
+  }, bytes);
+  await page.getByTestId('dropzone').dispatchEvent('drop', { dataTransfer: dt });
+  await page.getByLabel('Name', { exact: false }).first().fill('prefix');
+  await page.getByLabel('Description').fill('Puts a prefix in front of every payload');
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  const detail = page.getByRole('region', { name: 'Processor prefix' });
+  await detail.waitFor();
+  await expectText(detail, /Text put in front of every payload/, 'its config schema');
+  await expectText(page.getByRole('table', { name: 'Processor versions' }), /v1/, 'its versions');
+  await expectText(detail, /No stream uses it/, 'no user yet');
+});
+
+test('use the uploaded processor in the stream', async () => {
+  await page.goto(streamUrl);
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: 'Edit orders' }).waitFor();
+  await page.getByRole('button', { name: '+ Add processor' }).click();
+  await page.locator('.pick[data-kind="u:prefix"]').click();
+  await page.getByRole('region', { name: 'Component' }).getByLabel('prefix').fill('>> ');
+  await page.getByRole('button', { name: 'Run on 3 messages' }).click();
+  const table = page.getByRole('table', { name: 'Test results' });
+  await expectText(table.locator('[data-message="2"] [data-step="3"]'), /^>> \{/, 'the prefix after step 3');
+  await expectText(table.locator('[data-message="2"] [data-step="3"]'), /prefixed=true/, 'its metadata');
+  await table.evaluate((el) => el.scrollIntoView({ block: 'end' }));
+  await shot('builder-uploaded');
+  await page.getByRole('button', { name: 'Save and run' }).click();
+  await page.waitForURL(streamUrl);
+  await expectText(page.locator('.page-header .sub'), /version 2/, 'version 2');
+  await expectText(page.locator('.flow'), /prefix v1/, 'the pipeline with the uploaded processor');
+  await page.getByRole('navigation').getByRole('link', { name: 'Processors', exact: true }).click();
+  await page.getByRole('link', { name: 'prefix' }).click();
+  await expectText(page.getByRole('region', { name: 'Processor prefix' }), /orders/, 'the stream that uses it');
+  await shot('processors');
+});
+
+test('roll back a version, with the diff between versions', async () => {
+  await page.goto(streamUrl);
+  const versions = page.getByRole('region', { name: 'Versions' });
+  await expectText(versions.locator('.diff-line.add'), /wasm:/, 'the added processor in the diff');
+  await expectText(versions.locator('.diff-line.add'), /prefix: ">> "|prefix: '>> '|prefix: >>/, 'its config in the diff');
+  await versions.locator('tr[data-version="1"]').getByRole('button', { name: 'Roll back' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Roll back to version 1' }).click();
+  await expectText(page.locator('.page-header .sub'), /version 3/, 'version 3');
+  await waitFor('the uploaded processor gone from the pipeline', async () => !/prefix/.test(await page.locator('.flow').innerText()));
+  await waitFor('the chart lines', async () => (await page.locator('.chart polyline').count()) > 0);
+  await expectText(page.locator('[data-stat=received] .stat-sub'), /\/s$/, 'the rate of messages received');
+  await shot('stream-detail');
+});
+
+test('pause the stream', async () => {
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.locator('.page-header .badge', { hasText: 'paused' }).waitFor();
+  await page.getByRole('button', { name: 'Resume' }).waitFor();
+  await page.getByText('No worker runs it while it is paused.').waitFor({ timeout: 15000 });
+});
+
+test('save an invalid draft as paused, then delete it with a confirmation', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await page.getByRole('button', { name: 'New stream' }).click();
+  await page.getByLabel('Name').first().fill('draft');
+  await page.getByLabel('YAML config').fill('input:\n  generate: { count: many }\noutput:\n  drop: {}\n');
+  await page.getByRole('radio', { name: 'Paused' }).click();
+  await page.getByRole('button', { name: 'Save as paused' }).click();
+  await page.waitForURL(/\/streams\/(?!new$)[^/]+$/);
+  await page.locator('.page-header .badge', { hasText: 'paused' }).waitFor();
+  await page.getByRole('link', { name: 'All streams' }).click();
+  const row = page.locator('tr[data-stream=draft]');
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByText('cannot be undone').waitFor();
+  await shot('delete-confirmation');
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete stream' }).click();
+  await waitFor('the draft gone', async () => (await row.count()) === 0);
+  await page.locator('tr[data-stream=orders]').waitFor();
+});
+
+test('secrets: create, replace, delete; names only', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Secrets', exact: true }).click();
+  await page.getByLabel('Name').fill('db_password');
+  await page.getByLabel('Value').fill('s3cret');
+  await page.getByRole('button', { name: 'Create secret' }).click();
+  const row = page.locator('tr[data-secret=db_password]');
+  await expectText(row, /\$\{secret:db_password\}/, 'the reference');
+  assert.ok(!(await page.content()).includes('s3cret'), 'the value is never shown');
+  await row.getByRole('button', { name: 'Replace' }).click();
+  await row.getByLabel('New value of db_password').fill('n3w');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expectText(page.locator('.banner.success'), /Replaced db_password/, 'the replacement');
+  await shot('secrets');
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete secret' }).click();
+  await waitFor('the secret gone', async () => (await row.count()) === 0);
+});
+
+test('an expired session returns to the login page; log out', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await page.locator('tr[data-stream=orders]').waitFor();
+  // The session ends on the server (as when it expires); the next poll gets a 401.
+  const r = await api('POST', '/api/v1/auth/logout');
+  assert.equal(r.status, 204);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByText('Your session has ended').waitFor();
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('tr[data-stream=orders]').waitFor();
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.goto(`${base}/workers`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+});
