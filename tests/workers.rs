@@ -8,77 +8,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{ADMIN_PASSWORD, Api, Proc, airtruct, eventually, lines};
+use support::{
+    Api, PgDb, Proc, SECRET_KEY, WORKER_TOKEN, airtruct, coordinator, eventually, lines, worker,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
-const WORKER_TOKEN: &str = "wt_test_token";
-/// base64 of 32 bytes: the coordinator and the workers share it to seal and open secrets.
-const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-fn postgres_server() -> String {
-    std::env::var("AIRTRUCT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A throwaway PostgreSQL database, dropped with the guard.
-struct PgDb(String);
-
-impl PgDb {
-    fn new() -> Self {
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id).unwrap();
-        let name = format!("airtruct_e2e_{}", hex::encode(id));
-        let ok = std::process::Command::new("psql")
-            .args([
-                &format!("{}/postgres", postgres_server()),
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "creating database {name}");
-        Self(name)
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", postgres_server(), self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args([
-                &format!("{}/postgres", postgres_server()),
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
-}
-
-fn coordinator(dir: &Path, db: &PgDb) -> (Proc, String) {
-    let mut cmd = airtruct(dir);
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(["--database-url", &db.url()])
-        .env("AIRTRUCT_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
-        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
-    let mut p = Proc::spawn("coordinator", cmd);
-    let base = p.wait_for_api();
-    (p, base)
-}
-
-fn worker(dir: &Path, base: &str, name: &str) -> Proc {
-    let mut cmd = airtruct(dir);
-    cmd.args(["worker", "--coordinator", base, "--name", name])
-        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
-        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
-    let mut p = Proc::spawn(name, cmd);
-    p.wait_for_line("registered with the coordinator", WAIT);
-    p
-}
 
 async fn stream(api: &Api, id: &str) -> Value {
     api.get(&format!("/api/v1/streams/{id}")).await

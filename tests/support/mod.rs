@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const WORKER_TOKEN: &str = "wt_test_token";
+/// base64 of 32 bytes: the coordinator and the workers share it to seal and open secrets.
+pub const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// The `airtruct` binary with a shared component cache and plain logs.
 pub fn airtruct(dir: &Path) -> Command {
@@ -222,4 +226,69 @@ pub fn lines(path: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+pub fn postgres_server() -> String {
+    std::env::var("AIRTRUCT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A throwaway PostgreSQL database, dropped with the guard.
+pub struct PgDb(pub String);
+
+impl PgDb {
+    pub fn new() -> Self {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).unwrap();
+        let name = format!("airtruct_e2e_{}", hex::encode(id));
+        let ok = std::process::Command::new("psql")
+            .args([
+                &format!("{}/postgres", postgres_server()),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "creating database {name}");
+        Self(name)
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", postgres_server(), self.0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                &format!("{}/postgres", postgres_server()),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
+            ])
+            .output();
+    }
+}
+
+pub fn coordinator(dir: &Path, db: &PgDb) -> (Proc, String) {
+    let mut cmd = airtruct(dir);
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--database-url", &db.url()])
+        .env("AIRTRUCT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+    let mut p = Proc::spawn("coordinator", cmd);
+    let base = p.wait_for_api();
+    (p, base)
+}
+
+pub fn worker(dir: &Path, base: &str, name: &str) -> Proc {
+    let mut cmd = airtruct(dir);
+    cmd.args(["worker", "--coordinator", base, "--name", name])
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+    let mut p = Proc::spawn(name, cmd);
+    p.wait_for_line("registered with the coordinator", WAIT);
+    p
 }

@@ -295,28 +295,45 @@ fn ingest_listener(token: String) -> axum::Router {
         token: &str,
         stream: String,
         rest: String,
-        req: Request,
+        mut req: Request,
     ) -> axum::response::Response {
         let given = req
-            .headers()
-            .get(FORWARD_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if airtruct_auth::token_hash(given) != airtruct_auth::token_hash(token) {
+            .headers_mut()
+            .remove(FORWARD_HEADER)
+            .and_then(|v| v.to_str().ok().map(str::to_string))
+            .unwrap_or_default();
+        if !airtruct_runtime::ingest::constant_time_eq(
+            airtruct_auth::token_hash(&given).as_bytes(),
+            airtruct_auth::token_hash(token).as_bytes(),
+        ) {
             return to_http(IngestResponse::error(
                 401,
                 "this listener takes requests from the coordinator only",
             ));
         }
+        let headers = req.headers().clone();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match ingest::precheck(&stream, req.method().as_str(), header) {
+            None => {
+                return to_http(IngestResponse::error(
+                    503,
+                    "the stream does not run on this worker now; send it again",
+                ));
+            }
+            Some(Err(refused)) => return to_http(refused),
+            Some(Ok(())) => {}
+        }
         let (request, rx) = match from_http(req, format!("/{rest}"), MAX_BODY).await {
             Ok(r) => r,
             Err(refused) => return to_http(refused),
         };
-        if ingest::dispatch(&stream, request).await.is_err() {
-            return to_http(IngestResponse::error(
-                503,
-                "the stream does not run on this worker now; send it again",
-            ));
+        if let Err(busy) = ingest::dispatch(&stream, request) {
+            return to_http(busy);
         }
         // The coordinator bounds the wait with the stream's timeout.
         to_http(await_reply(rx, std::time::Duration::from_secs(600)).await)

@@ -4,6 +4,7 @@
 //! `cargo build --release -p airtruct && cargo run --release -p airtruct-bench`.
 
 mod control;
+mod kafka;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,14 +14,14 @@ use airtruct_runtime::{StreamMetrics, build_stream, run_stream, validate_stream}
 use airtruct_sdk::Processor;
 use tokio_util::sync::CancellationToken;
 
-const MAPPING: &str = r#".name = upcase!(.name)
+pub(crate) const MAPPING: &str = r#".name = upcase!(.name)
 .total = to_int!(.qty) * to_int!(.price)
 del(.internal)
 .source = "bench""#;
 const FILTER: &str = ".qty > 2";
 
 /// A 200-byte JSON record, the same for every row.
-fn record(i: u64) -> Vec<u8> {
+pub(crate) fn record(i: u64) -> Vec<u8> {
     let mut s = format!(
         r#"{{"id":{i},"name":"customer number {i}","qty":{},"price":{},"internal":"drop me","note":"#,
         i % 7,
@@ -33,7 +34,7 @@ fn record(i: u64) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn rate(n: u64, d: Duration) -> String {
+pub(crate) fn rate(n: u64, d: Duration) -> String {
     let per_s = n as f64 / d.as_secs_f64();
     if per_s >= 1e6 {
         format!("{:.2}M msg/s", per_s / 1e6)
@@ -349,6 +350,9 @@ fn main() {
     }
     if sections == "all" || sections == "buffers" {
         buffers(&engine);
+    }
+    if sections == "all" || sections == "kafka" {
+        kafka::kafka(&engine);
     }
     if sections == "all" || sections == "control" {
         control::control();

@@ -59,12 +59,12 @@ impl IngestResponse {
     pub fn from_messages(messages: Vec<Message>) -> Self {
         let status = messages
             .iter()
-            .find_map(|m| meta_get(m, "http_status")?.parse::<u16>().ok())
+            .find_map(|m| meta_get(m, "http_response_status")?.parse::<u16>().ok())
             .filter(|s| (200..600).contains(s))
             .unwrap_or(200);
         let content_type = messages
             .iter()
-            .find_map(|m| meta_get(m, "http_content_type").map(str::to_string));
+            .find_map(|m| meta_get(m, "http_response_content_type").map(str::to_string));
         match messages.len() {
             0 => Self::json(200, serde_json::json!({ "delivered": true })),
             1 => {
@@ -112,6 +112,61 @@ fn guess_type(payload: &[u8]) -> String {
 struct Route {
     id: u64,
     tx: mpsc::Sender<IngestRequest>,
+    check: Precheck,
+}
+
+/// What can be checked of a request before its body is read: a refused caller costs no body and no queue slot.
+#[derive(Debug, Clone, Default)]
+pub struct Precheck {
+    /// Accepted methods, upper case.
+    pub methods: Vec<String>,
+    /// The bearer token callers must send.
+    pub token: Option<String>,
+    /// The header that must carry a signature (lower case).
+    pub signature_header: Option<String>,
+}
+
+impl Precheck {
+    /// Checks the method and the credentials the headers carry.
+    pub fn check(
+        &self,
+        method: &str,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), IngestResponse> {
+        if !self.methods.iter().any(|m| m == method) {
+            return Err(IngestResponse::error(
+                405,
+                &format!(
+                    "method {method} is not accepted here (accepted: {})",
+                    self.methods.join(", ")
+                ),
+            ));
+        }
+        if let Some(token) = &self.token {
+            let given = header("authorization").unwrap_or_default();
+            let given = given
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                .map_or("", |_| given[7..].trim());
+            if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                return Err(IngestResponse::error(401, "missing or wrong bearer token"));
+            }
+        }
+        if let Some(h) = &self.signature_header
+            && header(h).is_none()
+        {
+            return Err(IngestResponse::error(
+                401,
+                &format!("missing {h} signature"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Compares without leaking where the first difference is.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 static ROUTES: LazyLock<Mutex<HashMap<String, Route>>> = LazyLock::new(Default::default);
@@ -135,13 +190,13 @@ impl Drop for Registration {
     }
 }
 
-/// Routes requests for `stream` to `tx`.
-pub fn register(stream: &str, tx: mpsc::Sender<IngestRequest>) -> Registration {
+/// Routes requests for `stream` to `tx`, after `check`.
+pub fn register(stream: &str, tx: mpsc::Sender<IngestRequest>, check: Precheck) -> Registration {
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     ROUTES
         .lock()
         .expect("ingest lock")
-        .insert(stream.to_string(), Route { id, tx });
+        .insert(stream.to_string(), Route { id, tx, check });
     Registration {
         stream: stream.to_string(),
         id,
@@ -153,14 +208,42 @@ pub fn is_local(stream: &str) -> bool {
     ROUTES.lock().expect("ingest lock").contains_key(stream)
 }
 
-/// Hands a request to the stream's input in this process; `None` when no stream of this process takes it.
-/// The caller waits on the request's `reply`.
-pub async fn dispatch(stream: &str, request: IngestRequest) -> Result<(), IngestRequest> {
+/// Runs the stream's [`Precheck`] (`None`: no stream of this process takes requests for it).
+pub fn precheck(
+    stream: &str,
+    method: &str,
+    header: impl Fn(&str) -> Option<String>,
+) -> Option<Result<(), IngestResponse>> {
+    let check = ROUTES
+        .lock()
+        .expect("ingest lock")
+        .get(stream)?
+        .check
+        .clone();
+    Some(check.check(method, header))
+}
+
+/// Hands a request to the stream's input in this process. A full queue answers 503 at once rather than holding
+/// the caller and its body.
+pub fn dispatch(stream: &str, request: IngestRequest) -> Result<(), IngestResponse> {
     let tx = match ROUTES.lock().expect("ingest lock").get(stream) {
         Some(r) => r.tx.clone(),
-        None => return Err(request),
+        None => {
+            return Err(IngestResponse::error(
+                503,
+                "the stream does not run here now; send it again",
+            ));
+        }
     };
-    tx.send(request).await.map_err(|e| e.0)
+    tx.try_send(request).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => IngestResponse::error(
+            503,
+            "the stream has too many requests waiting; send it again later",
+        ),
+        mpsc::error::TrySendError::Closed(_) => {
+            IngestResponse::error(503, "the stream is stopping; send it again")
+        }
+    })
 }
 
 /// A new request id.
@@ -176,14 +259,24 @@ pub fn request_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Records messages for a waiting request (the `sync_response` output).
-pub fn respond(request_id: &str, message: Message) {
+/// Marks a request as waiting for its answer (the input, when it hands the message on).
+pub fn expect_response(request_id: &str) {
     RESPONSES
         .lock()
         .expect("ingest lock")
-        .entry(request_id.to_string())
-        .or_default()
-        .push(message);
+        .insert(request_id.to_string(), Vec::new());
+}
+
+/// Records a message for a waiting request (the `sync_response` output); a request already answered (or from
+/// before a restart) is not waiting any more, and its message is dropped.
+pub fn respond(request_id: &str, message: Message) -> bool {
+    match RESPONSES.lock().expect("ingest lock").get_mut(request_id) {
+        Some(v) => {
+            v.push(message);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Takes what was recorded for a request.
@@ -215,7 +308,7 @@ mod tests {
         ]);
         assert_eq!(two.body, br#"[1,{"b":2}]"#);
         let mut m = crate::message(b"nope".to_vec(), Default::default());
-        crate::meta_set(&mut m, "http_status", "422");
+        crate::meta_set(&mut m, "http_response_status", "422");
         let r = IngestResponse::from_messages(vec![m]);
         assert_eq!(
             (r.status, r.content_type.as_str()),

@@ -16,12 +16,16 @@ use crate::buffers::window::WindowConfig;
 use crate::chain::ProcessorSpec;
 use crate::inputs::{
     file::FileInputConfig, generate::GenerateInputConfig, http_client::HttpClientInputConfig,
-    http_server::HttpServerInputConfig, stdin::StdinInputConfig,
+    http_server::HttpServerInputConfig, kafka::KafkaInputConfig,
+    postgres_cdc::PostgresCdcInputConfig, sql_select::SqlSelectInputConfig,
+    stdin::StdinInputConfig,
 };
 use crate::outputs::{
     drop::{DropOutput, DropOutputConfig},
     file::FileOutputConfig,
     http_client::HttpClientOutputConfig,
+    kafka::KafkaOutputConfig,
+    sql_insert::SqlInsertOutputConfig,
     stdout::StdoutOutputConfig,
     sync_response::{SyncResponseOutput, SyncResponseOutputConfig},
 };
@@ -78,6 +82,24 @@ pub fn inputs() -> Vec<KindDoc> {
             Role::Input,
             "Polls a URL on an interval: each response body is a message",
         ),
+        doc::<KafkaInputConfig>(
+            "kafka",
+            Role::Input,
+            "Consumes Kafka topics in a consumer group; offsets are committed only for messages the output \
+             confirmed",
+        ),
+        doc::<PostgresCdcInputConfig>(
+            "postgres_cdc",
+            Role::Input,
+            "Row changes (insert, update, delete) from a PostgreSQL logical replication slot; the slot advances \
+             only past delivered changes",
+        ),
+        doc::<SqlSelectInputConfig>(
+            "sql_select",
+            Role::Input,
+            "Reads rows of a PostgreSQL, MySQL/MariaDB or SQLite table once, or on an interval past a checkpoint \
+             column; each row is a JSON message",
+        ),
     ]
 }
 
@@ -104,6 +126,17 @@ pub fn outputs() -> Vec<KindDoc> {
             "sync_response",
             Role::Output,
             "Answers the HTTP caller of an http_server input with the processed message",
+        ),
+        doc::<KafkaOutputConfig>(
+            "kafka",
+            Role::Output,
+            "Produces to a Kafka topic; a batch is confirmed once the brokers acknowledged every message",
+        ),
+        doc::<SqlInsertOutputConfig>(
+            "sql_insert",
+            Role::Output,
+            "Inserts rows into a PostgreSQL, MySQL/MariaDB or SQLite table, one multi-row insert in one \
+             transaction per batch, values from a VRL args_mapping",
         ),
     ]
 }
@@ -170,6 +203,16 @@ impl BufferConfig {
         }
     }
 
+    /// Whether the buffer acknowledges the input before the output confirmed (`sqlite`, `memory` with
+    /// `acknowledge: buffered`).
+    pub fn acknowledges_early(&self) -> bool {
+        match self {
+            Self::Sqlite(_) => true,
+            Self::Memory(m) => m.acknowledge == crate::buffers::memory::AckMode::Buffered,
+            Self::Window(..) => false,
+        }
+    }
+
     /// Whether each batch the buffer gives must reach the processors whole (a window), rather than being
     /// batched again by `pipeline.batch`.
     pub fn keeps_batches(&self) -> bool {
@@ -181,13 +224,14 @@ impl BufferConfig {
         &self,
         input: Box<dyn Input>,
         metrics: Arc<crate::StreamMetrics>,
+        engine: &Engine,
     ) -> Result<Box<dyn Input>, Error> {
         match self {
             Self::Memory(c) => c.wrap(input, metrics).await,
             Self::Sqlite(c) => c.wrap(input, metrics).await,
             Self::Window(c, late) => {
                 let late = match late {
-                    Some(o) => Some(o.build().await?),
+                    Some(o) => Some(o.build(engine).await?),
                     None => None,
                 };
                 c.wrap(input, late, metrics).await
@@ -244,6 +288,21 @@ fn unknown(c: &Component, docs: Vec<KindDoc>, role: &str) -> ValidationError {
     )
 }
 
+/// Reads options and checks what serde cannot; the first problem is reported at its field.
+fn checked<T: for<'de> Deserialize<'de>>(
+    c: &Component,
+    problems: fn(&T) -> Vec<(&'static str, String)>,
+) -> Result<T, ValidationError> {
+    let o: T = options(c)?;
+    match problems(&o).into_iter().next() {
+        Some((field, message)) => Err(ValidationError::new(
+            join_path(&c.options_path(), field),
+            message,
+        )),
+        None => Ok(o),
+    }
+}
+
 fn options<T: for<'de> Deserialize<'de>>(c: &Component) -> Result<T, ValidationError> {
     // `kind: ~` and `kind: {}` both mean "all defaults".
     let value = if c.options.is_null() {
@@ -261,6 +320,9 @@ pub enum InputConfig {
     Generate(GenerateInputConfig),
     HttpServer(HttpServerInputConfig),
     HttpClient(HttpClientInputConfig),
+    Kafka(KafkaInputConfig),
+    SqlSelect(SqlSelectInputConfig),
+    PostgresCdc(PostgresCdcInputConfig),
 }
 
 impl InputConfig {
@@ -270,8 +332,11 @@ impl InputConfig {
             "file" => Self::File(options(c)?),
             "stdin" => Self::Stdin(options(c)?),
             "generate" => Self::Generate(options(c)?),
-            "http_server" => Self::HttpServer(options(c)?),
+            "http_server" => Self::HttpServer(checked(c, HttpServerInputConfig::problems)?),
             "http_client" => Self::HttpClient(options(c)?),
+            "kafka" => Self::Kafka(checked(c, KafkaInputConfig::problems)?),
+            "sql_select" => Self::SqlSelect(checked(c, SqlSelectInputConfig::problems)?),
+            "postgres_cdc" => Self::PostgresCdc(checked(c, PostgresCdcInputConfig::problems)?),
             _ => return Err(unknown(c, inputs(), "input")),
         })
     }
@@ -284,6 +349,9 @@ impl InputConfig {
             Self::Generate(c) => Box::new(c.build()),
             Self::HttpServer(c) => Box::new(c.build(stream).await?),
             Self::HttpClient(c) => Box::new(c.build()?),
+            Self::Kafka(c) => Box::new(c.build()?),
+            Self::SqlSelect(c) => Box::new(c.build().await?),
+            Self::PostgresCdc(c) => Box::new(c.build().await?),
         })
     }
 }
@@ -296,6 +364,8 @@ pub enum OutputConfig {
     Drop(DropOutputConfig),
     HttpClient(HttpClientOutputConfig),
     SyncResponse(SyncResponseOutputConfig),
+    Kafka(KafkaOutputConfig),
+    SqlInsert(SqlInsertOutputConfig),
 }
 
 impl OutputConfig {
@@ -305,29 +375,24 @@ impl OutputConfig {
             "file" => Self::File(options(c)?),
             "stdout" => Self::Stdout(options(c)?),
             "drop" => Self::Drop(options(c)?),
-            "http_client" => {
-                let o: HttpClientOutputConfig = options(c)?;
-                if let Some((field, message)) = o.problems().into_iter().next() {
-                    return Err(ValidationError::new(
-                        join_path(&c.options_path(), field),
-                        message,
-                    ));
-                }
-                Self::HttpClient(o)
-            }
+            "http_client" => Self::HttpClient(checked(c, HttpClientOutputConfig::problems)?),
+            "kafka" => Self::Kafka(checked(c, KafkaOutputConfig::problems)?),
+            "sql_insert" => Self::SqlInsert(checked(c, SqlInsertOutputConfig::problems)?),
             "sync_response" => Self::SyncResponse(options(c)?),
             _ => return Err(unknown(c, outputs(), "output")),
         })
     }
 
     /// Builds the running output.
-    pub async fn build(&self) -> Result<Box<dyn Output>, Error> {
+    pub async fn build(&self, engine: &Engine) -> Result<Box<dyn Output>, Error> {
         Ok(match self {
             Self::File(c) => Box::new(c.build().await?),
             Self::Stdout(c) => Box::new(c.build()),
             Self::Drop(_) => Box::new(DropOutput),
             Self::HttpClient(c) => Box::new(c.build()?),
             Self::SyncResponse(_) => Box::new(SyncResponseOutput),
+            Self::Kafka(c) => Box::new(c.build()?),
+            Self::SqlInsert(c) => Box::new(c.build(engine).await?),
         })
     }
 }

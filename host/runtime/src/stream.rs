@@ -36,9 +36,9 @@ pub struct BuiltStream {
 /// Opens the plan's input and outputs (its buffer opens when the stream runs).
 pub async fn build_stream(plan: StreamPlan) -> Result<BuiltStream, Error> {
     let input = plan.input.build(plan.stream_id.as_deref()).await?;
-    let output = plan.output.build().await?;
+    let output = plan.output.build(&plan.engine).await?;
     let dead_letter = match &plan.dead_letter {
-        Some(d) => Some(d.build().await?),
+        Some(d) => Some(d.build(&plan.engine).await?),
         None => None,
     };
     Ok(BuiltStream {
@@ -82,7 +82,7 @@ pub async fn run_stream(
     } = stream;
     let keep_batches = plan.buffer.as_ref().is_some_and(|b| b.keeps_batches());
     if let Some(buffer) = &plan.buffer {
-        input = buffer.wrap(input, metrics.clone()).await?;
+        input = buffer.wrap(input, metrics.clone(), &engine).await?;
     }
     let threads = plan.config.pipeline.threads.max(1);
     let batch = plan.config.pipeline.batch;

@@ -20,6 +20,8 @@ pub struct StreamPlan {
     pub processors: Vec<ProcessorSpec>,
     /// The stream's id when a worker runs it (an `http_server` input takes its requests by it).
     pub stream_id: Option<String>,
+    /// The engine outputs that run wasm (`sql_insert`'s `args_mapping`) use.
+    pub engine: Engine,
 }
 
 /// Validates a stream config (as a JSON value, after interpolation), returning every problem at once.
@@ -46,6 +48,16 @@ pub fn validate_stream(
         .buffer
         .as_ref()
         .and_then(|c| BufferConfig::parse(c).map_err(|e| errors.extend(e)).ok());
+    if let (Some(OutputConfig::SyncResponse(_)), Some(b)) = (&output, &buffer_plan)
+        && b.acknowledges_early()
+    {
+        errors.push(ValidationError::new(
+            "buffer",
+            "a sync_response output answers callers when their message is delivered, but this buffer \
+             acknowledges the input as soon as it holds a message: use no buffer, a memory buffer with \
+             acknowledge: delivered, or a system_window",
+        ));
+    }
     let mut processors = Vec::new();
     let no_processors = Vec::new();
     let steps = partial
@@ -97,6 +109,7 @@ pub fn validate_stream(
                 buffer: buffer_plan,
                 processors,
                 stream_id: None,
+                engine: engine.clone(),
             })
         }
         _ => Err(errors),

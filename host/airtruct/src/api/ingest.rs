@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use airtruct_runtime::ingest::{self, IngestResponse};
+pub use airtruct_runtime::inputs::http_server::FORWARD_HEADER;
 use airtruct_runtime::inputs::http_server::{await_reply, from_http, to_http};
 use airtruct_store::{StoreError, StreamRecord, StreamStatus};
 use axum::extract::{Path, Request, State};
@@ -16,8 +17,6 @@ use super::AppState;
 
 /// Largest body taken (16 MiB).
 pub const MAX_BODY: usize = 16 << 20;
-/// The header that carries the worker token on forwarded requests (the caller's `authorization` passes on).
-pub const FORWARD_HEADER: &str = "x-airtruct-worker-token";
 
 /// `/ingest/{stream}`.
 pub async fn root(
@@ -85,14 +84,28 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
         );
     }
     let timeout = timeout_of(&stream.config);
+    if rest.split('/').any(|seg| seg == ".." || seg == ".") {
+        return IngestResponse::error(400, "the path must not hold . or .. segments");
+    }
     let path = format!("/{rest}");
-    if ingest::is_local(&stream.id) {
+    let headers = req.headers().clone();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if let Some(checked) = ingest::precheck(&stream.id, req.method().as_str(), header) {
+        // The stream runs in this process: refuse bad credentials before reading the body.
+        if let Err(refused) = checked {
+            return refused;
+        }
         let (request, rx) = match from_http(req, path, MAX_BODY).await {
             Ok(r) => r,
             Err(refused) => return refused,
         };
-        if ingest::dispatch(&stream.id, request).await.is_err() {
-            return IngestResponse::error(503, "the stream is stopping; send it again");
+        if let Err(busy) = ingest::dispatch(&stream.id, request) {
+            return busy;
         }
         return await_reply(rx, timeout).await;
     }
@@ -167,6 +180,12 @@ async fn forward(
             }
         }
         Err(e) if e.is_timeout() => IngestResponse::error(504, "the worker did not answer in time"),
-        Err(e) => IngestResponse::error(502, &format!("forwarding to the worker failed: {e}")),
+        Err(e) => {
+            tracing::warn!(error = %e, "ingest: forwarding to a worker failed");
+            IngestResponse::error(
+                502,
+                "forwarding to the worker that runs the stream failed; send it again",
+            )
+        }
     }
 }

@@ -93,8 +93,10 @@ struct State {
     memory: usize,
     /// Messages in `queue`.
     depth: u64,
-    /// Entries left to read in each spill segment.
+    /// Entries left to read in each spill segment (none: the entry goes).
     segments: HashMap<u64, usize>,
+    /// The segment being written.
+    writing: u64,
     /// Set when the pump ended: `Ok(true)` when the upstream input was exhausted.
     ended: Option<Result<bool, Error>>,
 }
@@ -116,14 +118,15 @@ impl MemoryBufferConfig {
     ) -> Result<Box<dyn Input>, Error> {
         let limit = usize::try_from(self.limit.0.max(1)).unwrap_or(usize::MAX);
         let spill = if self.spillover {
-            let dir = match &self.spill_dir {
-                Some(d) => d.clone(),
-                None => std::env::temp_dir().join(format!(
-                    "airtruct-spill-{}-{:x}",
-                    std::process::id(),
-                    now_ms()
-                )),
-            };
+            let base = self
+                .spill_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("airtruct-spill"));
+            remove_stale(&base).await;
+            // A folder of its own: two buffers never share segments, even with the same spill_dir.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = base.join(format!("{}-{n}", std::process::id()));
             clear_segments(&dir).await?;
             tokio::fs::create_dir_all(&dir).await.map_err(|e| {
                 Error::User(format!(
@@ -161,6 +164,29 @@ impl MemoryBufferConfig {
             pump: Some(pump),
             stop,
         }))
+    }
+}
+
+/// Removes the folders that buffers of processes no longer running left in `base` (named `PID-N`).
+async fn remove_stale(base: &std::path::Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(base).await else {
+        return;
+    };
+    while let Ok(Some(e)) = entries.next_entry().await {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .map(|(p, _)| p.to_string())
+        else {
+            continue;
+        };
+        let alive = pid.parse::<u32>().is_ok_and(|p| {
+            p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
+        });
+        if !alive && pid.parse::<u32>().is_ok() {
+            let _ = tokio::fs::remove_dir_all(e.path()).await;
+        }
     }
 }
 
@@ -353,10 +379,18 @@ impl Pump {
                     Ack::none()
                 }
             };
+            let mut finished = None;
             {
                 let mut s = self.shared.state.lock().expect("buffer lock");
                 if let Body::Spilled { segment, .. } = &body {
                     *s.segments.entry(*segment).or_default() += 1;
+                    if *segment != s.writing {
+                        // A new segment: the previous one goes once it was read to the end (maybe already).
+                        let previous = std::mem::replace(&mut s.writing, *segment);
+                        if previous != 0 && !s.segments.contains_key(&previous) {
+                            finished = Some(previous);
+                        }
+                    }
                 }
                 s.memory += memory;
                 s.depth += count;
@@ -370,6 +404,9 @@ impl Pump {
                 });
                 let oldest = s.queue.front().map_or(0, |e| e.arrived_ms);
                 self.metrics.set_buffer(s.depth, oldest);
+            }
+            if let (Some(n), Some(spill)) = (finished, &self.spill) {
+                let _ = tokio::fs::remove_file(segment_path(&spill.dir, n)).await;
             }
             self.shared.data.notify_one();
         }
@@ -419,21 +456,6 @@ impl MemoryBuffer {
                 path.display()
             ))
         })?;
-        // The segment's last entry was read: it is not needed any more (unless it is still being written).
-        let done = {
-            let mut s = self.shared.state.lock().expect("buffer lock");
-            let left = s.segments.get_mut(&segment).expect("counted when spilled");
-            *left -= 1;
-            let done = *left == 0 && s.segments.keys().any(|&n| n > segment);
-            if done {
-                s.segments.remove(&segment);
-            }
-            done
-        };
-        if done {
-            self.reader = None;
-            let _ = tokio::fs::remove_file(&path).await;
-        }
         Ok(messages)
     }
 }
@@ -444,34 +466,68 @@ impl Input for MemoryBuffer {
         let shared = self.shared.clone();
         loop {
             let data = shared.data.notified();
-            let next = {
-                let mut s = shared.state.lock().expect("buffer lock");
-                match s.queue.pop_front() {
-                    Some(e) => {
-                        s.memory -= e.memory;
-                        s.depth -= e.count;
-                        let oldest = s.queue.front().map_or(0, |e| e.arrived_ms);
-                        self.metrics.set_buffer(s.depth, oldest);
-                        Ok(Some(e))
-                    }
-                    None => match &s.ended {
-                        Some(Ok(true)) => return Ok(None),
-                        Some(Ok(false)) => Ok(None),
-                        Some(Err(e)) => Err(e.clone()),
-                        None => Ok(None),
-                    },
-                }
-            };
-            match next? {
-                Some(entry) => {
-                    self.shared.room.notify_one();
-                    let messages = match entry.body {
-                        Body::Memory(m) => m,
+            // Look at the front first: an entry leaves the queue only once its messages are in hand, so a failed
+            // read of a spill segment loses nothing.
+            let front = {
+                let s = shared.state.lock().expect("buffer lock");
+                match s.queue.front() {
+                    Some(e) => Ok(Some(match e.body {
+                        Body::Memory(_) => None,
                         Body::Spilled {
                             segment,
                             offset,
                             len,
-                        } => self.read_spilled(segment, offset, len).await?,
+                        } => Some((segment, offset, len)),
+                    })),
+                    None => match &s.ended {
+                        Some(Ok(true)) => return Ok(None),
+                        Some(Ok(false)) => Ok(None),
+                        // Final for this run: the pump and its input are gone.
+                        Some(Err(e)) => Err(Error::User(format!("the memory buffer stopped: {e}"))),
+                        None => Ok(None),
+                    },
+                }
+            };
+            match front? {
+                Some(spilled) => {
+                    let read = match spilled {
+                        Some((segment, offset, len)) => {
+                            Some(self.read_spilled(segment, offset, len).await?)
+                        }
+                        None => None,
+                    };
+                    let (entry, gone) = {
+                        let mut s = shared.state.lock().expect("buffer lock");
+                        let e = s.queue.pop_front().expect("only the reader takes entries");
+                        s.memory -= e.memory;
+                        s.depth -= e.count;
+                        let oldest = s.queue.front().map_or(0, |e| e.arrived_ms);
+                        self.metrics.set_buffer(s.depth, oldest);
+                        // A segment whose entries were all read goes, unless it is still being written.
+                        let mut gone = None;
+                        if let Some((segment, _, _)) = spilled {
+                            let left = s.segments.entry(segment).or_insert(1);
+                            *left -= 1;
+                            if *left == 0 {
+                                s.segments.remove(&segment);
+                                if segment != s.writing {
+                                    gone = Some(segment);
+                                }
+                            }
+                        }
+                        (e, gone)
+                    };
+                    if let (Some(segment), Some(dir)) = (gone, &self.spill_dir) {
+                        self.reader = None;
+                        let _ = tokio::fs::remove_file(segment_path(dir, segment)).await;
+                    }
+                    self.shared.room.notify_one();
+                    let messages = match (entry.body, read) {
+                        (Body::Memory(m), _) => m,
+                        (Body::Spilled { .. }, Some(m)) => m,
+                        (Body::Spilled { .. }, None) => {
+                            unreachable!("spilled entries are read above")
+                        }
                     };
                     return Ok(Some(InputBatch {
                         messages,
@@ -585,7 +641,13 @@ mod tests {
         }
         assert_eq!(acked.load(Relaxed), 2000, "the input was not drained");
         assert_eq!(metrics.snapshot().buffer_depth, 2000);
-        let segments = std::fs::read_dir(dir.path().join("spill")).unwrap().count();
+        let own = std::fs::read_dir(dir.path().join("spill"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let segments = std::fs::read_dir(own).unwrap().count();
         assert!(segments >= 1, "nothing was spilled");
         let mut seen = Vec::new();
         while let Some(b) = buffer.read().await.unwrap() {
@@ -601,10 +663,8 @@ mod tests {
         assert_eq!(seen, (0..2000).collect::<Vec<_>>());
         assert_eq!(metrics.snapshot().buffer_depth, 0);
         buffer.close().await.unwrap();
-        assert!(
-            !dir.path().join("spill").exists(),
-            "spill segments were left behind"
-        );
+        let left = std::fs::read_dir(dir.path().join("spill")).unwrap().count();
+        assert_eq!(left, 0, "spill segments were left behind");
     }
 
     #[tokio::test]

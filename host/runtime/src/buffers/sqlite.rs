@@ -179,9 +179,11 @@ impl SqliteBuffer {
                 .map_err(|e| {
                     Error::External(format!("{}: deleting delivered records: {e}", self.name))
                 })?;
-            self.metrics
-                .buffer_depth
-                .fetch_sub(count, std::sync::atomic::Ordering::Relaxed);
+            let _ = self.metrics.buffer_depth.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |d| Some(d.saturating_sub(count)),
+            );
         }
         Ok(())
     }
@@ -270,7 +272,8 @@ impl Input for SqliteBuffer {
             }
             match &self.pump_result {
                 Some(Ok(true)) => return Ok(None),
-                Some(Err(e)) => return Err(e.clone()),
+                // Final for this run: the pump and its input are gone.
+                Some(Err(e)) => return Err(Error::User(format!("the sqlite buffer stopped: {e}"))),
                 _ => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }

@@ -37,6 +37,13 @@ use crate::{
     Ack, Delivery, Error, Input, InputBatch, Message, Output, StreamMetrics, meta_get, meta_set,
 };
 
+/// The most hopping windows one message may fall in (`size / slide`).
+const MAX_OVERLAP: u128 = 1000;
+
+/// How far ahead of this machine's clock an event time may be: one from further ahead would move the watermark
+/// past everything that follows, so it fails instead.
+const MAX_LEAD_MS: i64 = 3_600_000;
+
 /// The shape of the windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -93,6 +100,16 @@ impl WindowConfig {
                     "slide",
                     "must be at least 1ms and at most the size".to_string(),
                 )),
+            (WindowKind::Hopping, Some(s))
+                if self.size.0.as_millis() / s.0.as_millis() > MAX_OVERLAP =>
+            {
+                out.push((
+                    "slide",
+                    format!(
+                        "puts each message in more than {MAX_OVERLAP} windows: make it at least size / {MAX_OVERLAP}"
+                    ),
+                ))
+            }
             (WindowKind::Tumbling | WindowKind::Sliding, Some(_)) => {
                 out.push(("slide", "only hopping windows have a slide".to_string()))
             }
@@ -314,7 +331,13 @@ impl Windows {
             .into_iter()
             .filter(|&(_, end)| !self.is_closed(end))
             .collect();
-        if open.is_empty() {
+        // A sliding window belongs to later messages too: a message is late only once no window that can still
+        // come could hold it.
+        let late = match self.spec.kind {
+            WindowKind::Sliding => self.is_closed(self.spec.last_end(t)),
+            _ => open.is_empty(),
+        };
+        if late {
             return Err((message, share));
         }
         self.seq += 1;
@@ -499,6 +522,16 @@ impl WindowBuffer {
             match self.source.time_of(&m, now) {
                 Err(e) => {
                     m.error = Some(e);
+                    self.ready.push_back(InputBatch {
+                        messages: vec![m],
+                        ack: releasing(vec![share.clone()]),
+                    });
+                }
+                Ok(t) if t > now.saturating_add(MAX_LEAD_MS) => {
+                    m.error = Some(format!(
+                        "system_window: event time {t} is more than an hour ahead of this worker's clock ({now}); \
+                         is it in milliseconds?"
+                    ));
                     self.ready.push_back(InputBatch {
                         messages: vec![m],
                         ack: releasing(vec![share.clone()]),
@@ -750,6 +783,17 @@ mod tests {
             ]
         );
         assert!(late.is_empty());
+    }
+
+    #[test]
+    fn a_sliding_window_still_takes_an_out_of_order_message_a_later_window_holds() {
+        // size 10: 15 arrives after 20; its own window [6,16) has closed, but 20's window [11,21) has not.
+        let (windows, late) = run(spec(WindowKind::Sliding, 10, 1, 0), &[5, 20, 15]);
+        assert_eq!(windows, vec![(-4, 6, vec![5]), (11, 21, vec![15, 20])]);
+        assert!(late.is_empty());
+        // And a message no window can hold any more is late.
+        let (_, late) = run(spec(WindowKind::Sliding, 10, 1, 0), &[5, 40, 29]);
+        assert_eq!(late, vec![29]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-use crate::ingest::{self, IngestRequest, IngestResponse, Registration};
+use crate::ingest::{self, IngestRequest, IngestResponse, Precheck, Registration};
 use crate::inputs::READ_CHUNK;
 use crate::{Ack, Delivery, Error, Input, InputBatch, Metadata, message};
 
@@ -81,14 +81,45 @@ pub fn caller_timeout(config: &HttpServerInputConfig) -> Duration {
 
 impl HttpServerInputConfig {
     /// Starts taking requests: for `stream` through the hub, or on `address`.
+    /// What is checked before a request's body is read.
+    pub fn precheck(&self) -> Precheck {
+        Precheck {
+            methods: self
+                .methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
+            token: self.token.clone(),
+            signature_header: self.hmac.as_ref().map(|h| h.header.to_ascii_lowercase()),
+        }
+    }
+
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            out.push((
+                "token",
+                "is empty: it would let anyone in (remove it to mean that)".to_string(),
+            ));
+        }
+        if self.hmac.as_ref().is_some_and(|h| h.secret.is_empty()) {
+            out.push(("hmac", "the secret is empty".to_string()));
+        }
+        if self.methods.is_empty() {
+            out.push(("methods", "at least one method is needed".to_string()));
+        }
+        out
+    }
+
     pub async fn build(&self, stream: Option<&str>) -> Result<HttpServerInput, Error> {
         let (tx, rx) = mpsc::channel(1024);
+        let mut listener = None;
         let registration = match (&self.address, stream) {
             (Some(address), _) => {
-                listen(address, tx, self.timeout.0).await?;
+                listener = Some(listen(address, tx, self.timeout.0, self.precheck()).await?);
                 None
             }
-            (None, Some(stream)) => Some(ingest::register(stream, tx)),
+            (None, Some(stream)) => Some(ingest::register(stream, tx, self.precheck())),
             (None, None) => {
                 return Err(Error::User(
                     "http_server: set `address` to listen on (`airtruct run` has no coordinator to receive \
@@ -107,36 +138,59 @@ impl HttpServerInputConfig {
             token: self.token.clone(),
             hmac: self.hmac.clone().map(Arc::new),
             _registration: registration,
+            _listener: listener,
         })
     }
 }
 
-/// Serves every path on `address`, handing requests to the input.
+/// Serves every path on `address`, handing requests to the input, until the returned guard drops.
 async fn listen(
     address: &str,
     tx: mpsc::Sender<IngestRequest>,
     timeout: Duration,
-) -> Result<(), Error> {
+    check: Precheck,
+) -> Result<tokio_util::sync::DropGuard, Error> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| Error::User(format!("http_server: listening on {address}: {e}")))?;
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let tx = tx.clone();
+        let (tx, check) = (tx.clone(), check.clone());
         async move {
+            let headers = req.headers().clone();
+            if let Err(refused) = check.check(req.method().as_str(), |name| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            }) {
+                return to_http(refused);
+            }
             let (request, rx) = match from_http(req, String::new(), 16 << 20).await {
                 Ok(r) => r,
                 Err(resp) => return to_http(resp),
             };
-            if tx.send(request).await.is_err() {
-                return to_http(IngestResponse::error(503, "the stream is stopping"));
+            if let Err(e) = tx.try_send(request) {
+                let busy = matches!(e, mpsc::error::TrySendError::Full(_));
+                return to_http(IngestResponse::error(
+                    503,
+                    if busy {
+                        "too many requests waiting; send it again later"
+                    } else {
+                        "the stream is stopping"
+                    },
+                ));
             }
             to_http(await_reply(rx, timeout).await)
         }
     });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let until = stop.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(until.cancelled_owned())
+            .await;
     });
-    Ok(())
+    Ok(stop.drop_guard())
 }
 
 /// Reads an HTTP request into an [`IngestRequest`]; `path` is the path to record (the request's own when
@@ -201,14 +255,20 @@ pub async fn await_reply(
     }
 }
 
-/// An [`IngestResponse`] as an axum response.
+/// An [`IngestResponse`] as an axum response. The body is whatever the stream made of a caller's input, served
+/// from the console's origin: browsers must not sniff it or run it.
 pub fn to_http(r: IngestResponse) -> axum::response::Response {
+    use axum::http::header;
     use axum::response::IntoResponse;
     let status = axum::http::StatusCode::from_u16(r.status)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
-        [(axum::http::header::CONTENT_TYPE, r.content_type)],
+        [
+            (header::CONTENT_TYPE, r.content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+        ],
         r.body,
     )
         .into_response()
@@ -221,45 +281,36 @@ pub struct HttpServerInput {
     token: Option<String>,
     hmac: Option<Arc<HmacCheck>>,
     _registration: Option<Registration>,
+    /// Stops the input's own listener (with `address`) when the input goes.
+    _listener: Option<tokio_util::sync::DropGuard>,
 }
+
+/// The header a coordinator's forwarded request carries the worker token in.
+pub const FORWARD_HEADER: &str = "x-airtruct-worker-token";
 
 /// Headers that carry credentials: never copied into metadata.
 fn is_secret_header(name: &str, hmac: Option<&HmacCheck>) -> bool {
-    matches!(name, "authorization" | "cookie" | "proxy-authorization")
-        || hmac.is_some_and(|h| h.header.eq_ignore_ascii_case(name))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    matches!(
+        name,
+        "authorization" | "cookie" | "proxy-authorization" | FORWARD_HEADER
+    ) || hmac.is_some_and(|h| h.header.eq_ignore_ascii_case(name))
 }
 
 impl HttpServerInput {
     /// Checks a request; `Err` is the answer for a refused one.
     fn check(&self, r: &IngestRequest) -> Result<(), IngestResponse> {
-        if !self.methods.iter().any(|m| *m == r.method) {
-            return Err(IngestResponse::error(
-                405,
-                &format!(
-                    "method {} is not accepted here (accepted: {})",
-                    r.method,
-                    self.methods.join(", ")
-                ),
-            ));
-        }
         let header = |name: &str| {
             r.headers
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        if let Some(token) = &self.token {
-            let given = header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
-            if !constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
-                return Err(IngestResponse::error(401, "missing or wrong bearer token"));
-            }
+        Precheck {
+            methods: self.methods.clone(),
+            token: self.token.clone(),
+            signature_header: None,
         }
+        .check(&r.method, |n| header(n).map(str::to_string))?;
         if let Some(h) = &self.hmac {
             let name = h.header.to_ascii_lowercase();
             let sig = header(&name)
@@ -331,6 +382,7 @@ impl Input for HttpServerInput {
                     continue;
                 }
                 let id = ingest::request_id();
+                ingest::expect_response(&id);
                 messages.push(self.to_message(&r, &id));
                 waiting.push((id, r.reply));
             }
@@ -394,6 +446,7 @@ mod tests {
                 })
             }),
             _registration: None,
+            _listener: None,
         }
     }
 

@@ -4,6 +4,9 @@ pub mod file;
 pub mod generate;
 pub mod http_client;
 pub mod http_server;
+pub mod kafka;
+pub mod postgres_cdc;
+pub mod sql_select;
 pub mod stdin;
 
 /// Most messages an input hands over in one read.

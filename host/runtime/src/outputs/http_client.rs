@@ -72,8 +72,10 @@ impl HttpClientOutputConfig {
     }
 
     pub fn build(&self) -> Result<HttpClientOutput, Error> {
+        // No redirects: a 303 would turn a POST into a GET whose 200 confirms nothing.
         let client = reqwest::Client::builder()
             .timeout(self.timeout.0)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Internal(format!("http_client: {e}")))?;
         let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
@@ -123,6 +125,12 @@ impl HttpClientOutput {
         }
         match req.send().await {
             Ok(resp) if resp.status().is_success() => Sent::Ok,
+            Ok(resp) if resp.status().is_redirection() => Sent::Refused(format!(
+                "{} {} answered {} (redirects are not followed: set the final URL)",
+                self.method,
+                self.config.url,
+                resp.status()
+            )),
             Ok(resp) => {
                 let status = resp.status();
                 let body = resp.text().await.unwrap_or_default();
@@ -136,6 +144,10 @@ impl HttpClientOutput {
                 } else {
                     Sent::Refused(what)
                 }
+            }
+            // A header value that cannot be sent will not send better next time.
+            Err(e) if e.is_builder() => {
+                Sent::Refused(format!("{} {}: {e}", self.method, self.config.url))
             }
             Err(e) => Sent::Retry(format!("{} {}: {e}", self.method, self.config.url)),
         }

@@ -3,5 +3,7 @@
 pub mod drop;
 pub mod file;
 pub mod http_client;
+pub mod kafka;
+pub mod sql_insert;
 pub mod stdout;
 pub mod sync_response;

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use crate::{Error, Message, Output, ingest, meta_get};
 
-/// No options: the answer is the processed message (`http_status` and `http_content_type` metadata set its
-/// status and content type).
+/// No options: the answer is the processed message (`http_response_status` and `http_response_content_type`
+/// metadata set its status and content type).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncResponseOutputConfig {}
@@ -21,7 +21,14 @@ impl Output for SyncResponseOutput {
     async fn write(&mut self, batch: &[Message]) -> Result<(), Error> {
         for m in batch {
             match meta_get(m, "http_request_id") {
-                Some(id) => ingest::respond(id, m.clone()),
+                Some(id) => {
+                    if !ingest::respond(id, m.clone()) {
+                        tracing::debug!(
+                            request = id,
+                            "sync_response: the request was already answered"
+                        );
+                    }
+                }
                 None => tracing::debug!("sync_response: a message that came from no HTTP request"),
             }
         }

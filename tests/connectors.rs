@@ -1,0 +1,404 @@
+//! End-to-end tests of the connectors against the real systems on this machine: Kafka (the tansu broker that
+//! `scripts/services` starts on 127.0.0.1:9092) into PostgreSQL through a worker killed mid-run, PostgreSQL change
+//! data capture across a restart, and MariaDB through sql_insert and sql_select.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+use support::{Api, PgDb, coordinator, eventually, lines, standalone, worker};
+
+const BROKERS: &str = "127.0.0.1:9092";
+
+fn suffix() -> String {
+    let mut id = [0u8; 6];
+    getrandom::fill(&mut id).unwrap();
+    hex::encode(id)
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn mariadb(sql: &str) -> String {
+    let out = std::process::Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "-N",
+            "-B",
+            "test",
+            "-e",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mariadb {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn create_topic(topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .create()
+        .unwrap();
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    for r in created {
+        r.unwrap();
+    }
+}
+
+async fn produce(topic: &str, n: u64) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut pending = Vec::new();
+    for i in 1..=n {
+        let payload = format!("{{\"id\":{i},\"amount\":{}}}", i % 100);
+        let key = format!("k{}", i % 17);
+        pending.push(
+            producer
+                .send_result(FutureRecord::to(topic).key(&key).payload(&payload))
+                .map_err(|(e, _)| e)
+                .unwrap(),
+        );
+        if pending.len() >= 5000 {
+            for f in pending.drain(..) {
+                f.await.unwrap().map_err(|(e, _)| e).unwrap();
+            }
+        }
+    }
+    for f in pending {
+        f.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+}
+
+async fn stream_status(api: &Api, id: &str) -> Value {
+    api.get(&format!("/api/v1/streams/{id}")).await
+}
+
+#[tokio::test]
+async fn kafka_to_postgres_loses_nothing_when_its_worker_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PgDb::new();
+    let target = PgDb::new();
+    psql(
+        &target.url(),
+        "CREATE TABLE orders (id BIGINT NOT NULL, amount BIGINT NOT NULL, note TEXT NOT NULL)",
+    );
+    let topic = format!("orders-{}", suffix());
+    create_topic(&topic, 3).await;
+    let n = 60_000u64;
+    produce(&topic, n).await;
+
+    let (_coordinator, base) = coordinator(dir.path(), &store);
+    let mut w1 = worker(dir.path(), &base, "w1");
+    let api = Api::login(&base).await;
+    let config = json!({
+        "input": {"kafka": {"brokers": [BROKERS], "topics": [topic], "consumer_group": format!("g-{topic}")}},
+        "pipeline": {"batch": {"size": 200, "period": "5ms"},
+                     "processors": [{"mapping": ".note = \"kafka \" + to_string!(%kafka_partition)"}]},
+        "output": {"sql_insert": {"driver": "postgres", "dsn": target.url(), "table": "orders",
+                                  "columns": ["id", "amount", "note"], "args_mapping": "[.id, .amount, .note]"}}
+    });
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "orders", "config": config}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    let count = |sql: &str| psql(&target.url(), sql).parse::<u64>().unwrap();
+    eventually("rows in PostgreSQL", Duration::from_secs(90), || async {
+        (count("SELECT count(*) FROM orders") >= 2_000).then_some(())
+    })
+    .await;
+    w1.kill();
+    let before = count("SELECT count(*) FROM orders");
+    assert!(
+        before < n,
+        "killed after everything was written ({before}): produce more"
+    );
+
+    // Another worker process takes the stream over and reads on from the committed offsets.
+    let _w2 = worker(dir.path(), &base, "w2");
+    eventually(
+        "every message in the table",
+        Duration::from_secs(180),
+        || async { (count("SELECT count(DISTINCT id) FROM orders") == n).then_some(()) },
+    )
+    .await;
+    assert_eq!(count("SELECT min(id) FROM orders"), 1);
+    assert_eq!(count("SELECT max(id) FROM orders"), n);
+    assert_eq!(
+        count("SELECT count(*) FROM orders WHERE note NOT LIKE 'kafka _'"),
+        0
+    );
+    let total = count("SELECT count(*) FROM orders");
+    eprintln!(
+        "kafka -> postgres: {n} messages, {total} rows ({} duplicates after kill -9 at {before})",
+        total - n
+    );
+    assert!(
+        total < n + n / 2,
+        "the second worker started over instead of resuming ({total} rows)"
+    );
+    let s = stream_status(&api, &id).await;
+    assert_eq!(s["status"], "active");
+}
+
+/// True when `expected` appears in `got` in order (other items may repeat between them).
+fn in_order(expected: &[String], got: &[String]) -> bool {
+    let mut it = got.iter();
+    expected.iter().all(|e| it.any(|g| g == e))
+}
+
+#[tokio::test]
+async fn postgres_cdc_delivers_every_change_in_order_per_row_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let url = db.url();
+    psql(
+        &url,
+        "CREATE TABLE users (id INT PRIMARY KEY, name TEXT NOT NULL); ALTER TABLE users REPLICA IDENTITY FULL",
+    );
+    let slot = format!("airtruct_{}", suffix());
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let out = dir.path().join("changes.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "cdc", "config": {
+                "input": {"postgres_cdc": {"dsn": url, "slot": slot, "tables": ["public.users"],
+                                           "poll_interval": "50ms"}},
+                "output": {"file": {"path": out}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    eventually("the slot to exist", Duration::from_secs(60), || async {
+        (psql(
+            &url,
+            &format!("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+        ) == "1")
+            .then_some(())
+    })
+    .await;
+
+    // What each row goes through, as (op, name) after the change.
+    let mut expected: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut change = |sql: &str, id: i64, what: &str| {
+        psql(&url, sql);
+        expected.entry(id).or_default().push(what.to_string());
+    };
+    for i in 1..=30 {
+        change(
+            &format!("INSERT INTO users VALUES ({i}, 'u{i}')"),
+            i,
+            &format!("insert u{i}"),
+        );
+    }
+    for i in (1..=30).step_by(2) {
+        change(
+            &format!("UPDATE users SET name = 'v{i}' WHERE id = {i}"),
+            i,
+            &format!("update v{i}"),
+        );
+    }
+    let seen = |out: &std::path::Path| -> BTreeMap<i64, Vec<String>> {
+        let mut by_row: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for l in lines(out) {
+            let v: Value = serde_json::from_str(&l).unwrap();
+            assert_eq!(v["table"], "public.users");
+            let op = v["op"].as_str().unwrap();
+            let row = if op == "delete" { &v["old"] } else { &v["new"] };
+            let name = if op == "delete" {
+                String::new()
+            } else {
+                format!(" {}", row["name"].as_str().unwrap())
+            };
+            by_row
+                .entry(row["id"].as_i64().unwrap())
+                .or_default()
+                .push(format!("{op}{name}"));
+        }
+        by_row
+    };
+    eventually("the first changes", Duration::from_secs(60), || async {
+        (seen(&out).values().map(Vec::len).sum::<usize>() >= 45).then_some(())
+    })
+    .await;
+
+    // Restart the stream (pause, change rows while it is down, resume): the slot kept the changes.
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("the stream to stop", Duration::from_secs(60), || async {
+        let s = stream_status(&api, &id).await;
+        s["replicas"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    for i in 1..=10 {
+        change(
+            &format!("UPDATE users SET name = 'w{i}' WHERE id = {i}"),
+            i,
+            &format!("update w{i}"),
+        );
+    }
+    for i in 25..=30 {
+        change(&format!("DELETE FROM users WHERE id = {i}"), i, "delete");
+    }
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let total: usize = expected.values().map(Vec::len).sum();
+    eventually("every change", Duration::from_secs(60), || async {
+        let got = seen(&out);
+        expected
+            .iter()
+            .all(|(row, want)| got.get(row).is_some_and(|g| in_order(want, g)))
+            .then_some(())
+    })
+    .await;
+    let got = seen(&out);
+    for (row, g) in &got {
+        let want: HashSet<&String> = expected[row].iter().collect();
+        assert!(
+            g.iter().all(|c| want.contains(c)),
+            "row {row}: unexpected change in {g:?}"
+        );
+    }
+    eprintln!(
+        "postgres_cdc: {total} changes, {} delivered",
+        got.values().map(Vec::len).sum::<usize>()
+    );
+    // The slot stands past what was delivered; drop it so the database can go.
+    let (status, _) = api
+        .call("DELETE", &format!("/api/v1/streams/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    eventually("the slot to be free", Duration::from_secs(60), || async {
+        let r = std::process::Command::new("psql")
+            .args([
+                &url,
+                "-Atqc",
+                &format!("SELECT pg_drop_replication_slot('{slot}')"),
+            ])
+            .output()
+            .unwrap();
+        r.status.success().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sql_insert_and_sql_select_round_trip_through_mariadb() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("items_{}", suffix());
+    mariadb(&format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL, price DOUBLE)"
+    ));
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let dsn = "mysql://root@127.0.0.1:3306/test";
+    // 507 messages for 500 ids (ids 1-7 twice): the upsert suffix keeps one row each. The args_mapping fails
+    // for id 13: that message alone goes to the dead letter.
+    let dead = dir.path().join("dead.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "load", "config": {
+                "input": {"generate": {"count": 507, "payload": "{\"n\":{{seq}}}"}},
+                "pipeline": {"processors": [{"mapping": "n = to_int!(.n)\n.id = if n > 500 { n - 500 } else { n }\n.name = \"item \" + to_string(.id)\n.price = to_float(.id) * 1.5"}]},
+                "output": {"sql_insert": {"driver": "mysql", "dsn": dsn, "table": table,
+                                          "columns": ["id", "name", "price"],
+                                          "args_mapping": "assert!(.id != 13, message: \"thirteen is not for sale\")\n[.id, .name, .price]",
+                                          "suffix": "ON DUPLICATE KEY UPDATE name = VALUES(name)"}},
+                "on_error": {"dead_letter": {"file": {"path": dead}}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let load = saved["id"].as_str().unwrap().to_string();
+    eventually("the load to complete", Duration::from_secs(60), || async {
+        (stream_status(&api, &load).await["status"] == "completed").then_some(())
+    })
+    .await;
+    assert_eq!(mariadb(&format!("SELECT count(*) FROM {table}")), "499");
+    assert_eq!(
+        mariadb(&format!("SELECT name, price FROM {table} WHERE id = 7")),
+        "item 7\t10.5"
+    );
+    assert_eq!(lines(&dead).len(), 1, "id 13 goes to the dead letter");
+
+    // Read them back in pages past a checkpoint column.
+    let out = dir.path().join("rows.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "read", "config": {
+                "input": {"sql_select": {"driver": "mysql", "dsn": dsn, "table": table,
+                                         "columns": ["id", "name", "price"], "where": "price >= 3",
+                                         "checkpoint_column": "id", "page_size": 100}},
+                "output": {"file": {"path": out}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let read = saved["id"].as_str().unwrap().to_string();
+    eventually("the read to complete", Duration::from_secs(60), || async {
+        (stream_status(&api, &read).await["status"] == "completed").then_some(())
+    })
+    .await;
+    let rows: Vec<Value> = lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // price >= 3 leaves out id 1; 13 was never inserted.
+    assert_eq!(rows.len(), 498);
+    assert_eq!(rows[0], json!({"id": 2, "name": "item 2", "price": 3.0}));
+    let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "rows out of order");
+    mariadb(&format!("DROP TABLE {table}"));
+}
