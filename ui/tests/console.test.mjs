@@ -131,6 +131,19 @@ before(async () => {
     },
     60000,
   );
+  // The first catalogue compiles the built-in processor components (about 25 s with a cold component cache on
+  // 2 cores): wait for it here, so that no page test times out on it.
+  const login = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+  }).then((r) => r.json());
+  const warm = await fetch(`${base}/api/v1/components`, {
+    headers: { authorization: `Bearer ${login.token}` },
+    signal: AbortSignal.timeout(180000),
+  });
+  assert.equal(warm.status, 200, 'the components catalogue');
+  await fetch(`${base}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${login.token}` } });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
