@@ -206,24 +206,7 @@ fn pipeline(engine: &Engine) {
         });
 
         // The whole runtime: generate input, batching, processor thread, acknowledgements, drop output.
-        stream = stream.min({
-            let plan = validate_stream(engine, &config, &Default::default())
-                .map_err(|e| format!("{e:?}"))
-                .unwrap();
-            rt.block_on(async {
-                let built = build_stream(plan).await.unwrap();
-                let t = Instant::now();
-                run_stream(
-                    engine.clone(),
-                    built,
-                    Arc::new(StreamMetrics::default()),
-                    CancellationToken::new(),
-                )
-                .await
-                .unwrap();
-                t.elapsed()
-            })
-        });
+        stream = stream.min(run_to_end(engine, &rt, &config).0);
     }
 
     let n = total;
@@ -242,6 +225,31 @@ fn pipeline(engine: &Engine) {
         rate(n, stream),
         ratio(stream)
     );
+}
+
+/// Runs a finite stream config to its end: how long it ran (after opening), and how many messages it received.
+fn run_to_end(
+    engine: &Engine,
+    rt: &tokio::runtime::Runtime,
+    config: &serde_json::Value,
+) -> (Duration, u64) {
+    let plan = validate_stream(engine, config, &Default::default())
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    rt.block_on(async {
+        let built = build_stream(plan).await.unwrap();
+        let metrics = Arc::new(StreamMetrics::default());
+        let t = Instant::now();
+        run_stream(
+            engine.clone(),
+            built,
+            metrics.clone(),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        (t.elapsed(), metrics.snapshot().received)
+    })
 }
 
 /// Throughput of each buffer against no buffer, in the same run: generate -> mapping -> drop.
@@ -296,28 +304,8 @@ fn buffers(engine: &Engine) {
             if !buffer.is_null() {
                 config["buffer"] = buffer.clone();
             }
-            let plan = validate_stream(engine, &config, &Default::default())
-                .map_err(|e| format!("{e:?}"))
-                .unwrap();
-            let d = rt.block_on(async {
-                let built = build_stream(plan).await.unwrap();
-                let metrics = Arc::new(StreamMetrics::default());
-                let t = Instant::now();
-                run_stream(
-                    engine.clone(),
-                    built,
-                    metrics.clone(),
-                    CancellationToken::new(),
-                )
-                .await
-                .unwrap();
-                let d = t.elapsed();
-                assert!(
-                    metrics.snapshot().received >= total,
-                    "not everything went through"
-                );
-                d
-            });
+            let (d, received) = run_to_end(engine, &rt, &config);
+            assert!(received >= total, "not everything went through");
             best[i] = best[i].min(d);
         }
     }

@@ -49,13 +49,7 @@ impl HttpClientInputConfig {
             .timeout(self.timeout.0)
             .build()
             .map_err(|e| Error::Internal(format!("http_client: {e}")))?;
-        let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                Error::User(format!(
-                    "http_client: \"{}\" is not an HTTP method",
-                    self.method
-                ))
-            })?;
+        let method = crate::outputs::http_client::http_method(&self.method)?;
         Ok(HttpClientInput {
             client,
             method,

@@ -50,6 +50,12 @@ fn default_backoff() -> airtruct_model::Duration {
     airtruct_model::Duration(Duration::from_millis(500))
 }
 
+/// An HTTP method by name, any case (shared with the `http_client` input).
+pub(crate) fn http_method(name: &str) -> Result<reqwest::Method, Error> {
+    reqwest::Method::from_bytes(name.to_ascii_uppercase().as_bytes())
+        .map_err(|_| Error::User(format!("http_client: \"{name}\" is not an HTTP method")))
+}
+
 impl HttpClientOutputConfig {
     /// Checks the options that serde cannot.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
@@ -62,7 +68,7 @@ impl HttpClientOutputConfig {
             )),
             Err(e) => out.push(("url", format!("not a URL: {e}"))),
         }
-        if reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes()).is_err() {
+        if http_method(&self.method).is_err() {
             out.push((
                 "method",
                 format!("\"{}\" is not an HTTP method", self.method),
@@ -78,13 +84,7 @@ impl HttpClientOutputConfig {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Internal(format!("http_client: {e}")))?;
-        let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                Error::User(format!(
-                    "http_client: \"{}\" is not an HTTP method",
-                    self.method
-                ))
-            })?;
+        let method = http_method(&self.method)?;
         Ok(HttpClientOutput {
             client,
             method,
