@@ -13,28 +13,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use support::{Api, PgDb, coordinator, eventually, lines, standalone, worker};
+use support::{
+    Api, PgDb, coordinator, eventually, lines, psql, standalone, stream, suffix, wait_status,
+    worker,
+};
 
 const BROKERS: &str = "127.0.0.1:9092";
-
-fn suffix() -> String {
-    let mut id = [0u8; 6];
-    getrandom::fill(&mut id).unwrap();
-    hex::encode(id)
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([url, "-Atqc", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn mariadb(sql: &str) -> String {
     let out = std::process::Command::new("mariadb")
@@ -101,10 +85,6 @@ async fn produce(topic: &str, n: u64) {
     for f in pending {
         f.await.unwrap().map_err(|(e, _)| e).unwrap();
     }
-}
-
-async fn stream_status(api: &Api, id: &str) -> Value {
-    api.get(&format!("/api/v1/streams/{id}")).await
 }
 
 #[tokio::test]
@@ -174,7 +154,7 @@ async fn kafka_to_postgres_loses_nothing_when_its_worker_is_killed() {
         total < n + n / 2,
         "the second worker started over instead of resuming ({total} rows)"
     );
-    let s = stream_status(&api, &id).await;
+    let s = stream(&api, &id).await;
     assert_eq!(s["status"], "active");
 }
 
@@ -271,7 +251,7 @@ async fn postgres_cdc_delivers_every_change_in_order_per_row_across_a_restart() 
         .await;
     assert_eq!(status, 200);
     eventually("the stream to stop", Duration::from_secs(60), || async {
-        let s = stream_status(&api, &id).await;
+        let s = stream(&api, &id).await;
         s["replicas"].as_array().unwrap().is_empty().then_some(())
     })
     .await;
@@ -361,10 +341,7 @@ async fn sql_insert_and_sql_select_round_trip_through_mariadb() {
         .await;
     assert_eq!(status, 201, "{saved}");
     let load = saved["id"].as_str().unwrap().to_string();
-    eventually("the load to complete", Duration::from_secs(60), || async {
-        (stream_status(&api, &load).await["status"] == "completed").then_some(())
-    })
-    .await;
+    wait_status(&api, &load, "completed", Duration::from_secs(60)).await;
     assert_eq!(mariadb(&format!("SELECT count(*) FROM {table}")), "499");
     assert_eq!(
         mariadb(&format!("SELECT name, price FROM {table} WHERE id = 7")),
@@ -387,10 +364,7 @@ async fn sql_insert_and_sql_select_round_trip_through_mariadb() {
         .await;
     assert_eq!(status, 201, "{saved}");
     let read = saved["id"].as_str().unwrap().to_string();
-    eventually("the read to complete", Duration::from_secs(60), || async {
-        (stream_status(&api, &read).await["status"] == "completed").then_some(())
-    })
-    .await;
+    wait_status(&api, &read, "completed", Duration::from_secs(60)).await;
     let rows: Vec<Value> = lines(&out)
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -8,9 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Api, eventually, lines, standalone};
-
-const WAIT: Duration = Duration::from_secs(60);
+use support::{Api, WAIT, eventually, lines, standalone, stream, upload, wait_status};
 
 #[tokio::test]
 async fn every_api_path_needs_credentials_and_login_gives_them() {
@@ -171,18 +169,6 @@ fn generate_to_file(out: &std::path::Path, count: u64, interval: &str) -> Value 
     })
 }
 
-async fn stream(api: &Api, id: &str) -> Value {
-    api.get(&format!("/api/v1/streams/{id}")).await
-}
-
-async fn wait_status(api: &Api, id: &str, status: &str) -> Value {
-    eventually(&format!("stream {id} to be {status}"), WAIT, || async {
-        let s = stream(api, id).await;
-        (s["status"] == status).then_some(s)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn refuses_an_invalid_active_save_keeps_versions_and_runs_a_stream_to_completion() {
     let dir = tempfile::tempdir().unwrap();
@@ -278,7 +264,7 @@ async fn refuses_an_invalid_active_save_keeps_versions_and_runs_a_stream_to_comp
         .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["version"], 2);
-    let done = wait_status(&api, &id, "completed").await;
+    let done = wait_status(&api, &id, "completed", WAIT).await;
     assert_eq!(done["received"], 50, "{done}");
     assert_eq!(done["sent"], 50, "{done}");
     assert_eq!(done["failed"], 0);
@@ -414,6 +400,30 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
         metrics.contains("airtruct_worker_streams_running{"),
         "{metrics}"
     );
+    // ...and each component's, by stream, component and kind; so does the API, in pipeline order.
+    for component in [
+        "component=\"input\",kind=\"generate\"",
+        "component=\"output\",kind=\"file\"",
+    ] {
+        let line = format!("airtruct_component_sent_total{{stream=\"{id}\",{component}}}");
+        let value: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(value > 0, "{line} {value}");
+    }
+    let s = stream(&api, &id).await;
+    let components: Vec<&str> = s["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(components, ["input", "output"], "{s}");
+    assert!(s["components"][1]["sent"].as_u64().unwrap() > 0, "{s}");
 
     // An output that cannot be opened: retried with backoff, then failed with the reason kept.
     let bad = json!({
@@ -425,7 +435,7 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
         .await;
     assert_eq!(status, 201, "{saved}");
     let bad_id = saved["id"].as_str().unwrap().to_string();
-    let failed = wait_status(&api, &bad_id, "failed").await;
+    let failed = wait_status(&api, &bad_id, "failed", WAIT).await;
     let reason = failed["failure_reason"].as_str().unwrap();
     assert!(reason.contains("failed 5 times"), "{reason}");
     assert!(reason.contains("/proc/airtruct-cannot-create"), "{reason}");
@@ -439,7 +449,29 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
         .await;
     assert_eq!(status, 200);
     assert_eq!(saved["failure_reason"], Value::Null);
-    wait_status(&api, &bad_id, "completed").await;
+    wait_status(&api, &bad_id, "completed", WAIT).await;
+
+    // A config the worker cannot build (librdkafka knows no such property; validation passes options through):
+    // a config error, so the stream fails after its first attempt with the problem as its reason.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "misconfigured", "config": {
+                "input": {"kafka": {"brokers": ["127.0.0.1:9092"], "topics": ["t"],
+                    "consumer_group": "g", "options": {"no.such.property": "1"}}},
+                "output": {"drop": {}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let misconfigured = saved["id"].as_str().unwrap().to_string();
+    let failed = wait_status(&api, &misconfigured, "failed", WAIT).await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("no.such.property"), "{reason}");
+    assert!(!reason.contains("times"), "{reason}");
+    for r in failed["replicas"].as_array().unwrap() {
+        assert_eq!(r["attempts"], 1, "{failed}");
+    }
 }
 
 #[tokio::test]
@@ -512,7 +544,7 @@ async fn secrets_are_never_returned_and_reach_the_stream_that_uses_them() {
         .await;
     assert_eq!(status, 201, "{saved}");
     let id = saved["id"].as_str().unwrap().to_string();
-    wait_status(&api, &id, "completed").await;
+    wait_status(&api, &id, "completed", WAIT).await;
     let written = lines(&out);
     assert_eq!(written.len(), 2);
     assert!(written[0].contains("s3cr3t-v2"), "{written:?}");
@@ -617,14 +649,8 @@ async fn tests_processors_on_samples_step_by_step_and_cuts_off_a_loop() {
         body["details"][0]["path"], "config.pipeline.processors[0].wasm.path",
         "{body}"
     );
-    let uploaded = reqwest::Client::new()
-        .post(format!("{base}/api/v1/processors?name=looper"))
-        .bearer_auth(api.token.as_ref().unwrap())
-        .body(looping.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), 201);
+    let (status, _) = upload(&api, "looper", looping).await;
+    assert_eq!(status, 201);
     let config = json!({"pipeline": {"processors": [
         {"wasm": {"name": "looper", "limits": {"timeout": "200ms"}}}
     ]}});
@@ -724,7 +750,7 @@ async fn ingests_http_requests_answers_with_the_processed_message_and_posts_to_a
         .await;
     assert_eq!(status, 201, "{saved}");
     let id = saved["id"].as_str().unwrap().to_string();
-    wait_status(&api, &id, "active").await;
+    wait_status(&api, &id, "active", WAIT).await;
     let http = reqwest::Client::new();
     let resp = eventually("the stream to take requests", WAIT, || async {
         let r = http
@@ -780,7 +806,7 @@ async fn ingests_http_requests_answers_with_the_processed_message_and_posts_to_a
         .await;
     assert_eq!(status, 201, "{saved}");
     let id = saved["id"].as_str().unwrap().to_string();
-    wait_status(&api, &id, "completed").await;
+    wait_status(&api, &id, "completed", WAIT).await;
     assert_eq!(
         *accepted.lock().unwrap(),
         [r#"{"n":1}"#.to_string(), r#"{"n":3}"#.to_string()]

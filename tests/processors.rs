@@ -9,33 +9,9 @@ use std::time::Duration;
 
 use airtruct_builtins::fixtures;
 use serde_json::{Value, json};
-use support::{Api, eventually, lines, standalone};
+use support::{Api, eventually, lines, standalone, stream, upload, wait_status};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-async fn upload(api: &Api, name: &str, bytes: &[u8]) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/processors?name={name}&description=test%20upload",
-            api.base
-        ))
-        .bearer_auth(api.token.as_ref().unwrap())
-        .header("content-type", "application/wasm")
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_status(api: &Api, id: &str, status: &str) -> Value {
-    eventually(&format!("stream {id} to be {status}"), WAIT, || async {
-        let s = api.get(&format!("/api/v1/streams/{id}")).await;
-        (s["status"] == status).then_some(s)
-    })
-    .await
-}
 
 #[tokio::test]
 async fn refuses_each_bad_upload_with_its_own_message_and_stores_nothing() {
@@ -154,7 +130,7 @@ async fn uploads_pins_and_runs_a_processor_and_refuses_to_delete_it_while_used()
         2
     );
     let id = saved["id"].as_str().unwrap().to_string();
-    wait_status(&api, &id, "completed").await;
+    wait_status(&api, &id, "completed", WAIT).await;
     let written = lines(&out);
     assert_eq!(written.len(), 20);
     assert_eq!(written[0], ">> msg 1");
@@ -162,7 +138,7 @@ async fn uploads_pins_and_runs_a_processor_and_refuses_to_delete_it_while_used()
     // A later upload does not change the saved stream.
     let (_, v3) = upload(&api, "prefixer", fixtures::ECHO).await;
     assert_eq!(v3["version"], 3);
-    let s = api.get(&format!("/api/v1/streams/{id}")).await;
+    let s = stream(&api, &id).await;
     assert_eq!(
         s["config"]["pipeline"]["processors"][0]["wasm"]["version"],
         2
@@ -267,7 +243,7 @@ async fn contains_misbehaving_processors_while_the_worker_keeps_serving_other_st
         ));
     }
     for (name, id, dead, needle) in &streams {
-        let done = wait_status(&api, id, "completed").await;
+        let done = wait_status(&api, id, "completed", WAIT).await;
         assert_eq!(done["failed"], 2, "{name}: {done}");
         let letters = lines(dead);
         assert_eq!(
@@ -287,7 +263,7 @@ async fn contains_misbehaving_processors_while_the_worker_keeps_serving_other_st
         (lines(&healthy_out).len() > before + 10).then_some(())
     })
     .await;
-    let s = api.get(&format!("/api/v1/streams/{id}")).await;
+    let s = stream(&api, id).await;
     assert_eq!(s["status"], "active");
     assert_eq!(s["failed"], 0);
 }

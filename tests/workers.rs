@@ -9,14 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Api, PgDb, Proc, SECRET_KEY, WORKER_TOKEN, airtruct, coordinator, eventually, lines, worker,
+    Api, PgDb, Proc, SECRET_KEY, WAIT, WORKER_TOKEN, airtruct, coordinator, eventually, lines,
+    stream, upload, wait_status, worker,
 };
-
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn stream(api: &Api, id: &str) -> Value {
-    api.get(&format!("/api/v1/streams/{id}")).await
-}
 
 /// The names of the workers that report the stream running.
 async fn running_on(api: &Api, id: &str) -> Vec<String> {
@@ -257,20 +252,6 @@ fn js_processor() -> Vec<u8> {
     })
 }
 
-async fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> Value {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/processors?name={name}", api.base))
-        .bearer_auth(api.token.as_ref().unwrap())
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 201, "uploading {name}: {body}");
-    body
-}
-
 #[tokio::test]
 async fn runs_rust_and_javascript_uploads_on_a_worker_process_that_fetches_each_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,14 +278,11 @@ async fn runs_rust_and_javascript_uploads_on_a_worker_process_that_fetches_each_
     };
     let mut w = start(&cache);
     let api = Api::login(&base).await;
-    let rust = upload(
-        &api,
-        "prefixer",
-        airtruct_builtins::fixtures::TEMPLATE.to_vec(),
-    )
-    .await;
+    let (status, rust) = upload(&api, "prefixer", airtruct_builtins::fixtures::TEMPLATE).await;
+    assert_eq!(status, 201, "uploading prefixer: {rust}");
     assert_eq!(rust["described_name"], "prefix");
-    let js = upload(&api, "redact", js_processor()).await;
+    let (status, js) = upload(&api, "redact", &js_processor()).await;
+    assert_eq!(status, 201, "uploading redact: {js}");
     assert_eq!(js["described_name"], "redact");
     assert_eq!(js["config_schema"]["required"], json!(["fields"]));
 
@@ -453,12 +431,7 @@ async fn a_worker_killed_mid_stream_loses_nothing_its_sqlite_buffer_acknowledged
 
     // A new worker process takes the stream over once the lease expires and finishes it from the buffer.
     let _w2 = worker(dir.path(), &base, "w2");
-    eventually(
-        "the stream to complete",
-        Duration::from_secs(180),
-        || async { (stream(&api, &id).await["status"] == "completed").then_some(()) },
-    )
-    .await;
+    wait_status(&api, &id, "completed", Duration::from_secs(180)).await;
     let mut seen = std::collections::HashSet::new();
     for l in lines(&out) {
         // The kill may cut the last line short: every whole line is a mapped record.

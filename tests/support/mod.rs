@@ -200,6 +200,38 @@ impl Api {
     }
 }
 
+/// A stream as the API shows it (`GET /api/v1/streams/{id}`): its status, counters and replicas.
+pub async fn stream(api: &Api, id: &str) -> Value {
+    api.get(&format!("/api/v1/streams/{id}")).await
+}
+
+/// Waits up to `timeout` for a stream to reach `status`; answers the stream as the API shows it then.
+pub async fn wait_status(api: &Api, id: &str, status: &str, timeout: Duration) -> Value {
+    eventually(&format!("stream {id} to be {status}"), timeout, || async {
+        let s = stream(api, id).await;
+        (s["status"] == status).then_some(s)
+    })
+    .await
+}
+
+/// Uploads a processor component as `name` (with the description "test upload"); answers the status and the
+/// body (`null` when it is not JSON).
+pub async fn upload(api: &Api, name: &str, bytes: &[u8]) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/processors?name={name}&description=test%20upload",
+            api.base
+        ))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .header("content-type", "application/wasm")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 /// Polls `check` every 50 ms until it answers `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
@@ -228,6 +260,29 @@ pub fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A random hex string, for names (databases, topics, tables, slots) that must not collide between runs.
+pub fn suffix() -> String {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).unwrap();
+    hex::encode(id)
+}
+
+/// Runs `sql` with `psql` on the database at `url` and answers its output (unaligned, without headers); panics
+/// with psql's message when it fails.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The PostgreSQL server the tests use (`AIRTRUCT_TEST_POSTGRES`), as a URL without a database.
 pub fn postgres_server() -> String {
     std::env::var("AIRTRUCT_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
@@ -238,18 +293,11 @@ pub struct PgDb(pub String);
 
 impl PgDb {
     pub fn new() -> Self {
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id).unwrap();
-        let name = format!("airtruct_e2e_{}", hex::encode(id));
-        let ok = std::process::Command::new("psql")
-            .args([
-                &format!("{}/postgres", postgres_server()),
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "creating database {name}");
+        let name = format!("airtruct_e2e_{}", suffix());
+        psql(
+            &format!("{}/postgres", postgres_server()),
+            &format!("CREATE DATABASE {name}"),
+        );
         Self(name)
     }
 

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use airtruct_engine::{Engine, EngineConfig};
 use airtruct_model::{ValidationError, parse_text};
-use airtruct_runtime::registry::Uploaded;
-use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, validate_stream};
+use airtruct_runtime::{
+    BuildContext, StreamExit, StreamMetrics, Uploaded, build_stream, run_stream, validate_stream,
+};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -299,8 +300,15 @@ fn print_errors(file: &Path, errors: &[ValidationError]) {
 
 fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     let engine = engine(g)?;
-    let checked = read_config(file)?
-        .and_then(|v| validate_stream(&engine, &v, &Uploaded::default()).map(|_| ()));
+    let checked = read_config(file)?.and_then(|v| {
+        validate_stream(
+            airtruct_connectors::registry(),
+            &engine,
+            &v,
+            &Uploaded::default(),
+        )
+        .map(|_| ())
+    });
     match checked {
         Ok(()) => {
             println!("{}: ok", file.display());
@@ -315,14 +323,20 @@ fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
 
 fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     let engine = engine(g)?;
-    let plan =
-        match read_config(file)?.and_then(|v| validate_stream(&engine, &v, &Uploaded::default())) {
-            Ok(plan) => plan,
-            Err(errors) => {
-                print_errors(file, &errors);
-                return Ok(ExitCode::FAILURE);
-            }
-        };
+    let plan = match read_config(file)?.and_then(|v| {
+        validate_stream(
+            airtruct_connectors::registry(),
+            &engine,
+            &v,
+            &Uploaded::default(),
+        )
+    }) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            print_errors(file, &errors);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -358,8 +372,9 @@ fn run(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        let stream = build_stream(plan).await?;
-        let exit = run_stream(engine, stream, metrics.clone(), shutdown).await;
+        let cx = BuildContext::local(engine, metrics.clone(), shutdown);
+        let stream = build_stream(plan, cx).await?;
+        let exit = run_stream(stream).await;
         let m = metrics.snapshot();
         let summary = format!(
             "received {}, sent {}, filtered {}, failed {}, dropped {}",

@@ -2,6 +2,7 @@
 //! directory), `coordinator` and `worker`. Each has one root cancellation token, cancelled by Ctrl-C or SIGTERM;
 //! the worker then drains its streams and the server stops accepting requests.
 
+use airtruct_runtime::ingest::IngestHub;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -191,12 +192,14 @@ pub async fn run_server(
     )?);
     let token = worker_token(&settings)?;
     bootstrap_admin(&store, settings.admin_password.as_deref()).await?;
+    let ingest = IngestHub::default();
     let coordinator = Arc::new(Coordinator::new(
         store,
         engine.clone(),
         key.clone(),
         &token,
         Timing::default(),
+        ingest.clone(),
     ));
 
     let shutdown = CancellationToken::new();
@@ -225,6 +228,7 @@ pub async fn run_server(
             engine,
             Some(key),
             "standalone".into(),
+            ingest,
         );
         tasks.spawn(worker.run(shutdown.clone()));
     }
@@ -257,7 +261,8 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
     let shutdown = CancellationToken::new();
     shutdown_on_signals(shutdown.clone());
     let client = Client::remote(&settings.coordinator, &settings.worker_token);
-    let mut worker = Worker::new(client, engine, key, settings.name.clone());
+    let ingest = IngestHub::default();
+    let mut worker = Worker::new(client, engine, key, settings.name.clone(), ingest.clone());
     if let Some(addr) = settings.ingest_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -272,7 +277,7 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
         });
         tracing::info!(%bound, %url, "taking ingest requests forwarded by the coordinator");
         worker.ingest_url = Some(url);
-        let app = ingest_listener(settings.worker_token.clone());
+        let app = ingest_listener(settings.worker_token.clone(), ingest);
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -285,13 +290,14 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
 }
 
 /// A worker's ingest listener: only the coordinator (with the worker token) calls it.
-fn ingest_listener(token: String) -> axum::Router {
+fn ingest_listener(token: String, hub: IngestHub) -> axum::Router {
     use crate::api::ingest::{FORWARD_HEADER, MAX_BODY};
-    use airtruct_runtime::ingest::{self, IngestResponse};
-    use airtruct_runtime::inputs::http_server::{await_reply, from_http, to_http};
+    use airtruct_connectors::inputs::http_server::{await_reply, from_http, to_http};
+    use airtruct_runtime::ingest::IngestResponse;
     use axum::extract::{Path, Request};
 
     async fn take(
+        hub: &IngestHub,
         token: &str,
         stream: String,
         rest: String,
@@ -318,7 +324,7 @@ fn ingest_listener(token: String) -> axum::Router {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        match ingest::precheck(&stream, req.method().as_str(), header) {
+        match hub.precheck(&stream, req.method().as_str(), header) {
             None => {
                 return to_http(IngestResponse::error(
                     503,
@@ -332,7 +338,7 @@ fn ingest_listener(token: String) -> axum::Router {
             Ok(r) => r,
             Err(refused) => return to_http(refused),
         };
-        if let Err(busy) = ingest::dispatch(&stream, request) {
+        if let Err(busy) = hub.dispatch(&stream, request) {
             return to_http(busy);
         }
         // The coordinator bounds the wait with the stream's timeout.
@@ -340,20 +346,22 @@ fn ingest_listener(token: String) -> axum::Router {
     }
     let t1 = Arc::new(token);
     let t2 = t1.clone();
+    let h1 = hub.clone();
+    let h2 = hub;
     axum::Router::new()
         .route(
             "/ingest/{stream}",
             axum::routing::any(move |Path(stream): Path<String>, req: Request| {
-                let t = t1.clone();
-                async move { take(&t, stream, String::new(), req).await }
+                let (t, h) = (t1.clone(), h1.clone());
+                async move { take(&h, &t, stream, String::new(), req).await }
             }),
         )
         .route(
             "/ingest/{stream}/{*rest}",
             axum::routing::any(
                 move |Path((stream, rest)): Path<(String, String)>, req: Request| {
-                    let t = t2.clone();
-                    async move { take(&t, stream, rest, req).await }
+                    let (t, h) = (t2.clone(), h2.clone());
+                    async move { take(&h, &t, stream, rest, req).await }
                 },
             ),
         )

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use airtruct_auth::SecretKey;
 use airtruct_engine::Engine;
-use airtruct_runtime::registry::Uploaded;
-use airtruct_runtime::{StreamExit, StreamMetrics, build_stream, run_stream, validate_stream};
+use airtruct_runtime::ingest::IngestHub;
+use airtruct_runtime::{
+    BuildContext, Error, StreamExit, StreamMetrics, StreamRef, Tasks, Uploaded, build_stream,
+    run_stream, validate_stream,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -79,11 +82,23 @@ pub struct Worker {
     changed: Arc<Notify>,
     /// Where this worker's ingest listener is reached, sent with each heartbeat.
     pub ingest_url: Option<String>,
+    /// Where its streams' `http_server` inputs take requests.
+    ingest: IngestHub,
+    /// Every task its streams run, by name.
+    tasks: Tasks,
 }
 
 impl Worker {
-    pub fn new(client: Client, engine: Engine, key: Option<Arc<SecretKey>>, name: String) -> Self {
+    pub fn new(
+        client: Client,
+        engine: Engine,
+        key: Option<Arc<SecretKey>>,
+        name: String,
+        ingest: IngestHub,
+    ) -> Self {
         Self {
+            ingest,
+            tasks: Tasks::default(),
             client,
             engine,
             key,
@@ -258,16 +273,21 @@ impl Worker {
             attempts: 0,
         }));
         let metrics = Arc::new(StreamMetrics::default());
-        let handle = tokio::spawn(supervise(Supervised {
-            client: self.client.clone(),
-            engine: self.engine.clone(),
-            key: self.key.clone(),
-            assignment: a.clone(),
-            status: status.clone(),
-            metrics: metrics.clone(),
-            cancel: cancel.clone(),
-            changed: self.changed.clone(),
-        }));
+        let handle = self.tasks.spawn(
+            format!("stream {}: supervisor", a.stream_id),
+            supervise(Supervised {
+                ingest: self.ingest.clone(),
+                tasks: self.tasks.clone(),
+                client: self.client.clone(),
+                engine: self.engine.clone(),
+                key: self.key.clone(),
+                assignment: a.clone(),
+                status: status.clone(),
+                metrics: metrics.clone(),
+                cancel: cancel.clone(),
+                changed: self.changed.clone(),
+            }),
+        );
         self.running.insert(
             a.stream_id,
             Running {
@@ -284,6 +304,8 @@ impl Worker {
 }
 
 struct Supervised {
+    ingest: IngestHub,
+    tasks: Tasks,
     client: Client,
     engine: Engine,
     key: Option<Arc<SecretKey>>,
@@ -302,53 +324,57 @@ impl Supervised {
     }
 
     /// Decrypts the stream's secrets and puts them into its config.
-    fn resolve(&self) -> Result<serde_json::Value, String> {
+    fn resolve(&self) -> Result<serde_json::Value, Error> {
         let a = &self.assignment;
         let mut values = HashMap::new();
         for s in &a.secrets {
             let key = self.key.as_ref().ok_or_else(|| {
-                format!(
+                Error::User(format!(
                     "the stream uses secret \"{}\" but this worker has no secret key \
                      (set AIRTRUCT_SECRET_KEY or --secret-key-file to the coordinator's key)",
                     s.name
-                )
+                ))
             })?;
             let v = key
                 .decrypt(&s.name, &s.nonce, &s.ciphertext)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::User(format!("secret \"{}\": {e}", s.name)))?;
             values.insert(s.name.clone(), v);
         }
-        airtruct_model::resolve_secrets(&a.config, |n| values.get(n).cloned()).map_err(join_errors)
+        airtruct_model::resolve_secrets(&a.config, |n| values.get(n).cloned())
+            .map_err(|e| Error::User(join_errors(e)))
     }
 
     /// The uploaded components of the stream: from this worker's compile cache by hash, or fetched from the
     /// coordinator once, checked against their hash, compiled and cached.
-    async fn fetch_components(&self) -> Result<Uploaded, String> {
+    async fn fetch_components(&self) -> Result<Uploaded, Error> {
         let mut uploaded = Uploaded::default();
         for c in &self.assignment.components {
             let engine = self.engine.clone();
             let sha = c.sha256.clone();
             let cached = tokio::task::spawn_blocking(move || engine.load_cached(&sha))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let invalid = |e: airtruct_engine::LoadError| {
+                Error::User(format!("processor \"{}\": {e}", c.name))
+            };
             let loaded = match cached {
-                Some(loaded) => loaded.map_err(|e| format!("processor \"{}\": {e}", c.name))?,
+                Some(loaded) => loaded.map_err(invalid)?,
                 None => {
                     let bytes = self
                         .client
                         .component(&c.sha256)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| Error::External(e.to_string()))?;
                     let engine = self.engine.clone();
                     let loaded = tokio::task::spawn_blocking(move || engine.load(&bytes))
                         .await
-                        .map_err(|e| e.to_string())?
-                        .map_err(|e| format!("processor \"{}\": {e}", c.name))?;
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                        .map_err(invalid)?;
                     if loaded.sha256() != c.sha256 {
-                        return Err(format!(
+                        return Err(Error::External(format!(
                             "processor \"{}\" version {}: the bytes received do not match hash {}",
                             c.name, c.version, c.sha256
-                        ));
+                        )));
                     }
                     tracing::info!(processor = %c.name, version = c.version, sha256 = %c.sha256, "fetched and compiled an uploaded processor");
                     loaded
@@ -359,18 +385,32 @@ impl Supervised {
         Ok(uploaded)
     }
 
-    async fn attempt(&self) -> Result<StreamExit, String> {
+    async fn attempt(&self) -> Result<StreamExit, Error> {
+        let a = &self.assignment;
+        let cx = BuildContext::new(
+            self.engine.clone(),
+            Some(StreamRef {
+                id: a.stream_id.clone(),
+                version: a.version,
+            }),
+            self.metrics.clone(),
+            self.ingest.clone(),
+            self.cancel.clone(),
+            self.tasks.named(format!("stream {}", a.stream_id)),
+        );
         let start = async {
             let config = self.resolve()?;
             let uploaded = self.fetch_components().await?;
             let engine = self.engine.clone();
-            let mut plan =
-                tokio::task::spawn_blocking(move || validate_stream(&engine, &config, &uploaded))
-                    .await
-                    .map_err(|e| format!("validation crashed: {e}"))?
-                    .map_err(join_errors)?;
-            plan.stream_id = Some(self.assignment.stream_id.clone());
-            build_stream(plan).await.map_err(|e| e.to_string())
+            // A config that does not validate here (a secret that changed it, a component that cannot load) is
+            // the user's to fix: no retry makes it valid.
+            let plan = tokio::task::spawn_blocking(move || {
+                validate_stream(airtruct_connectors::registry(), &engine, &config, &uploaded)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("validation crashed: {e}")))?
+            .map_err(|e| Error::User(format!("the config is not valid: {}", join_errors(e))))?;
+            build_stream(plan, cx).await
         };
         // Stopped while starting: nothing was read yet, so nothing needs draining.
         let built = tokio::select! {
@@ -379,14 +419,7 @@ impl Supervised {
         };
         self.set(ReplicaState::Running, None);
         self.changed.notify_one();
-        run_stream(
-            self.engine.clone(),
-            built,
-            self.metrics.clone(),
-            self.cancel.clone(),
-        )
-        .await
-        .map_err(|e| e.to_string())
+        run_stream(built).await
     }
 }
 
@@ -423,11 +456,19 @@ async fn supervise(s: Supervised) {
                 tracing::info!(stream = %id, "stream stopped");
                 break;
             }
-            Err(reason) if s.cancel.is_cancelled() => {
+            Err(e) if s.cancel.is_cancelled() => {
+                let reason = e.to_string();
                 tracing::warn!(stream = %id, reason = %reason, "stream stopped with an error");
                 break;
             }
-            Err(reason) if attempt >= MAX_ATTEMPTS => {
+            // A config or data error: retrying cannot help, so the stream fails now with the problem.
+            Err(Error::User(reason)) => {
+                tracing::error!(stream = %id, reason = %reason, "stream failed: its config or data is wrong");
+                s.set(ReplicaState::Failed, Some(reason));
+                break;
+            }
+            Err(e) if attempt >= MAX_ATTEMPTS => {
+                let reason = e.to_string();
                 tracing::error!(stream = %id, attempts = attempt, reason = %reason, "stream failed");
                 s.set(
                     ReplicaState::Failed,
@@ -435,7 +476,8 @@ async fn supervise(s: Supervised) {
                 );
                 break;
             }
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 tracing::warn!(stream = %id, attempt, retry_in = ?backoff, reason = %reason, "stream failed: retrying");
                 s.set(ReplicaState::Retrying, Some(reason));
                 s.changed.notify_one();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airtruct_engine::Engine;
-use airtruct_runtime::{StreamMetrics, build_stream, run_stream, validate_stream};
+use airtruct_runtime::{BuildContext, StreamMetrics, build_stream, run_stream, validate_stream};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -115,18 +115,19 @@ async fn stream(engine: &Engine, from: &str, to: &str, group: &str, n: u64) -> D
                      "processors": [{"mapping": super::MAPPING}]},
         "output": {"kafka": {"brokers": [BROKERS], "topic": to}},
     });
-    let plan = validate_stream(engine, &config, &Default::default())
-        .map_err(|e| format!("{e:?}"))
-        .unwrap();
-    let built = build_stream(plan).await.unwrap();
+    let plan = validate_stream(
+        airtruct_connectors::registry(),
+        engine,
+        &config,
+        &Default::default(),
+    )
+    .map_err(|e| format!("{e:?}"))
+    .unwrap();
     let metrics = Arc::new(StreamMetrics::default());
     let stop = CancellationToken::new();
-    let run = tokio::spawn(run_stream(
-        engine.clone(),
-        built,
-        metrics.clone(),
-        stop.clone(),
-    ));
+    let cx = BuildContext::local(engine.clone(), metrics.clone(), stop.clone());
+    let built = build_stream(plan, cx).await.unwrap();
+    let run = tokio::spawn(run_stream(built));
     // The clock starts at the first message received, as for the plain loop (group joins are not measured).
     while metrics.snapshot().received == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airtruct_engine::{Engine, EngineConfig, Limits, Message};
-use airtruct_runtime::{StreamMetrics, build_stream, run_stream, validate_stream};
+use airtruct_runtime::{BuildContext, StreamMetrics, build_stream, run_stream, validate_stream};
 use airtruct_sdk::Processor;
 use tokio_util::sync::CancellationToken;
 
@@ -233,21 +233,20 @@ fn run_to_end(
     rt: &tokio::runtime::Runtime,
     config: &serde_json::Value,
 ) -> (Duration, u64) {
-    let plan = validate_stream(engine, config, &Default::default())
-        .map_err(|e| format!("{e:?}"))
-        .unwrap();
+    let plan = validate_stream(
+        airtruct_connectors::registry(),
+        engine,
+        config,
+        &Default::default(),
+    )
+    .map_err(|e| format!("{e:?}"))
+    .unwrap();
     rt.block_on(async {
-        let built = build_stream(plan).await.unwrap();
         let metrics = Arc::new(StreamMetrics::default());
+        let cx = BuildContext::local(engine.clone(), metrics.clone(), CancellationToken::new());
+        let built = build_stream(plan, cx).await.unwrap();
         let t = Instant::now();
-        run_stream(
-            engine.clone(),
-            built,
-            metrics.clone(),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        run_stream(built).await.unwrap();
         (t.elapsed(), metrics.snapshot().received)
     })
 }

@@ -16,29 +16,34 @@ macro_rules! component {
     };
 }
 
+/// The `mapping` processor (VRL).
+pub const MAPPING: Builtin = Builtin {
+    kind: "mapping",
+    wasm: component!("mapping"),
+};
+/// The `filter` processor (a VRL condition).
+pub const FILTER: Builtin = Builtin {
+    kind: "filter",
+    wasm: component!("filter"),
+};
+/// The `validate` processor (JSON Schema).
+pub const VALIDATE: Builtin = Builtin {
+    kind: "validate",
+    wasm: component!("validate"),
+};
+/// The `split` processor.
+pub const SPLIT: Builtin = Builtin {
+    kind: "split",
+    wasm: component!("split"),
+};
+/// The `aggregate` processor.
+pub const AGGREGATE: Builtin = Builtin {
+    kind: "aggregate",
+    wasm: component!("aggregate"),
+};
+
 /// Every built-in processor, by the kind name used in stream configs.
-pub const BUILTINS: &[Builtin] = &[
-    Builtin {
-        kind: "mapping",
-        wasm: component!("mapping"),
-    },
-    Builtin {
-        kind: "filter",
-        wasm: component!("filter"),
-    },
-    Builtin {
-        kind: "validate",
-        wasm: component!("validate"),
-    },
-    Builtin {
-        kind: "split",
-        wasm: component!("split"),
-    },
-    Builtin {
-        kind: "aggregate",
-        wasm: component!("aggregate"),
-    },
-];
+pub const BUILTINS: &[Builtin] = &[MAPPING, FILTER, VALIDATE, SPLIT, AGGREGATE];
 
 /// The built-in processor of this kind.
 pub fn builtin(kind: &str) -> Option<&'static Builtin> {

@@ -140,7 +140,7 @@ fn count_1_to_64(v: Option<&Value>, path: &str, errors: &mut Vec<ValidationError
     match v {
         None | Some(Value::Null) => 1,
         Some(v) => match v.as_u64() {
-            Some(n) if (1..=64).contains(&n) => n as u32,
+            Some(n) if (1..=u64::from(crate::MAX_COUNT)).contains(&n) => n as u32,
             _ => {
                 errors.push(ValidationError::new(
                     path,

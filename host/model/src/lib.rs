@@ -5,6 +5,7 @@ mod bytesize;
 mod config;
 mod duration;
 mod interpolate;
+mod schema;
 
 pub use bytesize::{ByteSize, parse_bytesize};
 pub use config::{
@@ -13,6 +14,7 @@ pub use config::{
 };
 pub use duration::{Duration, parse_duration};
 pub use interpolate::{interpolate_env, resolve_secrets, secret_refs};
+pub use schema::{MAX_COUNT, PipelineSchema, StreamSchema, stream_schema};
 
 /// One problem in a configuration, with where it is.
 #[derive(

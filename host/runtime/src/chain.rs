@@ -6,7 +6,8 @@ use std::sync::Arc;
 use airtruct_engine::{Engine, InitError, Limits, LoadedComponent, ProcessorInstance};
 use airtruct_model::{Component, ValidationError, join_path};
 
-use crate::Message;
+use crate::metrics::ComponentMetrics;
+use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.
 #[derive(Debug, Clone)]
@@ -103,6 +104,25 @@ impl Chain {
     pub fn run(
         &mut self,
         batch: Vec<Message>,
+        observe: impl FnMut(usize, &[Message], &[Message]),
+    ) -> ChainOutput {
+        self.run_with(batch, &[], observe)
+    }
+
+    /// Runs a batch through every processor, counting what each step took in, handed on, filtered and failed,
+    /// and its time, in `counters` (one per step).
+    pub fn run_counted(
+        &mut self,
+        batch: Vec<Message>,
+        counters: &[Arc<ComponentMetrics>],
+    ) -> ChainOutput {
+        self.run_with(batch, counters, |_, _, _| {})
+    }
+
+    fn run_with(
+        &mut self,
+        batch: Vec<Message>,
+        counters: &[Arc<ComponentMetrics>],
         mut observe: impl FnMut(usize, &[Message], &[Message]),
     ) -> ChainOutput {
         let mut out = ChainOutput::default();
@@ -113,7 +133,10 @@ impl Chain {
                 continue;
             }
             let n_in = current.len() as u64;
+            let bytes_in: u64 = current.iter().map(|m| m.payload.len() as u64).sum();
             let failed_before = out.failed.len() as u64;
+            let filtered_before = out.filtered;
+            let started = std::time::Instant::now();
             match instance.process(&current) {
                 Ok(result) => {
                     let mut next = Vec::with_capacity(result.len());
@@ -138,6 +161,18 @@ impl Chain {
                         out.failed.push(m);
                     }
                 }
+            }
+            if let Some(c) = counters.get(i) {
+                c.time(started);
+                StreamMetrics::add(&c.received, n_in);
+                StreamMetrics::add(&c.bytes_in, bytes_in);
+                StreamMetrics::add(&c.sent, current.len() as u64);
+                StreamMetrics::add(
+                    &c.bytes_out,
+                    current.iter().map(|m| m.payload.len() as u64).sum(),
+                );
+                StreamMetrics::add(&c.filtered, out.filtered - filtered_before);
+                StreamMetrics::add(&c.failed, out.failed.len() as u64 - failed_before);
             }
             observe(i, &current, &out.failed);
         }

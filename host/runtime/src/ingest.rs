@@ -1,7 +1,7 @@
 //! HTTP ingest: how a request reaches the `http_server` input of a running stream, and how the answer gets back.
 //!
 //! The coordinator serves `/ingest/{stream}/...`. When the stream runs in the same process (standalone) it hands
-//! the request to the stream's input through this process-wide hub; otherwise it forwards the request to the
+//! the request to the stream's input through this process's [`IngestHub`]; otherwise it forwards the request to the
 //! worker that runs the stream, whose own ingest listener hands it to the hub there. An `http_server` input with
 //! an `address` listens by itself instead (for `airtruct run`).
 //!
@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -169,123 +169,157 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-static ROUTES: LazyLock<Mutex<HashMap<String, Route>>> = LazyLock::new(Default::default);
-static NEXT: AtomicU64 = AtomicU64::new(1);
+/// The hub of one process: which streams take requests here, and the answers their `sync_response` outputs
+/// recorded. Clones share it; the server makes one and hands it to the API and to every stream it builds.
+#[derive(Clone, Default)]
+pub struct IngestHub {
+    inner: Arc<Hub>,
+}
 
-/// What `sync_response` outputs wrote, by request id, until the request's input acknowledgement takes it.
-static RESPONSES: LazyLock<Mutex<HashMap<String, Vec<Message>>>> = LazyLock::new(Default::default);
+#[derive(Default)]
+struct Hub {
+    routes: Mutex<HashMap<String, Route>>,
+    next: AtomicU64,
+    /// What `sync_response` outputs wrote, by request id, until the request's input acknowledgement takes it.
+    responses: Mutex<HashMap<String, Vec<Message>>>,
+}
 
 /// A stream's place in the hub; dropping it removes the stream (unless a newer run took its place).
 pub struct Registration {
+    hub: IngestHub,
     stream: String,
     id: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut routes = ROUTES.lock().expect("ingest lock");
+        let mut routes = self.hub.inner.routes.lock().expect("ingest lock");
         if routes.get(&self.stream).is_some_and(|r| r.id == self.id) {
             routes.remove(&self.stream);
         }
     }
 }
 
-/// Routes requests for `stream` to `tx`, after `check`.
-pub fn register(stream: &str, tx: mpsc::Sender<IngestRequest>, check: Precheck) -> Registration {
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    ROUTES
-        .lock()
-        .expect("ingest lock")
-        .insert(stream.to_string(), Route { id, tx, check });
-    Registration {
-        stream: stream.to_string(),
-        id,
+impl IngestHub {
+    /// Routes requests for `stream` to `tx`, after `check`.
+    pub fn register(
+        &self,
+        stream: &str,
+        tx: mpsc::Sender<IngestRequest>,
+        check: Precheck,
+    ) -> Registration {
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .routes
+            .lock()
+            .expect("ingest lock")
+            .insert(stream.to_string(), Route { id, tx, check });
+        Registration {
+            hub: self.clone(),
+            stream: stream.to_string(),
+            id,
+        }
     }
-}
 
-/// Whether a stream of this process takes requests.
-pub fn is_local(stream: &str) -> bool {
-    ROUTES.lock().expect("ingest lock").contains_key(stream)
-}
+    /// Whether a stream of this process takes requests.
+    pub fn is_local(&self, stream: &str) -> bool {
+        self.inner
+            .routes
+            .lock()
+            .expect("ingest lock")
+            .contains_key(stream)
+    }
 
-/// Runs the stream's [`Precheck`] (`None`: no stream of this process takes requests for it).
-pub fn precheck(
-    stream: &str,
-    method: &str,
-    header: impl Fn(&str) -> Option<String>,
-) -> Option<Result<(), IngestResponse>> {
-    let check = ROUTES
-        .lock()
-        .expect("ingest lock")
-        .get(stream)?
-        .check
-        .clone();
-    Some(check.check(method, header))
-}
+    /// Runs the stream's [`Precheck`] (`None`: no stream of this process takes requests for it).
+    pub fn precheck(
+        &self,
+        stream: &str,
+        method: &str,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<(), IngestResponse>> {
+        let check = self
+            .inner
+            .routes
+            .lock()
+            .expect("ingest lock")
+            .get(stream)?
+            .check
+            .clone();
+        Some(check.check(method, header))
+    }
 
-/// Hands a request to the stream's input in this process. A full queue answers 503 at once rather than holding
-/// the caller and its body.
-pub fn dispatch(stream: &str, request: IngestRequest) -> Result<(), IngestResponse> {
-    let tx = match ROUTES.lock().expect("ingest lock").get(stream) {
-        Some(r) => r.tx.clone(),
-        None => {
-            return Err(IngestResponse::error(
+    /// Hands a request to the stream's input in this process. A full queue answers 503 at once rather than
+    /// holding the caller and its body.
+    pub fn dispatch(&self, stream: &str, request: IngestRequest) -> Result<(), IngestResponse> {
+        let tx = match self.inner.routes.lock().expect("ingest lock").get(stream) {
+            Some(r) => r.tx.clone(),
+            None => {
+                return Err(IngestResponse::error(
+                    503,
+                    "the stream does not run here now; send it again",
+                ));
+            }
+        };
+        tx.try_send(request).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => IngestResponse::error(
                 503,
-                "the stream does not run here now; send it again",
-            ));
-        }
-    };
-    tx.try_send(request).map_err(|e| match e {
-        mpsc::error::TrySendError::Full(_) => IngestResponse::error(
-            503,
-            "the stream has too many requests waiting; send it again later",
-        ),
-        mpsc::error::TrySendError::Closed(_) => {
-            IngestResponse::error(503, "the stream is stopping; send it again")
-        }
-    })
-}
-
-/// A new request id.
-pub fn request_id() -> String {
-    let mut b = [0u8; 12];
-    // Unique enough within a process for correlating a request with its response.
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    b[..8].copy_from_slice(&n.to_le_bytes());
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    b[8..].copy_from_slice(&t.to_le_bytes());
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Marks a request as waiting for its answer (the input, when it hands the message on).
-pub fn expect_response(request_id: &str) {
-    RESPONSES
-        .lock()
-        .expect("ingest lock")
-        .insert(request_id.to_string(), Vec::new());
-}
-
-/// Records a message for a waiting request (the `sync_response` output); a request already answered (or from
-/// before a restart) is not waiting any more, and its message is dropped.
-pub fn respond(request_id: &str, message: Message) -> bool {
-    match RESPONSES.lock().expect("ingest lock").get_mut(request_id) {
-        Some(v) => {
-            v.push(message);
-            true
-        }
-        None => false,
+                "the stream has too many requests waiting; send it again later",
+            ),
+            mpsc::error::TrySendError::Closed(_) => {
+                IngestResponse::error(503, "the stream is stopping; send it again")
+            }
+        })
     }
-}
 
-/// Takes what was recorded for a request.
-pub fn take_response(request_id: &str) -> Vec<Message> {
-    RESPONSES
-        .lock()
-        .expect("ingest lock")
-        .remove(request_id)
-        .unwrap_or_default()
+    /// A new request id.
+    pub fn request_id(&self) -> String {
+        let mut b = [0u8; 12];
+        // Unique enough within a process for correlating a request with its response.
+        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        b[..8].copy_from_slice(&n.to_le_bytes());
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        b[8..].copy_from_slice(&t.to_le_bytes());
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Marks a request as waiting for its answer (the input, when it hands the message on).
+    pub fn expect_response(&self, request_id: &str) {
+        self.inner
+            .responses
+            .lock()
+            .expect("ingest lock")
+            .insert(request_id.to_string(), Vec::new());
+    }
+
+    /// Records a message for a waiting request (the `sync_response` output); a request already answered (or
+    /// from before a restart) is not waiting any more, and its message is dropped.
+    pub fn respond(&self, request_id: &str, message: Message) -> bool {
+        match self
+            .inner
+            .responses
+            .lock()
+            .expect("ingest lock")
+            .get_mut(request_id)
+        {
+            Some(v) => {
+                v.push(message);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes what was recorded for a request.
+    pub fn take_response(&self, request_id: &str) -> Vec<Message> {
+        self.inner
+            .responses
+            .lock()
+            .expect("ingest lock")
+            .remove(request_id)
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

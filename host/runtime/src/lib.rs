@@ -1,25 +1,32 @@
-//! Runs streams: inputs, the wasm processor chain, outputs, acknowledgements and error policies.
-//!
-//! Every input, output and processor kind is listed in one place, [`registry`].
+//! Runs streams: the input task, batching, the wasm processor chain, outputs, acknowledgements, error policies
+//! and buffers. What a component kind is ([`kind`]) and what its build gets ([`context`]) are defined here; the
+//! connectors and the table of every kind live in `airtruct-connectors`.
 
+pub mod batcher;
 pub mod buffers;
 pub mod chain;
+pub mod context;
+mod deliver;
 pub mod ingest;
-pub mod inputs;
+pub mod kind;
 pub mod metrics;
-pub mod outputs;
-pub mod registry;
+pub mod processors;
+pub mod retry;
 pub mod stream;
+pub mod tasks;
 pub mod validate;
+pub mod vrl;
 
 use async_trait::async_trait;
 
 pub use airtruct_codec::Metadata;
 pub use airtruct_engine::Message;
-pub use metrics::{MetricsSnapshot, StreamMetrics};
+pub use context::{BuildContext, StreamRef};
+pub use kind::{Registry, Role, Uploaded};
+pub use metrics::{ComponentSnapshot, MetricsSnapshot, StreamMetrics};
 pub use stream::{BuiltStream, StreamExit, build_stream, run_stream};
-pub use validate::StreamPlan;
-pub use validate::validate_stream;
+pub use tasks::Tasks;
+pub use validate::{StreamPlan, validate_stream};
 
 /// Reads a metadata value of a message.
 pub fn meta_get<'a>(msg: &'a Message, key: &str) -> Option<&'a str> {
@@ -134,6 +141,11 @@ pub trait Input: Send {
 pub trait Output: Send {
     /// Writes the messages; `Ok` means they are confirmed.
     async fn write(&mut self, batch: &[Message]) -> Result<(), Error>;
+
+    /// How the stream retries a write that failed in a way that may pass.
+    fn retry_policy(&self) -> retry::RetryPolicy {
+        retry::RetryPolicy::OUTPUT
+    }
 
     /// Called once at the end, after the last write.
     async fn close(&mut self) -> Result<(), Error> {

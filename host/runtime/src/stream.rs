@@ -3,18 +3,22 @@
 //! every message of it (or the error policy handled the failed ones).
 //!
 //! Shutdown: on cancel the input stops reading; the batcher, processors and output drain what is in flight; the
-//! input's `close` then commits what was delivered.
+//! input's `close` then commits what was delivered. After the grace period the stream is aborted: the log names
+//! every task still running, and a write still in progress is abandoned (its messages stay unacknowledged).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airtruct_engine::Engine;
-use airtruct_model::ErrorPolicy;
 use tokio_util::sync::CancellationToken;
 
+use crate::batcher::{Work, batcher, whole};
 use crate::chain::{Chain, ChainOutput};
+use crate::context::BuildContext;
+use crate::deliver::{Outputs, output_loop};
+use crate::metrics::ComponentMetrics;
+use crate::retry::RetryPolicy;
 use crate::validate::StreamPlan;
-use crate::{Ack, Delivery, Error, Input, InputBatch, Message, Output, StreamMetrics, meta_set};
+use crate::{Ack, Error, Input, InputBatch, Message, StreamMetrics};
 
 /// How a stream ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,64 +29,76 @@ pub enum StreamExit {
     Stopped,
 }
 
-/// A validated plan with its input and outputs opened.
+/// A validated plan with its input and outputs opened, and the context they were built in.
 pub struct BuiltStream {
     plan: StreamPlan,
+    cx: BuildContext,
     input: Box<dyn Input>,
-    output: Box<dyn Output>,
-    dead_letter: Option<Box<dyn Output>>,
+    outputs: Outputs,
 }
 
-/// Opens the plan's input and outputs (its buffer opens when the stream runs).
-pub async fn build_stream(plan: StreamPlan) -> Result<BuiltStream, Error> {
-    let input = plan.input.build(plan.stream_id.as_deref()).await?;
-    let output = plan.output.build(&plan.engine).await?;
-    let dead_letter = match &plan.dead_letter {
-        Some(d) => Some(d.build(&plan.engine).await?),
-        None => None,
+/// Opens the plan's input and outputs (its buffer opens when the stream runs). `cx` is the stream's context:
+/// each component is built in its own copy of it ([`BuildContext::for_component`]).
+pub async fn build_stream(plan: StreamPlan, cx: BuildContext) -> Result<BuiltStream, Error> {
+    let c = &plan.config;
+    let input_cx = cx.for_component("input", &c.input.kind);
+    let input = plan.input.build(&input_cx).await?;
+    let output_cx = cx.for_component("output", &c.output.kind);
+    let output = plan.output.build(&output_cx).await?;
+    let dead_letter = match (&plan.dead_letter, &c.on_error) {
+        (Some(d), airtruct_model::ErrorPolicy::DeadLetter(dc)) => {
+            let dl_cx = cx.for_component("on_error.dead_letter", &dc.kind);
+            Some((d.build(&dl_cx).await?, dl_cx.metrics))
+        }
+        _ => None,
     };
     Ok(BuiltStream {
-        plan,
+        outputs: Outputs {
+            output,
+            output_metrics: output_cx.metrics,
+            dead_letter,
+        },
         input,
-        output,
-        dead_letter,
+        plan,
+        cx,
     })
 }
 
-struct Work {
-    messages: Vec<Message>,
-    acks: Vec<Ack>,
-    formed: Instant,
+/// A batch after the processors, with the acknowledgements it covers.
+pub(crate) struct Processed {
+    pub out: ChainOutput,
+    pub acks: Vec<Ack>,
+    pub formed: Instant,
 }
 
-struct Processed {
-    out: ChainOutput,
-    acks: Vec<Ack>,
-    formed: Instant,
+/// How long a stopping stream may take to drain what is in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs the stream until its input is exhausted (`Completed`), its context's `shutdown` is cancelled
+/// (`Stopped`) or it fails.
+pub async fn run_stream(stream: BuiltStream) -> Result<StreamExit, Error> {
+    run_stream_with_grace(stream, SHUTDOWN_GRACE).await
 }
 
-fn nack(acks: Vec<Ack>) {
-    for a in acks {
-        a.done(Delivery::NotDelivered);
-    }
-}
-
-/// Runs the stream until its input is exhausted (`Completed`), `shutdown` is cancelled (`Stopped`) or it fails.
-pub async fn run_stream(
-    engine: Engine,
+/// [`run_stream`] with another grace period.
+pub async fn run_stream_with_grace(
     stream: BuiltStream,
-    metrics: Arc<StreamMetrics>,
-    shutdown: CancellationToken,
+    grace_period: Duration,
 ) -> Result<StreamExit, Error> {
     let BuiltStream {
         plan,
+        cx,
         mut input,
-        output,
-        dead_letter,
+        outputs,
     } = stream;
+    let metrics = cx.stream_metrics.clone();
+    let shutdown = cx.shutdown.clone();
+    let tasks = cx.tasks.clone();
     let keep_batches = plan.buffer.as_ref().is_some_and(|b| b.keeps_batches());
-    if let Some(buffer) = &plan.buffer {
-        input = buffer.wrap(input, metrics.clone(), &engine).await?;
+    if let (Some(buffer), Some(bc)) = (&plan.buffer, &plan.config.buffer) {
+        input = buffer
+            .wrap(input, &cx.for_component("buffer", &bc.kind))
+            .await?;
     }
     let threads = plan.config.pipeline.threads.max(1);
     let batch = plan.config.pipeline.batch;
@@ -96,13 +112,16 @@ pub async fn run_stream(
     // After `shutdown`, what is in flight gets a grace period to drain; then the stream is aborted (its
     // unconfirmed messages stay unacknowledged and are read again next time).
     let grace = {
-        let (shutdown, abort) = (shutdown.clone(), abort.clone());
-        tokio::spawn(async move {
+        let (shutdown, abort, all) = (shutdown.clone(), abort.clone(), tasks.tasks().clone());
+        tasks.spawn("grace period", async move {
             shutdown.cancelled().await;
             tokio::select! {
                 _ = abort.cancelled() => {}
-                _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
-                    tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight messages did not drain in time: aborting");
+                _ = tokio::time::sleep(grace_period) => {
+                    let running: Vec<String> =
+                        all.running().into_iter().filter(|t| !t.ends_with(": grace period")).collect();
+                    tracing::warn!(grace = ?grace_period, still_running = ?running,
+                        "in-flight messages did not drain in time: aborting");
                     abort.cancel();
                 }
             }
@@ -111,8 +130,13 @@ pub async fn run_stream(
     let _abort_on_exit = abort.clone().drop_guard();
 
     // Processor threads: wasm calls (instantiation and `init` included) never run on the async reactor.
+    let steps: Vec<Arc<ComponentMetrics>> = plan
+        .processors
+        .iter()
+        .map(|p| metrics.component(&p.path, &p.kind))
+        .collect();
     let chains = {
-        let (engine, specs) = (engine.clone(), plan.processors.clone());
+        let (engine, specs) = (cx.engine.clone(), plan.processors.clone());
         tokio::task::spawn_blocking(move || {
             (0..threads)
                 .map(|_| Chain::new(&engine, &specs))
@@ -134,6 +158,7 @@ pub async fn run_stream(
         let work_rx = work_rx.clone();
         let done_tx = done_tx.clone();
         let metrics = metrics.clone();
+        let steps = steps.clone();
         let handle = std::thread::Builder::new()
             .name(format!("processor-{i}"))
             .spawn(move || {
@@ -141,7 +166,7 @@ pub async fn run_stream(
                     let (failed_in, todo): (Vec<Message>, Vec<Message>) =
                         work.messages.into_iter().partition(|m| m.error.is_some());
                     let restarts = chain.restarts();
-                    let mut out = chain.run(todo, |_, _, _| {});
+                    let mut out = chain.run_counted(todo, &steps);
                     StreamMetrics::add(&metrics.processor_restarts, chain.restarts() - restarts);
                     out.failed.extend(failed_in);
                     if done_tx
@@ -167,8 +192,9 @@ pub async fn run_stream(
         let shutdown = shutdown.clone();
         let abort = abort.clone();
         let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
+        let counters = metrics.component("input", &plan.config.input.kind);
+        tasks.spawn("input", async move {
+            let mut backoff = RetryPolicy::INPUT.start();
             let result = loop {
                 let read = tokio::select! {
                     _ = shutdown.cancelled() => break Ok(false),
@@ -177,25 +203,30 @@ pub async fn run_stream(
                 };
                 match read {
                     Ok(Some(b)) => {
-                        backoff = Duration::from_millis(100);
-                        StreamMetrics::add(&metrics.received, b.messages.len() as u64);
-                        StreamMetrics::add(
-                            &metrics.bytes_in,
-                            b.messages.iter().map(|m| m.payload.len() as u64).sum(),
-                        );
+                        backoff.reset();
+                        let n = b.messages.len() as u64;
+                        let bytes = b.messages.iter().map(|m| m.payload.len() as u64).sum();
+                        StreamMetrics::add(&metrics.received, n);
+                        StreamMetrics::add(&metrics.bytes_in, bytes);
+                        for c in [&counters.received, &counters.sent] {
+                            StreamMetrics::add(c, n);
+                        }
+                        for c in [&counters.bytes_in, &counters.bytes_out] {
+                            StreamMetrics::add(c, bytes);
+                        }
                         if in_tx.send(b).await.is_err() {
                             break Ok(false);
                         }
                     }
                     Ok(None) => break Ok(true),
                     Err(e) if e.is_retryable() => {
-                        tracing::warn!(error = %e, retry_in = ?backoff, "input failed, retrying");
+                        let wait = backoff.next_wait().unwrap_or(RetryPolicy::INPUT.max);
+                        tracing::warn!(error = %e, retry_in = ?wait, "input failed, retrying");
                         tokio::select! {
                             _ = shutdown.cancelled() => break Ok(false),
                             _ = abort.cancelled() => break Ok(false),
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(wait) => {}
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                     Err(e) => break Err(e),
                 }
@@ -206,20 +237,25 @@ pub async fn run_stream(
 
     // Batcher: groups input batches by size and period; a window goes on whole.
     let batcher_task = if keep_batches {
-        tokio::spawn(whole(in_rx, work_tx))
+        tasks.spawn("batcher", whole(in_rx, work_tx))
     } else {
-        tokio::spawn(batcher(in_rx, work_tx, batch.size, batch.period.into()))
+        tasks.spawn(
+            "batcher",
+            batcher(in_rx, work_tx, batch.size, batch.period.into()),
+        )
     };
 
     // Output: writes, applies the error policy, acknowledges.
-    let output_task = tokio::spawn(output_loop(
-        done_rx,
-        output,
-        dead_letter,
-        plan.config.on_error.clone(),
-        metrics.clone(),
-        abort.clone(),
-    ));
+    let output_task = tasks.spawn(
+        "output",
+        output_loop(
+            done_rx,
+            outputs,
+            plan.config.on_error.clone(),
+            metrics.clone(),
+            abort.clone(),
+        ),
+    );
 
     let output_result = output_task
         .await
@@ -255,342 +291,4 @@ pub async fn run_stream(
     } else {
         StreamExit::Stopped
     })
-}
-
-/// Splits one acknowledgement into `parts`: the original fires once every part has, `NotDelivered` if any was.
-fn split_ack(ack: Ack, parts: usize) -> Vec<Ack> {
-    if parts <= 1 {
-        return vec![ack];
-    }
-    let state = Arc::new(std::sync::Mutex::new((
-        Some(ack),
-        parts,
-        Delivery::Delivered,
-    )));
-    (0..parts)
-        .map(|_| {
-            let state = state.clone();
-            Ack::new(move |d: Delivery| {
-                let mut g = state.lock().unwrap();
-                if d == Delivery::NotDelivered {
-                    g.2 = Delivery::NotDelivered;
-                }
-                g.1 -= 1;
-                if g.1 == 0 {
-                    let (ack, outcome) = (g.0.take(), g.2);
-                    drop(g);
-                    if let Some(ack) = ack {
-                        ack.done(outcome);
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
-/// Hands each input batch on as one batch (a window from `system_window`).
-async fn whole(
-    mut in_rx: tokio::sync::mpsc::Receiver<InputBatch>,
-    work_tx: async_channel::Sender<Work>,
-) {
-    while let Some(b) = in_rx.recv().await {
-        let work = Work {
-            messages: b.messages,
-            acks: vec![b.ack],
-            formed: Instant::now(),
-        };
-        if let Err(e) = work_tx.send(work).await {
-            nack(e.into_inner().acks);
-            return;
-        }
-    }
-}
-
-/// Groups input batches into batches of at most `size` messages, sent when full or `period` after their first
-/// message arrived. An input batch larger than the room left is split across batches.
-async fn batcher(
-    mut in_rx: tokio::sync::mpsc::Receiver<InputBatch>,
-    work_tx: async_channel::Sender<Work>,
-    size: usize,
-    period: Duration,
-) {
-    let mut messages: Vec<Message> = Vec::new();
-    let mut acks: Vec<Ack> = Vec::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        let next = match deadline {
-            Some(d) => tokio::select! {
-                b = in_rx.recv() => b.map(Some),
-                _ = tokio::time::sleep_until(d) => Some(None),
-            },
-            None => in_rx.recv().await.map(Some),
-        };
-        let closed = next.is_none();
-        let mut full: Vec<Work> = Vec::new();
-        if let Some(Some(b)) = next {
-            if messages.is_empty() {
-                deadline = Some(tokio::time::Instant::now() + period);
-            }
-            let room = size - messages.len();
-            let parts = if b.messages.len() <= room {
-                1
-            } else {
-                1 + (b.messages.len() - room).div_ceil(size)
-            };
-            let mut part_acks = split_ack(b.ack, parts).into_iter();
-            let mut rest = b.messages.into_iter().peekable();
-            while rest.peek().is_some() {
-                let room = size - messages.len();
-                messages.extend(rest.by_ref().take(room));
-                acks.push(part_acks.next().expect("one ack per part"));
-                if messages.len() >= size {
-                    let formed = Instant::now();
-                    full.push(Work {
-                        messages: std::mem::take(&mut messages),
-                        acks: std::mem::take(&mut acks),
-                        formed,
-                    });
-                    deadline = None;
-                }
-            }
-            if !messages.is_empty() && deadline.is_none() {
-                deadline = Some(tokio::time::Instant::now() + period);
-            }
-        } else if !acks.is_empty() {
-            // The period elapsed or the input closed: send what there is.
-            full.push(Work {
-                messages: std::mem::take(&mut messages),
-                acks: std::mem::take(&mut acks),
-                formed: Instant::now(),
-            });
-            deadline = None;
-        }
-        for work in full {
-            if let Err(e) = work_tx.send(work).await {
-                nack(e.into_inner().acks);
-                nack(std::mem::take(&mut acks));
-                return;
-            }
-        }
-        if closed {
-            break;
-        }
-    }
-}
-
-/// How long a stopping stream may take to drain what is in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Retries of a failing output write before the stream fails (about 2.5 minutes with the backoff).
-const OUTPUT_RETRIES: u32 = 35;
-
-/// Writes with retries until confirmed, the retries run out or the stream is aborted.
-async fn write_confirmed(
-    output: &mut dyn Output,
-    batch: &[Message],
-    abort: &CancellationToken,
-) -> Result<(), Error> {
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match output.write(batch).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_retryable() && attempt > OUTPUT_RETRIES => {
-                return Err(Error::External(format!(
-                    "{e} (gave up after {OUTPUT_RETRIES} retries)"
-                )));
-            }
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "output failed, retrying");
-                tokio::select! {
-                    _ = abort.cancelled() => return Err(e),
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Applies the error policy to failed messages: `Err` stops the stream (the caller does not acknowledge).
-async fn handle_failed(
-    failed: &mut [Message],
-    policy: &ErrorPolicy,
-    dead_letter: Option<&mut Box<dyn Output>>,
-    metrics: &StreamMetrics,
-    abort: &CancellationToken,
-) -> Result<(), Error> {
-    if failed.is_empty() {
-        return Ok(());
-    }
-    match (policy, dead_letter) {
-        (ErrorPolicy::Stop, _) => {
-            let first = failed[0].error.clone().unwrap_or_default();
-            Err(Error::User(format!(
-                "stopping: {} message(s) failed and on_error is \"stop\"; first error: {first}",
-                failed.len()
-            )))
-        }
-        (ErrorPolicy::DeadLetter(_), Some(dlq)) => {
-            for m in failed.iter_mut() {
-                let e = m.error.take().unwrap_or_default();
-                meta_set(m, "error", &e);
-            }
-            write_confirmed(dlq.as_mut(), failed, abort)
-                .await
-                .map_err(|e| Error::External(format!("dead-letter output: {e}")))
-        }
-        _ => {
-            for m in failed.iter() {
-                tracing::debug!(
-                    error = m.error.as_deref().unwrap_or(""),
-                    "dropping failed message"
-                );
-            }
-            StreamMetrics::add(&metrics.dropped, failed.len() as u64);
-            Ok(())
-        }
-    }
-}
-
-async fn output_loop(
-    mut done_rx: tokio::sync::mpsc::Receiver<Processed>,
-    mut output: Box<dyn Output>,
-    mut dead_letter: Option<Box<dyn Output>>,
-    policy: ErrorPolicy,
-    metrics: Arc<StreamMetrics>,
-    abort: CancellationToken,
-) -> Result<(), Error> {
-    while let Some(Processed { out, acks, formed }) = done_rx.recv().await {
-        let ChainOutput {
-            mut ok,
-            mut failed,
-            filtered,
-        } = out;
-        StreamMetrics::add(&metrics.filtered, filtered);
-        StreamMetrics::add(&metrics.failed, failed.len() as u64);
-        if let Err(e) =
-            handle_failed(&mut failed, &policy, dead_letter.as_mut(), &metrics, &abort).await
-        {
-            nack(acks);
-            return Err(e);
-        }
-        if !ok.is_empty() {
-            let mut refused = Vec::new();
-            match write_confirmed(output.as_mut(), &ok, &abort).await {
-                Ok(()) => {}
-                // The destination refused these messages and confirmed the rest: the refused ones go to the
-                // error policy.
-                Err(Error::Rejected(list)) => {
-                    let mut refused_at = vec![None; ok.len()];
-                    for (i, e) in list {
-                        if let Some(slot) = refused_at.get_mut(i) {
-                            *slot = Some(e);
-                        }
-                    }
-                    let mut kept = Vec::with_capacity(ok.len());
-                    for (m, e) in ok.into_iter().zip(refused_at) {
-                        match e {
-                            Some(e) => refused.push(Message {
-                                error: Some(e),
-                                ..m
-                            }),
-                            None => kept.push(m),
-                        }
-                    }
-                    ok = kept;
-                }
-                Err(e) => {
-                    nack(acks);
-                    return Err(e);
-                }
-            }
-            StreamMetrics::add(&metrics.sent, ok.len() as u64);
-            StreamMetrics::add(
-                &metrics.bytes_out,
-                ok.iter().map(|m| m.payload.len() as u64).sum(),
-            );
-            StreamMetrics::add(&metrics.failed, refused.len() as u64);
-            if let Err(e) = handle_failed(
-                &mut refused,
-                &policy,
-                dead_letter.as_mut(),
-                &metrics,
-                &abort,
-            )
-            .await
-            {
-                nack(acks);
-                return Err(e);
-            }
-        }
-        StreamMetrics::add(&metrics.batches, 1);
-        StreamMetrics::add(&metrics.latency_us_sum, formed.elapsed().as_micros() as u64);
-        for a in acks {
-            a.done(Delivery::Delivered);
-        }
-    }
-    output.close().await?;
-    if let Some(mut d) = dead_letter {
-        d.close().await?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    fn recorder() -> (Ack, Arc<Mutex<Vec<Delivery>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
-        (Ack::new(move |d| s.lock().unwrap().push(d)), seen)
-    }
-
-    #[test]
-    fn a_split_ack_fires_once_after_every_part() {
-        let (ack, seen) = recorder();
-        let mut parts = split_ack(ack, 3);
-        parts.pop().unwrap().done(Delivery::Delivered);
-        parts.pop().unwrap().done(Delivery::Delivered);
-        assert!(seen.lock().unwrap().is_empty());
-        parts.pop().unwrap().done(Delivery::Delivered);
-        assert_eq!(*seen.lock().unwrap(), [Delivery::Delivered]);
-    }
-
-    #[test]
-    fn a_split_ack_with_one_part_dropped_is_not_delivered() {
-        let (ack, seen) = recorder();
-        let mut parts = split_ack(ack, 2);
-        parts.pop().unwrap().done(Delivery::Delivered);
-        drop(parts);
-        assert_eq!(*seen.lock().unwrap(), [Delivery::NotDelivered]);
-    }
-
-    #[tokio::test]
-    async fn the_batcher_splits_input_batches_to_the_batch_size() {
-        let (in_tx, in_rx) = tokio::sync::mpsc::channel(4);
-        let (work_tx, work_rx) = async_channel::bounded(16);
-        let (ack, seen) = recorder();
-        let messages = (0..5)
-            .map(|i| crate::message(vec![i], Default::default()))
-            .collect();
-        in_tx.send(InputBatch { messages, ack }).await.unwrap();
-        drop(in_tx);
-        batcher(in_rx, work_tx, 2, Duration::from_millis(5)).await;
-        let sizes: Vec<usize> = std::iter::from_fn(|| work_rx.try_recv().ok())
-            .map(|w| {
-                let n = w.messages.len();
-                for a in w.acks {
-                    a.done(Delivery::Delivered);
-                }
-                n
-            })
-            .collect();
-        assert_eq!(sizes, [2, 2, 1]);
-        assert_eq!(*seen.lock().unwrap(), [Delivery::Delivered]);
-    }
 }

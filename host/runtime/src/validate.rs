@@ -6,49 +6,47 @@ use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_pa
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
-use crate::registry::{
-    BufferConfig, InputConfig, OutputConfig, Uploaded, builtin_component, resolve_processor,
-};
+use crate::kind::{BufferKind, CheckContext, InputKind, OutputKind, Registry, Uploaded};
 
-/// A stream config that passed validation, with everything parsed and resolved, ready to run.
+/// A stream config that passed validation, with everything parsed and resolved, ready to build.
 pub struct StreamPlan {
     pub config: StreamConfig,
-    pub input: InputConfig,
-    pub output: OutputConfig,
-    pub dead_letter: Option<OutputConfig>,
-    pub buffer: Option<BufferConfig>,
+    pub input: Box<dyn InputKind>,
+    pub output: Box<dyn OutputKind>,
+    pub dead_letter: Option<Box<dyn OutputKind>>,
+    pub buffer: Option<Box<dyn BufferKind>>,
     pub processors: Vec<ProcessorSpec>,
-    /// The stream's id when a worker runs it (an `http_server` input takes its requests by it).
-    pub stream_id: Option<String>,
-    /// The engine outputs that run wasm (`sql_insert`'s `args_mapping`) use.
-    pub engine: Engine,
 }
 
-/// Validates a stream config (as a JSON value, after interpolation), returning every problem at once.
-/// `uploaded` holds the uploaded components the config names (see [`crate::registry::uploaded_refs`]).
+/// Validates a stream config (as a JSON value, after interpolation) against the kinds of `registry`, returning
+/// every problem of every component at once. `uploaded` holds the uploaded components the config names (see
+/// [`crate::processors::uploaded_refs`]).
 pub fn validate_stream(
+    registry: &Registry,
     engine: &Engine,
     value: &Value,
     uploaded: &Uploaded,
 ) -> Result<StreamPlan, Vec<ValidationError>> {
+    let cx = CheckContext::new(registry, engine, uploaded);
     let (partial, mut errors) = parse_stream_partial(value);
     let input = partial
         .input
         .as_ref()
-        .and_then(|c| InputConfig::parse(c).map_err(|e| errors.push(e)).ok());
+        .and_then(|c| registry.input(c, &cx, &mut errors));
     let output = partial
         .output
         .as_ref()
-        .and_then(|c| OutputConfig::parse(c).map_err(|e| errors.push(e)).ok());
+        .and_then(|c| registry.output(c, &cx, &mut errors));
     let dead_letter = match &partial.on_error {
-        Some(ErrorPolicy::DeadLetter(c)) => OutputConfig::parse(c).map_err(|e| errors.push(e)).ok(),
+        Some(ErrorPolicy::DeadLetter(c)) => registry.output(c, &cx, &mut errors),
         _ => None,
     };
-    let buffer_plan = partial
+    let buffer = partial
         .buffer
         .as_ref()
-        .and_then(|c| BufferConfig::parse(c).map_err(|e| errors.extend(e)).ok());
-    if let (Some(OutputConfig::SyncResponse(_)), Some(b)) = (&output, &buffer_plan)
+        .and_then(|c| registry.buffer(c, &cx, &mut errors));
+    if let (Some(o), Some(b)) = (&output, &buffer)
+        && o.answers_callers()
         && b.acknowledges_early()
     {
         errors.push(ValidationError::new(
@@ -65,19 +63,17 @@ pub fn validate_stream(
         .as_ref()
         .map_or(&no_processors, |p| &p.processors);
     for c in steps {
-        match resolve_processor(engine, c, uploaded) {
-            Ok(spec) => {
-                let schema_errors = check_described_schema(engine, &spec);
-                if !schema_errors.is_empty() {
-                    errors.extend(schema_errors);
-                    continue;
-                }
-                match spec.instantiate(engine) {
-                    Ok(_) => processors.push(spec),
-                    Err(e) => errors.extend(e),
-                }
-            }
-            Err(e) => errors.push(e),
+        let Some(spec) = registry.processor(c, &cx, &mut errors) else {
+            continue;
+        };
+        let schema_errors = check_described_schema(registry, engine, &spec);
+        if !schema_errors.is_empty() {
+            errors.extend(schema_errors);
+            continue;
+        }
+        match spec.instantiate(engine) {
+            Ok(_) => processors.push(spec),
+            Err(e) => errors.extend(e),
         }
     }
     match (partial, input, output) {
@@ -87,38 +83,37 @@ pub fn validate_stream(
                 output: Some(output_c),
                 pipeline: Some(pipeline),
                 on_error: Some(on_error),
-                buffer,
+                buffer: buffer_c,
                 replicas,
             },
             Some(input),
             Some(output),
-        ) if errors.is_empty() => {
-            let config = StreamConfig {
+        ) if errors.is_empty() => Ok(StreamPlan {
+            config: StreamConfig {
                 input: input_c,
-                buffer,
+                buffer: buffer_c,
                 pipeline,
                 output: output_c,
                 on_error,
                 replicas,
-            };
-            Ok(StreamPlan {
-                config,
-                input,
-                output,
-                dead_letter,
-                buffer: buffer_plan,
-                processors,
-                stream_id: None,
-                engine: engine.clone(),
-            })
-        }
+            },
+            input,
+            output,
+            dead_letter,
+            buffer,
+            processors,
+        }),
         _ => Err(errors),
     }
 }
 
 /// Checks a `wasm` processor's config against the JSON Schema its component describes, with the built-in
 /// `validate` component (so the check runs in the sandbox too). Each violation is reported at its path.
-fn check_described_schema(engine: &Engine, spec: &ProcessorSpec) -> Vec<ValidationError> {
+fn check_described_schema(
+    registry: &Registry,
+    engine: &Engine,
+    spec: &ProcessorSpec,
+) -> Vec<ValidationError> {
     if spec.kind != "wasm" {
         return Vec::new();
     }
@@ -127,9 +122,20 @@ fn check_described_schema(engine: &Engine, spec: &ProcessorSpec) -> Vec<Validati
         _ => return Vec::new(), // no schema, or `{}`: only `init` checks
     };
     let at = spec.options_path();
-    let checker = match builtin_component(engine, "validate") {
-        Ok(c) => c,
-        Err(e) => return vec![ValidationError::new(at, e.message)],
+    let checker = match registry
+        .kinds()
+        .iter()
+        .find_map(|k| k.builtin().filter(|b| b.kind == "validate"))
+        .map(|b| crate::processors::load_builtin(engine, b))
+    {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return vec![ValidationError::new(at, e.to_string())],
+        None => {
+            return vec![ValidationError::new(
+                at,
+                "the built-in validate processor is missing",
+            )];
+        }
     };
     let config = serde_json::json!({ "schema": schema }).to_string();
     let mut instance = match engine.instantiate(&checker, &config, Default::default()) {

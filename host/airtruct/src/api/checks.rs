@@ -2,7 +2,8 @@
 //! pinning and loading uploaded processors, refusing file paths, and the one validation with secrets.
 
 use airtruct_model::ValidationError;
-use airtruct_runtime::registry::{Uploaded, uploaded_refs, wasm_steps};
+use airtruct_runtime::Uploaded;
+use airtruct_runtime::processors::{uploaded_refs, wasm_steps};
 use airtruct_runtime::validate_stream;
 use serde_json::Value;
 
@@ -103,7 +104,7 @@ pub(super) async fn check(state: &AppState, config: &Value) -> Result<(), Vec<Va
     let engine = state.engine.clone();
     errors.extend(
         match tokio::task::spawn_blocking(move || {
-            validate_stream(&engine, &value, &uploaded).map(|_| ())
+            validate_stream(airtruct_connectors::registry(), &engine, &value, &uploaded).map(|_| ())
         })
         .await
         {

@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use airtruct_runtime::ingest::{self, IngestResponse};
-pub use airtruct_runtime::inputs::http_server::FORWARD_HEADER;
-use airtruct_runtime::inputs::http_server::{await_reply, from_http, to_http};
+pub use airtruct_connectors::inputs::http_server::FORWARD_HEADER;
+use airtruct_connectors::inputs::http_server::{
+    HttpServerInputConfig, await_reply, from_http, to_http,
+};
+use airtruct_runtime::ingest::IngestResponse;
 use airtruct_store::{StoreError, StreamRecord, StreamStatus};
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
@@ -53,13 +55,20 @@ async fn find(state: &AppState, key: &str) -> Result<Option<StreamRecord>, Store
     Ok(if named.len() == 1 { named.pop() } else { None })
 }
 
-/// How long the stream's input lets a caller wait.
+/// How long the stream's input lets a caller wait: its `http_server` options read through their type, so the
+/// default is the input's own.
 fn timeout_of(config: &Value) -> Duration {
     config
-        .pointer("/input/http_server/timeout")
-        .and_then(Value::as_str)
-        .and_then(|t| airtruct_model::parse_duration(t).ok())
-        .unwrap_or(Duration::from_secs(30))
+        .pointer("/input/http_server")
+        .map(|o| {
+            if o.is_null() {
+                Value::Object(Default::default())
+            } else {
+                o.clone()
+            }
+        })
+        .and_then(|o| serde_json::from_value::<HttpServerInputConfig>(o).ok())
+        .map_or(HttpServerInputConfig::DEFAULT_TIMEOUT, |c| c.timeout.0)
 }
 
 async fn handle(state: AppState, key: String, rest: String, req: Request) -> IngestResponse {
@@ -95,7 +104,10 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    if let Some(checked) = ingest::precheck(&stream.id, req.method().as_str(), header) {
+    if let Some(checked) = state
+        .ingest
+        .precheck(&stream.id, req.method().as_str(), header)
+    {
         // The stream runs in this process: refuse bad credentials before reading the body.
         if let Err(refused) = checked {
             return refused;
@@ -104,7 +116,7 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
             Ok(r) => r,
             Err(refused) => return refused,
         };
-        if let Err(busy) = ingest::dispatch(&stream.id, request) {
+        if let Err(busy) = state.ingest.dispatch(&stream.id, request) {
             return busy;
         }
         return await_reply(rx, timeout).await;

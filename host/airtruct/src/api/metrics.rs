@@ -47,6 +47,23 @@ pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
             );
         }
     }
+    let component_names = airtruct_runtime::ComponentSnapshot::default().counters();
+    for (i, (name, help, _)) in component_names.iter().enumerate() {
+        let _ = writeln!(out, "# HELP airtruct_component_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE airtruct_component_{name}_total counter");
+        for (s, m) in &snapshots {
+            for c in &m.components {
+                let _ = writeln!(
+                    out,
+                    "airtruct_component_{name}_total{{stream=\"{}\",component=\"{}\",kind=\"{}\"}} {}",
+                    s.id,
+                    escape(&c.component),
+                    escape(&c.kind),
+                    c.counters()[i].2
+                );
+            }
+        }
+    }
     out.push_str("# HELP airtruct_stream_latency_seconds Batch latency, from batch formed to output confirmed\n");
     out.push_str("# TYPE airtruct_stream_latency_seconds summary\n");
     for (s, m) in &snapshots {

@@ -3,6 +3,8 @@
 //! document (`/api/v1/openapi.json`) are both built from that list, so they cannot drift apart.
 
 mod admin;
+mod auth;
+mod catalogue;
 mod checks;
 mod error;
 pub mod ingest;
@@ -10,8 +12,10 @@ mod metrics;
 pub mod openapi;
 mod processors;
 mod sample;
+mod secrets;
 mod streams;
 mod worker;
+mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;

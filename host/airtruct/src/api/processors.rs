@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use airtruct_model::ValidationError;
-use airtruct_runtime::registry::uploaded_refs;
+use airtruct_runtime::processors::uploaded_refs;
 use airtruct_store::ProcessorRecord;
 use axum::Json;
 use axum::body::Bytes;

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use airtruct_model::{ValidationError, parse_stream_partial};
+use airtruct_runtime::Uploaded;
 use airtruct_runtime::chain::Chain;
-use airtruct_runtime::registry::{Uploaded, resolve_processor};
+use airtruct_runtime::kind::CheckContext;
 use airtruct_runtime::{Metadata, message};
 use axum::Json;
 use axum::extract::State;
@@ -155,11 +156,12 @@ fn run_test(
         .into_iter()
         .filter(|e| e.path.starts_with("pipeline"))
         .collect();
+    let registry = airtruct_connectors::registry();
+    let cx = CheckContext::new(registry, engine, uploaded);
     let mut specs = Vec::new();
     for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
-        match resolve_processor(engine, c, uploaded) {
-            Ok(spec) => specs.push(spec),
-            Err(e) => errors.push(e),
+        if let Some(spec) = registry.processor(c, &cx, &mut errors) {
+            specs.push(spec);
         }
     }
     if !errors.is_empty() {

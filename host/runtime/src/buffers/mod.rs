@@ -2,7 +2,6 @@
 //! background (a pump task), keeps what it read, and is itself the input the stream reads from.
 
 pub mod memory;
-pub mod sqlite;
 pub mod window;
 
 use std::time::Duration;
@@ -19,7 +18,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// What a pump got from the upstream input.
-pub(crate) enum Pumped {
+pub enum Pumped {
     Batch(InputBatch),
     /// A finite input is exhausted.
     Exhausted,
@@ -28,11 +27,8 @@ pub(crate) enum Pumped {
 }
 
 /// The next batch from `inner`, retrying failures that may pass with a backoff of up to 5 s, until `stop`.
-pub(crate) async fn pump_read(
-    inner: &mut dyn Input,
-    stop: &CancellationToken,
-) -> Result<Pumped, Error> {
-    let mut backoff = Duration::from_millis(100);
+pub async fn pump_read(inner: &mut dyn Input, stop: &CancellationToken) -> Result<Pumped, Error> {
+    let mut backoff = crate::retry::RetryPolicy::INPUT.start();
     loop {
         let read = tokio::select! {
             _ = stop.cancelled() => return Ok(Pumped::Stopped),
@@ -42,12 +38,12 @@ pub(crate) async fn pump_read(
             Ok(Some(batch)) => return Ok(Pumped::Batch(batch)),
             Ok(None) => return Ok(Pumped::Exhausted),
             Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "input failed, retrying");
+                let wait = backoff.next_wait().unwrap_or(Duration::from_secs(5));
+                tracing::warn!(error = %e, retry_in = ?wait, "input failed, retrying");
                 tokio::select! {
                     _ = stop.cancelled() => return Ok(Pumped::Stopped),
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e),
         }

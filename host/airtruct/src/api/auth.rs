@@ -1,0 +1,252 @@
+//! Logging in and out, and API tokens: sessions from a password (throttled per user name), tokens for scripts,
+//! and who a token belongs to.
+
+use airtruct_model::ValidationError;
+use airtruct_store::{TokenRecord, now_ms};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::{Extension, Json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::error::Body;
+use super::{Access, ApiError, AppState, Caller, Route, route};
+
+/// How long a login session lasts.
+const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+pub fn routes() -> Vec<Route> {
+    use Access::{Public, User};
+    use Method as M;
+    vec![
+        route(
+            M::POST,
+            "/api/v1/auth/login",
+            Public,
+            "login",
+            "Log in; answers a session token",
+            login,
+        )
+        .body::<LoginRequest>()
+        .returns::<TokenCreated>(200),
+        route(
+            M::POST,
+            "/api/v1/auth/logout",
+            User,
+            "logout",
+            "Revoke the token of this request",
+            logout,
+        )
+        .no_content(),
+        route(
+            M::GET,
+            "/api/v1/auth/me",
+            User,
+            "me",
+            "Who the token belongs to",
+            me,
+        )
+        .returns::<Me>(200),
+        route(
+            M::GET,
+            "/api/v1/tokens",
+            User,
+            "listTokens",
+            "List your API tokens",
+            list_tokens,
+        )
+        .returns::<Vec<TokenView>>(200),
+        route(
+            M::POST,
+            "/api/v1/tokens",
+            User,
+            "createToken",
+            "Create an API token (shown once)",
+            create_token,
+        )
+        .body::<CreateToken>()
+        .returns::<TokenCreated>(201),
+        route(
+            M::DELETE,
+            "/api/v1/tokens/{id}",
+            User,
+            "deleteToken",
+            "Revoke an API token",
+            delete_token,
+        )
+        .no_content(),
+    ]
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// A new token; it is shown only this once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenCreated {
+    /// Send it as `Authorization: Bearer TOKEN`.
+    pub token: String,
+    /// Its id, for revoking it.
+    pub id: String,
+    pub name: String,
+    /// When it expires (ms since the epoch), if it does.
+    pub expires_at: Option<i64>,
+}
+
+async fn issue(
+    username: &str,
+    name: &str,
+    expires_at: Option<i64>,
+    state: &AppState,
+) -> Result<TokenCreated, ApiError> {
+    let (token, hash) = airtruct_auth::new_token();
+    state
+        .store
+        .create_token(&TokenRecord {
+            token_hash: hash.clone(),
+            username: username.into(),
+            name: name.into(),
+            created_at: now_ms(),
+            expires_at,
+        })
+        .await?;
+    Ok(TokenCreated {
+        token,
+        id: hash,
+        name: name.into(),
+        expires_at,
+    })
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<TokenCreated>, ApiError> {
+    if let Err(wait) = state.logins.attempt(&req.username) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins for \"{}\": try again in {} s",
+                req.username,
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let user = match state.store.get_user(&req.username).await {
+        Ok(u) => Some(u),
+        Err(airtruct_store::StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    // An unknown user costs the same check as a known one, so names cannot be probed by timing.
+    let hash = user
+        .as_ref()
+        .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
+    let password = req.password.clone();
+    let matches =
+        tokio::task::spawn_blocking(move || airtruct_auth::verify_password(&password, &hash))
+            .await
+            .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|_| matches) else {
+        tracing::warn!(username = %req.username, "failed login");
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    state.logins.succeeded(&req.username);
+    let created = issue(
+        &user.username,
+        "session",
+        Some(now_ms() + SESSION_MS),
+        &state,
+    )
+    .await?;
+    tracing::info!(username = %user.username, "logged in");
+    Ok(Json(created))
+}
+
+/// An argon2id hash of a random password, for constant-time refusals of unknown users.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$4mK4bYfN0S7vAVb9Gj8wDXcnRUmIP0bxbsN3t0h0J6M";
+
+async fn logout(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_token(&caller.username, &caller.token_hash)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Me {
+    pub username: String,
+}
+
+async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
+    Json(Me {
+        username: caller.username,
+    })
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<TokenView>>, ApiError> {
+    let tokens = state.store.list_tokens(&caller.username).await?;
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.token_hash,
+                name: t.name,
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for (`ci`, `deploy script`).
+    pub name: String,
+    /// How long it lasts (`30d`, `12h`); it never expires when unset.
+    pub expires_in: Option<airtruct_model::Duration>,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(req): Body<CreateToken>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    if req.name.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "the token is not valid",
+            vec![ValidationError::new("name", "must not be empty")],
+        ));
+    }
+    let expires_at = req.expires_in.map(|d| now_ms() + d.0.as_millis() as i64);
+    let created = issue(&caller.username, req.name.trim(), expires_at, &state).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn delete_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_token(&caller.username, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,96 @@
+//! What the Kafka input and output share: the connection settings (brokers, TLS, SASL, pass-through
+//! librdkafka properties) and how they become a client configuration.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use airtruct_runtime::kind::Check;
+
+/// SASL credentials.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct KafkaSasl {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub username: String,
+    /// Write it as `${secret:NAME}`.
+    pub password: String,
+}
+
+/// Connection settings shared by the Kafka input and output.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct KafkaConnection {
+    /// Bootstrap brokers (`host:9092`).
+    pub brokers: Vec<String>,
+    /// Connect with TLS (librdkafka's `ssl.*` options go in `options`).
+    #[serde(default)]
+    pub tls: bool,
+    /// SASL authentication.
+    #[serde(default)]
+    pub sasl: Option<KafkaSasl>,
+    /// Any other librdkafka property, passed through (`ssl.ca.location`, `fetch.max.bytes`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl KafkaConnection {
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.brokers.join(","));
+        let protocol = match (self.tls, self.sasl.is_some()) {
+            (false, false) => "plaintext",
+            (true, false) => "ssl",
+            (false, true) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        c.set("security.protocol", protocol);
+        if let Some(s) = &self.sasl {
+            c.set("sasl.mechanism", &s.mechanism)
+                .set("sasl.username", &s.username)
+                .set("sasl.password", &s.password);
+        }
+        c.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
+        c
+    }
+
+    pub(crate) fn apply_options(&self, c: &mut ClientConfig) {
+        for (k, v) in &self.options {
+            c.set(k, v);
+        }
+    }
+
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.brokers.is_empty() {
+            out.push(("brokers", "at least one broker is needed".to_string()));
+        }
+        if let Some(s) = &self.sasl
+            && !matches!(
+                s.mechanism.to_ascii_uppercase().as_str(),
+                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+            )
+        {
+            out.push((
+                "sasl",
+                format!(
+                    "mechanism \"{}\" is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                    s.mechanism
+                ),
+            ));
+        }
+        out
+    }
+}
+
+impl KafkaConnection {
+    /// Reports the connection's problems at their fields.
+    pub fn check(&self, check: &mut Check<'_>) {
+        for (field, message) in self.problems() {
+            check.problem(field, message);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The connectors (every native input, output and the buffers that need a client library), and [`registry`]:
+//! the one table of every kind a stream config may name, one line each. The catalogue, parsing, validation and
+//! building all read it; adding a kind is one file and one line here.
+
+pub mod buffers;
+pub mod http;
+pub mod inputs;
+pub mod kafka;
+pub mod outputs;
+pub mod sql;
+
+use std::sync::LazyLock;
+
+use airtruct_builtins::{AGGREGATE, FILTER, MAPPING, SPLIT, VALIDATE};
+use airtruct_runtime::buffers::{memory::MemoryBufferConfig, window::WindowConfig};
+use airtruct_runtime::kind::{Registry, buffer, builtin, input, output, processor};
+use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
+
+use buffers::sqlite::SqliteBufferConfig;
+use inputs::{
+    file, generate, http_client, http_server, kafka as kafka_in, postgres_cdc, sql_select, stdin,
+};
+use outputs::sync_response;
+use outputs::{
+    drop, file as file_out, http_client as http_out, kafka as kafka_out, sql_insert, stdout,
+};
+
+/// Every kind, one line each.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: LazyLock<Registry> = LazyLock::new(kinds);
+    &REGISTRY
+}
+
+fn kinds() -> Registry {
+    Registry::new(vec![
+        input::<file::FileInputConfig>(),
+        input::<stdin::StdinInputConfig>(),
+        input::<generate::GenerateInputConfig>(),
+        input::<http_server::HttpServerInputConfig>(),
+        input::<http_client::HttpClientInputConfig>(),
+        input::<kafka_in::KafkaInputConfig>(),
+        input::<postgres_cdc::PostgresCdcInputConfig>(),
+        input::<sql_select::SqlSelectInputConfig>(),
+        output::<file_out::FileOutputConfig>(),
+        output::<stdout::StdoutOutputConfig>(),
+        output::<drop::DropOutputConfig>(),
+        output::<http_out::HttpClientOutputConfig>(),
+        output::<sync_response::SyncResponseOutputConfig>(),
+        output::<kafka_out::KafkaOutputConfig>(),
+        output::<sql_insert::SqlInsertOutputConfig>(),
+        buffer::<MemoryBufferConfig>(),
+        buffer::<SqliteBufferConfig>(),
+        buffer::<WindowConfig>(),
+        builtin(&MAPPING),
+        builtin(&FILTER),
+        builtin(&VALIDATE),
+        builtin(&SPLIT),
+        builtin(&AGGREGATE),
+        processor::<WasmProcessorConfig>(resolve_wasm),
+    ])
+}

@@ -1,0 +1,510 @@
+//! What a component kind is: a config type that says its name, description and example ([`Kind`]), checks
+//! itself (every problem, at its path) and builds its running part ([`InputKind`], [`OutputKind`],
+//! [`BufferKind`]); and the [`Registry`], the one table of every kind that the catalogue, parsing, validation and
+//! building all read. The table itself is written in `airtruct-connectors` (`registry()`), one line a kind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use airtruct_builtins::Builtin;
+use airtruct_engine::{Engine, LoadedComponent};
+use airtruct_model::{Component, ValidationError, from_value, join_path};
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::chain::ProcessorSpec;
+use crate::context::BuildContext;
+use crate::vrl::{Vrl, VrlProgram};
+use crate::{Error, Input, Output};
+
+/// What part of a stream a kind is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Input,
+    Output,
+    Processor,
+    Buffer,
+}
+
+impl Role {
+    /// `input`, `output`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Input => "input",
+            Role::Output => "output",
+            Role::Processor => "processor",
+            Role::Buffer => "buffer",
+        }
+    }
+}
+
+/// The static facts of a kind, said by its config type.
+pub trait Kind: DeserializeOwned + JsonSchema + Send + Sync + 'static {
+    /// The key used in a stream config (`file`, `kafka`).
+    const NAME: &'static str;
+    /// What it does, in a sentence (the catalogue and the docs show it).
+    const DESCRIPTION: &'static str;
+    /// A documented example of its options, as JSON; the registry's test parses, validates and builds it.
+    const EXAMPLE: &'static str;
+
+    /// Checks what serde cannot, reporting every problem with [`Check::problem`]; it may resolve what the
+    /// options reference (a VRL program, a nested output) into fields of its own.
+    fn check(&mut self, _check: &mut Check<'_>) {}
+}
+
+/// A parsed input kind: builds the running input.
+#[async_trait]
+pub trait InputKind: Send + Sync {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error>;
+}
+
+/// A parsed output kind: builds the running output.
+#[async_trait]
+pub trait OutputKind: Send + Sync {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Output>, Error>;
+
+    /// Whether it answers the HTTP caller of an `http_server` input once its message is delivered (then the
+    /// stream may not acknowledge early).
+    fn answers_callers(&self) -> bool {
+        false
+    }
+}
+
+/// A parsed buffer kind: wraps the stream's input.
+#[async_trait]
+pub trait BufferKind: Send + Sync {
+    /// Wraps the input: the buffer reads it and the stream reads the buffer.
+    async fn wrap(&self, input: Box<dyn Input>, cx: &BuildContext)
+    -> Result<Box<dyn Input>, Error>;
+
+    /// Whether it acknowledges the input before the output confirmed.
+    fn acknowledges_early(&self) -> bool {
+        false
+    }
+
+    /// Whether each batch it gives must reach the processors whole (a window), rather than being batched
+    /// again by `pipeline.batch`.
+    fn keeps_batches(&self) -> bool {
+        false
+    }
+}
+
+/// Uploaded processor components available to a validation, by name and version (fetched beforehand by the
+/// coordinator or the worker; empty for `airtruct run`).
+#[derive(Debug, Default, Clone)]
+pub struct Uploaded(HashMap<(String, i64), Arc<LoadedComponent>>);
+
+impl Uploaded {
+    pub fn insert(&mut self, name: &str, version: i64, component: Arc<LoadedComponent>) {
+        self.0.insert((name.to_string(), version), component);
+    }
+
+    pub fn get(&self, name: &str, version: i64) -> Option<&Arc<LoadedComponent>> {
+        self.0.get(&(name.to_string(), version))
+    }
+}
+
+/// What a check may consult: the table of kinds (for nested components), the engine, the uploaded components
+/// and the VRL service.
+pub struct CheckContext<'a> {
+    pub registry: &'a Registry,
+    pub engine: &'a Engine,
+    pub uploaded: &'a Uploaded,
+    pub vrl: Vrl,
+}
+
+impl<'a> CheckContext<'a> {
+    pub fn new(registry: &'a Registry, engine: &'a Engine, uploaded: &'a Uploaded) -> Self {
+        Self {
+            registry,
+            engine,
+            uploaded,
+            vrl: Vrl::new(engine.clone()),
+        }
+    }
+}
+
+/// Collects the problems of one component's options, each at its path.
+pub struct Check<'a> {
+    pub cx: &'a CheckContext<'a>,
+    /// The options' path (`output.sql_insert`).
+    path: String,
+    problems: &'a mut Vec<ValidationError>,
+}
+
+impl<'a> Check<'a> {
+    pub fn new(
+        cx: &'a CheckContext<'a>,
+        path: String,
+        problems: &'a mut Vec<ValidationError>,
+    ) -> Self {
+        Self { cx, path, problems }
+    }
+
+    /// The path of a field of the options (`field` as serde writes it: `table`, `columns[1]`).
+    pub fn at(&self, field: &str) -> String {
+        join_path(&self.path, field)
+    }
+
+    /// Reports a problem at a field.
+    pub fn problem(&mut self, field: &str, message: impl Into<String>) {
+        let path = self.at(field);
+        self.problems.push(ValidationError::new(path, message));
+    }
+
+    /// Reports problems found elsewhere, already with their paths.
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = ValidationError>) {
+        self.problems.extend(errors);
+    }
+
+    /// Compiles a VRL program whose value is the result (`[.id, .name]`), in the sandbox; its diagnostics are
+    /// reported at `field`.
+    pub fn value_program(&mut self, field: &str, source: &str) -> Option<VrlProgram> {
+        let at = self.at(field);
+        self.cx
+            .vrl
+            .value_program(source)
+            .map_err(|e| self.problems.push(ValidationError::new(at, e)))
+            .ok()
+    }
+
+    /// Parses a nested output (`late_output: {file: {...}}`) at `field`.
+    pub fn output(&mut self, field: &str, value: &Value) -> Option<Box<dyn OutputKind>> {
+        let at = self.at(field);
+        let c = Component::parse(&at, value)
+            .map_err(|e| self.problems.push(e))
+            .ok()?;
+        let (cx, problems) = (self.cx, &mut *self.problems);
+        cx.registry.output(&c, cx, problems)
+    }
+}
+
+/// How an entry of the table parses a component.
+enum Imp {
+    Input(
+        fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Box<dyn InputKind>>,
+    ),
+    Output(
+        fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Box<dyn OutputKind>>,
+    ),
+    Buffer(
+        fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Box<dyn BufferKind>>,
+    ),
+    /// A processor resolved to its component: built in, or `wasm`.
+    Processor(
+        fn(
+            &KindEntry,
+            &Component,
+            &CheckContext<'_>,
+            &mut Vec<ValidationError>,
+        ) -> Option<ProcessorSpec>,
+    ),
+}
+
+/// Where an entry's description and schema come from.
+enum About {
+    /// From the config type.
+    Typed {
+        description: &'static str,
+        schema: fn() -> Value,
+        example: &'static str,
+    },
+    /// From a built-in component's own `describe`.
+    Component(&'static Builtin),
+}
+
+/// One line of the table.
+pub struct KindEntry {
+    name: &'static str,
+    about: About,
+    imp: Imp,
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+}
+
+fn typed<T: Kind>(imp: Imp) -> KindEntry {
+    KindEntry {
+        name: T::NAME,
+        about: About::Typed {
+            description: T::DESCRIPTION,
+            schema: schema_of::<T>,
+            example: T::EXAMPLE,
+        },
+        imp,
+    }
+}
+
+/// Reads a component's options as `T` and checks them; `None` when there was a problem (reported).
+pub fn parse_options<T: Kind>(
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<T> {
+    // `kind: ~` and `kind: {}` both mean "all defaults".
+    let value = if c.options.is_null() {
+        Value::Object(Default::default())
+    } else {
+        c.options.clone()
+    };
+    let path = c.options_path();
+    let mut t: T = from_value(&path, &value)
+        .map_err(|e| problems.push(e))
+        .ok()?;
+    let before = problems.len();
+    t.check(&mut Check::new(cx, path, problems));
+    (problems.len() == before).then_some(t)
+}
+
+/// An input kind's line in the table.
+pub fn input<T: Kind + InputKind>() -> KindEntry {
+    typed::<T>(Imp::Input(|c, cx, p| {
+        parse_options::<T>(c, cx, p).map(|t| Box::new(t) as Box<dyn InputKind>)
+    }))
+}
+
+/// An output kind's line in the table.
+pub fn output<T: Kind + OutputKind>() -> KindEntry {
+    typed::<T>(Imp::Output(|c, cx, p| {
+        parse_options::<T>(c, cx, p).map(|t| Box::new(t) as Box<dyn OutputKind>)
+    }))
+}
+
+/// A buffer kind's line in the table.
+pub fn buffer<T: Kind + BufferKind>() -> KindEntry {
+    typed::<T>(Imp::Buffer(|c, cx, p| {
+        parse_options::<T>(c, cx, p).map(|t| Box::new(t) as Box<dyn BufferKind>)
+    }))
+}
+
+/// A built-in processor component's line in the table: its description and schema are the component's own.
+pub fn builtin(b: &'static Builtin) -> KindEntry {
+    KindEntry {
+        name: b.kind,
+        about: About::Component(b),
+        imp: Imp::Processor(crate::processors::resolve_builtin),
+    }
+}
+
+/// A processor kind whose options say which component runs (`wasm`).
+pub fn processor<T: Kind>(
+    resolve: fn(
+        &KindEntry,
+        &Component,
+        &CheckContext<'_>,
+        &mut Vec<ValidationError>,
+    ) -> Option<ProcessorSpec>,
+) -> KindEntry {
+    typed::<T>(Imp::Processor(resolve))
+}
+
+/// One kind in the catalogue.
+#[derive(Debug, Clone, serde::Serialize, JsonSchema)]
+pub struct KindDoc {
+    /// The key used in a stream config (`file`, `mapping`).
+    pub kind: String,
+    pub role: Role,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its options.
+    pub config_schema: Value,
+}
+
+impl KindEntry {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn role(&self) -> Role {
+        match self.imp {
+            Imp::Input(_) => Role::Input,
+            Imp::Output(_) => Role::Output,
+            Imp::Buffer(_) => Role::Buffer,
+            Imp::Processor(_) => Role::Processor,
+        }
+    }
+
+    /// The built-in component this kind runs, if it is one.
+    pub fn builtin(&self) -> Option<&'static Builtin> {
+        match self.about {
+            About::Component(b) => Some(b),
+            About::Typed { .. } => None,
+        }
+    }
+
+    /// The documented example of its options (JSON), for kinds described by their config type.
+    pub fn example(&self) -> Option<&'static str> {
+        match self.about {
+            About::Typed { example, .. } => Some(example),
+            About::Component(_) => None,
+        }
+    }
+
+    /// Its catalogue entry; a built-in component is loaded (compiled once, then cached) to describe itself.
+    pub fn doc(&self, engine: &Engine) -> KindDoc {
+        let (description, config_schema) = match &self.about {
+            About::Typed {
+                description,
+                schema,
+                ..
+            } => (description.to_string(), schema()),
+            About::Component(b) => match crate::processors::load_builtin(engine, b) {
+                Ok(c) => (
+                    c.info().description.clone(),
+                    serde_json::from_str(&c.info().config_schema).unwrap_or(Value::Null),
+                ),
+                Err(e) => (format!("unavailable: {e}"), Value::Null),
+            },
+        };
+        KindDoc {
+            kind: self.name.to_string(),
+            role: self.role(),
+            description,
+            config_schema,
+        }
+    }
+}
+
+/// The table of every kind.
+pub struct Registry {
+    kinds: Vec<KindEntry>,
+}
+
+impl Registry {
+    /// A table of these kinds; a name may appear once per role.
+    pub fn new(kinds: Vec<KindEntry>) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        for k in &kinds {
+            assert!(
+                seen.insert((k.role(), k.name)),
+                "{} kind \"{}\" is listed twice",
+                k.role().as_str(),
+                k.name
+            );
+        }
+        Self { kinds }
+    }
+
+    /// Every kind, in table order.
+    pub fn kinds(&self) -> &[KindEntry] {
+        &self.kinds
+    }
+
+    /// The names of a role's kinds, in table order.
+    pub fn names(&self, role: Role) -> Vec<&'static str> {
+        self.of(role).map(|k| k.name).collect()
+    }
+
+    fn of(&self, role: Role) -> impl Iterator<Item = &KindEntry> {
+        self.kinds.iter().filter(move |k| k.role() == role)
+    }
+
+    /// The catalogue of a role.
+    pub fn docs(&self, role: Role, engine: &Engine) -> Vec<KindDoc> {
+        self.of(role).map(|k| k.doc(engine)).collect()
+    }
+
+    fn find(
+        &self,
+        role: Role,
+        c: &Component,
+        problems: &mut Vec<ValidationError>,
+    ) -> Option<&KindEntry> {
+        let found = self.of(role).find(|k| k.name == c.kind);
+        if found.is_none() {
+            problems.push(ValidationError::new(
+                &c.path,
+                format!(
+                    "unknown {} kind \"{}\", expected one of {}",
+                    role.as_str(),
+                    c.kind,
+                    self.names(role).join(", ")
+                ),
+            ));
+        }
+        found
+    }
+
+    /// Parses and checks an input entry; its problems go to `problems`.
+    pub fn input(
+        &self,
+        c: &Component,
+        cx: &CheckContext<'_>,
+        problems: &mut Vec<ValidationError>,
+    ) -> Option<Box<dyn InputKind>> {
+        match self.find(Role::Input, c, problems)?.imp {
+            Imp::Input(parse) => parse(c, cx, problems),
+            _ => None,
+        }
+    }
+
+    /// Parses and checks an output entry.
+    pub fn output(
+        &self,
+        c: &Component,
+        cx: &CheckContext<'_>,
+        problems: &mut Vec<ValidationError>,
+    ) -> Option<Box<dyn OutputKind>> {
+        match self.find(Role::Output, c, problems)?.imp {
+            Imp::Output(parse) => parse(c, cx, problems),
+            _ => None,
+        }
+    }
+
+    /// Parses and checks a buffer entry.
+    pub fn buffer(
+        &self,
+        c: &Component,
+        cx: &CheckContext<'_>,
+        problems: &mut Vec<ValidationError>,
+    ) -> Option<Box<dyn BufferKind>> {
+        match self.find(Role::Buffer, c, problems)?.imp {
+            Imp::Buffer(parse) => parse(c, cx, problems),
+            _ => None,
+        }
+    }
+
+    /// Resolves a processor entry to its component and configuration (loading compiles the component the first
+    /// time, or reads it from the engine's cache).
+    pub fn processor(
+        &self,
+        c: &Component,
+        cx: &CheckContext<'_>,
+        problems: &mut Vec<ValidationError>,
+    ) -> Option<ProcessorSpec> {
+        let entry = self.find(Role::Processor, c, problems)?;
+        match entry.imp {
+            Imp::Processor(resolve) => resolve(entry, c, cx, problems),
+            _ => None,
+        }
+    }
+}
+
+/// Something a check resolved from the options (a nested output), kept beside them in the config type.
+pub struct Resolved<T: ?Sized>(pub Option<Arc<T>>);
+
+impl<T: ?Sized> Default for Resolved<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T: ?Sized> Clone for Resolved<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for Resolved<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "resolved"
+        } else {
+            "unresolved"
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! Processor kinds: every processor is a wasm component, either built in (its description and schema are the
+//! component's own) or `wasm`, a component of the user's (uploaded, or a file for `airtruct run`), with its
+//! limits. Resolving a processor entry gives the [`ProcessorSpec`] the chain instantiates.
+
+use std::sync::Arc;
+
+use airtruct_builtins::Builtin;
+use airtruct_engine::{Engine, Limits, LoadError, LoadedComponent};
+use airtruct_model::{Component, ValidationError, join_path};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::chain::ProcessorSpec;
+use crate::kind::{Check, CheckContext, Kind, KindEntry, parse_options};
+
+/// Loads a built-in component (compiled once, then from the engine's cache).
+pub fn load_builtin(engine: &Engine, b: &Builtin) -> Result<Arc<LoadedComponent>, LoadError> {
+    engine.load(b.wasm)
+}
+
+/// A built-in processor: the options are its configuration, checked by its `init`.
+pub(crate) fn resolve_builtin(
+    entry: &KindEntry,
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<ProcessorSpec> {
+    let b = entry.builtin()?;
+    let component = load_builtin(cx.engine, b)
+        .map_err(|e| {
+            problems.push(ValidationError::new(
+                &c.path,
+                format!("loading built-in processor \"{}\": {e}", b.kind),
+            ))
+        })
+        .ok()?;
+    Some(ProcessorSpec {
+        path: c.path.clone(),
+        kind: c.kind.clone(),
+        component,
+        config: c.options.to_string(),
+        limits: Limits::default(),
+    })
+}
+
+/// Runs a processor component of your own: one uploaded to the coordinator (`name`, `version`), or a `.wasm`
+/// file (`path`, for `airtruct run`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct WasmProcessorConfig {
+    /// The name of an uploaded processor.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its version; when unset, saving the stream pins the latest.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Or the path of a component file (`.wasm`, built for wasm32-wasip2) on the machine that runs the stream.
+    #[serde(default)]
+    pub path: Option<std::path::PathBuf>,
+    /// The processor's own configuration, passed to its `init` as JSON.
+    #[serde(default)]
+    pub config: Option<Value>,
+    /// Limits for this processor, each within what the operator allows; absent ones take the defaults.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Set by the check: the component and limits resolved.
+    #[serde(skip)]
+    #[schemars(skip)]
+    resolved: Option<(Arc<LoadedComponent>, Limits)>,
+}
+
+impl Kind for WasmProcessorConfig {
+    const NAME: &'static str = "wasm";
+    const DESCRIPTION: &'static str = "Runs a processor component of your own";
+    const EXAMPLE: &'static str =
+        r#"{"path": "prefix.wasm", "config": {"prefix": "> "}, "limits": {"timeout": "2s"}}"#;
+
+    fn check(&mut self, check: &mut Check<'_>) {
+        let limits = match self.limits.resolve(check.cx.engine) {
+            Ok(l) => Some(l),
+            Err(problems) => {
+                for (field, message) in problems {
+                    check.problem(&format!("limits.{field}"), message);
+                }
+                None
+            }
+        };
+        let component = match (&self.path, &self.name) {
+            (Some(_), Some(_)) => {
+                check.problem(
+                    "",
+                    "give either `name` (an uploaded processor) or `path`, not both",
+                );
+                None
+            }
+            (None, None) => {
+                check.problem("", "`name` (an uploaded processor) or `path` is required");
+                None
+            }
+            (None, Some(name)) => match self.version {
+                None => {
+                    check.problem(
+                        "version",
+                        "required (saving a stream through the API pins the latest)",
+                    );
+                    None
+                }
+                Some(version) => match check.cx.uploaded.get(name, version) {
+                    Some(c) => Some(c.clone()),
+                    None => {
+                        check.problem(
+                            "name",
+                            format!(
+                                "uploaded processor \"{name}\" version {version} is not available here (uploaded \
+                                 processors run on a coordinator's workers; `airtruct run` takes `path`)"
+                            ),
+                        );
+                        None
+                    }
+                },
+            },
+            (Some(path), None) => match std::fs::read(path) {
+                Err(e) => {
+                    check.problem("path", format!("reading \"{}\": {e}", path.display()));
+                    None
+                }
+                Ok(bytes) => match check.cx.engine.load(&bytes) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        check.problem("path", e.to_string());
+                        None
+                    }
+                },
+            },
+        };
+        if let (Some(c), Some(l)) = (component, limits) {
+            self.resolved = Some((c, l));
+        }
+    }
+}
+
+/// Resolves a `wasm` entry.
+pub fn resolve_wasm(
+    _entry: &KindEntry,
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<ProcessorSpec> {
+    let w = parse_options::<WasmProcessorConfig>(c, cx, problems)?;
+    let (component, limits) = w.resolved?;
+    Some(ProcessorSpec {
+        path: c.path.clone(),
+        kind: c.kind.clone(),
+        component,
+        config: w
+            .config
+            .unwrap_or(Value::Object(Default::default()))
+            .to_string(),
+        limits,
+    })
+}
+
+/// Per-processor limits.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct LimitsConfig {
+    /// Memory cap of each instance, in MiB (default 256).
+    pub memory_mib: Option<u32>,
+    /// Time limit of one batch (default "5s").
+    pub timeout: Option<airtruct_model::Duration>,
+    /// Most output of one batch, in MiB (default 64).
+    pub max_output_mib: Option<u32>,
+}
+
+impl LimitsConfig {
+    /// The limits, or every field that is out of bounds with why.
+    fn resolve(&self, engine: &Engine) -> Result<Limits, Vec<(&'static str, String)>> {
+        let d = Limits::default();
+        let mut problems = Vec::new();
+        let memory_bytes = self
+            .memory_mib
+            .map_or(d.memory_bytes, |m| (m as usize) << 20);
+        let max = engine.config().max_memory_bytes;
+        if memory_bytes > max || memory_bytes == 0 {
+            problems.push((
+                "memory_mib",
+                format!("must be between 1 and {} (the operator's limit)", max >> 20),
+            ));
+        }
+        let timeout = self.timeout.map_or(d.timeout, Into::into);
+        if timeout < std::time::Duration::from_millis(10)
+            || timeout > std::time::Duration::from_secs(300)
+        {
+            problems.push(("timeout", "must be between 10ms and 5m".to_string()));
+        }
+        let max_output_bytes = self
+            .max_output_mib
+            .map_or(d.max_output_bytes, |m| (m as usize) << 20);
+        if problems.is_empty() {
+            Ok(Limits {
+                memory_bytes,
+                timeout,
+                max_output_bytes,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// A `wasm` processor that names an uploaded component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedRef {
+    /// Its index in `pipeline.processors`.
+    pub index: usize,
+    pub name: String,
+    pub version: Option<i64>,
+}
+
+impl UploadedRef {
+    /// Where its `name` sits in the config.
+    pub fn path(&self) -> String {
+        join_path(&format!("pipeline.processors[{}]", self.index), "wasm.name")
+    }
+}
+
+/// The options of every `wasm` processor of a stream config (as JSON), with its index in `pipeline.processors`.
+pub fn wasm_steps(config: &Value) -> impl Iterator<Item = (usize, &Value)> {
+    config
+        .pointer("/pipeline/processors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(index, step)| Some((index, step.get("wasm")?)))
+}
+
+/// Every uploaded component a stream config names, in order.
+pub fn uploaded_refs(config: &Value) -> Vec<UploadedRef> {
+    wasm_steps(config)
+        .filter_map(|(index, wasm)| {
+            Some(UploadedRef {
+                index,
+                name: wasm.get("name")?.as_str()?.to_string(),
+                version: wasm.get("version").and_then(Value::as_i64),
+            })
+        })
+        .collect()
+}
