@@ -68,7 +68,8 @@ impl Client {
         }
         let text = resp.text().await.unwrap_or_default();
         match status.as_u16() {
-            404 if text.contains("unknown worker") => Err(ClientError::UnknownWorker),
+            // The coordinator answers 410 Gone for a worker id it does not know (any more): register again.
+            410 => Err(ClientError::UnknownWorker),
             401 => Err(ClientError::Other(
                 "the coordinator refused the worker token (check --worker-token / AIRTRUCT_WORKER_TOKEN)".into(),
             )),

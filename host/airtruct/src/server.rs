@@ -2,6 +2,7 @@
 //! directory), `coordinator` and `worker`. Each has one root cancellation token, cancelled by Ctrl-C or SIGTERM;
 //! the worker then drains its streams and the server stops accepting requests.
 
+use airtruct_runtime::Tasks;
 use airtruct_runtime::ingest::IngestHub;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,6 @@ use airtruct_store::Store;
 use anyhow::Context;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::coordinator::{Coordinator, Timing};
 use crate::worker::{Client, Worker};
@@ -150,8 +150,8 @@ async fn bootstrap_admin(store: &Store, password: Option<&str>) -> anyhow::Resul
     Ok(())
 }
 
-fn shutdown_on_signals(shutdown: CancellationToken) {
-    tokio::spawn(async move {
+fn shutdown_on_signals(tasks: &Tasks, shutdown: CancellationToken) {
+    tasks.spawn("signals", async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
@@ -203,8 +203,8 @@ pub async fn run_server(
     ));
 
     let shutdown = CancellationToken::new();
-    shutdown_on_signals(shutdown.clone());
-    let tasks = TaskTracker::new();
+    let tasks = Tasks::default();
+    shutdown_on_signals(&tasks, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -220,8 +220,16 @@ pub async fn run_server(
         ),
         None => {}
     }
-    tasks.spawn(coordinator.clone().run_scheduler(shutdown.clone()));
-    tasks.spawn(coordinator.clone().run_sampler(shutdown.clone()));
+    let mut running = vec![
+        tasks.spawn(
+            "coordinator: placement",
+            coordinator.clone().run_scheduler(shutdown.clone()),
+        ),
+        tasks.spawn(
+            "coordinator: counter history",
+            coordinator.clone().run_sampler(shutdown.clone()),
+        ),
+    ];
     if standalone {
         let worker = Worker::new(
             Client::Local(coordinator.clone()),
@@ -229,8 +237,9 @@ pub async fn run_server(
             Some(key),
             "standalone".into(),
             ingest,
+            tasks.clone(),
         );
-        tasks.spawn(worker.run(shutdown.clone()));
+        running.push(tasks.spawn("worker standalone", worker.run(shutdown.clone())));
     }
     let served = crate::api::serve(
         listener,
@@ -240,8 +249,19 @@ pub async fn run_server(
     )
     .await;
     shutdown.cancel();
-    tasks.close();
-    tasks.wait().await;
+    // The worker drains its streams (each within its grace period); then every task has ended.
+    for task in running {
+        let _ = task.await;
+    }
+    // The signal handler waits for a second signal that may never come; anything else still here is stuck.
+    let left: Vec<String> = tasks
+        .abort_all()
+        .into_iter()
+        .filter(|t| t != "signals")
+        .collect();
+    if !left.is_empty() {
+        tracing::warn!(tasks = ?left, "tasks still running at exit: aborted");
+    }
     served.context("serving HTTP")
 }
 
@@ -259,10 +279,18 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
         tracing::info!("no secret key: streams that use secrets will fail on this worker");
     }
     let shutdown = CancellationToken::new();
-    shutdown_on_signals(shutdown.clone());
+    let tasks = Tasks::default();
+    shutdown_on_signals(&tasks, shutdown.clone());
     let client = Client::remote(&settings.coordinator, &settings.worker_token);
     let ingest = IngestHub::default();
-    let mut worker = Worker::new(client, engine, key, settings.name.clone(), ingest.clone());
+    let mut worker = Worker::new(
+        client,
+        engine,
+        key,
+        settings.name.clone(),
+        ingest.clone(),
+        tasks.clone(),
+    );
     if let Some(addr) = settings.ingest_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -279,7 +307,7 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
         worker.ingest_url = Some(url);
         let app = ingest_listener(settings.worker_token.clone(), ingest);
         let stop = shutdown.clone();
-        tokio::spawn(async move {
+        tasks.spawn("worker: ingest listener", async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;

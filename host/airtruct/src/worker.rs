@@ -95,10 +95,11 @@ impl Worker {
         key: Option<Arc<SecretKey>>,
         name: String,
         ingest: IngestHub,
+        tasks: Tasks,
     ) -> Self {
         Self {
             ingest,
-            tasks: Tasks::default(),
+            tasks,
             client,
             engine,
             key,

@@ -182,26 +182,24 @@ impl<'a> Check<'a> {
     }
 }
 
+/// Parses and checks a component as a kind, reporting its problems; `None` when there was one.
+type Parse<T> = fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<T>;
+
+/// Resolves a processor entry to the component it runs.
+pub type ResolveProcessor = fn(
+    &KindEntry,
+    &Component,
+    &CheckContext<'_>,
+    &mut Vec<ValidationError>,
+) -> Option<ProcessorSpec>;
+
 /// How an entry of the table parses a component.
 enum Imp {
-    Input(
-        fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Box<dyn InputKind>>,
-    ),
-    Output(
-        fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Box<dyn OutputKind>>,
-    ),
-    Buffer(
-        fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Box<dyn BufferKind>>,
-    ),
+    Input(Parse<Box<dyn InputKind>>),
+    Output(Parse<Box<dyn OutputKind>>),
+    Buffer(Parse<Box<dyn BufferKind>>),
     /// A processor resolved to its component: built in, or `wasm`.
-    Processor(
-        fn(
-            &KindEntry,
-            &Component,
-            &CheckContext<'_>,
-            &mut Vec<ValidationError>,
-        ) -> Option<ProcessorSpec>,
-    ),
+    Processor(ResolveProcessor),
 }
 
 /// Where an entry's description and schema come from.

@@ -51,7 +51,7 @@ pub fn routes() -> Vec<Route> {
 impl From<ProtocolError> for ApiError {
     fn from(e: ProtocolError) -> Self {
         match e {
-            ProtocolError::UnknownWorker(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            ProtocolError::UnknownWorker(_) => ApiError::new(StatusCode::GONE, e.to_string()),
             ProtocolError::Store(e) => e.into(),
         }
     }

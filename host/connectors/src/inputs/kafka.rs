@@ -145,7 +145,7 @@ impl Tracker {
     }
 
     /// Offsets to commit, for the partitions `only` names (all when `None`); marks them committed.
-    fn to_commit(&mut self, only: Option<&TopicPartitionList>) -> TopicPartitionList {
+    fn take_commits(&mut self, only: Option<&TopicPartitionList>) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), p) in &mut self.parts {
             if only.is_some_and(|l| l.find_partition(topic, *partition).is_none()) {
@@ -172,7 +172,7 @@ impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(lost) = rebalance {
             let mut t = self.tracker.lock().expect("kafka tracker");
-            let tpl = t.to_commit(Some(lost));
+            let tpl = t.take_commits(Some(lost));
             if tpl.count() > 0
                 && let Err(e) = consumer.commit(&tpl, CommitMode::Sync)
             {
@@ -193,7 +193,11 @@ pub struct KafkaInput {
 
 impl KafkaInput {
     fn commit(&self, mode: CommitMode) -> Result<(), Error> {
-        let tpl = self.tracker.lock().expect("kafka tracker").to_commit(None);
+        let tpl = self
+            .tracker
+            .lock()
+            .expect("kafka tracker")
+            .take_commits(None);
         if tpl.count() == 0 {
             return Ok(());
         }
@@ -287,7 +291,7 @@ impl Input for KafkaInput {
         let consumer = self.consumer.clone();
         let tracker = self.tracker.clone();
         tokio::task::spawn_blocking(move || {
-            let tpl = tracker.lock().expect("kafka tracker").to_commit(None);
+            let tpl = tracker.lock().expect("kafka tracker").take_commits(None);
             if tpl.count() == 0 {
                 return Ok(());
             }
@@ -312,16 +316,19 @@ mod tests {
             p.pending.insert(o, false);
         }
         t.delivered("t", 0, &[10, 11, 13]);
-        let tpl = t.to_commit(None);
+        let tpl = t.take_commits(None);
         assert_eq!(
             tpl.find_partition("t", 0).unwrap().offset(),
             Offset::Offset(12)
         );
         // Nothing new: nothing to commit.
-        assert_eq!(t.to_commit(None).count(), 0);
+        assert_eq!(t.take_commits(None).count(), 0);
         t.delivered("t", 0, &[12, 14]);
         assert_eq!(
-            t.to_commit(None).find_partition("t", 0).unwrap().offset(),
+            t.take_commits(None)
+                .find_partition("t", 0)
+                .unwrap()
+                .offset(),
             Offset::Offset(15)
         );
         // A partition that was revoked is ignored.

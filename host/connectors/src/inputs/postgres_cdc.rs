@@ -229,9 +229,7 @@ impl Input for PostgresCdcInput {
                 let Some(change) = parse_change(&data) else {
                     continue;
                 };
-                if !self.config.tables.is_empty()
-                    && !self.config.tables.iter().any(|t| *t == change.table)
-                {
+                if !self.config.tables.is_empty() && !self.config.tables.contains(&change.table) {
                     continue;
                 }
                 let mut meta = Metadata::default();

@@ -428,7 +428,10 @@ mod tests {
 
     /// Feeds event times in order, closing windows as the watermark moves, then closes the rest; returns each
     /// window as `(start, end, [times])` and the late times.
-    fn run(spec: Spec, times: &[i64]) -> (Vec<(i64, i64, Vec<i64>)>, Vec<i64>) {
+    /// Each closed window as (start, end, its event times), and the late times.
+    type Outcome = (Vec<(i64, i64, Vec<i64>)>, Vec<i64>);
+
+    fn run(spec: Spec, times: &[i64]) -> Outcome {
         let mut w = Windows::new(spec);
         let mut out = Vec::new();
         let mut late = Vec::new();
