@@ -422,8 +422,13 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
         .iter()
         .map(|c| c["component"].as_str().unwrap())
         .collect();
-    assert_eq!(components, ["input", "output"], "{s}");
-    assert!(s["components"][1]["sent"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(
+        components,
+        ["input", "pipeline.processors[0]", "output"],
+        "{s}"
+    );
+    assert_eq!(s["components"][1]["kind"], "mapping", "{s}");
+    assert!(s["components"][2]["sent"].as_u64().unwrap() > 0, "{s}");
 
     // An output that cannot be opened: retried with backoff, then failed with the reason kept.
     let bad = json!({

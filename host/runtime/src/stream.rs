@@ -64,6 +64,36 @@ pub async fn build_stream(plan: StreamPlan, cx: BuildContext) -> Result<BuiltStr
     })
 }
 
+/// Counts the batches an input (or a buffer) hands on, for its own counters (`handed_on`, as sent) and for the
+/// components that take them in (`taken_in`, as received: the input itself, which read them, and a buffer).
+struct Counted {
+    inner: Box<dyn Input>,
+    handed_on: Arc<ComponentMetrics>,
+    taken_in: Vec<Arc<ComponentMetrics>>,
+}
+
+#[async_trait::async_trait]
+impl Input for Counted {
+    async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
+        let read = self.inner.read().await;
+        if let Ok(Some(b)) = &read {
+            let n = b.messages.len() as u64;
+            let bytes: u64 = b.messages.iter().map(|m| m.payload.len() as u64).sum();
+            StreamMetrics::add(&self.handed_on.sent, n);
+            StreamMetrics::add(&self.handed_on.bytes_out, bytes);
+            for c in &self.taken_in {
+                StreamMetrics::add(&c.received, n);
+                StreamMetrics::add(&c.bytes_in, bytes);
+            }
+        }
+        read
+    }
+
+    async fn close(&mut self) -> Result<(), Error> {
+        self.inner.close().await
+    }
+}
+
 /// A batch after the processors, with the acknowledgements it covers.
 pub(crate) struct Processed {
     pub out: ChainOutput,
@@ -95,10 +125,28 @@ pub async fn run_stream_with_grace(
     let shutdown = cx.shutdown.clone();
     let tasks = cx.tasks.clone();
     let keep_batches = plan.buffer.as_ref().is_some_and(|b| b.keeps_batches());
-    if let (Some(buffer), Some(bc)) = (&plan.buffer, &plan.config.buffer) {
-        input = buffer
-            .wrap(input, &cx.for_component("buffer", &bc.kind))
-            .await?;
+    let input_counters = metrics.component("input", &plan.config.input.kind);
+    match (&plan.buffer, &plan.config.buffer) {
+        (Some(buffer), Some(bc)) => {
+            let buffer_cx = cx.for_component("buffer", &bc.kind);
+            let counted = Counted {
+                inner: input,
+                handed_on: input_counters.clone(),
+                taken_in: vec![input_counters, buffer_cx.metrics.clone()],
+            };
+            input = Box::new(Counted {
+                inner: buffer.wrap(Box::new(counted), &buffer_cx).await?,
+                handed_on: buffer_cx.metrics.clone(),
+                taken_in: Vec::new(),
+            });
+        }
+        _ => {
+            input = Box::new(Counted {
+                inner: input,
+                handed_on: input_counters.clone(),
+                taken_in: vec![input_counters],
+            })
+        }
     }
     let threads = plan.config.pipeline.threads.max(1);
     let batch = plan.config.pipeline.batch;
@@ -192,7 +240,6 @@ pub async fn run_stream_with_grace(
         let shutdown = shutdown.clone();
         let abort = abort.clone();
         let metrics = metrics.clone();
-        let counters = metrics.component("input", &plan.config.input.kind);
         tasks.spawn("input", async move {
             let mut backoff = RetryPolicy::INPUT.start();
             let result = loop {
@@ -204,16 +251,11 @@ pub async fn run_stream_with_grace(
                 match read {
                     Ok(Some(b)) => {
                         backoff.reset();
-                        let n = b.messages.len() as u64;
-                        let bytes = b.messages.iter().map(|m| m.payload.len() as u64).sum();
-                        StreamMetrics::add(&metrics.received, n);
-                        StreamMetrics::add(&metrics.bytes_in, bytes);
-                        for c in [&counters.received, &counters.sent] {
-                            StreamMetrics::add(c, n);
-                        }
-                        for c in [&counters.bytes_in, &counters.bytes_out] {
-                            StreamMetrics::add(c, bytes);
-                        }
+                        StreamMetrics::add(&metrics.received, b.messages.len() as u64);
+                        StreamMetrics::add(
+                            &metrics.bytes_in,
+                            b.messages.iter().map(|m| m.payload.len() as u64).sum(),
+                        );
                         if in_tx.send(b).await.is_err() {
                             break Ok(false);
                         }
@@ -291,4 +333,119 @@ pub async fn run_stream_with_grace(
     } else {
         StreamExit::Stopped
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Output;
+    use crate::kind::{InputKind, OutputKind};
+    use airtruct_model::{BatchPolicy, Component, ErrorPolicy, Pipeline, StreamConfig};
+    use async_trait::async_trait;
+
+    /// One message, then nothing until the stream stops.
+    struct OneThenWait(bool);
+
+    #[async_trait]
+    impl Input for OneThenWait {
+        async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
+            if std::mem::replace(&mut self.0, true) {
+                std::future::pending::<()>().await;
+            }
+            Ok(Some(InputBatch {
+                messages: vec![crate::message(b"m".to_vec(), Default::default())],
+                ack: Ack::none(),
+            }))
+        }
+    }
+
+    /// A write that never returns.
+    struct Hangs;
+
+    #[async_trait]
+    impl Output for Hangs {
+        async fn write(&mut self, _batch: &[Message]) -> Result<(), Error> {
+            std::future::pending().await
+        }
+    }
+
+    struct Kinds;
+
+    #[async_trait]
+    impl InputKind for Kinds {
+        async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+            Ok(Box::new(OneThenWait(false)))
+        }
+    }
+
+    #[async_trait]
+    impl OutputKind for Kinds {
+        async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+            Ok(Box::new(Hangs))
+        }
+    }
+
+    fn component(kind: &str, path: &str) -> Component {
+        Component {
+            kind: kind.into(),
+            options: serde_json::Value::Null,
+            path: path.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_hangs_past_the_grace_period_is_abandoned_and_its_task_named() {
+        let plan = StreamPlan {
+            config: StreamConfig {
+                input: component("one", "input"),
+                buffer: None,
+                pipeline: Pipeline {
+                    batch: BatchPolicy::default(),
+                    threads: 1,
+                    processors: Vec::new(),
+                },
+                output: component("hangs", "output"),
+                on_error: ErrorPolicy::Drop,
+                replicas: 1,
+            },
+            input: Box::new(Kinds),
+            output: Box::new(Kinds),
+            dead_letter: None,
+            buffer: None,
+            processors: Vec::new(),
+        };
+        let engine = airtruct_engine::Engine::new(Default::default()).unwrap();
+        let metrics = Arc::new(StreamMetrics::default());
+        let shutdown = CancellationToken::new();
+        let cx = BuildContext::local(engine, metrics.clone(), shutdown.clone());
+        let tasks = cx.tasks.tasks().clone();
+        let built = build_stream(plan, cx).await.unwrap();
+        let run = tokio::spawn(run_stream_with_grace(built, Duration::from_millis(200)));
+        // The message reached the output, whose write hangs.
+        while metrics
+            .snapshot()
+            .components
+            .iter()
+            .all(|c| c.received == 0 || c.component != "output")
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let running = tasks.running();
+        assert!(
+            running.contains(&"stream: output".to_string()),
+            "{running:?}"
+        );
+        assert!(
+            running.contains(&"stream: input".to_string()),
+            "{running:?}"
+        );
+        shutdown.cancel();
+        let exit = run.await.unwrap();
+        let Err(Error::External(reason)) = exit else {
+            panic!("the stream should end with the abandoned write: {exit:?}");
+        };
+        assert!(reason.contains("write was in progress"), "{reason}");
+        assert!(tasks.running().is_empty(), "{:?}", tasks.running());
+        assert_eq!(metrics.snapshot().sent, 0, "nothing was confirmed");
+    }
 }
