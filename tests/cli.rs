@@ -341,6 +341,25 @@ fn generate_input_counts_and_stdout_output_prints() {
 }
 
 #[test]
+fn log_output_logs_one_message_in_every_and_cuts_long_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stream.yaml"),
+        "input: {generate: {count: 6, payload: '{\"n\":{{seq}},\"pad\":\"xxxxxxxxxx\"}'}}\noutput: {log: {every: 2, max_bytes: 8}}\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &["run", "stream.yaml"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let logged: Vec<&str> = err.lines().filter(|l| l.contains("message: ")).collect();
+    assert_eq!(logged.len(), 3, "{err}");
+    // Messages 1, 3 and 5, each cut to 8 bytes with the full length said.
+    for (line, n) in logged.iter().zip([1, 3, 5]) {
+        assert!(line.contains(&format!("message: {{\"n\":{n},\"... (")), "{line}");
+    }
+}
+
+#[test]
 fn env_variables_are_interpolated_and_missing_ones_reported() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -48,6 +48,7 @@ fn kinds() -> Registry {
         output::<sync_response::SyncResponseOutputConfig>(),
         output::<kafka_out::KafkaOutputConfig>(),
         output::<sql_insert::SqlInsertOutputConfig>(),
+        output::<outputs::log::LogOutputConfig>(),
         buffer::<MemoryBufferConfig>(),
         buffer::<SqliteBufferConfig>(),
         buffer::<WindowConfig>(),

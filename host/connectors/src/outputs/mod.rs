@@ -4,6 +4,7 @@ pub mod drop;
 pub mod file;
 pub mod http_client;
 pub mod kafka;
+pub mod log;
 pub mod sql_insert;
 pub mod stdout;
 pub mod sync_response;
