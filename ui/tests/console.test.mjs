@@ -91,6 +91,18 @@ async function number(locator) {
   return Number(m[1]) * ({ '': 1, k: 1e3, M: 1e6, G: 1e9 }[m[2]]);
 }
 
+/** A counter of a node of the stream detail's pipeline drawing (`received`, `sent`, `filtered`, `failed`), 0 when not shown. */
+async function nodeCounter(node, key) {
+  const c = page.locator(`.flow [data-node="${node}"] .node-counters [data-counter="${key}"]`);
+  if ((await c.count()) === 0) return 0;
+  return Number(await c.getAttribute('data-value'));
+}
+
+/** Text as the page shows it: `code` spans without their backticks, white space collapsed. */
+function plain(text) {
+  return text.replace(/`/g, '').replace(/\s+/g, ' ').trim();
+}
+
 async function api(method, url, body) {
   return page.evaluate(
     async ([method, url, body]) => {
@@ -238,6 +250,41 @@ test('build a stream from scratch: generate, two processors, drop; reorder; the 
   await shot('builder');
 });
 
+test('stream settings: batching, threads and replicas follow the server\'s stream schema', async () => {
+  const r = await api('GET', '/api/v1/schema/stream');
+  assert.equal(r.status, 200, 'the stream schema');
+  // Subschemas are inlined; an optional one may be written `anyOf: [T, {type: null}]`, with its description and
+  // default on the outside or the inside.
+  const inner = (s) => (Array.isArray(s?.anyOf) ? s.anyOf.find((v) => v.type !== 'null') : s);
+  const attr = (s, k) => s?.[k] ?? inner(s)?.[k];
+  const prop = (s, k) => inner(s)?.properties?.[k];
+  const size = prop(prop(prop(r.body, 'pipeline'), 'batch'), 'size');
+  const threads = prop(prop(r.body, 'pipeline'), 'threads');
+  const replicas = prop(r.body, 'replicas');
+  assert.equal(attr(size, 'default'), 256, 'the default batch size');
+  assert.ok(attr(threads, 'description') && attr(replicas, 'description'), 'threads and replicas are described');
+  await page.getByRole('button', { name: /^Stream settings/ }).click();
+  await page.getByRole('heading', { name: 'Stream settings' }).waitFor();
+  const sizeInput = page.locator('[data-field="config.pipeline.batch.size"] input');
+  await sizeInput.waitFor();
+  assert.equal(await sizeInput.getAttribute('placeholder'), String(attr(size, 'default')), 'the default batch size shown');
+  assert.equal(await sizeInput.inputValue(), '', 'the default is not written into the config');
+  for (const [field, schema] of [
+    ['config.pipeline.threads', threads],
+    ['config.replicas', replicas],
+  ]) {
+    const el = page.locator(`[data-field="${field}"]`);
+    await waitFor(`the description of ${field}`, async () => plain(await el.innerText()).includes(plain(attr(schema, 'description'))));
+    // Its bounds too (1 to 64 for both).
+    const bounds = new RegExp(`from ${attr(schema, 'minimum')} to ${attr(schema, 'maximum')}`, 'i');
+    await expectText(el.locator('.bounds'), bounds, `the bounds of ${field}`);
+  }
+  await page.locator('[data-field="config.replicas"]').evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-settings');
+  await page.getByRole('button', { name: /^Processor 1:/ }).click();
+  await page.evaluate(() => window.scrollTo(0, 0));
+});
+
 test('the test panel shows each step per message, failures highlighted', async () => {
   const samples = page.getByLabel('Sample messages, one per line');
   await samples.fill((await samples.inputValue()) + '\nnot json');
@@ -287,6 +334,22 @@ test('the detail page shows the counters rising, the worker and the chart', asyn
   await waitFor('the received counter rising', async () => (await number(received)) > first);
   await waitFor('sent counter above zero', async () => (await number(page.locator('[data-stat=sent] .stat-value'))) > 0);
   await expectText(page.getByRole('region', { name: 'Workers' }), /running/, 'the worker running it');
+  // Each node of the drawing carries its component's counters: generate -> mapping -> filter (odd ids out) -> drop.
+  for (const [node, what] of [
+    ['input', 'messages read'],
+    ['p0', 'messages into the mapping'],
+    ['p1', 'messages into the filter'],
+    ['output', 'messages given to the output'],
+  ]) {
+    await waitFor(`${what} on the node "${node}"`, async () => (await nodeCounter(node, 'received')) > 0);
+  }
+  await waitFor('messages handed on by the input', async () => (await nodeCounter('input', 'sent')) > 0);
+  await waitFor('messages out of the mapping', async () => (await nodeCounter('p0', 'sent')) > 0);
+  await waitFor('messages filtered out by the filter', async () => (await nodeCounter('p1', 'filtered')) > 0);
+  await waitFor('messages confirmed by the output', async () => (await nodeCounter('output', 'sent')) > 0);
+  await expectText(page.locator('.flow [data-node="p0"] .node-counters'), /in [\d,.]+[kMG]?\s*·\s*out [\d,.]+/, 'the mapping\'s in and out');
+  await expectText(page.locator('.flow [data-node="p1"] .node-counters'), /filtered [\d,.]+/, 'the filter\'s filtered count');
+  assert.equal(await page.locator('.flow [data-node="p0"] .node-kind').innerText(), 'mapping');
   // The chart draws a line once the history has two samples (5 s apart).
   await waitFor('the chart lines', async () => (await page.locator('.chart polyline').count()) > 0, 20000);
 });

@@ -155,6 +155,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/schema/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The JSON Schema of a whole stream config: its parts, with their defaults and bounds */
+        get: operations["streamSchema"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/secrets": {
         parameters: {
             query?: never;
@@ -575,6 +592,48 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @description A point-in-time copy of [`ComponentMetrics`]. */
+        ComponentSnapshot: {
+            /**
+             * Format: uint64
+             * @description Payload bytes it took in.
+             */
+            bytes_in: number;
+            /**
+             * Format: uint64
+             * @description Payload bytes it handed on.
+             */
+            bytes_out: number;
+            /** @description Where it sits in the config: `input`, `pipeline.processors[1]`, `output`, `on_error.dead_letter`. */
+            component: string;
+            /**
+             * Format: uint64
+             * @description Messages it failed (or refused, for an output).
+             */
+            failed: number;
+            /**
+             * Format: uint64
+             * @description Messages it filtered out.
+             */
+            filtered: number;
+            /** @description Its kind (`kafka`, `mapping`). */
+            kind: string;
+            /**
+             * Format: uint64
+             * @description Time spent in it, in microseconds.
+             */
+            processing_us: number;
+            /**
+             * Format: uint64
+             * @description Messages it took in (read, for an input).
+             */
+            received: number;
+            /**
+             * Format: uint64
+             * @description Messages it handed on (confirmed, for an output).
+             */
+            sent: number;
+        };
         /** @description A config to check. */
         ConfigInput: {
             /** @description The stream config: an object, or YAML/JSON text. */
@@ -645,6 +704,11 @@ export interface components {
             bytes_in: number;
             /** Format: uint64 */
             bytes_out: number;
+            /**
+             * @description Each component's counters, in pipeline order.
+             * @default []
+             */
+            components: components["schemas"]["ComponentSnapshot"][];
             /** Format: uint64 */
             dropped: number;
             /** Format: uint64 */
@@ -716,6 +780,11 @@ export interface components {
             bytes_in: number;
             /** Format: uint64 */
             bytes_out: number;
+            /**
+             * @description Each component's counters, in pipeline order.
+             * @default []
+             */
+            components: components["schemas"]["ComponentSnapshot"][];
             /** Format: uint64 */
             dropped: number;
             /** Format: uint64 */
@@ -900,6 +969,11 @@ export interface components {
             bytes_in: number;
             /** Format: uint64 */
             bytes_out: number;
+            /**
+             * @description Each component's counters, in pipeline order.
+             * @default []
+             */
+            components: components["schemas"]["ComponentSnapshot"][];
             config: unknown;
             /** Format: int64 */
             created_at: number;
@@ -1472,6 +1546,44 @@ export interface operations {
                 };
                 content: {
                     "application/wasm": string;
+                };
+            };
+            /** @description missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an error, in the error envelope */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    streamSchema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description missing or invalid credentials */

@@ -15,6 +15,8 @@ export type ProcessorVersionView = S['ProcessorVersionView'];
 export type WorkerView = S['WorkerView'];
 export type SecretView = S['SecretView'];
 export type StreamStatus = StreamView['status'];
+/** One component's counters on a stream, keyed by its path in the config and its kind. */
+export type ComponentCounters = StreamView['components'][number];
 
 /** `GET /api/v1/streams/{id}/metrics/history`: cumulative counters every `interval_secs`, oldest first. */
 export type MetricsHistory = S['HistoryView'];

@@ -68,7 +68,7 @@ function Node(p: {
   );
 }
 
-const Arrow = () => (
+export const Arrow = () => (
   <svg className="arrow" viewBox="0 0 28 12" width="28" height="12" aria-hidden="true">
     <path d="M0 6h24M19 1l6 5-6 5" stroke="currentColor" strokeWidth="1.6" fill="none" />
   </svg>

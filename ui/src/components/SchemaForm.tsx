@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'react';
 import YAML from 'yaml';
 import { type FieldError, type Path, equal, fieldId, under } from '../lib/paths';
-import { type Schema, defaultFor, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
+import { type Schema, boundsOf, boundsText, defaultFor, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
 import { Prose } from './Text';
 
 interface Props {
@@ -51,7 +51,7 @@ export function SchemaForm(props: Props) {
   const label = (s.title as string | undefined) ?? name;
   const optional = !required || nullable;
 
-  const field = (control: React.ReactNode, mine: FieldError[], opts: { inline?: boolean } = {}) => (
+  const field = (control: React.ReactNode, mine: FieldError[], opts: { inline?: boolean; note?: React.ReactNode } = {}) => (
     <div className={`field${mine.length ? ' has-error' : ''}${opts.inline ? ' inline' : ''}`} id={fieldId(path)} data-field={path.join('.')}>
       {label && !opts.inline && (
         <label className="field-label" htmlFor={fieldId(path) + '-input'}>
@@ -65,6 +65,7 @@ export function SchemaForm(props: Props) {
           <Prose text={s.description as string} />
         </p>
       )}
+      {opts.note}
       <FieldErrors errors={mine} />
     </div>
   );
@@ -187,11 +188,20 @@ export function SchemaForm(props: Props) {
       }
       return field(<input id={inputId} type="text" value={v} placeholder={placeholder} onChange={(e) => change(e.target.value)} />, errors);
     }
-    case 'number':
-      return field(
-        <NumberInput id={inputId} value={props.value} integer={shape.integer} placeholder={s.default !== undefined && s.default !== null ? String(s.default) : undefined} onChange={props.onChange} />,
-        errors,
+    case 'number': {
+      const bounds = boundsOf(s);
+      const range = boundsText(bounds);
+      const v = props.value;
+      const outside = typeof v === 'number' && ((bounds.min !== undefined && v < bounds.min) || (bounds.max !== undefined && v > bounds.max));
+      const note = range && (
+        <p className={`help bounds${outside ? ' warn' : ''}`}>{outside ? `Out of range: ${range}.` : `${range[0].toUpperCase()}${range.slice(1)}.`}</p>
       );
+      return field(
+        <NumberInput id={inputId} value={v} integer={shape.integer} placeholder={s.default !== undefined && s.default !== null ? String(s.default) : undefined} onChange={props.onChange} />,
+        errors,
+        { note },
+      );
+    }
     case 'boolean': {
       const checked = props.value === undefined ? Boolean(s.default) : Boolean(props.value);
       return field(

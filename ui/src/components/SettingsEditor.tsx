@@ -1,27 +1,38 @@
-// Stream-wide settings: the error policy (`on_error`), the buffer, batching, threads and replicas.
+// Stream-wide settings: the error policy (`on_error`), the buffer, batching, threads and replicas. Batching,
+// threads and replicas are forms of the server's stream schema, so their defaults, bounds and descriptions are
+// the model's own.
+import { useMemo } from 'react';
 import type { Catalogue } from '../api/types';
 import { type Config, isObj, ordered } from '../lib/config';
 import { type FieldError, under, equal } from '../lib/paths';
+import { type Schema, propertyOf, unwrapNullable } from '../lib/schema';
 import { ComponentEditor, newComponent } from './ComponentEditor';
 import { FieldErrors, SchemaForm } from './SchemaForm';
+import { Prose } from './Text';
+import { ErrorBanner } from './ui';
 
-const PIPELINE_SCHEMA = {
-  type: 'object',
-  properties: {
-    batch: {
-      type: 'object',
-      title: 'batch',
-      description: 'How messages are grouped before the processors.',
-      properties: {
-        size: { type: 'integer', description: 'Most messages in a batch.', default: 256 },
-        period: { type: 'string', description: 'Longest a batch waits to fill (`10ms`, `1s`).', default: '10ms' },
-      },
-    },
-    threads: { type: 'integer', description: 'Processor threads for this stream, 1 to 64.', default: 1 },
-  },
-};
-
-const REPLICAS_SCHEMA = { type: 'integer', description: 'On how many workers the stream runs at once, 1 to 64.', default: 1 };
+/**
+ * What of the stream's own schema (`GET /api/v1/schema/stream`) this editor renders as forms: `pipeline` without
+ * its processors (the pipeline drawing edits those) and `replicas`; and the descriptions of `on_error` and
+ * `buffer`, whose controls are its own.
+ */
+export function settingsSchemas(root: Schema) {
+  const pipeline = propertyOf(root, 'pipeline', root);
+  let pipelineForm: Schema | undefined;
+  if (pipeline) {
+    const { schema: p } = unwrapNullable(pipeline, root);
+    const { processors: _processors, ...rest } = (isObj(p.properties) ? p.properties : {}) as Record<string, Schema>;
+    void _processors;
+    if (Object.keys(rest).length > 0) {
+      pipelineForm = { ...p, properties: rest, required: Array.isArray(p.required) ? p.required.filter((k: unknown) => k !== 'processors') : [] };
+    }
+  }
+  const description = (key: string): string | undefined => {
+    const d = propertyOf(root, key, root)?.description;
+    return typeof d === 'string' ? d : undefined;
+  };
+  return { pipeline: pipelineForm, replicas: propertyOf(root, 'replicas', root), onError: description('on_error'), buffer: description('buffer') };
+}
 
 export function settingsSummary(cfg: Config): string {
   const policy = cfg.on_error === undefined ? 'drop' : isObj(cfg.on_error) ? 'dead letter' : String(cfg.on_error);
@@ -29,7 +40,23 @@ export function settingsSummary(cfg: Config): string {
   return `On error: ${policy} · Buffer: ${buffer}`;
 }
 
-export function SettingsEditor({ cfg, catalogue, onChange, errors }: { cfg: Config; catalogue: Catalogue; onChange: (c: Config) => void; errors: FieldError[] }) {
+export function SettingsEditor({
+  cfg,
+  catalogue,
+  schema,
+  schemaError,
+  onChange,
+  errors,
+}: {
+  cfg: Config;
+  catalogue: Catalogue;
+  /** The stream schema (`GET /api/v1/schema/stream`); undefined while it loads or when it failed. */
+  schema: Schema | undefined;
+  schemaError: unknown;
+  onChange: (c: Config) => void;
+  errors: FieldError[];
+}) {
+  const forms = useMemo(() => (schema ? settingsSchemas(schema) : undefined), [schema]);
   const set = (k: string, v: unknown) => {
     const next = { ...cfg };
     if (v === undefined) delete next[k];
@@ -65,6 +92,11 @@ export function SettingsEditor({ cfg, catalogue, onChange, errors }: { cfg: Conf
           <option value="dead_letter">dead letter: write failed messages to an output</option>
           {!['drop', 'stop', 'dead_letter'].includes(policy) && <option value={policy}>{policy}</option>}
         </select>
+        {forms?.onError && (
+          <p className="help">
+            <Prose text={forms.onError} />
+          </p>
+        )}
         <FieldErrors errors={errors.filter((e) => equal(e.path, ['config', 'on_error']))} />
       </div>
       {policy === 'dead_letter' && (
@@ -99,22 +131,39 @@ export function SettingsEditor({ cfg, catalogue, onChange, errors }: { cfg: Conf
             </option>
           ))}
         </select>
+        {forms?.buffer && (
+          <p className="help">
+            <Prose text={forms.buffer} />
+          </p>
+        )}
       </div>
       {isObj(cfg.buffer) && (
         <div className="sub-editor">
           <ComponentEditor title="Buffer options" hideKind kinds={catalogue.buffers} value={cfg.buffer} onChange={(v) => set('buffer', v)} path={['config', 'buffer']} errors={under(errors, ['config', 'buffer'])} />
         </div>
       )}
-      <SchemaForm
-        top
-        schema={PIPELINE_SCHEMA}
-        root={PIPELINE_SCHEMA}
-        value={pipelineRest}
-        onChange={(v) => set('pipeline', { ...(isObj(v) ? v : {}), ...(processors !== undefined ? { processors } : {}) })}
-        path={['config', 'pipeline']}
-        errors={under(errors, ['config', 'pipeline']).filter((e) => e.path[2] !== 'processors')}
-      />
-      <SchemaForm schema={REPLICAS_SCHEMA} root={REPLICAS_SCHEMA} name="replicas" value={cfg.replicas} onChange={(v) => set('replicas', v)} path={['config', 'replicas']} errors={under(errors, ['config', 'replicas'])} />
+      {schemaError ? (
+        <ErrorBanner error={schemaError} title="Cannot show batching, threads and replicas" />
+      ) : !schema || !forms ? (
+        <p className="muted small">Loading batching, threads and replicas…</p>
+      ) : (
+        <>
+          {forms.pipeline && (
+            <SchemaForm
+              top
+              schema={forms.pipeline}
+              root={schema}
+              value={pipelineRest}
+              onChange={(v) => set('pipeline', { ...(isObj(v) ? v : {}), ...(processors !== undefined ? { processors } : {}) })}
+              path={['config', 'pipeline']}
+              errors={under(errors, ['config', 'pipeline']).filter((e) => e.path[2] !== 'processors')}
+            />
+          )}
+          {forms.replicas && (
+            <SchemaForm schema={forms.replicas} root={schema} name="replicas" value={cfg.replicas} onChange={(v) => set('replicas', v)} path={['config', 'replicas']} errors={under(errors, ['config', 'replicas'])} />
+          )}
+        </>
+      )}
     </div>
   );
 }

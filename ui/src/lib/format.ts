@@ -51,3 +51,20 @@ export function fmtTime(ms: number): string {
 export function fmtShort(ms: number): string {
   return new Date(ms).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
 }
+
+/** A count as `1,200` (grouped), or `12.3M` from a million on. */
+export function fmtCount(n: number | undefined | null): string {
+  if (n === undefined || n === null || Number.isNaN(n)) return '—';
+  if (Math.abs(n) >= 1e6) return fmtNumber(n);
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** A duration given in microseconds: `0.42 µs`, `3.2 µs`, `850 µs`, `1.4 ms`, `2.1 s`. */
+export function fmtMicros(us: number): string {
+  if (us <= 0) return '0 µs';
+  if (us < 1) return `${Math.max(0.01, Math.round(us * 100) / 100)} µs`;
+  if (us < 10) return `${Math.round(us * 10) / 10} µs`;
+  if (us < 1000) return `${Math.round(us)} µs`;
+  if (us < 1e6) return `${Math.round(us / 100) / 10} ms`;
+  return `${Math.round(us / 1e5) / 10} s`;
+}

@@ -190,3 +190,38 @@ export function variantLabel(v: Schema, root: unknown): string {
       return sh.kind;
   }
 }
+
+/** The bounds every value of a format has (schemars writes them for sized integers): not worth saying. */
+const NATURAL: Record<string, [number, number | undefined]> = {
+  uint: [0, undefined],
+  uint8: [0, 255],
+  uint16: [0, 65535],
+  uint32: [0, 4294967295],
+  uint64: [0, undefined],
+  int8: [-128, 127],
+  int16: [-32768, 32767],
+  int32: [-2147483648, 2147483647],
+};
+
+/** A number schema's own bounds (`minimum`, `maximum`), leaving out those its format implies. */
+export function boundsOf(s: Schema): { min?: number; max?: number } {
+  const natural = typeof s.format === 'string' ? NATURAL[s.format] : undefined;
+  const min = typeof s.minimum === 'number' && !(s.minimum === 0 && s.maximum === undefined) && s.minimum !== natural?.[0] ? s.minimum : undefined;
+  const max = typeof s.maximum === 'number' && s.maximum !== natural?.[1] ? s.maximum : undefined;
+  return { min, max };
+}
+
+/** `from 1 to 64`, `at least 1`, `at most 64`; undefined when the schema sets no bounds of its own. */
+export function boundsText({ min, max }: { min?: number; max?: number }): string | undefined {
+  if (min !== undefined && max !== undefined) return `from ${min} to ${max}`;
+  if (min !== undefined) return `at least ${min}`;
+  if (max !== undefined) return `at most ${max}`;
+  return undefined;
+}
+
+/** The schema of property `key` of an object schema, references and nullable wrappers undone. */
+export function propertyOf(schema: unknown, key: string, root: unknown): Schema | undefined {
+  const s = unwrapNullable(resolve(schema, root), root).schema;
+  const p = asSchema(s.properties)[key];
+  return p === undefined ? undefined : resolve(p, root);
+}

@@ -13,6 +13,7 @@ import { TestPanel } from '../components/TestPanel';
 import { ErrorBanner, PageHeader } from '../components/ui';
 import { type Config, isObj, kindOf, optionsOf, ordered, processorsOf, toYaml, withProcessors } from '../lib/config';
 import { type FieldError, type Path, equal, fieldId, startsWith, toFieldErrors, under } from '../lib/paths';
+import type { Schema } from '../lib/schema';
 
 type Status = 'active' | 'paused';
 
@@ -43,6 +44,8 @@ export function BuilderPage() {
   const { id } = useParams();
   const navigate = useNavigate();
   const [catalogue, setCatalogue] = useState<Catalogue>();
+  const [streamSchema, setStreamSchema] = useState<Schema>();
+  const [streamSchemaError, setStreamSchemaError] = useState<unknown>();
   const [loadError, setLoadError] = useState<unknown>();
   const [name, setName] = useState('');
   const [status, setStatus] = useState<Status>('active');
@@ -59,6 +62,11 @@ export function BuilderPage() {
 
   useEffect(() => {
     ok(api.GET('/api/v1/components')).then(setCatalogue, setLoadError);
+    // The stream settings' forms; the rest of the builder works without it.
+    ok(api.GET('/api/v1/schema/stream')).then((s: unknown) => {
+      if (isObj(s)) setStreamSchema(s);
+      else setStreamSchemaError(new ApiError(0, 'the stream schema is not a JSON object'));
+    }, setStreamSchemaError);
   }, []);
 
   useEffect(() => {
@@ -202,7 +210,7 @@ export function BuilderPage() {
       />
     );
   } else if (selected === 'settings') {
-    editor = <SettingsEditor cfg={cfg} catalogue={catalogue} onChange={(c) => change(c)} errors={errors} />;
+    editor = <SettingsEditor cfg={cfg} catalogue={catalogue} schema={streamSchema} schemaError={streamSchemaError} onChange={(c) => change(c)} errors={errors} />;
   } else if (selected === 'add') {
     editor = (
       <div className="component-editor">

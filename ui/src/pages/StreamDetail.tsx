@@ -4,8 +4,9 @@ import { ApiError, api, ok } from '../api/client';
 import type { MetricsHistory, VersionView } from '../api/types';
 import { LineChart, type Series } from '../components/Chart';
 import { LineDiff } from '../components/Diff';
+import { StreamFlow } from '../components/StreamFlow';
 import { Confirm, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
-import { kindOf, processorsOf, toYaml, isObj, optionsOf } from '../lib/config';
+import { toYaml, isObj } from '../lib/config';
 import { ago, fmtBytes, fmtNumber, fmtRate, fmtShort, fmtTime } from '../lib/format';
 import { useLoad, useNow } from '../lib/hooks';
 import { RateTracker, type Rates, deleteStream, setStatus } from '../lib/streams';
@@ -62,11 +63,6 @@ export function StreamDetailPage() {
   if (!s) return <div className="page muted">Loading…</div>;
 
   const cfg = isObj(s.config) ? s.config : {};
-  const procs = processorsOf(cfg).map((p) => {
-    const k = kindOf(p);
-    const o = optionsOf(p);
-    return k === 'wasm' && isObj(o) && typeof o.name === 'string' ? `${o.name}${o.version ? ` v${o.version}` : ''}` : k ?? '?';
-  });
 
   return (
     <div className="page">
@@ -106,17 +102,7 @@ export function StreamDetailPage() {
         </div>
       )}
 
-      <div className="flow card">
-        <span className="kind">{kindOf(cfg.input) ?? '?'}</span>
-        {procs.map((p, i) => (
-          <span key={i}>
-            <span className="flow-arrow">→</span>
-            <span className="kind proc">{p}</span>
-          </span>
-        ))}
-        <span className="flow-arrow">→</span>
-        <span className="kind">{kindOf(cfg.output) ?? '?'}</span>
-      </div>
+      <StreamFlow config={cfg} counters={s.components ?? []} />
 
       <div className="stats" aria-label="Counters">
         <Stat label="Received" value={fmtNumber(s.received)} sub={s.status === 'active' ? fmtRate(rates.in) : undefined} name="received" />
