@@ -355,7 +355,10 @@ fn log_output_logs_one_message_in_every_and_cuts_long_payloads() {
     assert_eq!(logged.len(), 3, "{err}");
     // Messages 1, 3 and 5, each cut to 8 bytes with the full length said.
     for (line, n) in logged.iter().zip([1, 3, 5]) {
-        assert!(line.contains(&format!("message: {{\"n\":{n},\"... (")), "{line}");
+        assert!(
+            line.contains(&format!("message: {{\"n\":{n},\"... (")),
+            "{line}"
+        );
     }
 }
 

@@ -515,12 +515,28 @@ async fn secrets_are_never_returned_and_reach_the_stream_that_uses_them() {
         );
     }
 
+    // A server that answers the `x-key` header it was sent: the stream's input polls it with a secret header.
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_url = format!("http://{}/key", echo.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/key",
+            axum::routing::get(|h: axum::http::HeaderMap| async move {
+                h.get("x-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            }),
+        );
+        axum::serve(echo, app).await.unwrap()
+    });
+
     // A stream that references a missing secret is refused as active, at the path that uses it.
     let out = dir.path().join("out.jsonl");
     let config = |name: &str| {
         json!({
-            "input": {"generate": {"count": 2}},
-            "pipeline": {"processors": [{"mapping": format!(".key = \"${{secret:{name}}}\"")}]},
+            "input": {"http_client": {"url": echo_url, "interval": "10ms", "count": 2,
+                "headers": {"x-key": format!("${{secret:{name}}}")}}},
             "output": {"file": {"path": out}}
         })
     };
@@ -533,12 +549,43 @@ async fn secrets_are_never_returned_and_reach_the_stream_that_uses_them() {
     assert_eq!(status, 400);
     assert_eq!(
         body["details"][0]["path"],
-        "config.pipeline.processors[0].mapping"
+        "config.input.http_client.headers.x-key"
     );
     assert_eq!(
         body["details"][0]["message"],
         "secret \"missing\" does not exist"
     );
+
+    // Anywhere but a credential field (a payload template, a mapping) a secret is refused, at its path.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "leak", "config": {
+                "input": {"generate": {"count": 1, "payload": "${secret:api_key}"}},
+                "pipeline": {"processors": [{"mapping": ".k = \"${secret:api_key}\""}]},
+                "output": {"file": {"path": out}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let details = body["details"].as_array().unwrap();
+    for path in [
+        "config.input.generate.payload",
+        "config.pipeline.processors[0].mapping",
+    ] {
+        let d = details
+            .iter()
+            .find(|d| d["path"] == path)
+            .unwrap_or_else(|| panic!("no problem at {path}: {body}"));
+        assert!(
+            d["message"]
+                .as_str()
+                .unwrap()
+                .contains("may only be used in a credential field"),
+            "{d}"
+        );
+    }
+    assert!(!out.exists(), "nothing was written");
 
     // The worker resolves it: the value reaches the output; the API still shows the reference.
     let (status, saved) = api
@@ -552,7 +599,7 @@ async fn secrets_are_never_returned_and_reach_the_stream_that_uses_them() {
     wait_status(&api, &id, "completed", WAIT).await;
     let written = lines(&out);
     assert_eq!(written.len(), 2);
-    assert!(written[0].contains("s3cr3t-v2"), "{written:?}");
+    assert_eq!(written[0], "s3cr3t-v2", "{written:?}");
     assert!(!stream(&api, &id).await.to_string().contains("s3cr3t"));
 
     // The test endpoint would show the value in its answer: it refuses secrets.

@@ -125,11 +125,14 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `airtruct standalone` on a free port with its data in `dir`.
+/// Starts `airtruct standalone` on a free port with its data in `dir/data`; streams may use files under `dir`
+/// (the operator's `--path-root`), the data folder excepted.
 pub fn standalone(dir: &Path) -> (Proc, String) {
     let mut cmd = airtruct(dir);
     cmd.args(["standalone", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
+        .arg("--path-root")
+        .arg(dir)
         .env("AIRTRUCT_ADMIN_PASSWORD", ADMIN_PASSWORD);
     let mut p = Proc::spawn("standalone", cmd);
     let base = p.wait_for_api();
@@ -322,6 +325,8 @@ pub fn coordinator(dir: &Path, db: &PgDb) -> (Proc, String) {
     let mut cmd = airtruct(dir);
     cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
+        .arg("--path-root")
+        .arg(dir)
         .args(["--database-url", &db.url()])
         .env("AIRTRUCT_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)

@@ -108,6 +108,13 @@ struct ServerArgs {
     /// The built web console (`ui/dist`), served at `/` [default: ui/dist].
     #[arg(long, env = "AIRTRUCT_CONSOLE_DIR")]
     console_dir: Option<PathBuf>,
+    /// A folder streams may read and write files under (repeat for several); replaces the policy's `paths`
+    /// [default: DATA_DIR/files].
+    #[arg(long = "path-root", env = "AIRTRUCT_PATH_ROOTS", value_delimiter = ',')]
+    path_roots: Vec<PathBuf>,
+    /// Let streams open listening sockets of their own (`http_server` with `address`).
+    #[arg(long, env = "AIRTRUCT_ALLOW_LISTENERS")]
+    allow_listeners: bool,
 }
 
 #[derive(Args)]
@@ -152,7 +159,15 @@ fn server_settings(a: &ServerArgs) -> anyhow::Result<ServerSettings> {
         .clone()
         .or(file.database_url)
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("airtruct.db").display()));
+    let mut policy = file
+        .policy
+        .unwrap_or_else(|| airtruct_runtime::policy::Policy::for_data_dir(&data_dir));
+    if !a.path_roots.is_empty() {
+        policy.paths = a.path_roots.clone();
+    }
+    policy.listeners |= a.allow_listeners;
     Ok(ServerSettings {
+        policy,
         listen: a
             .listen
             .or(file.listen)

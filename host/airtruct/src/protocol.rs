@@ -107,6 +107,9 @@ pub struct Assignment {
     /// The uploaded components the config names.
     #[serde(default)]
     pub components: Vec<ComponentRef>,
+    /// The operator's policy the stream runs under, checked again on the worker before anything is opened.
+    #[serde(default)]
+    pub policy: Option<airtruct_runtime::policy::Policy>,
 }
 
 /// The answer to a heartbeat: the complete set of streams the worker should run now.

@@ -4,6 +4,7 @@
 
 use airtruct_runtime::Tasks;
 use airtruct_runtime::ingest::IngestHub;
+use airtruct_runtime::policy::Policy;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct FileSettings {
     pub console_dir: Option<PathBuf>,
     pub coordinator: Option<String>,
     pub name: Option<String>,
+    /// What streams saved through the API may touch (see docs/security.md).
+    pub policy: Option<Policy>,
 }
 
 impl FileSettings {
@@ -55,6 +58,8 @@ pub struct ServerSettings {
     pub secret_key_file: PathBuf,
     /// The built web console, served at `/` (none: the API only).
     pub console_dir: Option<PathBuf>,
+    /// What streams saved through the API may touch; the server adds its own files and listeners to it.
+    pub policy: Policy,
 }
 
 /// Resolved settings of a worker.
@@ -193,6 +198,11 @@ pub async fn run_server(
     let token = worker_token(&settings)?;
     bootstrap_admin(&store, settings.admin_password.as_deref()).await?;
     let ingest = IngestHub::default();
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let policy = Arc::new(server_policy(&settings, &engine, addr)?);
     let coordinator = Arc::new(Coordinator::new(
         store,
         engine.clone(),
@@ -200,15 +210,12 @@ pub async fn run_server(
         &token,
         Timing::default(),
         ingest.clone(),
+        policy,
     ));
 
     let shutdown = CancellationToken::new();
     let tasks = Tasks::default();
     shutdown_on_signals(&tasks, shutdown.clone());
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("listening on {}", settings.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, standalone, data_dir = %settings.data_dir.display(), "airtruct is up: API at http://{addr}/api/v1");
     match &settings.console_dir {
         Some(dir) if dir.join("index.html").is_file() => {
@@ -263,6 +270,32 @@ pub async fn run_server(
         tracing::warn!(tasks = ?left, "tasks still running at exit: aborted");
     }
     served.context("serving HTTP")
+}
+
+/// The operator's policy with the server's own files refused and its own listener denied; the path roots are
+/// created when missing.
+fn server_policy(
+    settings: &ServerSettings,
+    engine: &Engine,
+    listening: SocketAddr,
+) -> anyhow::Result<Policy> {
+    let mut policy = settings.policy.clone();
+    for root in &policy.paths {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("creating the path root \"{}\"", root.display()))?;
+    }
+    policy.refused_paths.push(settings.data_dir.clone());
+    policy.refused_paths.push(settings.secret_key_file.clone());
+    if let Some(file) = settings.database_url.strip_prefix("sqlite://") {
+        policy
+            .refused_paths
+            .push(PathBuf::from(file.split('?').next().unwrap_or(file)));
+    }
+    if let Some(cache) = &engine.config().cache_dir {
+        policy.refused_paths.push(cache.clone());
+    }
+    policy.egress.own_listeners.push(listening);
+    Ok(policy)
 }
 
 /// Runs a worker that takes its streams from a coordinator.

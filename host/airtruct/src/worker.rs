@@ -11,7 +11,7 @@ use airtruct_engine::Engine;
 use airtruct_runtime::ingest::IngestHub;
 use airtruct_runtime::{
     BuildContext, Error, StreamExit, StreamMetrics, StreamRef, Tasks, Uploaded, build_stream,
-    run_stream, validate_stream,
+    run_stream, validate_stream_under,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -398,15 +398,23 @@ impl Supervised {
             self.ingest.clone(),
             self.cancel.clone(),
             self.tasks.named(format!("stream {}", a.stream_id)),
-        );
+        )
+        .with_policy(a.policy.clone().map(Arc::new));
         let start = async {
             let config = self.resolve()?;
             let uploaded = self.fetch_components().await?;
             let engine = self.engine.clone();
+            let policy = a.policy.clone();
             // A config that does not validate here (a secret that changed it, a component that cannot load) is
             // the user's to fix: no retry makes it valid.
             let plan = tokio::task::spawn_blocking(move || {
-                validate_stream(airtruct_connectors::registry(), &engine, &config, &uploaded)
+                validate_stream_under(
+                    airtruct_connectors::registry(),
+                    &engine,
+                    &config,
+                    &uploaded,
+                    policy.as_ref(),
+                )
             })
             .await
             .map_err(|e| Error::Internal(format!("validation crashed: {e}")))?

@@ -86,11 +86,70 @@ impl KafkaConnection {
     }
 }
 
+/// The fields of a Kafka connection that carry credentials.
+pub const CREDENTIALS: &[&str] = &[
+    "sasl.password",
+    "options.ssl.key.password",
+    "options.ssl.keystore.password",
+];
+
 impl KafkaConnection {
-    /// Reports the connection's problems at their fields.
+    /// Reports the connection's problems at their fields, the operator's policy included: every broker an
+    /// allowed destination, every pass-through property allowed (a file it names under the path roots).
     pub fn check(&self, check: &mut Check<'_>) {
         for (field, message) in self.problems() {
             check.problem(field, message);
         }
+        let Some(policy) = check.policy() else {
+            return;
+        };
+        for (i, b) in self.brokers.iter().enumerate() {
+            match broker_address(b) {
+                Some((host, port)) => check.destination(&format!("brokers[{i}]"), &host, port),
+                None => check.problem(&format!("brokers[{i}]"), "expected host:port"),
+            }
+        }
+        for (key, value) in &self.options {
+            let field = format!("options.{key}");
+            match policy.check_kafka_option(key, value) {
+                Ok(Some(path)) => check.path(&field, path),
+                Ok(None) => {}
+                Err(e) => check.problem(&field, e),
+            }
+        }
     }
+
+    /// The same checks, again before the client is created (nothing is loaded before they pass).
+    pub fn allow(
+        &self,
+        cx: &airtruct_runtime::BuildContext,
+    ) -> Result<(), airtruct_runtime::Error> {
+        let Some(policy) = cx.policy.as_deref() else {
+            return Ok(());
+        };
+        for b in &self.brokers {
+            let (host, port) = broker_address(b).ok_or_else(|| {
+                airtruct_runtime::Error::User(format!("kafka: broker \"{b}\" is not host:port"))
+            })?;
+            cx.check_destination("kafka", &host, port)?;
+        }
+        for (key, value) in &self.options {
+            match policy.check_kafka_option(key, value) {
+                Ok(Some(path)) => cx.check_path(&format!("kafka: options.{key}"), path)?,
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(airtruct_runtime::Error::User(format!(
+                        "kafka: options.{key}: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `host:port` of a broker (9092 when the port is missing).
+fn broker_address(b: &str) -> Option<(String, u16)> {
+    airtruct_runtime::policy::url_destination(&format!("kafka://{b}"))
+        .map(|(h, p)| (h, if p == 0 { 9092 } else { p }))
 }

@@ -62,6 +62,71 @@ pub fn is_identifier(s: &str) -> bool {
         })
 }
 
+/// Where a DSN leads: the file of a SQLite database (`None` for `:memory:`), or the server's host and port.
+pub enum DsnTarget {
+    File(Option<std::path::PathBuf>),
+    Server(String, u16),
+    Unknown,
+}
+
+/// Reads where a DSN leads, without keeping its credentials.
+pub fn dsn_target(driver: Driver, dsn: &str) -> DsnTarget {
+    match driver {
+        Driver::Sqlite => {
+            let rest = dsn
+                .strip_prefix("sqlite://")
+                .or_else(|| dsn.strip_prefix("sqlite:"))
+                .unwrap_or(dsn);
+            let path = rest.split('?').next().unwrap_or("");
+            if path.is_empty() || path == ":memory:" {
+                DsnTarget::File(None)
+            } else {
+                DsnTarget::File(Some(path.into()))
+            }
+        }
+        _ => match airtruct_runtime::policy::url_destination(dsn) {
+            Some((host, port)) => DsnTarget::Server(host, port),
+            None => DsnTarget::Unknown,
+        },
+    }
+}
+
+/// Checks a DSN against the operator's policy at validation: a SQLite file under the path roots, a server the
+/// egress rules allow.
+pub fn check_dsn(check: &mut airtruct_runtime::kind::Check<'_>, driver: Driver, dsn: &str) {
+    if check.policy().is_none() {
+        return;
+    }
+    match dsn_target(driver, dsn) {
+        DsnTarget::File(Some(path)) => check.path("dsn", &path),
+        DsnTarget::File(None) => {}
+        DsnTarget::Server(host, port) => check.destination("dsn", &host, port),
+        DsnTarget::Unknown => {
+            check.problem("dsn", "has no host to check against the operator's policy")
+        }
+    }
+}
+
+/// The same check, again before connecting.
+pub fn allow_dsn(
+    cx: &airtruct_runtime::BuildContext,
+    what: &str,
+    driver: Driver,
+    dsn: &str,
+) -> Result<(), Error> {
+    if cx.policy.is_none() {
+        return Ok(());
+    }
+    match dsn_target(driver, dsn) {
+        DsnTarget::File(Some(path)) => cx.check_path(what, &path),
+        DsnTarget::File(None) => Ok(()),
+        DsnTarget::Server(host, port) => cx.check_destination(what, &host, port),
+        DsnTarget::Unknown => Err(Error::User(format!(
+            "{what}: the dsn has no host to check against the operator's policy"
+        ))),
+    }
+}
+
 /// A small pool for one connector (`what` names it in errors).
 pub async fn connect(driver: Driver, dsn: &str, what: &str) -> Result<AnyPool, Error> {
     install_default_drivers();

@@ -74,6 +74,17 @@ pub fn secret_refs(value: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// Every use of a secret, with the path of the string it is in (a name used twice is listed twice).
+pub fn secret_uses(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk_strings(value, "", &mut |path, s| {
+        for name in secret_names(s) {
+            out.push((name.to_string(), path.to_string()));
+        }
+    });
+    out
+}
+
 /// Replaces every `${secret:NAME}` in the strings of `value` with `lookup(NAME)`, reporting each unknown name
 /// at its path. Runs on the worker that runs the stream, so values never travel in clear.
 pub fn resolve_secrets(

@@ -13,7 +13,7 @@ pub use config::{
     parse_stream_partial, parse_text,
 };
 pub use duration::{Duration, parse_duration};
-pub use interpolate::{interpolate_env, resolve_secrets, secret_refs};
+pub use interpolate::{interpolate_env, resolve_secrets, secret_refs, secret_uses};
 pub use schema::{MAX_COUNT, PipelineSchema, StreamSchema, stream_schema};
 
 /// One problem in a configuration, with where it is.

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use airtruct_engine::Engine;
 use tokio_util::sync::CancellationToken;
 
+use crate::Error;
 use crate::ingest::IngestHub;
 use crate::metrics::{ComponentMetrics, StreamMetrics};
+use crate::policy::Policy;
 use crate::tasks::NamedTasks;
 use crate::vrl::Vrl;
 
@@ -37,6 +39,8 @@ pub struct BuildContext {
     pub tasks: NamedTasks,
     /// Compiles VRL programs in the sandbox.
     pub vrl: Vrl,
+    /// The operator's policy, checked again before anything is opened (`None` for `airtruct run`).
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl BuildContext {
@@ -60,6 +64,46 @@ impl BuildContext {
             ingest,
             shutdown,
             tasks,
+            policy: None,
+        }
+    }
+
+    /// The same, under the operator's policy.
+    pub fn with_policy(mut self, policy: Option<Arc<Policy>>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Checks a path option against the policy before it is opened.
+    pub fn check_path(&self, what: &str, path: &std::path::Path) -> Result<(), Error> {
+        match self.policy.as_deref().map(|p| p.check_path(path)) {
+            Some(Err(e)) => Err(Error::User(format!("{what}: {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks an outbound destination against the policy before connecting.
+    pub fn check_destination(&self, what: &str, host: &str, port: u16) -> Result<(), Error> {
+        match self
+            .policy
+            .as_deref()
+            .map(|p| p.check_destination(host, port))
+        {
+            Some(Err(e)) => Err(Error::User(format!("{what}: {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a URL's destination against the policy before connecting.
+    pub fn check_url(&self, what: &str, url: &str) -> Result<(), Error> {
+        if self.policy.is_none() {
+            return Ok(());
+        }
+        match crate::policy::url_destination(url) {
+            Some((host, port)) => self.check_destination(what, &host, port),
+            None => Err(Error::User(format!(
+                "{what}: \"{url}\" has no host to check against the operator's egress policy"
+            ))),
         }
     }
 

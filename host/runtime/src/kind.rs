@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
 use crate::context::BuildContext;
+use crate::policy::Policy;
 use crate::vrl::{Vrl, VrlProgram};
 use crate::{Error, Input, Output};
 
@@ -49,6 +50,9 @@ pub trait Kind: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     const DESCRIPTION: &'static str;
     /// A documented example of its options, as JSON; the registry's test parses, validates and builds it.
     const EXAMPLE: &'static str;
+    /// The fields that carry credentials (`dsn`, `sasl.password`, `headers.*` for every value of a map): the
+    /// only places a `${secret:NAME}` may appear.
+    const CREDENTIALS: &'static [&'static str] = &[];
 
     /// Checks what serde cannot, reporting every problem with [`Check::problem`]; it may resolve what the
     /// options reference (a VRL program, a nested output) into fields of its own.
@@ -114,6 +118,8 @@ pub struct CheckContext<'a> {
     pub engine: &'a Engine,
     pub uploaded: &'a Uploaded,
     pub vrl: Vrl,
+    /// The operator's policy, for streams saved through the API (`None` for `airtruct run`).
+    pub policy: Option<&'a Policy>,
 }
 
 impl<'a> CheckContext<'a> {
@@ -123,7 +129,14 @@ impl<'a> CheckContext<'a> {
             engine,
             uploaded,
             vrl: Vrl::new(engine.clone()),
+            policy: None,
         }
+    }
+
+    /// The same, under the operator's policy.
+    pub fn with_policy(mut self, policy: Option<&'a Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
@@ -171,6 +184,50 @@ impl<'a> Check<'a> {
             .ok()
     }
 
+    /// Checks a path option against the policy: it must resolve under a root, outside the server's files.
+    pub fn path(&mut self, field: &str, path: &std::path::Path) {
+        if let Some(Err(e)) = self.cx.policy.map(|p| p.check_path(path)) {
+            self.problem(field, e);
+        }
+    }
+
+    /// Checks an outbound destination against the egress policy.
+    pub fn destination(&mut self, field: &str, host: &str, port: u16) {
+        if let Some(Err(e)) = self.cx.policy.map(|p| p.check_destination(host, port)) {
+            self.problem(field, e);
+        }
+    }
+
+    /// Checks a URL's host and port against the egress policy.
+    pub fn url(&mut self, field: &str, url: &str) {
+        if self.cx.policy.is_none() {
+            return;
+        }
+        match crate::policy::url_destination(url) {
+            Some((host, port)) => self.destination(field, &host, port),
+            None => self.problem(
+                field,
+                "has no host to check against the operator's egress policy",
+            ),
+        }
+    }
+
+    /// Refuses a listening socket of the stream's own unless the policy grants it.
+    pub fn listener(&mut self, field: &str) {
+        if self.cx.policy.is_some_and(|p| !p.listeners) {
+            self.problem(
+                field,
+                "a stream may not open a listener of its own: the operator's policy (`listeners`); take \
+                 requests through the coordinator's /ingest/{stream} instead",
+            );
+        }
+    }
+
+    /// The policy, when there is one.
+    pub fn policy(&self) -> Option<&'a Policy> {
+        self.cx.policy
+    }
+
     /// Parses a nested output (`late_output: {file: {...}}`) at `field`.
     pub fn output(&mut self, field: &str, value: &Value) -> Option<Box<dyn OutputKind>> {
         let at = self.at(field);
@@ -209,6 +266,7 @@ enum About {
         description: &'static str,
         schema: fn() -> Value,
         example: &'static str,
+        credentials: &'static [&'static str],
     },
     /// From a built-in component's own `describe`.
     Component(&'static Builtin),
@@ -232,6 +290,7 @@ fn typed<T: Kind>(imp: Imp) -> KindEntry {
             description: T::DESCRIPTION,
             schema: schema_of::<T>,
             example: T::EXAMPLE,
+            credentials: T::CREDENTIALS,
         },
         imp,
     }
@@ -342,6 +401,26 @@ impl KindEntry {
         }
     }
 
+    /// The fields of its options that carry credentials (see [`Kind::CREDENTIALS`]).
+    pub fn credentials(&self) -> &'static [&'static str] {
+        match self.about {
+            About::Typed { credentials, .. } => credentials,
+            About::Component(_) => &[],
+        }
+    }
+
+    /// Whether `field` (a path inside its options: `sasl.password`, `headers.x-api-key`) carries credentials.
+    pub fn is_credential(&self, field: &str) -> bool {
+        self.credentials()
+            .iter()
+            .any(|c| match c.strip_suffix(".*") {
+                Some(map) => field
+                    .strip_prefix(map)
+                    .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1),
+                None => field == *c,
+            })
+    }
+
     /// Its catalogue entry; a built-in component is loaded (compiled once, then cached) to describe itself.
     pub fn doc(&self, engine: &Engine) -> KindDoc {
         let (description, config_schema) = match &self.about {
@@ -399,6 +478,11 @@ impl Registry {
 
     fn of(&self, role: Role) -> impl Iterator<Item = &KindEntry> {
         self.kinds.iter().filter(move |k| k.role() == role)
+    }
+
+    /// The entry of a kind.
+    pub fn entry(&self, role: Role, name: &str) -> Option<&KindEntry> {
+        self.of(role).find(|k| k.name == name)
     }
 
     /// The catalogue of a role.

@@ -10,6 +10,7 @@ mod deliver;
 pub mod ingest;
 pub mod kind;
 pub mod metrics;
+pub mod policy;
 pub mod processors;
 pub mod retry;
 pub mod stream;
@@ -26,7 +27,7 @@ pub use kind::{Registry, Role, Uploaded};
 pub use metrics::{ComponentSnapshot, MetricsSnapshot, StreamMetrics};
 pub use stream::{BuiltStream, StreamExit, build_stream, run_stream};
 pub use tasks::Tasks;
-pub use validate::{StreamPlan, validate_stream};
+pub use validate::{StreamPlan, validate_stream, validate_stream_under};
 
 /// Reads a metadata value of a message.
 pub fn meta_get<'a>(msg: &'a Message, key: &str) -> Option<&'a str> {

@@ -6,7 +6,8 @@ use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_pa
 use serde_json::Value;
 
 use crate::chain::ProcessorSpec;
-use crate::kind::{BufferKind, CheckContext, InputKind, OutputKind, Registry, Uploaded};
+use crate::kind::{BufferKind, CheckContext, InputKind, OutputKind, Registry, Role, Uploaded};
+use crate::policy::Policy;
 
 /// A stream config that passed validation, with everything parsed and resolved, ready to build.
 pub struct StreamPlan {
@@ -20,15 +21,34 @@ pub struct StreamPlan {
 
 /// Validates a stream config (as a JSON value, after interpolation) against the kinds of `registry`, returning
 /// every problem of every component at once. `uploaded` holds the uploaded components the config names (see
-/// [`crate::processors::uploaded_refs`]).
+/// [`crate::processors::uploaded_refs`]). No policy: for `airtruct run`, which runs as its user.
 pub fn validate_stream(
     registry: &Registry,
     engine: &Engine,
     value: &Value,
     uploaded: &Uploaded,
 ) -> Result<StreamPlan, Vec<ValidationError>> {
-    let cx = CheckContext::new(registry, engine, uploaded);
+    validate_stream_under(registry, engine, value, uploaded, None)
+}
+
+/// [`validate_stream`] under the operator's policy (streams saved through the API): paths, destinations,
+/// listeners and pass-through options are checked at their fields, and `${secret:...}` may appear only in
+/// credential fields.
+pub fn validate_stream_under(
+    registry: &Registry,
+    engine: &Engine,
+    value: &Value,
+    uploaded: &Uploaded,
+    policy: Option<&Policy>,
+) -> Result<StreamPlan, Vec<ValidationError>> {
+    let cx = CheckContext::new(registry, engine, uploaded).with_policy(policy);
+    let mut secret_errors = if policy.is_some() {
+        secrets_outside_credentials(registry, value)
+    } else {
+        Vec::new()
+    };
     let (partial, mut errors) = parse_stream_partial(value);
+    errors.append(&mut secret_errors);
     let input = partial
         .input
         .as_ref()
@@ -105,6 +125,79 @@ pub fn validate_stream(
         }),
         _ => Err(errors),
     }
+}
+
+/// Every `${secret:NAME}` that is not in a credential field of its component's kind, as a problem at its path.
+pub fn secrets_outside_credentials(registry: &Registry, value: &Value) -> Vec<ValidationError> {
+    // Where components sit, and their roles; the longest prefix wins (a window's late output in its buffer).
+    let kind_at = |v: Option<&Value>| {
+        v.and_then(Value::as_object)
+            .and_then(|m| m.keys().next())
+            .cloned()
+    };
+    let mut places: Vec<(String, Role, Option<String>)> = vec![
+        ("input".into(), Role::Input, kind_at(value.get("input"))),
+        ("output".into(), Role::Output, kind_at(value.get("output"))),
+        ("buffer".into(), Role::Buffer, kind_at(value.get("buffer"))),
+        (
+            "on_error.dead_letter".into(),
+            Role::Output,
+            kind_at(value.pointer("/on_error/dead_letter")),
+        ),
+        (
+            "buffer.system_window.late_output".into(),
+            Role::Output,
+            kind_at(value.pointer("/buffer/system_window/late_output")),
+        ),
+    ];
+    if let Some(steps) = value
+        .pointer("/pipeline/processors")
+        .and_then(Value::as_array)
+    {
+        for (i, step) in steps.iter().enumerate() {
+            places.push((
+                format!("pipeline.processors[{i}]"),
+                Role::Processor,
+                kind_at(Some(step)),
+            ));
+        }
+    }
+    let mut errors = Vec::new();
+    for (name, path) in airtruct_model::secret_uses(value) {
+        let place = places
+            .iter()
+            .filter_map(|(at, role, kind)| {
+                let kind = kind.as_ref()?;
+                let options = airtruct_model::join_path(at, kind);
+                let field = path.strip_prefix(&options)?.strip_prefix('.')?;
+                Some((options.len(), *role, kind, field))
+            })
+            .max_by_key(|p| p.0);
+        let allowed = place.is_some_and(|(_, role, kind, field)| {
+            registry
+                .entry(role, kind)
+                .is_some_and(|e| e.is_credential(field))
+        });
+        if !allowed {
+            let fields: Vec<String> = place
+                .and_then(|(_, role, kind, _)| registry.entry(role, kind))
+                .map(|e| e.credentials().iter().map(|c| c.to_string()).collect())
+                .unwrap_or_default();
+            errors.push(ValidationError::new(
+                path,
+                format!(
+                    "secret \"{name}\" may only be used in a credential field ({}): anywhere else its value \
+                     could be written out",
+                    if fields.is_empty() {
+                        "this component has none".to_string()
+                    } else {
+                        fields.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    errors
 }
 
 /// Checks a `wasm` processor's config against the JSON Schema its component describes, with the built-in

@@ -4,7 +4,7 @@
 use airtruct_model::ValidationError;
 use airtruct_runtime::Uploaded;
 use airtruct_runtime::processors::{uploaded_refs, wasm_steps};
-use airtruct_runtime::validate_stream;
+use airtruct_runtime::validate_stream_under;
 use serde_json::Value;
 
 use super::AppState;
@@ -102,9 +102,17 @@ pub(super) async fn check(state: &AppState, config: &Value) -> Result<(), Vec<Va
     let (uploaded, fetch_errors) = fetch_uploaded(state, &value).await;
     errors.extend(fetch_errors);
     let engine = state.engine.clone();
+    let policy = state.policy.clone();
     errors.extend(
         match tokio::task::spawn_blocking(move || {
-            validate_stream(airtruct_connectors::registry(), &engine, &value, &uploaded).map(|_| ())
+            validate_stream_under(
+                airtruct_connectors::registry(),
+                &engine,
+                &value,
+                &uploaded,
+                Some(&policy),
+            )
+            .map(|_| ())
         })
         .await
         {

@@ -16,6 +16,7 @@ use airtruct_auth::SecretKey;
 use airtruct_engine::Engine;
 use airtruct_runtime::MetricsSnapshot;
 use airtruct_runtime::ingest::IngestHub;
+use airtruct_runtime::policy::Policy;
 use airtruct_store::{Store, StoreError, StreamStatus, now_ms};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -67,6 +68,8 @@ pub struct Coordinator {
     ingest_urls: Mutex<HashMap<String, String>>,
     /// This process's ingest hub: the streams of a worker in the same process (standalone) take requests here.
     pub ingest: IngestHub,
+    /// What streams saved through the API may touch; sent to workers with their assignments.
+    pub policy: Arc<Policy>,
 }
 
 /// The number of replicas a stored stream config asks for, read through the typed config (1 when the config
@@ -86,6 +89,7 @@ impl Coordinator {
         worker_token: &str,
         timing: Timing,
         ingest: IngestHub,
+        policy: Arc<Policy>,
     ) -> Self {
         Self {
             store,
@@ -107,6 +111,7 @@ impl Coordinator {
             history: Mutex::new(HashMap::new()),
             ingest_urls: Mutex::new(HashMap::new()),
             ingest,
+            policy,
         }
     }
 

@@ -167,6 +167,7 @@ impl Coordinator {
                 config: stream.config,
                 secrets,
                 components,
+                policy: Some((*self.policy).clone()),
             });
         }
         Ok(out)

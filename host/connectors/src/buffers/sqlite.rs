@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use airtruct_runtime::buffers::{Pumped, now_ms, pump_read};
-use airtruct_runtime::kind::{BufferKind, Kind};
+use airtruct_runtime::kind::{BufferKind, Check, Kind};
 use airtruct_runtime::tasks::NamedTasks;
 use airtruct_runtime::{
     Ack, BuildContext, Delivery, Error, Input, InputBatch, Message, StreamMetrics,
@@ -51,6 +51,10 @@ impl Kind for SqliteBufferConfig {
     const DESCRIPTION: &'static str = "A persistent queue in a SQLite file: the input is acknowledged once a message \
          is on disk, and a stream survives kill -9 with nothing lost";
     const EXAMPLE: &'static str = r#"{"path": "buffer.db", "read_batch": 256}"#;
+
+    fn check(&mut self, check: &mut Check<'_>) {
+        check.path("path", &self.path);
+    }
 }
 
 #[async_trait]
@@ -60,6 +64,7 @@ impl BufferKind for SqliteBufferConfig {
         input: Box<dyn Input>,
         cx: &BuildContext,
     ) -> Result<Box<dyn Input>, Error> {
+        cx.check_path("sqlite buffer", &self.path)?;
         self.start(input, cx.stream_metrics.clone(), &cx.tasks)
             .await
     }

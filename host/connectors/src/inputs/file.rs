@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use crate::inputs::READ_CHUNK;
-use airtruct_runtime::kind::{InputKind, Kind};
+use airtruct_runtime::kind::{Check, InputKind, Kind};
 use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Message, message};
 
 /// How the file is split into messages.
@@ -45,11 +45,22 @@ impl Kind for FileInputConfig {
     const DESCRIPTION: &'static str = "Reads a file, one message per line (raw or JSON lines)";
     const EXAMPLE: &'static str =
         r#"{"path": "in.jsonl", "codec": "jsonl", "checkpoint": "in.jsonl.offset"}"#;
+
+    fn check(&mut self, check: &mut Check<'_>) {
+        check.path("path", &self.path);
+        if let Some(c) = &self.checkpoint {
+            check.path("checkpoint", c);
+        }
+    }
 }
 
 #[async_trait]
 impl InputKind for FileInputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+        cx.check_path("file", &self.path)?;
+        if let Some(c) = &self.checkpoint {
+            cx.check_path("file checkpoint", c)?;
+        }
         Ok(Box::new(self.open().await?))
     }
 }

@@ -49,22 +49,29 @@ impl Kind for HttpClientInputConfig {
     const DESCRIPTION: &'static str = "Polls a URL on an interval: each response body is a message";
     const EXAMPLE: &'static str = r#"{"url": "http://127.0.0.1:9999/status", "interval": "30s", "headers": {"accept": "application/json"}}"#;
 
+    const CREDENTIALS: &'static [&'static str] = &["headers.*"];
+
     fn check(&mut self, check: &mut Check<'_>) {
         crate::http::check_request(check, &self.url, &self.method);
+        check.url("url", &self.url);
     }
 }
 
 #[async_trait]
 impl InputKind for HttpClientInputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
-        Ok(Box::new(self.open()?))
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+        cx.check_url("http_client", &self.url)?;
+        Ok(Box::new(self.open(cx.policy.clone())?))
     }
 }
 
 impl HttpClientInputConfig {
     /// The running input (no request is made until it is read).
-    pub fn open(&self) -> Result<HttpClientInput, Error> {
-        let client = reqwest::Client::builder()
+    pub fn open(
+        &self,
+        policy: Option<std::sync::Arc<airtruct_runtime::policy::Policy>>,
+    ) -> Result<HttpClientInput, Error> {
+        let client = crate::http::client_builder(policy, true)
             .timeout(self.timeout.0)
             .build()
             .map_err(|e| Error::Internal(format!("http_client: {e}")))?;
@@ -88,6 +95,17 @@ pub struct HttpClientInput {
     next: Option<tokio::time::Instant>,
 }
 
+/// An error with its causes (reqwest's own message hides why a redirect or a resolution failed).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 #[async_trait]
 impl Input for HttpClientInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
@@ -103,10 +121,16 @@ impl Input for HttpClientInput {
             req = req.header(k, v);
         }
         let what = format!("http_client {} {}", self.method, self.config.url);
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Error::External(format!("{what}: {e}")))?;
+        let resp = req.send().await.map_err(|e| {
+            // A redirect (or a name) that leads where the operator's policy forbids will not pass by retrying.
+            let refused = e.is_redirect() || format!("{e:?}").contains("operator's egress policy");
+            let text = format!("{what}: {}", error_chain(&e));
+            if refused {
+                Error::User(text)
+            } else {
+                Error::External(text)
+            }
+        })?;
         let status = resp.status();
         let content_type = resp
             .headers()

@@ -88,9 +88,14 @@ impl Kind for HttpServerInputConfig {
          output)";
     const EXAMPLE: &'static str = r#"{"address": "127.0.0.1:0", "methods": ["POST"], "token": "change-me", "timeout": "10s"}"#;
 
+    const CREDENTIALS: &'static [&'static str] = &["token", "hmac.secret"];
+
     fn check(&mut self, check: &mut Check<'_>) {
         for (field, message) in self.problems() {
             check.problem(field, message);
+        }
+        if self.address.is_some() {
+            check.listener("address");
         }
     }
 }
@@ -98,6 +103,12 @@ impl Kind for HttpServerInputConfig {
 #[async_trait]
 impl InputKind for HttpServerInputConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+        if self.address.is_some() && cx.policy.as_ref().is_some_and(|p| !p.listeners) {
+            return Err(Error::User(
+                "http_server: a stream may not open a listener of its own: the operator's policy (`listeners`)"
+                    .into(),
+            ));
+        }
         Ok(Box::new(
             self.open(cx.stream_id(), &cx.ingest, &cx.tasks).await?,
         ))

@@ -57,6 +57,8 @@ impl Kind for KafkaInputConfig {
     const EXAMPLE: &'static str = r#"{"brokers": ["127.0.0.1:9092"], "topics": ["orders"],
         "consumer_group": "orders-to-db", "start_from": "earliest"}"#;
 
+    const CREDENTIALS: &'static [&'static str] = crate::kafka::CREDENTIALS;
+
     fn check(&mut self, check: &mut Check<'_>) {
         self.connection.check(check);
         if self.topics.is_empty() {
@@ -70,7 +72,8 @@ impl Kind for KafkaInputConfig {
 
 #[async_trait]
 impl InputKind for KafkaInputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+        self.connection.allow(cx)?;
         Ok(Box::new(self.open()?))
     }
 }

@@ -56,7 +56,10 @@ impl Kind for PostgresCdcInputConfig {
     const EXAMPLE: &'static str = r#"{"dsn": "postgres://postgres@127.0.0.1:5432/test",
         "slot": "airtruct_example", "tables": ["public.orders"]}"#;
 
+    const CREDENTIALS: &'static [&'static str] = &["dsn"];
+
     fn check(&mut self, check: &mut Check<'_>) {
+        crate::sql::check_dsn(check, crate::sql::Driver::Postgres, &self.dsn);
         for (field, message) in self.problems() {
             check.problem(field, message);
         }
@@ -65,7 +68,8 @@ impl Kind for PostgresCdcInputConfig {
 
 #[async_trait]
 impl InputKind for PostgresCdcInputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+        crate::sql::allow_dsn(cx, "postgres_cdc", crate::sql::Driver::Postgres, &self.dsn)?;
         Ok(Box::new(self.open().await?))
     }
 }

@@ -53,7 +53,10 @@ impl Kind for SqlSelectInputConfig {
         "table": "pg_catalog.pg_namespace", "columns": ["oid", "nspname"], "checkpoint_column": "oid",
         "interval": "5s"}"#;
 
+    const CREDENTIALS: &'static [&'static str] = &["dsn"];
+
     fn check(&mut self, check: &mut Check<'_>) {
+        crate::sql::check_dsn(check, self.driver, &self.dsn);
         for (field, message) in self.problems() {
             check.problem(field, message);
         }
@@ -62,7 +65,8 @@ impl Kind for SqlSelectInputConfig {
 
 #[async_trait]
 impl InputKind for SqlSelectInputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
+        crate::sql::allow_dsn(cx, "sql_select", self.driver, &self.dsn)?;
         Ok(Box::new(self.open().await?))
     }
 }

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use airtruct_runtime::kind::{Kind, OutputKind};
+use airtruct_runtime::kind::{Check, Kind, OutputKind};
 use airtruct_runtime::{BuildContext, Error, Message, Output};
 
 /// Appends each message's payload as a line to a file.
@@ -32,11 +32,16 @@ impl Kind for FileOutputConfig {
     const NAME: &'static str = "file";
     const DESCRIPTION: &'static str = "Appends one line per message to a file";
     const EXAMPLE: &'static str = r#"{"path": "out.jsonl", "fsync": false}"#;
+
+    fn check(&mut self, check: &mut Check<'_>) {
+        check.path("path", &self.path);
+    }
 }
 
 #[async_trait]
 impl OutputKind for FileOutputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+        cx.check_path("file", &self.path)?;
         Ok(Box::new(self.open().await?))
     }
 }

@@ -55,18 +55,21 @@ impl Kind for HttpClientOutputConfig {
     const EXAMPLE: &'static str = r#"{"url": "http://127.0.0.1:9999/hook", "method": "POST",
         "headers": {"content-type": "application/json"}, "metadata_headers": ["x-tenant"], "timeout": "5s"}"#;
 
+    const CREDENTIALS: &'static [&'static str] = &["headers.*"];
+
     fn check(&mut self, check: &mut Check<'_>) {
         crate::http::check_request(check, &self.url, &self.method);
+        check.url("url", &self.url);
     }
 }
 
 #[async_trait]
 impl OutputKind for HttpClientOutputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+        cx.check_url("http_client", &self.url)?;
         // No redirects: a 303 would turn a POST into a GET whose 200 confirms nothing.
-        let client = reqwest::Client::builder()
+        let client = crate::http::client_builder(cx.policy.clone(), false)
             .timeout(self.timeout.0)
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Internal(format!("http_client: {e}")))?;
         let method = crate::http::http_method(&self.method)?;

@@ -68,6 +68,8 @@ impl Kind for KafkaOutputConfig {
     const EXAMPLE: &'static str = r#"{"brokers": ["127.0.0.1:9092"], "topic": "orders-enriched",
         "key_metadata": "kafka_key", "compression": "zstd"}"#;
 
+    const CREDENTIALS: &'static [&'static str] = crate::kafka::CREDENTIALS;
+
     fn check(&mut self, check: &mut Check<'_>) {
         self.connection.check(check);
         if self.topic.is_none() && self.topic_metadata.is_none() {
@@ -78,7 +80,8 @@ impl Kind for KafkaOutputConfig {
 
 #[async_trait]
 impl OutputKind for KafkaOutputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+        self.connection.allow(cx)?;
         Ok(Box::new(self.open()?))
     }
 }

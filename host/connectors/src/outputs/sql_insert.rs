@@ -46,7 +46,10 @@ impl Kind for SqlInsertOutputConfig {
         "table": "orders", "columns": ["id", "name"], "args_mapping": "[.id, .name]",
         "suffix": "ON CONFLICT (id) DO NOTHING"}"#;
 
+    const CREDENTIALS: &'static [&'static str] = &["dsn"];
+
     fn check(&mut self, check: &mut Check<'_>) {
+        crate::sql::check_dsn(check, self.driver, &self.dsn);
         for (field, message) in self.problems() {
             check.problem(field, message);
         }
@@ -56,7 +59,8 @@ impl Kind for SqlInsertOutputConfig {
 
 #[async_trait]
 impl OutputKind for SqlInsertOutputConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Output>, Error> {
+        crate::sql::allow_dsn(cx, "sql_insert", self.driver, &self.dsn)?;
         let program = self.program.as_ref().ok_or_else(|| {
             Error::Internal("sql_insert: args_mapping was not checked before the build".into())
         })?;

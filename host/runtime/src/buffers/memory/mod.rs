@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Pumped, now_ms, pump_read};
 use crate::context::BuildContext;
-use crate::kind::{BufferKind, Kind};
+use crate::kind::{BufferKind, Check, Kind};
 use crate::tasks::NamedTasks;
 use crate::{Ack, Delivery, Error, Input, InputBatch, Message, StreamMetrics};
 
@@ -69,6 +69,12 @@ impl Kind for MemoryBufferConfig {
     const DESCRIPTION: &'static str = "A queue in memory bounded by bytes: the input waits when it is full, or with \
          spillover what does not fit goes to disk segments, read back in order";
     const EXAMPLE: &'static str = r#"{"limit": "64MiB", "spillover": true}"#;
+
+    fn check(&mut self, check: &mut Check<'_>) {
+        if let (true, Some(dir)) = (self.spillover, &self.spill_dir) {
+            check.path("spill_dir", dir);
+        }
+    }
 }
 
 #[async_trait]
@@ -78,7 +84,22 @@ impl BufferKind for MemoryBufferConfig {
         input: Box<dyn Input>,
         cx: &BuildContext,
     ) -> Result<Box<dyn Input>, Error> {
-        self.start(input, cx.stream_metrics.clone(), &cx.tasks)
+        let mut config = self.clone();
+        if config.spillover {
+            // Under a policy the default spill folder is in the first path root, not the shared /tmp.
+            if config.spill_dir.is_none() {
+                config.spill_dir = cx
+                    .policy
+                    .as_ref()
+                    .and_then(|p| p.paths.first())
+                    .map(|root| root.join(".airtruct-spill"));
+            }
+            if let Some(dir) = &config.spill_dir {
+                cx.check_path("memory buffer spill_dir", dir)?;
+            }
+        }
+        config
+            .start(input, cx.stream_metrics.clone(), &cx.tasks)
             .await
     }
 

@@ -1,0 +1,251 @@
+//! The operator's policy on `airtruct standalone`, as a user meets it through the API: every refusal names the
+//! field and the rule, and nothing is opened, loaded or written. The server runs with `--path-root DIR` (the
+//! test's folder) and its data in `DIR/data`.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::{Api, WAIT, standalone, wait_status};
+
+/// Saves a stream as active and expects a refusal at `path` whose message contains `words`.
+async fn refused(api: &Api, config: Value, path: &str, words: &str) {
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "refused", "config": config}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let found = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["path"] == path && d["message"].as_str().unwrap().contains(words));
+    assert!(found, "no \"{words}\" at {path}: {body}");
+}
+
+/// A shared library that writes `marker` when it is loaded.
+fn marker_library(dir: &Path, marker: &Path) -> std::path::PathBuf {
+    let src = dir.join("marker.c");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void loaded(void) {{\n  FILE *f = fopen(\"{}\", \"w\");\n  if (f) {{ fputs(\"loaded\", f); fclose(f); }}\n}}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let lib = dir.join("libmarker.so");
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(built.success());
+    lib
+}
+
+#[tokio::test]
+async fn a_kafka_option_that_loads_a_library_is_refused_and_nothing_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let marker = dir.path().join("loaded.txt");
+    let lib = marker_library(dir.path(), &marker);
+    let config = json!({
+        "input": {"kafka": {"brokers": ["127.0.0.1:9092"], "topics": ["t"], "consumer_group": "g",
+            "options": {"plugin.library.paths": lib}}},
+        "output": {"drop": {}}
+    });
+    refused(
+        &api,
+        config.clone(),
+        "config.input.kafka.options.plugin.library.paths",
+        "loads code",
+    )
+    .await;
+    // Saved as a paused draft (anything may be), then resumed: refused again, and still nothing loaded.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "draft", "status": "paused", "config": config}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap();
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("loads code"), "{body}");
+    // A property outside the allowlist is refused with where to allow it.
+    refused(
+        &api,
+        json!({
+            "input": {"kafka": {"brokers": ["127.0.0.1:9092"], "topics": ["t"], "consumer_group": "g",
+                "options": {"debug": "all"}}},
+            "output": {"drop": {}}
+        }),
+        "config.input.kafka.options.debug",
+        "policy.kafka_options",
+    )
+    .await;
+    assert!(!marker.exists(), "the library was loaded");
+    // The marker works: loading the library writes it. The refusals above are what kept it out.
+    let loaded = std::process::Command::new("python3")
+        .args(["-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])"])
+        .arg(&lib)
+        .status()
+        .unwrap();
+    assert!(
+        loaded.success() && marker.exists(),
+        "the marker library does not work"
+    );
+}
+
+#[tokio::test]
+async fn paths_outside_the_roots_through_dotdot_a_symlink_or_into_the_data_folder_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{}\n").unwrap();
+    let out = |path: &Path| json!({"input": {"file": {"path": input}}, "output": {"file": {"path": path}}});
+    let cases = [
+        outside.path().join("authorized_keys"),
+        dir.path().join("../authorized_keys"),
+        dir.path().join("escape/authorized_keys"),
+        dir.path().join("data/airtruct.db"),
+    ];
+    for path in &cases {
+        let words = if path.starts_with(dir.path().join("data")) {
+            "the server's own files"
+        } else {
+            "outside the folders streams may use"
+        };
+        refused(&api, out(path), "config.output.file.path", words).await;
+    }
+    refused(
+        &api,
+        json!({"input": {"file": {"path": "/etc/passwd"}}, "output": {"drop": {}}}),
+        "config.input.file.path",
+        "outside the folders",
+    )
+    .await;
+    refused(
+        &api,
+        json!({"input": {"file": {"path": input, "checkpoint": outside.path().join("c")}},
+               "output": {"drop": {}}}),
+        "config.input.file.checkpoint",
+        "outside the folders",
+    )
+    .await;
+    refused(
+        &api,
+        json!({"input": {"file": {"path": input}},
+               "buffer": {"sqlite": {"path": dir.path().join("data/buffer.db")}},
+               "output": {"drop": {}}}),
+        "config.buffer.sqlite.path",
+        "the server's own files",
+    )
+    .await;
+    refused(
+        &api,
+        json!({"input": {"file": {"path": input}},
+               "output": {"sql_insert": {"driver": "sqlite", "dsn": format!("sqlite://{}/x.db", outside.path().display()),
+                   "table": "t", "columns": ["a"], "args_mapping": "[.a]"}}}),
+        "config.output.sql_insert.dsn",
+        "outside the folders",
+    )
+    .await;
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing was written outside the roots"
+    );
+    assert!(!dir.path().join("data/buffer.db").exists());
+    // Inside the root, the same stream runs.
+    let inside = dir.path().join("out/copy.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "ok", "config": out(&inside)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    wait_status(&api, saved["id"].as_str().unwrap(), "completed", WAIT).await;
+    assert!(inside.exists());
+}
+
+#[tokio::test]
+async fn http_to_metadata_addresses_the_servers_own_api_and_through_a_redirect_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let output = |url: &str| json!({"input": {"generate": {"count": 1}}, "output": {"http_client": {"url": url}}});
+    refused(
+        &api,
+        output("http://169.254.169.254/latest/meta-data/"),
+        "config.output.http_client.url",
+        "denied by the operator's egress policy",
+    )
+    .await;
+    refused(
+        &api,
+        output(&format!("{base}/api/v1/streams")),
+        "config.output.http_client.url",
+        "the server's own listener",
+    )
+    .await;
+    refused(
+        &api,
+        json!({"input": {"http_server": {"address": "127.0.0.1:0"}}, "output": {"drop": {}}}),
+        "config.input.http_server.address",
+        "listener of its own",
+    )
+    .await;
+
+    // A local server the policy allows, which redirects to the metadata address: the redirect is refused.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = format!("http://{}/status", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/status",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "http://169.254.169.254/latest/meta-data/")],
+                )
+            }),
+        );
+        axum::serve(listener, app).await.unwrap()
+    });
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "redirected", "config": {
+                "input": {"http_client": {"url": local, "interval": "50ms", "count": 1}},
+                "output": {"drop": {}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap();
+    // The redirect is refused before it is followed: the stream fails with the policy's words.
+    let failed = wait_status(&api, id, "failed", WAIT).await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("169.254.169.254"), "{reason}");
+    assert!(reason.contains("egress policy"), "{reason}");
+    assert_eq!(
+        failed["received"], 0,
+        "nothing came through the redirect: {failed}"
+    );
+}
