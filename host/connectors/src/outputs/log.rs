@@ -105,7 +105,11 @@ impl LogOutput {
 impl Output for LogOutput {
     async fn write(&mut self, batch: &[Message]) -> Result<(), Error> {
         for m in batch {
-            if self.seen.fetch_add(1, Ordering::Relaxed) % self.config.every == 0 {
+            if self
+                .seen
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(self.config.every)
+            {
                 self.log(m);
             }
         }
