@@ -430,10 +430,12 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
     assert_eq!(s["components"][1]["kind"], "mapping", "{s}");
     assert!(s["components"][2]["sent"].as_u64().unwrap() > 0, "{s}");
 
-    // An output that cannot be opened: retried with backoff, then failed with the reason kept.
+    // An output that cannot be opened (its folder is a file): retried with backoff, then failed with the reason
+    // kept.
+    std::fs::write(dir.path().join("blocker"), "").unwrap();
     let bad = json!({
         "input": {"generate": {"count": 1}},
-        "output": {"file": {"path": "/proc/airtruct-cannot-create/out.jsonl"}}
+        "output": {"file": {"path": dir.path().join("blocker/out.jsonl")}}
     });
     let (status, saved) = api
         .post("/api/v1/streams", json!({"name": "broken", "config": bad}))
@@ -443,7 +445,7 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
     let failed = wait_status(&api, &bad_id, "failed", WAIT).await;
     let reason = failed["failure_reason"].as_str().unwrap();
     assert!(reason.contains("failed 5 times"), "{reason}");
-    assert!(reason.contains("/proc/airtruct-cannot-create"), "{reason}");
+    assert!(reason.contains("blocker"), "{reason}");
     // Saving it again (a new version) clears the failure.
     let fixed = generate_to_file(&dir.path().join("fixed.jsonl"), 3, "1ms");
     let (status, saved) = api

@@ -249,3 +249,187 @@ async fn http_to_metadata_addresses_the_servers_own_api_and_through_a_redirect_i
         "nothing came through the redirect: {failed}"
     );
 }
+
+#[tokio::test]
+async fn a_stream_failing_on_a_wrong_password_in_its_dsn_does_not_show_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let (status, _) = api
+        .put(
+            "/api/v1/secrets/db_password",
+            json!({"value": "wrong-pass-6f1e"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "db", "config": {
+                "input": {"sql_select": {"driver": "mysql",
+                    "dsn": "mysql://root:${secret:db_password}@127.0.0.1:3306/test",
+                    "table": "nope", "columns": ["*"]}},
+                "output": {"drop": {}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap();
+    let failed = wait_status(&api, id, "failed", std::time::Duration::from_secs(90)).await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("sql_select"), "{reason}");
+    assert!(!reason.contains("wrong-pass-6f1e"), "{reason}");
+    let all = api.get("/api/v1/streams").await.to_string();
+    assert!(!all.contains("wrong-pass-6f1e"), "{all}");
+}
+
+#[tokio::test]
+async fn a_viewer_may_change_nothing_an_editor_no_users_and_every_change_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let admin = Api::login(&base).await;
+    for (name, role) in [("vera", "viewer"), ("ed", "editor")] {
+        let (status, body) = admin
+            .post(
+                "/api/v1/users",
+                json!({"username": name, "password": "password-of-".to_string() + name, "role": role}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["role"], role);
+    }
+    let login = |name: &str| {
+        let base = base.clone();
+        let name = name.to_string();
+        async move {
+            let mut api = Api::new(&base);
+            let (status, body) = api
+                .post(
+                    "/api/v1/auth/login",
+                    json!({"username": name, "password": format!("password-of-{name}")}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            api.token = Some(body["token"].as_str().unwrap().to_string());
+            api
+        }
+    };
+    let viewer = login("vera").await;
+    let editor = login("ed").await;
+    assert_eq!(viewer.get("/api/v1/auth/me").await["role"], "viewer");
+
+    // Every operation of the API that changes something, as the OpenAPI document lists them.
+    let doc = admin.get("/api/v1/openapi.json").await;
+    let own = [
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/password",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+        "/api/v1/streams/validate",
+    ];
+    let mut writes = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let by_worker = op["security"].to_string().contains("workerToken");
+            if method == "get" || own.contains(&path.as_str()) || by_worker {
+                continue;
+            }
+            let url = path
+                .replace("{id}", "x")
+                .replace("{name}", "x")
+                .replace("{username}", "vera")
+                .replace("{version}", "1");
+            let (status, body) = viewer
+                .call(&method.to_uppercase(), &url, Some(json!({})))
+                .await;
+            assert_eq!(status, 403, "{method} {path} as a viewer: {body}");
+            writes += 1;
+            if path.starts_with("/api/v1/users") {
+                let (status, body) = editor
+                    .call(&method.to_uppercase(), &url, Some(json!({})))
+                    .await;
+                assert_eq!(status, 403, "{method} {path} as an editor: {body}");
+            }
+        }
+    }
+    assert!(writes >= 12, "only {writes} writes found in {doc}");
+    let (status, _) = editor.call("GET", "/api/v1/users", None).await;
+    assert_eq!(status, 403);
+    // A viewer still reads, but no secret value (no route returns one).
+    assert!(viewer.get("/api/v1/streams").await.is_array());
+
+    // An editor saves a stream: the version records who saved it, and the audit trail who did what.
+    let out = dir.path().join("out.jsonl");
+    let (status, saved) = editor
+        .post(
+            "/api/v1/streams",
+            json!({"name": "s", "status": "paused", "config": {
+                "input": {"generate": {"count": 1}}, "output": {"file": {"path": out}}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap();
+    let versions = viewer.get(&format!("/api/v1/streams/{id}/versions")).await;
+    assert_eq!(versions[0]["saved_by"], "ed", "{versions}");
+    let trail = viewer.get("/api/v1/audit").await;
+    let actions: Vec<(String, String, String)> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["username"].as_str().unwrap().to_string(),
+                a["action"].as_str().unwrap().to_string(),
+                a["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions[0],
+        ("ed".into(), "stream.create".into(), id.to_string())
+    );
+    assert!(
+        actions.contains(&("admin".into(), "user.create".into(), "vera".into())),
+        "{trail}"
+    );
+
+    // A token's role is at most its owner's; a viewer's token for an editor acts as a viewer.
+    let (status, body) = viewer
+        .post("/api/v1/tokens", json!({"name": "up", "role": "admin"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = editor
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ci", "role": "viewer", "expires_in": "1d"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut limited = Api::new(&base);
+    limited.token = Some(body["token"].as_str().unwrap().to_string());
+    let (status, _) = limited
+        .call("DELETE", &format!("/api/v1/streams/{id}"), None)
+        .await;
+    assert_eq!(status, 403);
+
+    // A disabled user's sessions stop working; an admin cannot disable themselves.
+    let (status, _) = admin
+        .call(
+            "PATCH",
+            "/api/v1/users/vera",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = viewer.call("GET", "/api/v1/streams", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = admin
+        .call(
+            "PATCH",
+            "/api/v1/users/admin",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}

@@ -76,13 +76,13 @@ async fn moves_a_stream_off_a_killed_worker_and_a_returning_worker_stops_what_it
             .then_some(())
     })
     .await;
-    // A secret reaches a remote worker only in a credential field: here the DSN of a table to read.
+    // A secret reaches a remote worker only in a credential field: here the database name in a DSN.
     psql(
         &db.url(),
         "CREATE TABLE tags (v text); INSERT INTO tags VALUES ('from-a-secret')",
     );
     let (status, _) = api
-        .put("/api/v1/secrets/tags_dsn", json!({"value": db.url()}))
+        .put("/api/v1/secrets/tags_db", json!({"value": db.0}))
         .await;
     assert_eq!(status, 201);
     let tags = dir.path().join("tags.jsonl");
@@ -90,7 +90,7 @@ async fn moves_a_stream_off_a_killed_worker_and_a_returning_worker_stops_what_it
         .post(
             "/api/v1/streams",
             json!({"name": "tags", "config": {
-                "input": {"sql_select": {"driver": "postgres", "dsn": "${secret:tags_dsn}",
+                "input": {"sql_select": {"driver": "postgres", "dsn": format!("{}/${{secret:tags_db}}", support::postgres_server()),
                     "table": "tags", "columns": ["v"]}},
                 "output": {"file": {"path": tags}}
             }}),

@@ -143,7 +143,7 @@ async fn bootstrap_admin(store: &Store, password: Option<&str>) -> anyhow::Resul
         _ => (random_hex(12), true),
     };
     let hash = airtruct_auth::hash_password(&password)?;
-    store.create_user("admin", &hash).await?;
+    store.create_user("admin", &hash, "admin").await?;
     if generated {
         eprintln!(
             "\n  Created user \"admin\" with password: {password}\n  \

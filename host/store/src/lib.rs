@@ -13,7 +13,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use processors::ProcessorRecord;
 pub use streams::{StreamRecord, StreamStatus, VersionRecord, new_id};
-pub use users::{SecretRecord, TokenRecord, UserRecord};
+pub use users::{AuditRecord, SecretRecord, TokenRecord, UserRecord};
 pub use workers::{AssignmentRecord, WorkerRecord, WorkerState};
 
 /// Why a store call failed; callers branch on `NotFound` and `Conflict`.

@@ -90,6 +90,23 @@ CREATE TABLE processors (
 ALTER TABLE workers ADD COLUMN drained BIGINT NOT NULL DEFAULT 0
 "#,
     ),
+    (
+        "0005_roles_and_audit",
+        r#"
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+ALTER TABLE users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_tokens ADD COLUMN role TEXT;
+ALTER TABLE stream_versions ADD COLUMN saved_by TEXT;
+CREATE TABLE audit (
+    at BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at)
+"#,
+    ),
 ];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.

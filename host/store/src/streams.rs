@@ -60,6 +60,9 @@ pub struct VersionRecord {
     pub status: StreamStatus,
     pub config: serde_json::Value,
     pub created_at: i64,
+    /// Who saved it (`None` for versions saved before versions recorded it).
+    #[serde(default)]
+    pub saved_by: Option<String>,
 }
 
 fn status_of(row: &AnyRow, col: &str) -> Result<StreamStatus, StoreError> {
@@ -95,6 +98,7 @@ fn version_of(row: &AnyRow) -> Result<VersionRecord, StoreError> {
         status: status_of(row, "status")?,
         config: json_of(row, "config")?,
         created_at: row.try_get("created_at")?,
+        saved_by: row.try_get("saved_by")?,
     })
 }
 
@@ -301,7 +305,7 @@ impl Store {
     pub async fn list_versions(&self, id: &str) -> Result<Vec<VersionRecord>, StoreError> {
         self.get_stream(id).await?;
         let rows = sqlx::query(
-            "SELECT stream_id, version, name, status, config, created_at FROM stream_versions \
+            "SELECT stream_id, version, name, status, config, created_at, saved_by FROM stream_versions \
              WHERE stream_id = $1 ORDER BY version DESC",
         )
         .bind(id)
@@ -313,7 +317,7 @@ impl Store {
     /// One version of a stream.
     pub async fn get_version(&self, id: &str, version: i64) -> Result<VersionRecord, StoreError> {
         let row = sqlx::query(
-            "SELECT stream_id, version, name, status, config, created_at FROM stream_versions \
+            "SELECT stream_id, version, name, status, config, created_at, saved_by FROM stream_versions \
              WHERE stream_id = $1 AND version = $2",
         )
         .bind(id)
@@ -322,6 +326,24 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("version {version} of stream \"{id}\"")))?;
         version_of(&row)
+    }
+
+    /// Records who saved a version.
+    pub async fn set_version_author(
+        &self,
+        id: &str,
+        version: i64,
+        username: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stream_versions SET saved_by = $1 WHERE stream_id = $2 AND version = $3",
+        )
+        .bind(username)
+        .bind(id)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Saves the config of an old version as a new version, with `status`.

@@ -10,7 +10,23 @@ use crate::{Store, StoreError, is_unique_violation, now_ms};
 pub struct UserRecord {
     pub username: String,
     pub password_hash: String,
+    /// `admin`, `editor` or `viewer`.
+    pub role: String,
+    /// A disabled user cannot log in, and their tokens stop working.
+    pub disabled: bool,
     pub created_at: i64,
+}
+
+/// One change someone made, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: i64,
+    pub username: String,
+    /// `stream.create`, `secret.set`, ...
+    pub action: String,
+    /// What it was done to (a stream id, a processor or secret name, a user name).
+    pub target: String,
+    pub detail: String,
 }
 
 /// An API token, known by its hash.
@@ -21,6 +37,8 @@ pub struct TokenRecord {
     pub name: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    /// The role it acts with, at most its owner's (`None`: the owner's).
+    pub role: Option<String>,
 }
 
 /// A secret, encrypted (base64 nonce and ciphertext).
@@ -33,11 +51,19 @@ pub struct SecretRecord {
 }
 
 impl Store {
-    /// Creates a user; `Conflict` when the name is taken.
-    pub async fn create_user(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)")
+    /// Creates a user with a role; `Conflict` when the name is taken.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4)",
+        )
             .bind(username)
             .bind(password_hash)
+            .bind(role)
             .bind(now_ms())
             .execute(&self.pool)
             .await
@@ -54,17 +80,86 @@ impl Store {
     /// The user of this name.
     pub async fn get_user(&self, username: &str) -> Result<UserRecord, StoreError> {
         let row = sqlx::query(
-            "SELECT username, password_hash, created_at FROM users WHERE username = $1",
+            "SELECT username, password_hash, role, disabled, created_at FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("user \"{username}\"")))?;
-        Ok(UserRecord {
-            username: row.try_get("username")?,
-            password_hash: row.try_get("password_hash")?,
-            created_at: row.try_get("created_at")?,
-        })
+        user_of(&row)
+    }
+
+    /// Every user, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT username, password_hash, role, disabled, created_at FROM users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_of).collect()
+    }
+
+    /// Changes a user's role, disabled flag or password hash (each when given).
+    pub async fn update_user(
+        &self,
+        username: &str,
+        role: Option<&str>,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+    ) -> Result<UserRecord, StoreError> {
+        let current = self.get_user(username).await?;
+        sqlx::query(
+            "UPDATE users SET role = $1, disabled = $2, password_hash = $3 WHERE username = $4",
+        )
+        .bind(role.unwrap_or(&current.role))
+        .bind(i64::from(disabled.unwrap_or(current.disabled)))
+        .bind(password_hash.unwrap_or(&current.password_hash))
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        self.get_user(username).await
+    }
+
+    /// Records a change in the audit trail.
+    pub async fn audit(
+        &self,
+        username: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (at, username, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(now_ms())
+        .bind(username)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest changes, newest first.
+    pub async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, username, action, target, detail FROM audit ORDER BY at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    at: row.try_get("at")?,
+                    username: row.try_get("username")?,
+                    action: row.try_get("action")?,
+                    target: row.try_get("target")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
     }
 
     /// How many users exist (0 means the admin must be bootstrapped).
@@ -78,13 +173,15 @@ impl Store {
     /// Records a token by its hash.
     pub async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (token_hash, username, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_tokens (token_hash, username, name, created_at, expires_at, role) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&token.token_hash)
         .bind(&token.username)
         .bind(&token.name)
         .bind(token.created_at)
         .bind(token.expires_at)
+        .bind(token.role.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -93,7 +190,7 @@ impl Store {
     /// The token with this hash, if it exists and has not expired.
     pub async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT token_hash, username, name, created_at, expires_at FROM api_tokens WHERE token_hash = $1",
+            "SELECT token_hash, username, name, created_at, expires_at, role FROM api_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -105,6 +202,7 @@ impl Store {
             name: row.try_get("name")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
+            role: row.try_get("role")?,
         };
         Ok(token
             .expires_at
@@ -115,7 +213,7 @@ impl Store {
     /// A user's tokens that have not expired, newest first.
     pub async fn list_tokens(&self, username: &str) -> Result<Vec<TokenRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT token_hash, username, name, created_at, expires_at FROM api_tokens \
+            "SELECT token_hash, username, name, created_at, expires_at, role FROM api_tokens \
              WHERE username = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, name",
         )
         .bind(username)
@@ -130,6 +228,7 @@ impl Store {
                     name: row.try_get("name")?,
                     created_at: row.try_get("created_at")?,
                     expires_at: row.try_get("expires_at")?,
+                    role: row.try_get("role")?,
                 })
             })
             .collect()
@@ -216,4 +315,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn user_of(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: row.try_get("role")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
 }

@@ -125,14 +125,47 @@ async fn saves_versions_and_rolls_back(store: &Store) {
 
 async fn keeps_users_tokens_and_secrets(store: &Store) {
     assert_eq!(store.count_users().await.unwrap(), 0);
-    store.create_user("admin", "$argon2id$hash").await.unwrap();
+    store
+        .create_user("admin", "$argon2id$hash", "admin")
+        .await
+        .unwrap();
     assert!(matches!(
-        store.create_user("admin", "x").await,
+        store.create_user("admin", "x", "admin").await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
         store.get_user("admin").await.unwrap().password_hash,
         "$argon2id$hash"
+    );
+    // Users have a role and can be disabled; every change is in the audit trail, newest first.
+    store.create_user("ann", "h", "viewer").await.unwrap();
+    let ann = store
+        .update_user("ann", Some("editor"), Some(true), None)
+        .await
+        .unwrap();
+    assert_eq!((ann.role.as_str(), ann.disabled), ("editor", true));
+    assert_eq!(ann.password_hash, "h", "what is not given is kept");
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["admin", "ann"]);
+    store
+        .audit("admin", "user.create", "ann", "viewer")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    store
+        .audit("admin", "user.update", "ann", "editor")
+        .await
+        .unwrap();
+    let trail = store.list_audit(10).await.unwrap();
+    assert_eq!(
+        trail.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        ["user.update", "user.create"]
     );
 
     let token = TokenRecord {
@@ -141,6 +174,7 @@ async fn keeps_users_tokens_and_secrets(store: &Store) {
         name: "ci".into(),
         created_at: 1,
         expires_at: None,
+        role: Some("viewer".into()),
     };
     store.create_token(&token).await.unwrap();
     assert_eq!(store.find_token("h1").await.unwrap(), Some(token.clone()));
@@ -443,7 +477,7 @@ async fn migrations_apply_once_and_data_survives_a_reconnect() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
     let store = Store::connect(&url).await.unwrap();
-    store.create_user("admin", "h").await.unwrap();
+    store.create_user("admin", "h", "admin").await.unwrap();
     drop(store);
     let again = Store::connect(&url).await.unwrap();
     assert_eq!(again.count_users().await.unwrap(), 1);

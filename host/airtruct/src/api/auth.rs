@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::Body;
-use super::{Access, ApiError, AppState, Caller, Route, route};
+use super::{Access, ApiError, AppState, Caller, Role, Route, route};
 
 /// How long a login session lasts.
 const SESSION_MS: i64 = 12 * 3600 * 1000;
@@ -95,12 +95,15 @@ pub struct TokenCreated {
     pub name: String,
     /// When it expires (ms since the epoch), if it does.
     pub expires_at: Option<i64>,
+    /// The role it acts with (`None`: its owner's, whatever that becomes).
+    pub role: Option<Role>,
 }
 
 async fn issue(
     username: &str,
     name: &str,
     expires_at: Option<i64>,
+    role: Option<Role>,
     state: &AppState,
 ) -> Result<TokenCreated, ApiError> {
     let (token, hash) = airtruct_auth::new_token();
@@ -112,6 +115,7 @@ async fn issue(
             name: name.into(),
             created_at: now_ms(),
             expires_at,
+            role: role.map(|r| r.as_str().to_string()),
         })
         .await?;
     Ok(TokenCreated {
@@ -119,6 +123,7 @@ async fn issue(
         id: hash,
         name: name.into(),
         expires_at,
+        role,
     })
 }
 
@@ -154,11 +159,15 @@ async fn login(
         tracing::warn!(username = %req.username, "failed login");
         return Err(ApiError::unauthorized("wrong username or password"));
     };
+    if user.disabled {
+        return Err(ApiError::unauthorized("this user is disabled"));
+    }
     state.logins.succeeded(&req.username);
     let created = issue(
         &user.username,
         "session",
         Some(now_ms() + SESSION_MS),
+        None,
         &state,
     )
     .await?;
@@ -183,11 +192,14 @@ async fn logout(
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Me {
     pub username: String,
+    /// The role this token acts with.
+    pub role: Role,
 }
 
 async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
     Json(Me {
         username: caller.username,
+        role: caller.role,
     })
 }
 
@@ -197,6 +209,8 @@ pub struct TokenView {
     pub name: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    /// The role it acts with (`None`: its owner's).
+    pub role: Option<Role>,
 }
 
 async fn list_tokens(
@@ -212,6 +226,7 @@ async fn list_tokens(
                 name: t.name,
                 created_at: t.created_at,
                 expires_at: t.expires_at,
+                role: t.role.as_deref().and_then(Role::parse),
             })
             .collect(),
     ))
@@ -224,6 +239,9 @@ pub struct CreateToken {
     pub name: String,
     /// How long it lasts (`30d`, `12h`); it never expires when unset.
     pub expires_in: Option<airtruct_model::Duration>,
+    /// The role it acts with, no higher than yours (default: yours, whatever it becomes).
+    #[serde(default)]
+    pub role: Option<Role>,
 }
 
 async fn create_token(
@@ -237,8 +255,29 @@ async fn create_token(
             vec![ValidationError::new("name", "must not be empty")],
         ));
     }
+    if let Some(r) = req.role
+        && r > caller.role
+    {
+        return Err(ApiError::invalid(
+            "the token is not valid",
+            vec![ValidationError::new(
+                "role",
+                format!("a token's role is at most yours ({})", caller.role.as_str()),
+            )],
+        ));
+    }
     let expires_at = req.expires_in.map(|d| now_ms() + d.0.as_millis() as i64);
-    let created = issue(&caller.username, req.name.trim(), expires_at, &state).await?;
+    let created = issue(
+        &caller.username,
+        req.name.trim(),
+        expires_at,
+        req.role,
+        &state,
+    )
+    .await?;
+    caller
+        .audit(&state, "token.create", &created.name, "")
+        .await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -248,5 +287,6 @@ async fn delete_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.delete_token(&caller.username, &id).await?;
+    caller.audit(&state, "token.revoke", &id, "").await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@ mod processors;
 mod sample;
 mod secrets;
 mod streams;
+mod users;
 mod worker;
 mod workers;
 
@@ -43,17 +44,89 @@ pub type AppState = Arc<Coordinator>;
 pub enum Access {
     /// Anyone: health, metrics, login.
     Public,
-    /// A logged-in user or an API token.
+    /// A logged-in user or an API token, of any role (reads).
     User,
+    /// An editor or an admin: streams, processors, secrets, workers.
+    Editor,
+    /// An admin: users.
+    Admin,
     /// A worker, with the worker token.
     Worker,
 }
 
-/// The caller of a `User` route.
+impl Access {
+    /// The least role a route of this access needs (`None`: no user at all).
+    fn role(self) -> Option<Role> {
+        match self {
+            Access::User => Some(Role::Viewer),
+            Access::Editor => Some(Role::Editor),
+            Access::Admin => Some(Role::Admin),
+            Access::Public | Access::Worker => None,
+        }
+    }
+}
+
+/// What a user may do: a viewer reads, an editor changes streams, processors, secrets and workers, an admin
+/// also manages users. Ordered: each role may do what the ones before it may.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The caller of a `User`, `Editor` or `Admin` route.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub username: String,
     pub token_hash: String,
+    /// The role the request acts with: its token's, at most its user's.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Records a change this caller made in the audit trail; a failure to record is logged, not returned (the
+    /// change itself was made).
+    pub async fn audit(&self, state: &AppState, action: &str, target: &str, detail: &str) {
+        if let Err(e) = state
+            .store
+            .audit(&self.username, action, target, detail)
+            .await
+        {
+            tracing::error!(error = %e, action, target, "recording an audit entry failed");
+        }
+    }
 }
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -178,6 +251,7 @@ pub fn routes() -> Vec<Route> {
     ];
     all.extend(admin::routes());
     all.extend(streams::routes());
+    all.extend(users::routes());
     all.extend(processors::routes());
     all.extend(worker::routes());
     all
@@ -266,7 +340,8 @@ async fn authenticate(
             Some(t) if state.is_worker_token(t) => next.run(req).await,
             _ => ApiError::unauthorized("this path needs the worker token").into_response(),
         },
-        Access::User => {
+        Access::User | Access::Editor | Access::Admin => {
+            let needed = access.role().unwrap_or(Role::Admin);
             let Some(token) = bearer(&req).map(str::to_string) else {
                 return ApiError::unauthorized(
                     "log in or send an API token as \"Authorization: Bearer TOKEN\"",
@@ -276,9 +351,34 @@ async fn authenticate(
             let hash = airtruct_auth::token_hash(&token);
             match state.store.find_token(&hash).await {
                 Ok(Some(t)) => {
+                    let user = match state.store.get_user(&t.username).await {
+                        Ok(u) if !u.disabled => u,
+                        Ok(_) => {
+                            return ApiError::unauthorized("this user is disabled").into_response();
+                        }
+                        Err(e) => return ApiError::from(e).into_response(),
+                    };
+                    let user_role = Role::parse(&user.role).unwrap_or(Role::Viewer);
+                    let role = t
+                        .role
+                        .as_deref()
+                        .and_then(Role::parse)
+                        .map_or(user_role, |r| r.min(user_role));
+                    if role < needed {
+                        return ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            format!(
+                                "this needs the {} role; the token acts as {}",
+                                needed.as_str(),
+                                role.as_str()
+                            ),
+                        )
+                        .into_response();
+                    }
                     req.extensions_mut().insert(Caller {
                         username: t.username,
                         token_hash: hash,
+                        role,
                     });
                     next.run(req).await
                 }

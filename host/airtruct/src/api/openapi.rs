@@ -34,7 +34,7 @@ pub fn document() -> Value {
         op.insert("summary".into(), r.summary.into());
         let security = match r.access {
             Access::Public => json!([]),
-            Access::User => json!([{"bearer": []}]),
+            Access::User | Access::Editor | Access::Admin => json!([{"bearer": []}]),
             Access::Worker => json!([{"workerToken": []}]),
         };
         op.insert("security".into(), security);

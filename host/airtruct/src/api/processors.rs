@@ -8,24 +8,24 @@ use std::collections::BTreeMap;
 use airtruct_model::ValidationError;
 use airtruct_runtime::processors::uploaded_refs;
 use airtruct_store::ProcessorRecord;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Access, ApiError, AppState, Route, route};
+use super::{Access, ApiError, AppState, Caller, Route, route};
 
 /// The most a request body may carry; the engine's component size cap (32 MiB by default) is checked after.
 const MAX_UPLOAD: usize = 128 << 20;
 
 pub fn routes() -> Vec<Route> {
-    use Access::{User, Worker};
+    use Access::{Editor, User, Worker};
     use Method as M;
-    let mut upload = route(M::POST, "/api/v1/processors", User, "uploadProcessor", "Upload a processor component (the .wasm file as the body; name and description in the query)", upload)
+    let mut upload = route(M::POST, "/api/v1/processors", Editor, "uploadProcessor", "Upload a processor component (the .wasm file as the body; name and description in the query)", upload)
         .returns::<ProcessorView>(201);
     upload.handler = upload.handler.layer(DefaultBodyLimit::max(MAX_UPLOAD));
     upload.binary_body = true;
@@ -35,7 +35,7 @@ pub fn routes() -> Vec<Route> {
             .returns::<Vec<ProcessorView>>(200),
         route(M::GET, "/api/v1/processors/{name}", User, "getProcessor", "An uploaded processor: its latest version, its config schema, and the streams that use it", get)
             .returns::<ProcessorView>(200),
-        route(M::DELETE, "/api/v1/processors/{name}", User, "deleteProcessor", "Delete every version of a processor (refused while a stream uses it)", delete)
+        route(M::DELETE, "/api/v1/processors/{name}", Editor, "deleteProcessor", "Delete every version of a processor (refused while a stream uses it)", delete)
             .no_content(),
         route(M::GET, "/api/v1/processors/{name}/versions", User, "listProcessorVersions", "Every version of a processor, newest first", versions)
             .returns::<Vec<ProcessorVersionView>>(200),
@@ -146,6 +146,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 
 async fn upload(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<ProcessorView>), ApiError> {
@@ -196,6 +197,14 @@ async fn upload(
         .add_processor(&q.name, &description, loaded.sha256(), &bytes, &info)
         .await?;
     tracing::info!(processor = %record.name, version = record.version, sha256 = %record.sha256, size = record.size, "processor uploaded");
+    caller
+        .audit(
+            &state,
+            "processor.upload",
+            &record.name,
+            &format!("v{} sha256 {}", record.version, record.sha256),
+        )
+        .await;
     let versions = state
         .store
         .list_processors()
@@ -269,6 +278,7 @@ async fn versions(
 
 async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.get_processor(&name, None).await?;
@@ -288,6 +298,7 @@ async fn delete(
     }
     state.store.delete_processor(&name).await?;
     tracing::info!(processor = %name, "processor deleted");
+    caller.audit(&state, "processor.delete", &name, "").await;
     Ok(StatusCode::NO_CONTENT)
 }
 

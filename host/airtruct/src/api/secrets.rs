@@ -1,17 +1,17 @@
 //! Secrets: stored encrypted, listed by name only, referenced from configs as `${secret:NAME}`.
 
 use airtruct_store::{SecretRecord, now_ms};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::Body;
-use super::{Access, ApiError, AppState, Route, route};
+use super::{Access, ApiError, AppState, Caller, Route, route};
 
 pub fn routes() -> Vec<Route> {
-    use Access::User;
+    use Access::{Editor, User};
     use Method as M;
     vec![
         route(
@@ -26,7 +26,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::PUT,
             "/api/v1/secrets/{name}",
-            User,
+            Editor,
             "putSecret",
             "Create or replace a secret",
             put_secret,
@@ -36,7 +36,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::DELETE,
             "/api/v1/secrets/{name}",
-            User,
+            Editor,
             "deleteSecret",
             "Delete a secret",
             delete_secret,
@@ -90,6 +90,7 @@ fn check_secret_name(name: &str) -> Result<(), ApiError> {
 
 async fn put_secret(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Body(req): Body<SecretValue>,
 ) -> Result<(StatusCode, Json<SecretView>), ApiError> {
@@ -106,6 +107,14 @@ async fn put_secret(
         })
         .await?;
     tracing::info!(secret = %name, replaced = existed, "secret saved");
+    caller
+        .audit(
+            &state,
+            "secret.set",
+            &name,
+            if existed { "replaced" } else { "created" },
+        )
+        .await;
     // Streams that use it pick up the new value when they next start.
     state.changed();
     let status = if existed {
@@ -118,8 +127,10 @@ async fn put_secret(
 
 async fn delete_secret(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.delete_secret(&name).await?;
+    caller.audit(&state, "secret.delete", &name, "").await;
     Ok(StatusCode::NO_CONTENT)
 }

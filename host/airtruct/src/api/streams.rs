@@ -4,20 +4,20 @@
 use airtruct_model::ValidationError;
 use airtruct_runtime::MetricsSnapshot;
 use airtruct_store::{StreamRecord, StreamStatus, VersionRecord};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::checks::{check, config_value, join, pin_versions};
 use super::error::Body;
-use super::{Access, ApiError, AppState, Route, route, sample};
+use super::{Access, ApiError, AppState, Caller, Route, route, sample};
 use crate::protocol::ReplicaState;
 
 pub fn routes() -> Vec<Route> {
-    use Access::User;
+    use Access::{Editor, User};
     use Method as M;
     vec![
         route(
@@ -32,7 +32,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::POST,
             "/api/v1/streams",
-            User,
+            Editor,
             "createStream",
             "Create a stream (version 1)",
             create,
@@ -52,7 +52,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::POST,
             "/api/v1/streams/test",
-            User,
+            Editor,
             "testStream",
             "Run a config's processors on sample messages and show the output of each step",
             sample::test,
@@ -71,7 +71,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::PUT,
             "/api/v1/streams/{id}",
-            User,
+            Editor,
             "updateStream",
             "Save a new version of a stream",
             update,
@@ -81,7 +81,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::DELETE,
             "/api/v1/streams/{id}",
-            User,
+            Editor,
             "deleteStream",
             "Delete a stream and its versions",
             delete,
@@ -90,7 +90,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::POST,
             "/api/v1/streams/{id}/status",
-            User,
+            Editor,
             "setStreamStatus",
             "Pause or resume a stream",
             set_status,
@@ -127,7 +127,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::POST,
             "/api/v1/streams/{id}/versions/{version}/rollback",
-            User,
+            Editor,
             "rollbackStream",
             "Save an old version's config as a new version",
             rollback,
@@ -273,6 +273,8 @@ pub struct VersionView {
     pub status: StatusView,
     pub config: Value,
     pub created_at: i64,
+    /// Who saved it (none for versions saved before versions recorded it).
+    pub saved_by: Option<String>,
 }
 
 impl From<VersionRecord> for VersionView {
@@ -283,6 +285,7 @@ impl From<VersionRecord> for VersionView {
             status: v.status.into(),
             config: v.config,
             created_at: v.created_at,
+            saved_by: v.saved_by,
         }
     }
 }
@@ -411,10 +414,23 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<StreamView>>, Ap
 
 async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Body(input): Body<StreamInput>,
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
     let (name, status, config) = check_save(&state, input).await?;
     let s = state.store.create_stream(&name, status, &config).await?;
+    state
+        .store
+        .set_version_author(&s.id, s.version, &caller.username)
+        .await?;
+    caller
+        .audit(
+            &state,
+            "stream.create",
+            &s.id,
+            &format!("\"{}\" v{}, {}", s.name, s.version, s.status.as_str()),
+        )
+        .await;
     tracing::info!(stream = %s.id, name = %s.name, status = s.status.as_str(), "stream created");
     state.changed();
     Ok((StatusCode::CREATED, Json(view(&state, s).await?)))
@@ -446,6 +462,7 @@ async fn history(
 
 async fn update(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Body(input): Body<StreamInput>,
 ) -> Result<Json<StreamView>, ApiError> {
@@ -455,6 +472,18 @@ async fn update(
         .store
         .update_stream(&id, &name, status, &config)
         .await?;
+    state
+        .store
+        .set_version_author(&s.id, s.version, &caller.username)
+        .await?;
+    caller
+        .audit(
+            &state,
+            "stream.update",
+            &s.id,
+            &format!("\"{}\" v{}, {}", s.name, s.version, s.status.as_str()),
+        )
+        .await;
     tracing::info!(stream = %s.id, version = s.version, status = s.status.as_str(), "stream saved");
     state.changed();
     Ok(Json(view(&state, s).await?))
@@ -462,9 +491,14 @@ async fn update(
 
 async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let s = state.store.get_stream(&id).await?;
     state.store.delete_stream(&id).await?;
+    caller
+        .audit(&state, "stream.delete", &id, &format!("\"{}\"", s.name))
+        .await;
     state.forget(&id);
     tracing::info!(stream = %id, "stream deleted");
     state.changed();
@@ -488,6 +522,7 @@ async fn activate_check(state: &AppState, config: &Value) -> Result<(), ApiError
 
 async fn set_status(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Body(change): Body<StatusChange>,
 ) -> Result<Json<StreamView>, ApiError> {
@@ -510,6 +545,14 @@ async fn set_status(
         .set_status(&id, change.status.into(), None)
         .await?;
     tracing::info!(stream = %id, status = s.status.as_str(), "stream status changed");
+    let action = if change.status == UserStatus::Active {
+        "stream.resume"
+    } else {
+        "stream.pause"
+    };
+    caller
+        .audit(&state, action, &id, &format!("\"{}\"", s.name))
+        .await;
     state.changed();
     Ok(Json(view(&state, s).await?))
 }
@@ -537,6 +580,7 @@ async fn version(
 
 async fn rollback(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, v)): Path<(String, String)>,
     Body(req): Body<RollbackRequest>,
 ) -> Result<Json<StreamView>, ApiError> {
@@ -552,6 +596,18 @@ async fn rollback(
         activate_check(&state, &old.config).await?;
     }
     let s = state.store.rollback(&id, v, status).await?;
+    state
+        .store
+        .set_version_author(&s.id, s.version, &caller.username)
+        .await?;
+    caller
+        .audit(
+            &state,
+            "stream.rollback",
+            &id,
+            &format!("to v{v} as v{}", s.version),
+        )
+        .await;
     tracing::info!(stream = %id, from = v, version = s.version, "stream rolled back");
     state.changed();
     Ok(Json(view(&state, s).await?))

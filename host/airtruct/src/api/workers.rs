@@ -2,17 +2,17 @@
 //! itself is in `worker`.
 
 use airtruct_store::WorkerState;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Access, ApiError, AppState, Route, route};
+use super::{Access, ApiError, AppState, Caller, Route, route};
 use crate::protocol::StreamReport;
 
 pub fn routes() -> Vec<Route> {
-    use Access::User;
+    use Access::{Editor, User};
     use Method as M;
     vec![
         route(
@@ -27,7 +27,7 @@ pub fn routes() -> Vec<Route> {
         route(
             M::POST,
             "/api/v1/workers/{id}/drain",
-            User,
+            Editor,
             "drainWorker",
             "Move a worker's streams elsewhere and give it no new ones",
             drain_worker,
@@ -96,6 +96,7 @@ async fn list_workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerVi
 
 async fn drain_worker(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<WorkerView>, ApiError> {
     let w = state.store.get_worker(&id).await?;
@@ -110,6 +111,9 @@ async fn drain_worker(
         .set_worker_state(&id, WorkerState::Draining)
         .await?;
     tracing::info!(worker = %id, "worker draining");
+    caller
+        .audit(&state, "worker.drain", &id, &format!("\"{}\"", w.name))
+        .await;
     state.changed();
     Ok(Json(worker_view(w, &state)))
 }
