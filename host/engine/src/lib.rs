@@ -131,6 +131,8 @@ struct Inner {
     linker: Linker<State>,
     config: EngineConfig,
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+    /// The key that authenticates this installation's cache files.
+    cache_key: Option<[u8; 32]>,
 }
 
 /// The process's wasm engine. Cheap to clone.
@@ -170,10 +172,15 @@ impl Engine {
             &mut linker,
             |s| s,
         )?;
-        if let Some(dir) = &config.cache_dir {
-            cache::prepare_dir(dir)?;
-        }
+        let cache_key = match &config.cache_dir {
+            Some(dir) => {
+                cache::prepare_dir(dir)?;
+                Some(cache::key(dir)?)
+            }
+            None => None,
+        };
         let inner = Arc::new(Inner {
+            cache_key,
             engine,
             linker,
             config,
@@ -216,12 +223,13 @@ impl Engine {
         if let Some(loaded) = self.inner.loaded.lock().unwrap().get(&sha256) {
             return Ok(loaded.clone());
         }
-        let component = cache::compile(
-            &self.inner.engine,
-            self.inner.config.cache_dir.as_deref(),
-            &sha256,
-            bytes,
-        )?;
+        let cache = self
+            .inner
+            .config
+            .cache_dir
+            .as_deref()
+            .zip(self.inner.cache_key.as_ref());
+        let component = cache::compile(&self.inner.engine, cache, &sha256, bytes)?;
         self.finish(sha256, component)
     }
 
@@ -232,7 +240,8 @@ impl Engine {
             return Some(Ok(loaded.clone()));
         }
         let dir = self.inner.config.cache_dir.as_deref()?;
-        let component = cache::load(&self.inner.engine, dir, sha256)?;
+        let key = self.inner.cache_key.as_ref()?;
+        let component = cache::load(&self.inner.engine, dir, key, sha256)?;
         Some(self.finish(sha256.to_string(), component))
     }
 

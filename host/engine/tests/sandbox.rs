@@ -256,6 +256,7 @@ fn compiled_components_are_cached_on_disk_and_reused() {
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "cache.key")
         .collect();
     assert_eq!(files.len(), 1);
     assert!(files[0].to_string_lossy().starts_with(loaded.sha256()));
@@ -296,4 +297,52 @@ fn a_guest_cannot_sleep_past_its_time_limit() {
         other => panic!("expected a trap, got {other}"),
     }
     assert_eq!(inst.process(&[msg("after")]).unwrap(), vec![msg("after")]);
+}
+
+#[test]
+fn a_compiled_artifact_this_installation_did_not_write_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine_at = |cache: &str| {
+        Engine::new(EngineConfig {
+            cache_dir: Some(dir.path().join(cache)),
+            pool_instances: 8,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    };
+    // This installation compiles the echo processor; another compiles the prefixing template.
+    let ours = engine_at("ours");
+    let echo = ours.load(fixtures::ECHO).unwrap().sha256().to_string();
+    let theirs = engine_at("theirs");
+    theirs.load(fixtures::TEMPLATE).unwrap();
+    let file_in = |cache: &str| {
+        std::fs::read_dir(dir.path().join(cache))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .unwrap()
+    };
+    // Their artifact planted under the echo processor's name in our cache.
+    std::fs::copy(file_in("theirs"), file_in("ours")).unwrap();
+    let restarted = engine_at("ours");
+    assert!(
+        restarted.load_cached(&echo).is_none(),
+        "a planted artifact is not loaded by hash"
+    );
+    let loaded = restarted.load(fixtures::ECHO).unwrap();
+    assert_eq!(
+        loaded.info().name,
+        "fixture-echo",
+        "recompiled from its bytes"
+    );
+    let mut instance = restarted
+        .instantiate(&loaded, "{}", Limits::default())
+        .unwrap();
+    let out = instance.process(&[msg("same")]).unwrap();
+    assert_eq!(
+        out[0].payload, b"same",
+        "the echo ran, not the planted template"
+    );
+    // The recompiled artifact replaced the planted one and loads by hash again.
+    assert!(engine_at("ours").load_cached(&echo).is_some());
 }
