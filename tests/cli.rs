@@ -363,6 +363,20 @@ fn log_output_logs_one_message_in_every_and_cuts_long_payloads() {
 }
 
 #[test]
+fn a_file_input_on_a_line_without_end_fails_with_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stream.yaml"),
+        "input: {file: {path: /dev/zero, max_line: 1MiB}}\noutput: {drop: {}}\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &["run", "stream.yaml"]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("line longer than 1048576 bytes"), "{err}");
+}
+
+#[test]
 fn env_variables_are_interpolated_and_missing_ones_reported() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -433,3 +433,74 @@ async fn a_viewer_may_change_nothing_an_editor_no_users_and_every_change_is_audi
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_server_keeps_its_files_private_and_refuses_oversized_or_non_json_bodies() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("data"), 0o700);
+    for file in ["data/airtruct.db", "data/secret.key", "data/worker-token"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    let http = reqwest::Client::new();
+    // A 10 KB user name is refused before any password is hashed.
+    let resp = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "x".repeat(10_000), "password": "p"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // A body sent as a form is not read as JSON.
+    let resp = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=admin&password=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    assert!(resp.text().await.unwrap().contains("must be JSON"));
+}
+
+#[tokio::test]
+async fn a_yaml_alias_bomb_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    // Nine levels of nine aliases: 9^9 (about 4 * 10^8) values once expanded, from a few hundred bytes.
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    text.push_str("input: {stdin: {}}\noutput: {drop: {}}\n");
+    let (status, body) = api
+        .post("/api/v1/streams/validate", json!({"config": text}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["valid"], false);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anchors and aliases"),
+        "{body}"
+    );
+    // Saved, it is refused with a 400 at `config`.
+    let (status, body) = api
+        .post("/api/v1/streams", json!({"name": "bomb", "config": text}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["details"][0]["path"], "config");
+}

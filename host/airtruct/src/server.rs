@@ -76,6 +76,35 @@ pub struct WorkerSettings {
     pub ingest_url: Option<String>,
 }
 
+/// Sets a file's or folder's mode (the server's own files are its own: 0700 folders, 0600 files).
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of \"{}\" to {mode:o}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Refuses to start on a key file that others may read.
+fn refuse_shared(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            anyhow::bail!(
+                "\"{}\" can be read by other users (mode {:o}): make it private (chmod 600) before starting",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
 fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
     getrandom::fill(&mut buf).expect("the OS random source works");
@@ -187,9 +216,25 @@ pub async fn run_server(
             settings.data_dir.display()
         )
     })?;
+    set_mode(&settings.data_dir, 0o700)?;
     let store = Store::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening the store at {}", redact(&settings.database_url)))?;
+    if let Some(file) = settings.database_url.strip_prefix("sqlite://") {
+        let file = file.split('?').next().unwrap_or(file);
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{file}{suffix}"));
+            if path.exists() {
+                set_mode(&path, 0o600)?;
+            }
+        }
+    }
+    for key in [
+        &settings.secret_key_file,
+        &settings.data_dir.join("worker-token"),
+    ] {
+        refuse_shared(key)?;
+    }
     let key = Arc::new(secret_key(
         settings.secret_key.as_deref(),
         &settings.secret_key_file,

@@ -228,6 +228,78 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Refuses YAML anchors (`&name`) and aliases (`*name`), for configs sent to the API: a few kilobytes of aliases
+/// can expand to billions of values. A node starting with `&` or `*` is one (a plain scalar cannot start so);
+/// quoted strings, comments and block scalars (`|`, `>`) are skipped.
+pub fn refuse_yaml_aliases(text: &str) -> Result<(), ValidationError> {
+    let mut block_indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(b) = block_indent {
+            if line.trim().is_empty() || indent > b {
+                continue;
+            }
+            block_indent = None;
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => {
+                    if c == '#' && (prev == ' ' || prev == '\t') {
+                        break;
+                    }
+                    if (c == '"' || c == '\'') && matches!(prev, ' ' | ':' | '-' | '[' | '{' | ',')
+                    {
+                        quote = Some(c);
+                    } else if (c == '&' || c == '*')
+                        && matches!(prev, ' ' | '\t' | '[' | '{' | ',')
+                        && starts_node(line, c)
+                    {
+                        return Err(ValidationError::new(
+                            "",
+                            format!(
+                                "line {}: YAML anchors and aliases (`&name`, `*name`) are not accepted in configs \
+                                 sent to the API: write the values out",
+                                i + 1
+                            ),
+                        ));
+                    }
+                }
+            }
+            prev = c;
+        }
+        let t = line.trim_end();
+        if t.ends_with(['|', '>'])
+            || t.ends_with("|-")
+            || t.ends_with("|+")
+            || t.ends_with(">-")
+            || t.ends_with(">+")
+        {
+            block_indent = Some(indent);
+        }
+    }
+    Ok(())
+}
+
+/// Whether an `&` or `*` in `line` begins a node: after a key's `: `, a list's `- `, a flow `[`, `{` or `,`, or
+/// at the start of the line.
+fn starts_node(line: &str, c: char) -> bool {
+    let mut rest = line;
+    while let Some(at) = rest.find(c) {
+        let before = rest[..at].trim_end();
+        let after = &rest[at + 1..];
+        let named = after.chars().next().is_some_and(|n| !n.is_whitespace());
+        if named && (before.is_empty() || before.ends_with([':', '-', '[', '{', ','])) {
+            return true;
+        }
+        rest = after;
+    }
+    false
+}
+
 /// Reads a stream config from YAML or JSON text, after `${ENV}` interpolation with `lookup`.
 pub fn parse_text(
     text: &str,
@@ -385,6 +457,26 @@ impl StreamConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchors_and_aliases_are_refused_but_not_multiplication_or_quoted_stars() {
+        let bomb = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b]\n";
+        assert!(
+            refuse_yaml_aliases(bomb)
+                .unwrap_err()
+                .message
+                .starts_with("line 1")
+        );
+        assert!(refuse_yaml_aliases("- *x\n").is_err());
+        for fine in [
+            "pipeline:\n  processors:\n    - mapping: .total = .qty * .price\n",
+            "input: {generate: {payload: '*not an alias'}}\n",
+            "x: \"&nope\" # a comment with *star\n",
+            "mapping: |\n  .a = 2 * 3\n  *b\nnext: 1\n",
+        ] {
+            assert_eq!(refuse_yaml_aliases(fine), Ok(()), "{fine}");
+        }
+    }
 
     fn parse(yaml: &str) -> Result<StreamConfig, Vec<ValidationError>> {
         parse_stream(&parse_text(yaml, |_| None).unwrap())

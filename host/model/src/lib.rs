@@ -10,7 +10,7 @@ mod schema;
 pub use bytesize::{ByteSize, parse_bytesize};
 pub use config::{
     BatchPolicy, Component, ErrorPolicy, PartialStream, Pipeline, StreamConfig, parse_stream,
-    parse_stream_partial, parse_text,
+    parse_stream_partial, parse_text, refuse_yaml_aliases,
 };
 pub use duration::{Duration, parse_duration};
 pub use interpolate::{interpolate_env, resolve_secrets, secret_refs, secret_uses};

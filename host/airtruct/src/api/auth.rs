@@ -131,6 +131,18 @@ async fn login(
     State(state): State<AppState>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<TokenCreated>, ApiError> {
+    // Bounded before anything is looked up, logged or hashed.
+    if req.username.is_empty() || req.username.len() > 256 || req.password.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "a user name is 1 to 256 bytes and a password at most 1024",
+        ));
+    }
+    let Some(_turn) = state.logins.hashing_turn().await else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many logins at once: try again in a moment",
+        ));
+    };
     if let Err(wait) = state.logins.attempt(&req.username) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -13,11 +13,15 @@ use super::AppState;
 /// environment: configs saved through the API use `${secret:NAME}`.
 pub(super) fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
     match config {
-        Value::String(text) => airtruct_model::parse_text(&text, |_| None).map_err(|errs| {
-            errs.into_iter()
-                .map(|e| ValidationError::new(join("config", &e.path), e.message))
-                .collect()
-        }),
+        Value::String(text) => {
+            airtruct_model::refuse_yaml_aliases(&text)
+                .map_err(|e| vec![ValidationError::new("config", e.message)])?;
+            airtruct_model::parse_text(&text, |_| None).map_err(|errs| {
+                errs.into_iter()
+                    .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                    .collect()
+            })
+        }
         other => Ok(other),
     }
 }

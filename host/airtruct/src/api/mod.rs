@@ -279,6 +279,19 @@ pub fn router(state: AppState, console: Option<PathBuf>) -> Router {
         .with_state(state)
 }
 
+/// Headers on every console file: a content security policy, no framing, no sniffing, no referrer.
+const CONSOLE_HEADERS: &[(header::HeaderName, &str)] = &[
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+         frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
 /// The console's static files. They hold no data: everything they show comes from the API, with a token.
 async fn serve_console(console: Arc<Option<PathBuf>>, req: Request) -> Response {
     let path = req.uri().path();
@@ -302,10 +315,16 @@ async fn serve_console(console: Arc<Option<PathBuf>>, req: Request) -> Response 
             .into_response();
     }
     let files = ServeDir::new(dir).fallback(ServeFile::new(index));
-    match files.oneshot(req).await {
+    let mut resp = match files.oneshot(req).await {
         Ok(resp) => resp.into_response(),
         Err(e) => match e {},
+    };
+    // The console loads only its own files and talks only to this API; no page may frame it.
+    let headers = resp.headers_mut();
+    for (name, value) in CONSOLE_HEADERS {
+        headers.insert(name.clone(), header::HeaderValue::from_static(value));
     }
+    resp
 }
 
 /// Serves until `shutdown`.

@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::error::Body;
 use super::{Access, ApiError, AppState, Caller, Role, Route, route};
 
 /// Longest user name taken.
@@ -188,7 +189,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<UserView>>, ApiE
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<CreateUser>,
+    Body(req): Body<CreateUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     check_name(&req.username)?;
     check_password(&req.password)?;
@@ -208,7 +209,7 @@ async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(username): Path<String>,
-    Json(req): Json<UpdateUser>,
+    Body(req): Body<UpdateUser>,
 ) -> Result<Json<UserView>, ApiError> {
     if username == caller.username
         && (req.disabled == Some(true) || req.role.is_some_and(|r| r < Role::Admin))
@@ -252,7 +253,7 @@ async fn update(
 async fn change_password(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<ChangePassword>,
+    Body(req): Body<ChangePassword>,
 ) -> Result<StatusCode, ApiError> {
     check_password(&req.new)?;
     let user = state.store.get_user(&caller.username).await?;

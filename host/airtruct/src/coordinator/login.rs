@@ -6,12 +6,34 @@ use std::time::Duration;
 
 /// Failed logins per user name: after [`LoginThrottle::MAX_FAILURES`] failures in a row, that name is refused for
 /// [`LoginThrottle::LOCKOUT`], which makes guessing a password slow without locking a user out for long.
-#[derive(Default)]
-pub struct LoginThrottle(Mutex<HashMap<String, (u32, std::time::Instant)>>);
+pub struct LoginThrottle(
+    Mutex<HashMap<String, (u32, std::time::Instant)>>,
+    /// Password checks running at once (each is an argon2 hash of 19 MiB): more wait at most briefly, then 503.
+    tokio::sync::Semaphore,
+);
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self(
+            Mutex::default(),
+            tokio::sync::Semaphore::new(Self::HASHES_AT_ONCE),
+        )
+    }
+}
 
 impl LoginThrottle {
     pub const MAX_FAILURES: u32 = 5;
     pub const LOCKOUT: Duration = Duration::from_secs(60);
+    /// The most password hashes computed at once.
+    pub const HASHES_AT_ONCE: usize = 4;
+
+    /// A turn to check a password, waiting at most a second for one; `None` when the server is busy with logins.
+    pub async fn hashing_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(Duration::from_secs(1), self.1.acquire())
+            .await
+            .ok()?
+            .ok()
+    }
 
     /// Starts a login attempt: `Err(wait)` when `username` is locked; otherwise the attempt counts as a failure
     /// until [`LoginThrottle::succeeded`], so parallel guesses cannot outrun the count.

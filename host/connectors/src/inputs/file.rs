@@ -38,6 +38,14 @@ pub struct FileInputConfig {
     /// reads the whole file.
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
+    /// The longest line taken (default 16MiB); a longer one fails the stream with where it is, rather than
+    /// filling memory (`/dev/zero` has no line end).
+    #[serde(default = "default_max_line")]
+    pub max_line: airtruct_model::ByteSize,
+}
+
+fn default_max_line() -> airtruct_model::ByteSize {
+    airtruct_model::ByteSize(16 << 20)
 }
 
 impl Kind for FileInputConfig {
@@ -85,6 +93,7 @@ impl FileInputConfig {
             tracing::info!(path = %self.path.display(), offset = start, "resuming file input from its checkpoint");
         }
         Ok(FileInput {
+            max_line: self.max_line.0.max(1),
             reader,
             codec: self.codec,
             path: self.path.display().to_string(),
@@ -161,6 +170,7 @@ impl Tracker {
 
 /// The running `file` input.
 pub struct FileInput {
+    max_line: u64,
     reader: BufReader<tokio::fs::File>,
     codec: FileCodec,
     path: String,
@@ -194,8 +204,7 @@ impl Input for FileInput {
         let mut messages = Vec::new();
         while messages.len() < READ_CHUNK {
             self.buf.clear();
-            let n = self
-                .reader
+            let n = tokio::io::AsyncReadExt::take(&mut self.reader, self.max_line + 1)
                 .read_until(b'\n', &mut self.buf)
                 .await
                 // Not retried in place: the lines read so far in this call are not handed over, so the stream
@@ -203,6 +212,12 @@ impl Input for FileInput {
                 .map_err(|e| Error::External(format!("reading \"{}\": {e}", self.path)))?;
             if n == 0 {
                 break;
+            }
+            if n as u64 > self.max_line && self.buf.last() != Some(&b'\n') {
+                return Err(Error::User(format!(
+                    "\"{}\": line longer than {} bytes at byte {} (raise the input's max_line)",
+                    self.path, self.max_line, self.pos
+                )));
             }
             self.pos += n as u64;
             if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
