@@ -458,14 +458,14 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
     assert_eq!(saved["failure_reason"], Value::Null);
     wait_status(&api, &bad_id, "completed", WAIT).await;
 
-    // A config the worker cannot build (librdkafka knows no such property; validation passes options through):
-    // a config error, so the stream fails after its first attempt with the problem as its reason.
+    // A config the worker cannot build (librdkafka refuses the value of an allowed property; validation passes
+    // values through): a config error, so the stream fails after its first attempt with the problem as its reason.
     let (status, saved) = api
         .post(
             "/api/v1/streams",
             json!({"name": "misconfigured", "config": {
                 "input": {"kafka": {"brokers": ["127.0.0.1:9092"], "topics": ["t"],
-                    "consumer_group": "g", "options": {"no.such.property": "1"}}},
+                    "consumer_group": "g", "options": {"fetch.max.bytes": "lots"}}},
                 "output": {"drop": {}}
             }}),
         )
@@ -474,7 +474,7 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
     let misconfigured = saved["id"].as_str().unwrap().to_string();
     let failed = wait_status(&api, &misconfigured, "failed", WAIT).await;
     let reason = failed["failure_reason"].as_str().unwrap();
-    assert!(reason.contains("no.such.property"), "{reason}");
+    assert!(reason.contains("fetch.max.bytes"), "{reason}");
     assert!(!reason.contains("times"), "{reason}");
     for r in failed["replicas"].as_array().unwrap() {
         assert_eq!(r["attempts"], 1, "{failed}");

@@ -81,6 +81,7 @@ impl Access {
     JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "UserRole")]
 pub enum Role {
     Viewer,
     Editor,
