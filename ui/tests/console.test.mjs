@@ -495,3 +495,206 @@ test('an expired session returns to the login page; log out', async () => {
   await page.goto(`${base}/workers`);
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
 });
+
+// Users and roles. These run last: they sign in and out as other users, and end signed in as the admin.
+
+const VIEWER = 'viewer1';
+const VIEWER_FIRST_PASSWORD = 'viewer1-first-password';
+const VIEWER_PASSWORD = 'viewer1-password';
+
+function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Signs in from the login page (the session must have ended) and waits for the name and role in the header. */
+async function signIn(username, password, role) {
+  await page.goto(`${base}/login`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('User name').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expectText(page.locator('.topbar .user'), new RegExp(`${escapeRe(username)}\\s+${role}`), `${username} signed in, with the role ${role}`);
+}
+
+/** Buttons of the page that change something; none may show for a viewer. */
+const CHANGES =
+  /^(New stream|Edit|Validate|Save|Save and run|Save as paused|\+ Add processor|Delete|Pause|Resume|Roll back|Upload|Choose a file|Choose another file|Create secret|Replace secret|Replace|Drain|Create user|Reset password|Disable|Enable)$/;
+
+/** The page shows nothing that changes anything: no such button, no form, no file or password field. */
+async function assertReadOnly(where) {
+  const labels = (await page.locator('main button, main label.btn, main [role=button]').allInnerTexts()).map((t) => t.trim());
+  assert.deepEqual(
+    labels.filter((t) => CHANGES.test(t)),
+    [],
+    `no control that changes anything on ${where} (buttons: ${JSON.stringify(labels)})`,
+  );
+  assert.equal(await page.locator('main form').count(), 0, `no form on ${where}`);
+  assert.equal(await page.locator('main input[type=file], main input[type=password]').count(), 0, `no file or password field on ${where}`);
+}
+
+test('users: the admin creates a viewer, changes its role, disables and enables it, resets its password', async () => {
+  // The session tests end signed out.
+  await signIn('admin', PASSWORD, 'admin');
+  await page.getByRole('navigation').getByRole('link', { name: 'Users', exact: true }).click();
+  await page.getByRole('heading', { name: 'Users' }).waitFor();
+  await expectText(page.locator('tr[data-user=admin]'), /admin[^]*you/, 'the admin listed as you');
+  const form = page.getByRole('form', { name: 'New user' });
+  // A password too short is refused in the API's own words.
+  const refused = await api('POST', '/api/v1/users', { username: 'short1', password: 'short', role: 'viewer' });
+  assert.equal(refused.status, 400, 'a password under 8 characters');
+  await form.getByLabel('Name').fill('short1');
+  await form.getByLabel('Password').fill('short');
+  await form.getByRole('button', { name: 'Create user' }).click();
+  await expectText(page.getByRole('alert'), new RegExp(`Not created: ${escapeRe(refused.body.error)}`), 'the refusal as the API words it');
+  // A viewer.
+  await form.getByLabel('Name').fill(VIEWER);
+  await form.getByLabel('Password').fill(VIEWER_FIRST_PASSWORD);
+  await form.getByLabel('Role').selectOption('viewer');
+  await form.getByRole('button', { name: 'Create user' }).click();
+  await expectText(page.locator('.banner.success'), /Created viewer1 as a viewer/, 'the creation');
+  const row = page.locator(`tr[data-user=${VIEWER}]`);
+  await expectText(row, /active/, 'the new user listed, active');
+  assert.equal(await row.getByLabel(`Role of ${VIEWER}`).inputValue(), 'viewer');
+  const listed = await api('GET', '/api/v1/users');
+  assert.ok(
+    listed.body.some((u) => u.username === VIEWER && u.role === 'viewer' && u.disabled === false),
+    `the API lists ${VIEWER}: ${JSON.stringify(listed.body)}`,
+  );
+  await shot('users');
+  // Its role, up and back down.
+  await row.getByLabel(`Role of ${VIEWER}`).selectOption('editor');
+  await expectText(page.locator('.banner.success'), /viewer1 is now an editor/, 'the new role');
+  await row.getByLabel(`Role of ${VIEWER}`).selectOption('viewer');
+  await expectText(page.locator('.banner.success'), /viewer1 is now a viewer/, 'the role back');
+  // Disabled after a confirmation, then enabled.
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Disable user' }).click();
+  await expectText(row, /disabled/, 'the user disabled');
+  const login = (password) =>
+    fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: VIEWER, password }) });
+  assert.notEqual((await login(VIEWER_FIRST_PASSWORD)).status, 200, 'a disabled user cannot sign in');
+  await row.getByRole('button', { name: 'Enable' }).click();
+  await expectText(row, /active/, 'the user enabled');
+  // A new password, set by the admin.
+  await row.getByRole('button', { name: 'Reset password' }).click();
+  await page.getByRole('dialog').getByLabel('New password').fill(VIEWER_PASSWORD);
+  await page.getByRole('dialog').getByRole('button', { name: 'Set password' }).click();
+  await expectText(page.locator('.banner.success'), /viewer1 has a new password/, 'the password reset');
+  const r = await login(VIEWER_PASSWORD);
+  assert.equal(r.status, 200, 'the new password signs in');
+  const { token } = await r.json();
+  await fetch(`${base}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+});
+
+test('account: an API token with a lower role, shown once, then revoked', async () => {
+  await page.locator('.topbar .user').click();
+  await page.getByRole('heading', { name: 'Account' }).waitFor();
+  await page.locator('tr[data-token=session]', { hasText: 'this session' }).waitFor();
+  const form = page.getByRole('form', { name: 'New token' });
+  // '' is the owner's role, whatever it becomes; then the roles up to the admin's own.
+  assert.deepEqual(await form.getByLabel('Role').locator('option').evaluateAll((os) => os.map((o) => o.value)), ['', 'viewer', 'editor', 'admin'], 'an admin may give any role');
+  await form.getByLabel('Name').fill('ci');
+  await form.getByLabel('Expires in').fill('30d');
+  await form.getByLabel('Role').selectOption('viewer');
+  await form.getByRole('button', { name: 'Create token' }).click();
+  const shown = page.getByLabel('The new token');
+  const token = await waitFor('the token shown', async () => (await shown.count()) > 0 && (await shown.inputValue()));
+  const row = page.locator('tr[data-token=ci]');
+  await expectText(row, /viewer/, 'the token listed with its role');
+  assert.doesNotMatch(await row.innerText(), /never/, 'it expires');
+  await shot('account');
+  // It reads, and changes nothing: its role is viewer.
+  const bearer = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  assert.equal((await fetch(`${base}/api/v1/streams`, { headers: bearer })).status, 200, 'the token reads');
+  const put = await fetch(`${base}/api/v1/secrets/from_token`, { method: 'PUT', headers: bearer, body: JSON.stringify({ value: 'x' }) });
+  assert.equal(put.status, 403, 'a viewer token cannot set a secret');
+  await page.getByRole('button', { name: 'Done' }).click();
+  assert.equal(await shown.count(), 0, 'the token is shown only once');
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke token' }).click();
+  await waitFor('the token gone', async () => (await row.count()) === 0);
+  assert.equal((await fetch(`${base}/api/v1/streams`, { headers: bearer })).status, 401, 'a revoked token is refused');
+});
+
+test('a viewer reads every page and finds nothing that changes anything', async () => {
+  // Something on each page that an editor could change: the stream, the processor, a worker, and a secret
+  // (the secrets test deleted its own).
+  assert.equal((await api('PUT', '/api/v1/secrets/viewer_check', { value: 'not for viewers' })).status, 201);
+  const orders = (await api('GET', '/api/v1/streams')).body.find((s) => s.name === 'orders');
+  assert.ok(orders, 'the stream orders');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await signIn(VIEWER, VIEWER_PASSWORD, 'viewer');
+  const nav = page.getByRole('navigation');
+  await nav.getByRole('link', { name: 'Audit', exact: true }).waitFor();
+  assert.equal(await nav.getByRole('link', { name: 'Users', exact: true }).count(), 0, 'no Users link for a viewer');
+
+  await nav.getByRole('link', { name: 'Streams', exact: true }).click();
+  const streamRow = page.locator('tr[data-stream=orders]');
+  await expectText(streamRow, /paused|active/, 'the stream listed with its status');
+  await assertReadOnly('the streams page');
+
+  await streamRow.getByRole('link', { name: 'orders' }).click();
+  await page.getByRole('heading', { name: /orders/ }).waitFor();
+  const versions = page.getByRole('region', { name: 'Versions' });
+  await versions.locator('tr[data-version="1"]').waitFor();
+  await expectText(versions.locator('tr[data-version="1"] .saved-by'), /^admin$/, 'who saved version 1');
+  await expectText(versions.locator('.diff-line.add, .diff-line.del'), /\S/, 'the diff between versions');
+  await assertReadOnly('the stream page');
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  await shot('stream-detail-viewer');
+
+  for (const p of [`/streams/${orders.id}/edit`, '/streams/new']) {
+    await page.goto(`${base}${p}`);
+    await expectText(page.getByRole('note'), /Your role, viewer, can read streams but not/, `the builder refused at ${p}`);
+    await assertReadOnly(p);
+  }
+
+  await nav.getByRole('link', { name: 'Processors', exact: true }).click();
+  await page.getByRole('link', { name: 'prefix' }).click();
+  await expectText(page.getByRole('table', { name: 'Processor versions' }), /v1/, 'the processor\'s versions');
+  assert.equal(await page.getByTestId('dropzone').count(), 0, 'no upload');
+  await assertReadOnly('the processors page');
+
+  await nav.getByRole('link', { name: 'Secrets', exact: true }).click();
+  await expectText(page.locator('tr[data-secret=viewer_check]'), /\$\{secret:viewer_check\}/, 'the secret listed');
+  assert.ok(!(await page.content()).includes('not for viewers'), 'no secret value');
+  await assertReadOnly('the secrets page');
+
+  await nav.getByRole('link', { name: 'Workers', exact: true }).click();
+  await expectText(page.locator('tr[data-worker]').first(), /alive/, 'an alive worker');
+  await assertReadOnly('the workers page');
+
+  await page.goto(`${base}/users`);
+  await expectText(page.getByRole('note'), /Your role, viewer, cannot manage users/, 'the users page refused');
+  assert.equal(await page.getByRole('table', { name: 'Users' }).count(), 0, 'no user list');
+
+  // The audit trail: the admin's creation of this user.
+  await nav.getByRole('link', { name: 'Audit', exact: true }).click();
+  const trail = page.getByRole('table', { name: 'Audit trail' });
+  await trail.waitFor();
+  await page.getByLabel('Filter').fill(`user.create ${VIEWER}`);
+  const created = trail.locator(`tr[data-action="user.create"][data-target="${VIEWER}"]`);
+  await expectText(created, /admin/, 'the admin created viewer1');
+  for (const t of await trail.locator('tbody tr').allInnerTexts()) assert.match(t, /user\.create[^]*viewer1/, 'only what the filter matches');
+  await page.getByLabel('Filter').fill('');
+  await waitFor('the whole trail back', async () => (await trail.locator('tbody tr[data-action="user.update"]').count()) > 0);
+  await shot('audit');
+
+  // Every role changes its own password, and makes tokens no higher than its role.
+  await page.locator('.topbar .user').click();
+  await page.getByRole('heading', { name: 'Account' }).waitFor();
+  const roles = page.getByRole('form', { name: 'New token' }).getByLabel('Role').locator('option');
+  assert.deepEqual(await roles.evaluateAll((os) => os.map((o) => o.value)), ['', 'viewer'], 'a viewer gives only viewer');
+  const pw = page.getByRole('form', { name: 'Change password' });
+  await pw.getByLabel('Current password').fill(VIEWER_PASSWORD);
+  await pw.getByLabel('New password', { exact: true }).fill(`${VIEWER_PASSWORD}-2`);
+  await pw.getByLabel('New password again').fill(`${VIEWER_PASSWORD}-2`);
+  await pw.getByRole('button', { name: 'Change password' }).click();
+  await expectText(page.locator('.banner.success'), /Your password is changed/, 'the password changed');
+
+  // Back to the admin.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await signIn(VIEWER, `${VIEWER_PASSWORD}-2`, 'viewer');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await signIn('admin', PASSWORD, 'admin');
+});

@@ -4,14 +4,23 @@ import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './schema';
 
 const TOKEN_KEY = 'airtruct.token';
+const SESSION_KEY = 'airtruct.session';
 
 export function getToken(): string | null {
   return localStorage.getItem(TOKEN_KEY);
 }
 
-export function setToken(token: string | null) {
+/** The session token, and its id (as `GET /api/v1/tokens` lists it) when the login gave one. */
+export function setToken(token: string | null, id?: string) {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
+  if (token && id) localStorage.setItem(SESSION_KEY, id);
+  else localStorage.removeItem(SESSION_KEY);
+}
+
+/** The id of this browser's session among the user's tokens. */
+export function getSessionId(): string | null {
+  return localStorage.getItem(SESSION_KEY);
 }
 
 /** Called when the API answers 401 to a request that carried a token. */

@@ -20,3 +20,12 @@ export type ComponentCounters = StreamView['components'][number];
 
 /** `GET /api/v1/streams/{id}/metrics/history`: cumulative counters every `interval_secs`, oldest first. */
 export type MetricsHistory = S['HistoryView'];
+
+/** `GET /api/v1/auth/me`: who is signed in, and with which role. */
+export type Me = S['Me'];
+/** What a user or a token may do: `viewer`, `editor` or `admin` (the API's `Role`). */
+export type UserRole = Me['role'];
+export type UserView = S['UserView'];
+export type TokenView = S['TokenView'];
+export type TokenCreated = S['TokenCreated'];
+export type AuditEntry = S['AuditView'];

@@ -1,10 +1,32 @@
 import { useEffect, useRef } from 'react';
 import type { Detail } from '../api/client';
 import { ApiError } from '../api/client';
+import type { UserRole } from '../api/types';
+import { ROLE_TEXT } from '../lib/access';
 
 export function StatusBadge({ status }: { status: string | null | undefined }) {
   const s = status ?? 'unknown';
   return <span className={`badge status-${s}`}>{s}</span>;
+}
+
+export function RoleBadge({ role }: { role: UserRole }) {
+  return (
+    <span className={`badge role-${role}`} title={`${role}: ${ROLE_TEXT[role]}`}>
+      {role}
+    </span>
+  );
+}
+
+/** A page the signed-in role may not use, said instead of showing controls that would be refused. */
+export function NotAllowed({ title, role, what }: { title: string; role: UserRole; what: string }) {
+  return (
+    <div className="page">
+      <PageHeader title={title} />
+      <div className="notice" role="note">
+        Your role, <strong>{role}</strong>, {what}. An admin can change your role on the Users page.
+      </div>
+    </div>
+  );
 }
 
 /** An error as the API words it, with its details when it has any. */
@@ -48,19 +70,24 @@ export function Confirm(props: {
   confirm: string;
   danger?: boolean;
   busy?: boolean;
+  /** The confirm button waits for something (a field of the body to be filled). */
+  confirmDisabled?: boolean;
   error?: unknown;
+  /** Leave the focus to a field of the body (which has `autoFocus`) instead of the cancel button. */
+  fieldFocus?: boolean;
   onConfirm: () => void;
   onCancel: () => void;
 }) {
   const cancelRef = useRef<HTMLButtonElement>(null);
   const onCancel = useRef(props.onCancel);
   onCancel.current = props.onCancel;
+  const fieldFocus = props.fieldFocus;
   useEffect(() => {
-    cancelRef.current?.focus();
+    if (!fieldFocus) cancelRef.current?.focus();
     const esc = (e: KeyboardEvent) => e.key === 'Escape' && onCancel.current();
     window.addEventListener('keydown', esc);
     return () => window.removeEventListener('keydown', esc);
-  }, []);
+  }, [fieldFocus]);
   return (
     <div className="modal-back" onMouseDown={(e) => e.target === e.currentTarget && props.onCancel()}>
       <div className="modal card" role="dialog" aria-modal="true" aria-label={props.title}>
@@ -71,7 +98,7 @@ export function Confirm(props: {
           <button ref={cancelRef} className="btn" onClick={props.onCancel} disabled={props.busy}>
             Cancel
           </button>
-          <button className={`btn ${props.danger ? 'danger' : 'primary'}`} onClick={props.onConfirm} disabled={props.busy}>
+          <button className={`btn ${props.danger ? 'danger' : 'primary'}`} onClick={props.onConfirm} disabled={props.busy || props.confirmDisabled}>
             {props.confirm}
           </button>
         </div>

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { useLocation } from 'react-router';
 import { api, ok, ApiError } from '../api/client';
 
-export function LoginPage({ onLoggedIn, expired }: { onLoggedIn: (token: string, username: string, from?: string) => void; expired: boolean }) {
+export function LoginPage({ onLoggedIn, expired }: { onLoggedIn: (session: { token: string; id: string }, from?: string) => void; expired: boolean }) {
   const location = useLocation();
   const state = (location.state ?? {}) as { from?: string };
   const [username, setUsername] = useState('admin');
@@ -16,7 +16,7 @@ export function LoginPage({ onLoggedIn, expired }: { onLoggedIn: (token: string,
     setError(undefined);
     try {
       const r = await ok(api.POST('/api/v1/auth/login', { body: { username, password } }));
-      onLoggedIn(r.token, username, state.from);
+      onLoggedIn(r, state.from);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
     } finally {

@@ -4,6 +4,7 @@ import { api, ok, raw } from '../api/client';
 import type { ProcessorView } from '../api/types';
 import { Confirm, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtBytes, fmtTime } from '../lib/format';
+import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
 
 function nameFromFile(file: string): string {
@@ -18,19 +19,22 @@ function nameFromFile(file: string): string {
 export function ProcessorsPage() {
   const { name: selectedName } = useParams();
   const navigate = useNavigate();
+  const { canEdit } = useAccess();
   const list = useLoad(() => ok(api.GET('/api/v1/processors')), []);
   const processors = list.data ?? [];
   return (
     <div className="page">
       <PageHeader title="Processors" sub="Your own WebAssembly components, used in streams as wasm: { name, config }." />
-      <Upload
-        onUploaded={(p) => {
-          void list.reload();
-          navigate(`/processors/${p.name}`);
-        }}
-      />
+      {canEdit && (
+        <Upload
+          onUploaded={(p) => {
+            void list.reload();
+            navigate(`/processors/${p.name}`);
+          }}
+        />
+      )}
       <ErrorBanner error={list.error} title="Cannot load the processors" />
-      {list.data && processors.length === 0 && <Empty>No processor uploaded yet. Drop a .wasm component above.</Empty>}
+      {list.data && processors.length === 0 && <Empty>No processor uploaded yet.{canEdit && ' Drop a .wasm component above.'}</Empty>}
       {processors.length > 0 && (
         <div className="grid-side">
           <div className="card flush">
@@ -202,6 +206,7 @@ function SchemaSummary({ schema }: { schema: unknown }) {
 function ProcessorDetail({ name, onDeleted }: { name: string; onDeleted: () => void }) {
   const p = useLoad(() => ok(api.GET('/api/v1/processors/{name}', { params: { path: { name } } })), [name]);
   const versions = useLoad(() => ok(api.GET('/api/v1/processors/{name}/versions', { params: { path: { name } } })), [name, p.data?.version]);
+  const { canEdit } = useAccess();
   const [confirm, setConfirm] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
@@ -214,7 +219,7 @@ function ProcessorDetail({ name, onDeleted }: { name: string; onDeleted: () => v
         <h2>{d.name}</h2>
         <span className="tag">v{d.version}</span>
         <div className="spacer" />
-        {d.used_by.length === 0 ? (
+        {!canEdit ? null : d.used_by.length === 0 ? (
           <button
             className="btn small danger-ghost"
             onClick={() => {

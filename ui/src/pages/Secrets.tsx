@@ -3,6 +3,7 @@ import { api, ok } from '../api/client';
 import type { SecretView } from '../api/types';
 import { Confirm, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtTime } from '../lib/format';
+import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
 
 async function putSecret(name: string, value: string) {
@@ -10,6 +11,7 @@ async function putSecret(name: string, value: string) {
 }
 
 export function SecretsPage() {
+  const { canEdit } = useAccess();
   const list = useLoad(() => ok(api.GET('/api/v1/secrets')), []);
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
@@ -43,23 +45,25 @@ export function SecretsPage() {
   return (
     <div className="page">
       <PageHeader title="Secrets" sub="Values are encrypted at rest and never shown again; configs reference them as ${secret:NAME}." />
-      <form className="card inline-form" onSubmit={create} aria-label="New secret">
-        <div className="field">
-          <label className="field-label" htmlFor="secret-name">
-            Name
-          </label>
-          <input id="secret-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="kafka_password" autoComplete="off" />
-        </div>
-        <div className="field grow">
-          <label className="field-label" htmlFor="secret-value">
-            Value
-          </label>
-          <input id="secret-value" type="password" value={value} onChange={(e) => setValue(e.target.value)} autoComplete="new-password" />
-        </div>
-        <button className="btn primary" type="submit" disabled={busy || !name.trim() || !value}>
-          {exists ? 'Replace secret' : 'Create secret'}
-        </button>
-      </form>
+      {canEdit && (
+        <form className="card inline-form" onSubmit={create} aria-label="New secret">
+          <div className="field">
+            <label className="field-label" htmlFor="secret-name">
+              Name
+            </label>
+            <input id="secret-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="kafka_password" autoComplete="off" />
+          </div>
+          <div className="field grow">
+            <label className="field-label" htmlFor="secret-value">
+              Value
+            </label>
+            <input id="secret-value" type="password" value={value} onChange={(e) => setValue(e.target.value)} autoComplete="new-password" />
+          </div>
+          <button className="btn primary" type="submit" disabled={busy || !name.trim() || !value}>
+            {exists ? 'Replace secret' : 'Create secret'}
+          </button>
+        </form>
+      )}
       <ErrorBanner error={error} />
       {notice && <div className="banner success">{notice}</div>}
       <ErrorBanner error={list.error} title="Cannot load the secrets" />
@@ -72,7 +76,7 @@ export function SecretsPage() {
                 <th>Name</th>
                 <th>Reference</th>
                 <th>Updated</th>
-                <th className="actions-col" />
+                {canEdit && <th className="actions-col" />}
               </tr>
             </thead>
             <tbody>
@@ -83,33 +87,35 @@ export function SecretsPage() {
                     <code>{s.reference}</code>
                   </td>
                   <td className="muted small">{fmtTime(s.updated_at)}</td>
-                  <td className="actions-col">
-                    {replacing === s.name ? (
-                      <ReplaceForm
-                        name={s.name}
-                        onDone={async (msg) => {
-                          setReplacing(undefined);
-                          if (msg) setNotice(msg);
-                          await list.reload();
-                        }}
-                      />
-                    ) : (
-                      <>
-                        <button className="btn small" onClick={() => setReplacing(s.name)}>
-                          Replace
-                        </button>
-                        <button
-                          className="btn small danger-ghost"
-                          onClick={() => {
-                            setDeleteError(undefined);
-                            setDeleting(s);
+                  {canEdit && (
+                    <td className="actions-col">
+                      {replacing === s.name ? (
+                        <ReplaceForm
+                          name={s.name}
+                          onDone={async (msg) => {
+                            setReplacing(undefined);
+                            if (msg) setNotice(msg);
+                            await list.reload();
                           }}
-                        >
-                          Delete
-                        </button>
-                      </>
-                    )}
-                  </td>
+                        />
+                      ) : (
+                        <>
+                          <button className="btn small" onClick={() => setReplacing(s.name)}>
+                            Replace
+                          </button>
+                          <button
+                            className="btn small danger-ghost"
+                            onClick={() => {
+                              setDeleteError(undefined);
+                              setDeleting(s);
+                            }}
+                          >
+                            Delete
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>

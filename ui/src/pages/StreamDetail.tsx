@@ -8,12 +8,14 @@ import { StreamFlow } from '../components/StreamFlow';
 import { Confirm, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
 import { toYaml, isObj } from '../lib/config';
 import { ago, fmtBytes, fmtNumber, fmtRate, fmtShort, fmtTime } from '../lib/format';
+import { useAccess } from '../lib/access';
 import { useLoad, useNow } from '../lib/hooks';
 import { RateTracker, type Rates, deleteStream, setStatus } from '../lib/streams';
 
 export function StreamDetailPage() {
   const { id = '' } = useParams();
   const navigate = useNavigate();
+  const { canEdit } = useAccess();
   const now = useNow(1000);
   const tracker = useRef(new RateTracker());
   const [rates, setRates] = useState<Rates>({});
@@ -78,27 +80,31 @@ export function StreamDetailPage() {
           </>
         }
       >
-        <button className="btn" onClick={() => navigate(`/streams/${s.id}/edit`)}>
-          Edit
-        </button>
-        <button className="btn" disabled={busy} onClick={() => act(() => setStatus(s.id, s.status === 'active' ? 'paused' : 'active'))}>
-          {s.status === 'active' ? 'Pause' : 'Resume'}
-        </button>
-        <button
-          className="btn danger-ghost"
-          onClick={() => {
-            setConfirmError(undefined);
-            setConfirm({ kind: 'delete' });
-          }}
-        >
-          Delete
-        </button>
+        {canEdit && (
+          <>
+            <button className="btn" onClick={() => navigate(`/streams/${s.id}/edit`)}>
+              Edit
+            </button>
+            <button className="btn" disabled={busy} onClick={() => act(() => setStatus(s.id, s.status === 'active' ? 'paused' : 'active'))}>
+              {s.status === 'active' ? 'Pause' : 'Resume'}
+            </button>
+            <button
+              className="btn danger-ghost"
+              onClick={() => {
+                setConfirmError(undefined);
+                setConfirm({ kind: 'delete' });
+              }}
+            >
+              Delete
+            </button>
+          </>
+        )}
       </PageHeader>
       <ErrorBanner error={actionError} />
       {s.status === 'failed' && (
         <div className="banner error" role="alert">
-          <strong>The stream failed.</strong> {s.failure_reason ? s.failure_reason.replace(/([^.!?])\s*$/, '$1.') : 'No reason was recorded.'} Saving a new version
-          or resuming it runs it again.
+          <strong>The stream failed.</strong> {s.failure_reason ? s.failure_reason.replace(/([^.!?])\s*$/, '$1.') : 'No reason was recorded.'}
+          {canEdit && ' Saving a new version or resuming it runs it again.'}
         </div>
       )}
 
@@ -148,10 +154,14 @@ export function StreamDetailPage() {
         versions={versions.data ?? []}
         current={s.version}
         error={versions.error}
-        onRollback={(v) => {
-          setConfirmError(undefined);
-          setConfirm({ kind: 'rollback', v });
-        }}
+        onRollback={
+          canEdit
+            ? (v) => {
+                setConfirmError(undefined);
+                setConfirm({ kind: 'rollback', v });
+              }
+            : undefined
+        }
       />
 
       {confirm?.kind === 'delete' && (
@@ -236,7 +246,8 @@ function HistoryChart({ history, error }: { history?: MetricsHistory; error?: Er
   );
 }
 
-function Versions({ versions, current, error, onRollback }: { versions: VersionView[]; current: number; error?: Error; onRollback: (v: VersionView) => void }) {
+/** The version history; `onRollback` is given to those who may roll back. */
+function Versions({ versions, current, error, onRollback }: { versions: VersionView[]; current: number; error?: Error; onRollback?: (v: VersionView) => void }) {
   const [pair, setPair] = useState<[number, number]>();
   const newest = versions[0]?.version;
   const defaultPair: [number, number] | undefined = versions.length >= 2 ? [versions[1].version, versions[0].version] : undefined;
@@ -256,6 +267,7 @@ function Versions({ versions, current, error, onRollback }: { versions: VersionV
             <tr>
               <th>Version</th>
               <th>Saved</th>
+              <th>By</th>
               <th>Status</th>
               <th />
             </tr>
@@ -269,6 +281,9 @@ function Versions({ versions, current, error, onRollback }: { versions: VersionV
                 <td className="muted small nowrap" title={fmtTime(v.created_at)}>
                   {fmtShort(v.created_at)}
                 </td>
+                <td className="small saved-by" title={v.saved_by ? undefined : 'saved before users were recorded'}>
+                  {v.saved_by ?? <span className="muted">—</span>}
+                </td>
                 <td>
                   <StatusBadge status={v.status} />
                 </td>
@@ -278,7 +293,7 @@ function Versions({ versions, current, error, onRollback }: { versions: VersionV
                       Compare
                     </button>
                   )}
-                  {v.version !== current && (
+                  {onRollback && v.version !== current && (
                     <button className="btn small" onClick={() => onRollback(v)}>
                       Roll back
                     </button>

@@ -4,11 +4,13 @@ import { api, ok } from '../api/client';
 import type { StreamView } from '../api/types';
 import { Confirm, Empty, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
 import { fmtNumber, fmtRate } from '../lib/format';
+import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
 import { RateTracker, type Rates, deleteStream, setStatus } from '../lib/streams';
 
 export function StreamsPage() {
   const navigate = useNavigate();
+  const { canEdit } = useAccess();
   const tracker = useRef(new RateTracker());
   const [rates, setRates] = useState(new Map<string, Rates>());
   const list = useLoad(
@@ -56,15 +58,17 @@ export function StreamsPage() {
   return (
     <div className="page">
       <PageHeader title="Streams" sub={list.data ? `${streams.length} stream${streams.length === 1 ? '' : 's'}` : undefined}>
-        <button className="btn primary" onClick={() => navigate('/streams/new')}>
-          New stream
-        </button>
+        {canEdit && (
+          <button className="btn primary" onClick={() => navigate('/streams/new')}>
+            New stream
+          </button>
+        )}
       </PageHeader>
       <ErrorBanner error={actionError} />
       <ErrorBanner error={list.error} title="Cannot load the streams" />
       {list.data && streams.length === 0 && (
         <Empty>
-          No streams yet. <Link to="/streams/new">Build the first one</Link>.
+          No streams yet.{canEdit && <> <Link to="/streams/new">Build the first one</Link>.</>}
         </Empty>
       )}
       {streams.length > 0 && (
@@ -79,7 +83,7 @@ export function StreamsPage() {
                 <th className="num">Out</th>
                 <th className="num">Sent</th>
                 <th className="num">Errors</th>
-                <th className="actions-col" />
+                {canEdit && <th className="actions-col" />}
               </tr>
             </thead>
             <tbody>
@@ -110,23 +114,25 @@ export function StreamsPage() {
                     <td className={`num${s.failed > 0 ? ' bad' : ''}`} title={`${s.failed} failed, ${s.dropped} dropped`}>
                       {fmtNumber(s.failed)}
                     </td>
-                    <td className="actions-col">
-                      <button className="btn small" disabled={busy === s.id} onClick={() => toggle(s)}>
-                        {s.status === 'active' ? 'Pause' : 'Resume'}
-                      </button>
-                      <button className="btn small" onClick={() => navigate(`/streams/${s.id}/edit`)}>
-                        Edit
-                      </button>
-                      <button
-                        className="btn small danger-ghost"
-                        onClick={() => {
-                          setDeleteError(undefined);
-                          setDeleting(s);
-                        }}
-                      >
-                        Delete
-                      </button>
-                    </td>
+                    {canEdit && (
+                      <td className="actions-col">
+                        <button className="btn small" disabled={busy === s.id} onClick={() => toggle(s)}>
+                          {s.status === 'active' ? 'Pause' : 'Resume'}
+                        </button>
+                        <button className="btn small" onClick={() => navigate(`/streams/${s.id}/edit`)}>
+                          Edit
+                        </button>
+                        <button
+                          className="btn small danger-ghost"
+                          onClick={() => {
+                            setDeleteError(undefined);
+                            setDeleting(s);
+                          }}
+                        >
+                          Delete
+                        </button>
+                      </td>
+                    )}
                   </tr>
                 );
               })}

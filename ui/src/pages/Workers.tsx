@@ -4,10 +4,12 @@ import { api, ok } from '../api/client';
 import type { WorkerView } from '../api/types';
 import { Confirm, Empty, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
 import { ago, fmtTime } from '../lib/format';
+import { useAccess } from '../lib/access';
 import { useLoad, useNow } from '../lib/hooks';
 
 export function WorkersPage() {
   const now = useNow(1000);
+  const { canEdit } = useAccess();
   const workers = useLoad(() => ok(api.GET('/api/v1/workers')), [], 3000);
   const streams = useLoad(() => ok(api.GET('/api/v1/streams')), [], 10000);
   const [drain, setDrain] = useState<WorkerView>();
@@ -30,7 +32,7 @@ export function WorkersPage() {
                 <th>Last heartbeat</th>
                 <th>Started</th>
                 <th>Streams it runs</th>
-                <th className="actions-col" />
+                {canEdit && <th className="actions-col" />}
               </tr>
             </thead>
             <tbody>
@@ -57,19 +59,21 @@ export function WorkersPage() {
                       ))}
                     </ul>
                   </td>
-                  <td className="actions-col">
-                    {w.state === 'alive' && (
-                      <button
-                        className="btn small"
-                        onClick={() => {
-                          setError(undefined);
-                          setDrain(w);
-                        }}
-                      >
-                        Drain
-                      </button>
-                    )}
-                  </td>
+                  {canEdit && (
+                    <td className="actions-col">
+                      {w.state === 'alive' && (
+                        <button
+                          className="btn small"
+                          onClick={() => {
+                            setError(undefined);
+                            setDrain(w);
+                          }}
+                        >
+                          Drain
+                        </button>
+                      )}
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>

@@ -252,7 +252,6 @@ pub struct CreateToken {
     /// How long it lasts (`30d`, `12h`); it never expires when unset.
     pub expires_in: Option<airtruct_model::Duration>,
     /// The role it acts with, no higher than yours (default: yours, whatever it becomes).
-    #[serde(default)]
     pub role: Option<Role>,
 }
 

@@ -106,12 +106,9 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
-    #[serde(default)]
     pub role: Option<Role>,
-    #[serde(default)]
     pub disabled: Option<bool>,
     /// A new password (at least 8 characters).
-    #[serde(default)]
     pub password: Option<String>,
 }
 
@@ -279,7 +276,6 @@ async fn change_password(
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AuditQuery {
     /// How many entries (default 200, at most 1000).
-    #[serde(default)]
     pub limit: Option<i64>,
 }
 
