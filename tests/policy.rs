@@ -504,3 +504,49 @@ async fn a_yaml_alias_bomb_is_refused_at_once() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["details"][0]["path"], "config");
 }
+
+#[tokio::test]
+async fn an_uploaded_file_lands_under_the_root_and_a_stream_reads_it_by_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let http = reqwest::Client::new();
+    let token = api.token.clone().unwrap();
+    let put = |name: &str, body: &'static str| {
+        http.put(format!("{base}/api/v1/files/{name}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let resp = put("lookup.jsonl", "{\"k\":1}\n{\"k\":2}\n").await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let file: Value = resp.json().await.unwrap();
+    assert_eq!(file["size"], 16);
+    let path = file["path"].as_str().unwrap().to_string();
+    assert!(Path::new(&path).starts_with(dir.path()), "{path}");
+    assert_eq!(
+        put("lookup.jsonl", "{\"k\":3}\n").await.unwrap().status(),
+        200
+    );
+    assert_eq!(put("..%2Fescape", "x").await.unwrap().status(), 400);
+    let listed = api.get("/api/v1/files").await;
+    assert_eq!(listed[0]["name"], "lookup.jsonl", "{listed}");
+    // A stream reads it by the path the listing gave.
+    let out = dir.path().join("out.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "lookup", "config": {
+                "input": {"file": {"path": path, "codec": "jsonl"}},
+                "output": {"file": {"path": out}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    wait_status(&api, saved["id"].as_str().unwrap(), "completed", WAIT).await;
+    assert_eq!(support::lines(&out), ["{\"k\":3}"]);
+    let (status, _) = api.call("DELETE", "/api/v1/files/lookup.jsonl", None).await;
+    assert_eq!(status, 204);
+    assert!(!Path::new(&path).exists());
+}

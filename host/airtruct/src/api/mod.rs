@@ -7,6 +7,7 @@ mod auth;
 mod catalogue;
 mod checks;
 mod error;
+mod files;
 pub mod ingest;
 mod metrics;
 pub mod openapi;
@@ -149,6 +150,10 @@ pub struct Route {
     text: bool,
     binary: bool,
     binary_body: bool,
+    /// A request body of raw bytes of any type (a file).
+    octet_body: bool,
+    /// The media type of a binary answer.
+    media: &'static str,
     handler: MethodRouter<AppState>,
 }
 
@@ -177,6 +182,8 @@ where
         text: false,
         binary: false,
         binary_body: false,
+        octet_body: false,
+        media: "application/wasm",
         handler: on(filter, handler),
     }
 }
@@ -253,6 +260,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(admin::routes());
     all.extend(streams::routes());
     all.extend(users::routes());
+    all.extend(files::routes());
     all.extend(processors::routes());
     all.extend(worker::routes());
     all

@@ -56,6 +56,12 @@ pub fn document() -> Value {
                 p.extend(q.iter().cloned());
             }
         }
+        if r.octet_body {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+            );
+        }
         if let Some(f) = r.request {
             let s = Value::from(f(&mut generator));
             op.insert(
@@ -70,7 +76,7 @@ pub fn document() -> Value {
                 json!({"description": "success", "content": {"application/json": {"schema": s}}})
             }
             (None, true) if r.binary => {
-                json!({"description": "success", "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}})
+                json!({"description": "success", "content": {r.media: {"schema": {"type": "string", "format": "binary"}}}})
             }
             (None, true) => {
                 json!({"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}})
