@@ -117,11 +117,12 @@ fn read_checkpoint(path: &Path) -> Result<u64, Error> {
             tracing::warn!(path = %path.display(), "empty checkpoint: reading the file from the start");
             Ok(0)
         }
+        // Its content is not quoted: a checkpoint pointed at another file must not echo that file.
         Ok(s) => s.trim().parse().map_err(|_| {
             Error::User(format!(
-                "checkpoint \"{}\" does not hold a byte offset: {:?}",
+                "checkpoint \"{}\" does not hold a byte offset ({} bytes of something else)",
                 path.display(),
-                s.trim()
+                s.len()
             ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),

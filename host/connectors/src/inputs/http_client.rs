@@ -95,6 +95,9 @@ pub struct HttpClientInput {
     next: Option<tokio::time::Instant>,
 }
 
+/// The largest response body taken.
+const MAX_RESPONSE: usize = 16 << 20;
+
 /// An error with its causes (reqwest's own message hides why a redirect or a resolution failed).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -138,10 +141,22 @@ impl Input for HttpClientInput {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let body = resp
-            .bytes()
+        // Bounded: a response larger than the cap fails the poll rather than filling memory.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| Error::External(format!("{what}: reading the body: {e}")))?;
+            .map_err(|e| Error::External(format!("{what}: reading the body: {e}")))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE {
+                return Err(Error::External(format!(
+                    "{what}: the response is larger than {} MiB",
+                    MAX_RESPONSE >> 20
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             return Err(Error::External(format!("{what} answered {status}: {text}")));
@@ -151,7 +166,7 @@ impl Input for HttpClientInput {
         meta.insert("http_status", status.as_str());
         meta.insert("http_content_type", &content_type);
         Ok(Some(InputBatch {
-            messages: vec![message(body.to_vec(), meta)],
+            messages: vec![message(body, meta)],
             ack: Ack::none(),
         }))
     }
