@@ -171,7 +171,7 @@ fn validation_reports_every_problem_of_every_component_at_once_with_its_path() {
         "pipeline": {"threads": 0, "processors": [
             {"mapping": ".a = "},
             {"filter": ".qty > 0"},
-            {"wasm": {"limits": {"memory_mib": 0, "timeout": "1h"}}}
+            {"wasm": {"limits": {"memory_mib": 0, "timeout": "1h", "max_output_mib": 100000}}}
         ]},
         "output": {"sql_insert": {"driver": "postgres", "dsn": "mysql://x", "table": "a b",
             "columns": ["id"], "args_mapping": "[.id"}},
@@ -193,6 +193,7 @@ fn validation_reports_every_problem_of_every_component_at_once_with_its_path() {
         "pipeline.processors[2].wasm",
         "pipeline.processors[2].wasm.limits.memory_mib",
         "pipeline.processors[2].wasm.limits.timeout",
+        "pipeline.processors[2].wasm.limits.max_output_mib",
         "output.sql_insert.dsn",
         "output.sql_insert.table",
         "output.sql_insert.args_mapping",

@@ -43,7 +43,16 @@ pub struct State {
     limits: StoreLimits,
     output: GuestOutput,
     name: String,
+    /// The guest's log budget: lines left in the current second, and when that second started.
+    log_budget: (u32, std::time::Instant),
+    /// Lines dropped over the budget since the last one logged.
+    log_dropped: u64,
 }
+
+/// The most log lines a guest instance writes per second; more are counted and dropped.
+pub const LOG_LINES_PER_SECOND: u32 = 100;
+/// The longest log line a guest writes; a longer one is cut.
+pub const LOG_LINE_BYTES: usize = 4096;
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -57,7 +66,29 @@ impl WasiView for State {
 impl bindings::airtruct::processor::types::Host for State {}
 
 impl bindings::airtruct::processor::log::Host for State {
-    fn log(&mut self, level: Level, message: String) {
+    fn log(&mut self, level: Level, mut message: String) {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.log_budget.1) >= std::time::Duration::from_secs(1) {
+            if self.log_dropped > 0 {
+                tracing::warn!(processor = %self.name, dropped = self.log_dropped, "guest log lines over {LOG_LINES_PER_SECOND} a second were dropped");
+                self.log_dropped = 0;
+            }
+            self.log_budget = (LOG_LINES_PER_SECOND, now);
+        }
+        if self.log_budget.0 == 0 {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_budget.0 -= 1;
+        if message.len() > LOG_LINE_BYTES {
+            let mut cut = LOG_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let len = message.len();
+            message.truncate(cut);
+            message.push_str(&format!("... ({len} bytes)"));
+        }
         let processor = self.name.as_str();
         match level {
             Level::Trace => tracing::trace!(processor, "{message}"),
@@ -88,6 +119,8 @@ fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<Sta
             .build(),
         output,
         name: name.to_string(),
+        log_budget: (LOG_LINES_PER_SECOND, std::time::Instant::now()),
+        log_dropped: 0,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
@@ -299,4 +332,27 @@ pub(crate) fn time_instantiation(
         init: t[2] / n,
         drop: t[3] / n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindings::airtruct::processor::log::Host as _;
+
+    #[test]
+    fn a_guest_logs_at_most_its_budget_a_second_and_the_rest_is_counted() {
+        let engine = wasmtime::Engine::default();
+        let mut store = new_store(&engine, "chatty", Limits::default());
+        let state = store.data_mut();
+        for _ in 0..LOG_LINES_PER_SECOND + 50 {
+            state.log(Level::Info, "x".repeat(LOG_LINE_BYTES * 2));
+        }
+        assert_eq!(state.log_budget.0, 0);
+        assert_eq!(state.log_dropped, 50);
+        // A new second: the budget is back, and the dropped lines were counted in one warning.
+        state.log_budget.1 -= Duration::from_secs(1);
+        state.log(Level::Info, "again".into());
+        assert_eq!(state.log_dropped, 0);
+        assert_eq!(state.log_budget.0, LOG_LINES_PER_SECOND - 1);
+    }
 }

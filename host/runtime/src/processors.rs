@@ -197,6 +197,14 @@ impl LimitsConfig {
         let max_output_bytes = self
             .max_output_mib
             .map_or(d.max_output_bytes, |m| (m as usize) << 20);
+        // What a batch returns is copied out of the instance's memory: it cannot be more than the memory cap
+        // the operator allows.
+        if max_output_bytes == 0 || max_output_bytes > max {
+            problems.push((
+                "max_output_mib",
+                format!("must be between 1 and {} (the operator's limit)", max >> 20),
+            ));
+        }
         if problems.is_empty() {
             Ok(Limits {
                 memory_bytes,
