@@ -9,6 +9,7 @@ import { StreamsPage } from './pages/Streams';
 import { ProcessorsPage } from './pages/Processors';
 import { WorkersPage } from './pages/Workers';
 import { SecretsPage } from './pages/Secrets';
+import { FilesPage } from './pages/Files';
 import { AuditPage } from './pages/Audit';
 import { UsersPage } from './pages/Users';
 import { AccountPage } from './pages/Account';
@@ -95,6 +96,7 @@ export function App() {
         <NavLink to="/processors">Processors</NavLink>
         <NavLink to="/workers">Workers</NavLink>
         <NavLink to="/secrets">Secrets</NavLink>
+        <NavLink to="/files">Files</NavLink>
         <NavLink to="/audit">Audit</NavLink>
         {access?.isAdmin && <NavLink to="/users">Users</NavLink>}
       </nav>
@@ -130,6 +132,7 @@ export function App() {
                   <Route path="/processors/:name" element={<ProcessorsPage />} />
                   <Route path="/workers" element={<WorkersPage />} />
                   <Route path="/secrets" element={<SecretsPage />} />
+                  <Route path="/files" element={<FilesPage />} />
                   <Route path="/audit" element={<AuditPage />} />
                   <Route path="/users" element={<UsersPage />} />
                   <Route path="/account" element={<AccountPage />} />

@@ -479,6 +479,50 @@ test('secrets: create, replace, delete; names only', async () => {
   await waitFor('the secret gone', async () => (await row.count()) === 0);
 });
 
+test('files: one uploaded on the page, listed with its size and path, replaced, then deleted', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Files', exact: true }).click();
+  await page.getByRole('heading', { name: 'Files' }).waitFor();
+  await page.getByText('No file uploaded yet').waitFor();
+  const upload = page.getByRole('region', { name: 'Upload a file' });
+  const csv = 'id,name\n1,one\n2,two\n';
+  await upload.getByLabel('Choose a file to upload').setInputFiles({ name: 'lookup.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  assert.equal(await upload.getByLabel('Name').inputValue(), 'lookup.csv', "the file's own name");
+  // A name the API refuses, in its words.
+  const refused = await api('PUT', '/api/v1/files/.lookup.csv', 'x');
+  assert.equal(refused.status, 400, 'a name starting with a dot');
+  await upload.getByLabel('Name').fill('.lookup.csv');
+  await upload.getByRole('button', { name: 'Upload', exact: true }).click();
+  await expectText(upload.getByRole('alert'), new RegExp(`Upload refused: ${escapeRe(refused.body.error)}`), 'the refusal as the API words it');
+  await upload.getByLabel('Name').fill('lookup.csv');
+  await upload.getByRole('button', { name: 'Upload', exact: true }).click();
+  await expectText(upload.locator('.banner.success'), /Uploaded lookup\.csv/, 'the upload');
+  const listed = (await api('GET', '/api/v1/files')).body;
+  assert.equal(listed.length, 1, `one file listed: ${JSON.stringify(listed)}`);
+  assert.equal(listed[0].name, 'lookup.csv');
+  assert.equal(listed[0].size, Buffer.byteLength(csv));
+  assert.match(listed[0].path, /^\/.*\/lookup\.csv$/, 'an absolute path');
+  const row = page.locator('tr[data-file="lookup.csv"]');
+  await expectText(row, new RegExp(`${Buffer.byteLength(csv)} B`), 'its size');
+  await expectText(row.locator('code'), new RegExp(`^${escapeRe(listed[0].path)}$`), 'its path');
+  await row.getByRole('button', { name: 'Copy the path of lookup.csv' }).waitFor();
+  await row.getByRole('link', { name: 'Download' }).waitFor();
+  await shot('files');
+  // Replaced: the same name, other bytes.
+  const bigger = `${csv}3,three\n`;
+  await row.getByLabel('Replace lookup.csv with a file').setInputFiles({ name: 'other.csv', mimeType: 'text/csv', buffer: Buffer.from(bigger) });
+  assert.equal(await upload.getByLabel('Name').inputValue(), 'lookup.csv', 'the name of the row replaced');
+  await upload.getByRole('button', { name: 'Replace', exact: true }).click();
+  await expectText(upload.locator('.banner.success'), /Replaced lookup\.csv/, 'the replacement');
+  await expectText(row, new RegExp(`${Buffer.byteLength(bigger)} B`), 'the new size');
+  // Deleted after a confirmation.
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByText(listed[0].path).waitFor();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete file' }).click();
+  await waitFor('the file gone', async () => (await row.count()) === 0);
+  await page.getByText('No file uploaded yet').waitFor();
+  assert.deepEqual((await api('GET', '/api/v1/files')).body, [], 'no file left');
+});
+
 test('an expired session returns to the login page; log out', async () => {
   await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
   await page.locator('tr[data-stream=orders]').waitFor();
@@ -617,9 +661,10 @@ test('account: an API token with a lower role, shown once, then revoked', async 
 });
 
 test('a viewer reads every page and finds nothing that changes anything', async () => {
-  // Something on each page that an editor could change: the stream, the processor, a worker, and a secret
-  // (the secrets test deleted its own).
+  // Something on each page that an editor could change: the stream, the processor, a worker, a secret and a file
+  // (the secrets and files tests deleted their own).
   assert.equal((await api('PUT', '/api/v1/secrets/viewer_check', { value: 'not for viewers' })).status, 201);
+  assert.equal((await api('PUT', '/api/v1/files/viewer_check.csv', 'a,b')).status, 201);
   const orders = (await api('GET', '/api/v1/streams')).body.find((s) => s.name === 'orders');
   assert.ok(orders, 'the stream orders');
   await page.getByRole('button', { name: 'Log out' }).click();
@@ -659,6 +704,13 @@ test('a viewer reads every page and finds nothing that changes anything', async 
   await expectText(page.locator('tr[data-secret=viewer_check]'), /\$\{secret:viewer_check\}/, 'the secret listed');
   assert.ok(!(await page.content()).includes('not for viewers'), 'no secret value');
   await assertReadOnly('the secrets page');
+
+  await nav.getByRole('link', { name: 'Files', exact: true }).click();
+  const fileRow = page.locator('tr[data-file="viewer_check.csv"]');
+  await expectText(fileRow, /viewer_check\.csv/, 'the file listed');
+  await fileRow.getByRole('link', { name: 'Download' }).waitFor();
+  assert.equal(await page.getByTestId('dropzone').count(), 0, 'no upload');
+  await assertReadOnly('the files page');
 
   await nav.getByRole('link', { name: 'Workers', exact: true }).click();
   await expectText(page.locator('tr[data-worker]').first(), /alive/, 'an alive worker');

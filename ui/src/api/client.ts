@@ -109,12 +109,54 @@ export async function raw<T>(method: string, url: string, body?: BodyInit, conte
   } catch {
     parsed = text;
   }
-  if (!response.ok) {
-    const b = parsed as { error?: string; details?: Detail[] } | undefined;
-    if (b && typeof b === 'object' && typeof b.error === 'string') {
-      throw new ApiError(response.status, b.error, b.details ?? []);
-    }
-    throw new ApiError(response.status, typeof parsed === 'string' && parsed ? parsed : `${response.status} ${response.statusText}`);
-  }
+  if (!response.ok) throw errorOf(response, parsed);
   return parsed as T;
+}
+
+/** The error of a failed answer: the API's envelope when it sent one, its text, or the status. */
+function errorOf(response: Response, parsed: unknown): ApiError {
+  const b = parsed as { error?: string; details?: Detail[] } | undefined;
+  if (b && typeof b === 'object' && typeof b.error === 'string') {
+    return new ApiError(response.status, b.error, b.details ?? []);
+  }
+  return new ApiError(response.status, typeof parsed === 'string' && parsed ? parsed : `${response.status} ${response.statusText}`);
+}
+
+/**
+ * Saves the answer of `GET url` as a file named `filename`. A plain link cannot send the session token, so the
+ * bytes are fetched with it and handed to the browser as a download.
+ */
+export async function download(url: string, filename: string): Promise<void> {
+  const headers: Record<string, string> = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(url, { headers });
+  } catch (e) {
+    throw new ApiError(0, `the server cannot be reached (${(e as Error).message})`);
+  }
+  if (response.status === 401 && token) {
+    setToken(null);
+    onExpired();
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: the text itself
+    }
+    throw errorOf(response, parsed);
+  }
+  const href = URL.createObjectURL(await response.blob());
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  // The browser has taken the bytes once the click is handled; the URL is let go a little later.
+  window.setTimeout(() => URL.revokeObjectURL(href), 10_000);
 }

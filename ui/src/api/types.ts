@@ -14,6 +14,8 @@ export type ProcessorView = S['ProcessorView'];
 export type ProcessorVersionView = S['ProcessorVersionView'];
 export type WorkerView = S['WorkerView'];
 export type SecretView = S['SecretView'];
+/** An uploaded file streams may read, with the `path` a config names. */
+export type FileView = S['FileView'];
 export type StreamStatus = StreamView['status'];
 /** One component's counters on a stream, keyed by its path in the config and its kind. */
 export type ComponentCounters = StreamView['components'][number];

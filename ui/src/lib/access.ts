@@ -9,7 +9,7 @@ export const ROLES: readonly UserRole[] = ['viewer', 'editor', 'admin'];
 /** What each role may do, in a few words. */
 export const ROLE_TEXT: Record<UserRole, string> = {
   viewer: 'reads everything but secret values, changes nothing',
-  editor: 'changes streams, processors and secrets, and drains workers',
+  editor: 'changes streams, processors, files and secrets, and drains workers',
   admin: 'everything, users included',
 };
 
@@ -19,7 +19,7 @@ export function atLeast(role: UserRole, min: UserRole): boolean {
 
 export interface Access {
   me: Me;
-  /** Streams, processors, secrets and workers: editors and admins. */
+  /** Streams, processors, files, secrets and workers: editors and admins. */
   canEdit: boolean;
   /** Users: admins only. */
   isAdmin: boolean;
