@@ -14,6 +14,7 @@ pub mod openapi;
 mod processors;
 mod sample;
 mod secrets;
+mod stream_views;
 mod streams;
 mod users;
 mod worker;
