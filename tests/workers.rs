@@ -465,3 +465,73 @@ async fn a_worker_killed_mid_stream_loses_nothing_its_sqlite_buffer_acknowledged
         seen.len()
     );
 }
+
+#[tokio::test]
+async fn an_unauthenticated_body_for_a_stream_on_a_remote_worker_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let mut cmd = airtruct(dir.path());
+    cmd.args([
+        "worker",
+        "--coordinator",
+        &base,
+        "--name",
+        "w-ingest",
+        "--ingest-listen",
+        "127.0.0.1:0",
+    ])
+    .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+    .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+    let mut w = Proc::spawn("w-ingest", cmd);
+    w.wait_for_line("registered with the coordinator", WAIT);
+    let api = Api::login(&base).await;
+    let (status, _) = api
+        .put(
+            "/api/v1/secrets/ingest_token",
+            json!({"value": "let-me-in"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "remote-in", "config": {
+                "input": {"http_server": {"token": "${secret:ingest_token}"}},
+                "output": {"drop": {}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    // With the token, a request goes through the worker once it runs there.
+    let http = reqwest::Client::new();
+    eventually("the worker to take requests", WAIT, || async {
+        let resp = http
+            .post(format!("{base}/ingest/remote-in"))
+            .bearer_auth("let-me-in")
+            .body("{\"a\":1}")
+            .send()
+            .await
+            .ok()?;
+        (resp.status() == 200).then_some(())
+    })
+    .await;
+    // Without it: the answer comes while the 16 MiB body is still being sent, so it was not read.
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /ingest/remote-in HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        16 << 20
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&[b'x'; 4096]).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(20), tcp.read(&mut answer))
+        .await
+        .expect("an answer before the body was sent")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("bearer token"), "{answer}");
+}

@@ -121,6 +121,35 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
         }
         return await_reply(rx, timeout).await;
     }
+    // The stream runs on another worker: its method, token and signature header are checked here, before the body
+    // is read, so a refused caller costs no body and no forwarding.
+    match remote_precheck(&state, &stream.config).await {
+        Ok(check) => {
+            if let Err(refused) = check.check(req.method().as_str(), header) {
+                return refused;
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, stream = %stream.id, "ingest: reading the stream's credentials");
+            return IngestResponse::error(500, "internal error");
+        }
+    }
+    // Bodies being forwarded share one memory budget: when it is spent, callers are told to come back.
+    let size = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(MAX_BODY)
+        .min(MAX_BODY);
+    let Ok(_budget) = state
+        .ingest_budget
+        .try_acquire_many(size.div_ceil(1024).max(1) as u32)
+    else {
+        return IngestResponse::error(
+            503,
+            "the server holds too many request bodies right now; send it again",
+        );
+    };
     let targets = state.ingest_targets(&stream.id);
     if targets.is_empty() {
         return IngestResponse::error(
@@ -132,7 +161,45 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
     }
     // Spread requests over the replicas.
     let pick = targets[state.next_ingest() % targets.len()].clone();
-    forward(&state, &pick, &stream.id, &path, req, timeout).await
+    // The worker's listener takes `/ingest/{stream}` and `/ingest/{stream}/{*rest}`: no trailing `/` for the root.
+    let forwarded = if rest.is_empty() { "" } else { path.as_str() };
+    forward(&state, &pick, &stream.id, forwarded, req, timeout).await
+}
+
+/// The precheck of a stream's `http_server` input, with its token's secrets resolved by the coordinator (which
+/// holds the key).
+async fn remote_precheck(
+    state: &AppState,
+    config: &Value,
+) -> Result<airtruct_runtime::ingest::Precheck, String> {
+    let options = config
+        .pointer("/input/http_server")
+        .map(|o| {
+            if o.is_null() {
+                Value::Object(Default::default())
+            } else {
+                o.clone()
+            }
+        })
+        .unwrap_or_default();
+    let mut values = std::collections::HashMap::new();
+    for (name, _) in airtruct_model::secret_refs(&options) {
+        let secret = state
+            .store
+            .get_secret(&name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let value = state
+            .key
+            .decrypt(&secret.name, &secret.nonce, &secret.ciphertext)
+            .map_err(|e| e.to_string())?;
+        values.insert(name, value);
+    }
+    let resolved = airtruct_model::resolve_secrets(&options, |n| values.get(n).cloned())
+        .map_err(|e| format!("{e:?}"))?;
+    let input: HttpServerInputConfig =
+        serde_json::from_value(resolved).map_err(|e| e.to_string())?;
+    Ok(input.precheck())
 }
 
 async fn forward(

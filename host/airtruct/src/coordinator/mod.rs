@@ -70,7 +70,12 @@ pub struct Coordinator {
     pub ingest: IngestHub,
     /// What streams saved through the API may touch; sent to workers with their assignments.
     pub policy: Arc<Policy>,
+    /// KiB of ingest request bodies being forwarded to workers at once.
+    pub ingest_budget: tokio::sync::Semaphore,
 }
+
+/// The most ingest request bodies held at once while being forwarded (64 MiB, in KiB).
+pub const INGEST_BUDGET_KIB: usize = 64 << 10;
 
 /// The number of replicas a stored stream config asks for, read through the typed config (1 when the config
 /// does not parse: a paused draft is never placed anyway).
@@ -112,6 +117,7 @@ impl Coordinator {
             ingest_urls: Mutex::new(HashMap::new()),
             ingest,
             policy,
+            ingest_budget: tokio::sync::Semaphore::new(INGEST_BUDGET_KIB),
         }
     }
 
