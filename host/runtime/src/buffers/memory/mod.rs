@@ -186,6 +186,13 @@ impl MemoryBufferConfig {
                     dir.display()
                 ))
             })?;
+            // The mark that lets a later run clean this folder up: nothing without it is ever removed.
+            tokio::fs::write(dir.join(MARKER), b"").await.map_err(|e| {
+                Error::External(format!(
+                    "memory buffer: marking spill directory \"{}\": {e}",
+                    dir.display()
+                ))
+            })?;
             Some(dir)
         } else {
             None
@@ -465,6 +472,7 @@ impl Input for MemoryBuffer {
         self.reader = None;
         if let Some(dir) = &self.spill_dir {
             clear_segments(dir).await?;
+            let _ = tokio::fs::remove_file(dir.join(MARKER)).await;
             let _ = tokio::fs::remove_dir(dir).await;
         }
         match ended {
@@ -577,6 +585,26 @@ mod tests {
         buffer.close().await.unwrap();
         let left = std::fs::read_dir(dir.path().join("spill")).unwrap().count();
         assert_eq!(left, 0, "spill segments were left behind");
+    }
+
+    #[tokio::test]
+    async fn only_folders_a_buffer_marked_as_its_own_are_removed() {
+        let base = tempfile::tempdir().unwrap();
+        // Both look like a dead process's folders (pid 0 never runs a buffer); only one carries the mark.
+        for name in ["0-1", "0-2"] {
+            std::fs::create_dir_all(base.path().join(name)).unwrap();
+            std::fs::write(base.path().join(name).join("data"), b"keep?").unwrap();
+        }
+        std::fs::write(base.path().join("0-1").join(MARKER), b"").unwrap();
+        remove_stale(base.path()).await;
+        assert!(
+            !base.path().join("0-1").exists(),
+            "the marked folder is cleaned up"
+        );
+        assert!(
+            base.path().join("0-2/data").exists(),
+            "an unmarked folder is left alone"
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,9 @@ use crate::{Error, Message};
 
 use super::{SEGMENT_BYTES, size_of};
 
+/// The file a buffer puts in each spill folder it makes: only folders carrying it are ever removed.
+pub(super) const MARKER: &str = ".airtruct-spill";
+
 pub(super) async fn remove_stale(base: &std::path::Path) {
     let Ok(mut entries) = tokio::fs::read_dir(base).await else {
         return;
@@ -25,7 +28,10 @@ pub(super) async fn remove_stale(base: &std::path::Path) {
         let alive = pid.parse::<u32>().is_ok_and(|p| {
             p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
         });
-        if !alive && pid.parse::<u32>().is_ok() {
+        let ours = tokio::fs::try_exists(e.path().join(MARKER))
+            .await
+            .unwrap_or(false);
+        if !alive && ours && pid.parse::<u32>().is_ok() {
             let _ = tokio::fs::remove_dir_all(e.path()).await;
         }
     }
