@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::{
     Api, PgDb, Proc, SECRET_KEY, WAIT, WORKER_TOKEN, airtruct, coordinator, eventually, lines,
-    psql, stream, upload, wait_status, worker,
+    psql, stream, upload, wait_status, worker, worker_with,
 };
 
 /// The names of the workers that report the stream running.
@@ -472,20 +472,12 @@ async fn an_unauthenticated_body_for_a_stream_on_a_remote_worker_is_refused_befo
     let dir = tempfile::tempdir().unwrap();
     let db = PgDb::new();
     let (_coordinator, base) = coordinator(dir.path(), &db);
-    let mut cmd = airtruct(dir.path());
-    cmd.args([
-        "worker",
-        "--coordinator",
+    let _w = worker_with(
+        dir.path(),
         &base,
-        "--name",
         "w-ingest",
-        "--ingest-listen",
-        "127.0.0.1:0",
-    ])
-    .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
-    .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
-    let mut w = Proc::spawn("w-ingest", cmd);
-    w.wait_for_line("registered with the coordinator", WAIT);
+        &["--ingest-listen", "127.0.0.1:0"],
+    );
     let api = Api::login(&base).await;
     let (status, _) = api
         .put(

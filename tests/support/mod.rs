@@ -337,8 +337,14 @@ pub fn coordinator(dir: &Path, db: &PgDb) -> (Proc, String) {
 }
 
 pub fn worker(dir: &Path, base: &str, name: &str) -> Proc {
+    worker_with(dir, base, name, &[])
+}
+
+/// A worker with more flags (`--ingest-listen 127.0.0.1:0`), once it registered.
+pub fn worker_with(dir: &Path, base: &str, name: &str, flags: &[&str]) -> Proc {
     let mut cmd = airtruct(dir);
     cmd.args(["worker", "--coordinator", base, "--name", name])
+        .args(flags)
         .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
         .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
     let mut p = Proc::spawn(name, cmd);

@@ -8,7 +8,8 @@ pub fn http_method(name: &str) -> Result<reqwest::Method, Error> {
         .map_err(|_| Error::User(format!("http_client: \"{name}\" is not an HTTP method")))
 }
 
-/// Reports a URL that is not http(s) and a method that is not one, at their fields.
+/// Reports a URL that is not http(s) or that the operator's egress policy denies, and a method that is not one, at
+/// their fields.
 pub fn check_request(check: &mut airtruct_runtime::kind::Check<'_>, url: &str, method: &str) {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -21,6 +22,7 @@ pub fn check_request(check: &mut airtruct_runtime::kind::Check<'_>, url: &str, m
     if http_method(method).is_err() {
         check.problem("method", format!("\"{method}\" is not an HTTP method"));
     }
+    check.url("url", url);
 }
 
 /// An HTTP client under the operator's policy: every address a name resolves to is checked (so a name that

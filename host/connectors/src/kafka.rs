@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use airtruct_runtime::kind::Check;
+use airtruct_runtime::policy::Policy;
 
 /// SASL credentials.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -94,32 +95,19 @@ pub const CREDENTIALS: &[&str] = &[
 ];
 
 impl KafkaConnection {
-    /// Reports the connection's problems at their fields, the operator's policy included: every broker an
-    /// allowed destination, every pass-through property allowed (a file it names under the path roots).
+    /// Reports the connection's problems at their fields, the operator's policy included.
     pub fn check(&self, check: &mut Check<'_>) {
         for (field, message) in self.problems() {
             check.problem(field, message);
         }
-        let Some(policy) = check.policy() else {
-            return;
-        };
-        for (i, b) in self.brokers.iter().enumerate() {
-            match broker_address(b) {
-                Some((host, port)) => check.destination(&format!("brokers[{i}]"), &host, port),
-                None => check.problem(&format!("brokers[{i}]"), "expected host:port"),
-            }
-        }
-        for (key, value) in &self.options {
-            let field = format!("options.{key}");
-            match policy.check_kafka_option(key, value) {
-                Ok(Some(path)) => check.path(&field, path),
-                Ok(None) => {}
-                Err(e) => check.problem(&field, e),
+        if let Some(policy) = check.policy() {
+            for (field, message) in self.policy_problems(policy) {
+                check.problem(&field, message);
             }
         }
     }
 
-    /// The same checks, again before the client is created (nothing is loaded before they pass).
+    /// The same policy checks, again before the client is created (nothing is loaded before they pass).
     pub fn allow(
         &self,
         cx: &airtruct_runtime::BuildContext,
@@ -127,24 +115,40 @@ impl KafkaConnection {
         let Some(policy) = cx.policy.as_deref() else {
             return Ok(());
         };
-        for b in &self.brokers {
-            let (host, port) = broker_address(b).ok_or_else(|| {
-                airtruct_runtime::Error::User(format!("kafka: broker \"{b}\" is not host:port"))
-            })?;
-            cx.check_destination("kafka", &host, port)?;
+        match self.policy_problems(policy).into_iter().next() {
+            Some((field, message)) => Err(airtruct_runtime::Error::User(format!(
+                "kafka: {field}: {message}"
+            ))),
+            None => Ok(()),
         }
-        for (key, value) in &self.options {
-            match policy.check_kafka_option(key, value) {
-                Ok(Some(path)) => cx.check_path(&format!("kafka: options.{key}"), path)?,
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(airtruct_runtime::Error::User(format!(
-                        "kafka: options.{key}: {e}"
-                    )));
+    }
+
+    /// Under the policy: every broker an allowed destination, every pass-through property allowed (a file it
+    /// names under the path roots); each problem as (field, message).
+    fn policy_problems(&self, policy: &Policy) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, b) in self.brokers.iter().enumerate() {
+            let field = format!("brokers[{i}]");
+            match broker_address(b) {
+                Some((host, port)) => {
+                    if let Err(e) = policy.check_destination(&host, port) {
+                        out.push((field, e));
+                    }
                 }
+                None => out.push((field, "expected host:port".to_string())),
             }
         }
-        Ok(())
+        for (key, value) in &self.options {
+            let refused = match policy.check_kafka_option(key, value) {
+                Ok(Some(path)) => policy.check_path(path).err(),
+                Ok(None) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(e) = refused {
+                out.push((format!("options.{key}"), e));
+            }
+        }
+        out
     }
 }
 

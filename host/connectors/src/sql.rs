@@ -7,6 +7,7 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 use airtruct_runtime::Error;
+use airtruct_runtime::policy::Policy;
 
 /// A SQL database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -91,39 +92,36 @@ pub fn dsn_target(driver: Driver, dsn: &str) -> DsnTarget {
     }
 }
 
-/// Checks a DSN against the operator's policy at validation: a SQLite file under the path roots, a server the
-/// egress rules allow.
-pub fn check_dsn(check: &mut airtruct_runtime::kind::Check<'_>, driver: Driver, dsn: &str) {
-    if check.policy().is_none() {
-        return;
-    }
+/// Why a DSN may not be used under the operator's policy, if it may not: a SQLite file must be under the path
+/// roots, a server must be a destination the egress rules allow.
+pub fn dsn_policy(policy: &Policy, driver: Driver, dsn: &str) -> Result<(), String> {
     match dsn_target(driver, dsn) {
-        DsnTarget::File(Some(path)) => check.path("dsn", &path),
-        DsnTarget::File(None) => {}
-        DsnTarget::Server(host, port) => check.destination("dsn", &host, port),
+        DsnTarget::File(Some(path)) => policy.check_path(&path),
+        DsnTarget::File(None) => Ok(()),
+        DsnTarget::Server(host, port) => policy.check_destination(&host, port),
         DsnTarget::Unknown => {
-            check.problem("dsn", "has no host to check against the operator's policy")
+            Err("the dsn has no host to check against the operator's policy".into())
         }
     }
 }
 
-/// The same check, again before connecting.
+/// [`dsn_policy`] at validation, reported at `dsn`.
+pub fn check_dsn(check: &mut airtruct_runtime::kind::Check<'_>, driver: Driver, dsn: &str) {
+    if let Some(Err(e)) = check.policy().map(|p| dsn_policy(p, driver, dsn)) {
+        check.problem("dsn", e);
+    }
+}
+
+/// [`dsn_policy`] again before connecting.
 pub fn allow_dsn(
     cx: &airtruct_runtime::BuildContext,
     what: &str,
     driver: Driver,
     dsn: &str,
 ) -> Result<(), Error> {
-    if cx.policy.is_none() {
-        return Ok(());
-    }
-    match dsn_target(driver, dsn) {
-        DsnTarget::File(Some(path)) => cx.check_path(what, &path),
-        DsnTarget::File(None) => Ok(()),
-        DsnTarget::Server(host, port) => cx.check_destination(what, &host, port),
-        DsnTarget::Unknown => Err(Error::User(format!(
-            "{what}: the dsn has no host to check against the operator's policy"
-        ))),
+    match cx.policy.as_deref().map(|p| dsn_policy(p, driver, dsn)) {
+        Some(Err(e)) => Err(Error::User(format!("{what}: {e}"))),
+        _ => Ok(()),
     }
 }
 

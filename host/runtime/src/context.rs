@@ -96,14 +96,9 @@ impl BuildContext {
 
     /// Checks a URL's destination against the policy before connecting.
     pub fn check_url(&self, what: &str, url: &str) -> Result<(), Error> {
-        if self.policy.is_none() {
-            return Ok(());
-        }
-        match crate::policy::url_destination(url) {
-            Some((host, port)) => self.check_destination(what, &host, port),
-            None => Err(Error::User(format!(
-                "{what}: \"{url}\" has no host to check against the operator's egress policy"
-            ))),
+        match self.policy.as_deref().map(|p| p.check_url(url)) {
+            Some(Err(e)) => Err(Error::User(format!("{what}: {e}"))),
+            _ => Ok(()),
         }
     }
 

@@ -200,15 +200,8 @@ impl<'a> Check<'a> {
 
     /// Checks a URL's host and port against the egress policy.
     pub fn url(&mut self, field: &str, url: &str) {
-        if self.cx.policy.is_none() {
-            return;
-        }
-        match crate::policy::url_destination(url) {
-            Some((host, port)) => self.destination(field, &host, port),
-            None => self.problem(
-                field,
-                "has no host to check against the operator's egress policy",
-            ),
+        if let Some(Err(e)) = self.cx.policy.map(|p| p.check_url(url)) {
+            self.problem(field, e);
         }
     }
 
@@ -496,7 +489,7 @@ impl Registry {
         c: &Component,
         problems: &mut Vec<ValidationError>,
     ) -> Option<&KindEntry> {
-        let found = self.of(role).find(|k| k.name == c.kind);
+        let found = self.entry(role, &c.kind);
         if found.is_none() {
             problems.push(ValidationError::new(
                 &c.path,

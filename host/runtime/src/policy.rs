@@ -218,6 +218,14 @@ impl Policy {
         Ok(())
     }
 
+    /// Why a URL's host and port may not be reached, if they may not.
+    pub fn check_url(&self, url: &str) -> Result<(), String> {
+        let (host, port) = url_destination(url).ok_or_else(|| {
+            format!("\"{url}\" has no host to check against the operator's egress policy")
+        })?;
+        self.check_destination(&host, port)
+    }
+
     /// Why a connection to this resolved address may not be made, if it may not.
     pub fn check_address(&self, addr: SocketAddr) -> Result<(), String> {
         let (ip, port) = (addr.ip(), addr.port());
@@ -232,13 +240,10 @@ impl Policy {
         if denied {
             return Err(format!("{addr}, which the operator's egress policy denies"));
         }
-        let own = self.egress.own_listeners.iter().any(|l| {
-            l.port() == port
-                && (l.ip() == ip
-                    || ip.is_loopback()
-                    || ip.is_unspecified()
-                    || l.ip().is_unspecified() && is_local(ip))
-        });
+        let own =
+            self.egress.own_listeners.iter().any(|l| {
+                l.port() == port && (l.ip() == ip || ip.is_loopback() || ip.is_unspecified())
+            });
         if own {
             return Err(format!(
                 "{addr}, the server's own listener, which streams may not call"
@@ -275,11 +280,6 @@ impl Policy {
             ))
         }
     }
-}
-
-/// Whether an address is one of this machine's own: loopback, or a private address a server commonly listens on.
-fn is_local(ip: IpAddr) -> bool {
-    ip.is_loopback() || ip.is_unspecified()
 }
 
 /// A path made absolute with symlinks and `..` resolved: the longest existing ancestor canonicalized, then the

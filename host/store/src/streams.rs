@@ -109,38 +109,31 @@ pub fn new_id() -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Records one saved version.
+/// Records the stream's row, just written in `tx`, as a saved version by `saved_by`.
 async fn insert_version(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
-    version: i64,
-    name: &str,
-    status: StreamStatus,
-    config: &str,
-    now: i64,
+    saved_by: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO stream_versions (stream_id, version, name, status, config, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO stream_versions (stream_id, version, name, status, config, created_at, saved_by) \
+         SELECT id, version, name, status, config, updated_at, $2 FROM streams WHERE id = $1",
     )
     .bind(id)
-    .bind(version)
-    .bind(name)
-    .bind(status.as_str())
-    .bind(config)
-    .bind(now)
+    .bind(saved_by)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 impl Store {
-    /// Creates a stream at version 1.
+    /// Creates a stream at version 1, saved by `saved_by`.
     pub async fn create_stream(
         &self,
         name: &str,
         status: StreamStatus,
         config: &serde_json::Value,
+        saved_by: &str,
     ) -> Result<StreamRecord, StoreError> {
         let id = new_id();
         let now = now_ms();
@@ -164,7 +157,7 @@ impl Store {
                 e.into()
             });
         }
-        insert_version(&mut tx, &id, 1, name, status, &config_text, now).await?;
+        insert_version(&mut tx, &id, saved_by).await?;
         tx.commit().await?;
         self.get_stream(&id).await
     }
@@ -193,13 +186,14 @@ impl Store {
         rows.iter().map(stream_of).collect()
     }
 
-    /// Saves a new version of a stream (name, status and config), clearing any failure reason.
+    /// Saves a new version of a stream (name, status and config) by `saved_by`, clearing any failure reason.
     pub async fn update_stream(
         &self,
         id: &str,
         name: &str,
         status: StreamStatus,
         config: &serde_json::Value,
+        saved_by: &str,
     ) -> Result<StreamRecord, StoreError> {
         let now = now_ms();
         let config_text = config.to_string();
@@ -229,7 +223,7 @@ impl Store {
                 e.into()
             });
         }
-        insert_version(&mut tx, id, next, name, status, &config_text, now).await?;
+        insert_version(&mut tx, id, saved_by).await?;
         tx.commit().await?;
         self.get_stream(id).await
     }
@@ -328,34 +322,17 @@ impl Store {
         version_of(&row)
     }
 
-    /// Records who saved a version.
-    pub async fn set_version_author(
-        &self,
-        id: &str,
-        version: i64,
-        username: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE stream_versions SET saved_by = $1 WHERE stream_id = $2 AND version = $3",
-        )
-        .bind(username)
-        .bind(id)
-        .bind(version)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Saves the config of an old version as a new version, with `status`.
     pub async fn rollback(
         &self,
         id: &str,
         version: i64,
         status: StreamStatus,
+        saved_by: &str,
     ) -> Result<StreamRecord, StoreError> {
         let old = self.get_version(id, version).await?;
         let current = self.get_stream(id).await?;
-        self.update_stream(id, &current.name, status, &old.config)
+        self.update_stream(id, &current.name, status, &old.config, saved_by)
             .await
     }
 }

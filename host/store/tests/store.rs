@@ -60,19 +60,19 @@ async fn sqlite() -> (tempfile::TempDir, Store) {
 async fn saves_versions_and_rolls_back(store: &Store) {
     let v1 = json!({"input": {"stdin": {}}, "output": {"stdout": {}}});
     let s = store
-        .create_stream("orders", StreamStatus::Paused, &v1)
+        .create_stream("orders", StreamStatus::Paused, &v1, "admin")
         .await
         .unwrap();
     assert_eq!((s.version, s.status), (1, StreamStatus::Paused));
     let dup = store
-        .create_stream("orders", StreamStatus::Paused, &v1)
+        .create_stream("orders", StreamStatus::Paused, &v1, "admin")
         .await
         .unwrap_err();
     assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
 
     let v2 = json!({"input": {"stdin": {}}, "output": {"drop": {}}});
     let s2 = store
-        .update_stream(&s.id, "orders", StreamStatus::Active, &v2)
+        .update_stream(&s.id, "orders", StreamStatus::Active, &v2, "admin")
         .await
         .unwrap();
     assert_eq!(
@@ -95,7 +95,7 @@ async fn saves_versions_and_rolls_back(store: &Store) {
     assert_eq!(store.get_version(&s.id, 1).await.unwrap().config, v1);
 
     let rolled = store
-        .rollback(&s.id, 1, StreamStatus::Paused)
+        .rollback(&s.id, 1, StreamStatus::Paused, "admin")
         .await
         .unwrap();
     assert_eq!(
@@ -226,11 +226,11 @@ async fn keeps_users_tokens_and_secrets(store: &Store) {
 
 async fn tracks_workers_leases_and_assignments(store: &Store) {
     let s1 = store
-        .create_stream("one", StreamStatus::Active, &json!({}))
+        .create_stream("one", StreamStatus::Active, &json!({}), "admin")
         .await
         .unwrap();
     let s2 = store
-        .create_stream("two", StreamStatus::Active, &json!({}))
+        .create_stream("two", StreamStatus::Active, &json!({}), "admin")
         .await
         .unwrap();
     let a = store.register_worker("wa", "host-a").await.unwrap();
@@ -386,11 +386,11 @@ async fn postgres_keeps_processor_versions_and_their_bytes() {
 
 async fn finishes_only_the_active_version_it_was_told(store: &Store) {
     let s = store
-        .create_stream("f", StreamStatus::Active, &json!({}))
+        .create_stream("f", StreamStatus::Active, &json!({}), "admin")
         .await
         .unwrap();
     store
-        .update_stream(&s.id, "f", StreamStatus::Active, &json!({"v": 2}))
+        .update_stream(&s.id, "f", StreamStatus::Active, &json!({"v": 2}), "admin")
         .await
         .unwrap();
     // A report of version 1 arrives after version 2 was saved: it changes nothing.

@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { Detail } from '../api/client';
 import { ApiError } from '../api/client';
 import type { UserRole } from '../api/types';
@@ -109,4 +109,31 @@ export function Confirm(props: {
 
 export function Empty({ children }: { children: React.ReactNode }) {
   return <div className="empty">{children}</div>;
+}
+
+/** A confirmation whose action is asynchronous: it shows its own progress, and the action's error if it fails. */
+export function ConfirmAction(
+  props: Omit<Parameters<typeof Confirm>[0], 'busy' | 'error' | 'onConfirm'> & { onConfirm: () => Promise<void> },
+) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const { onConfirm, ...rest } = props;
+  return (
+    <Confirm
+      {...rest}
+      busy={busy}
+      error={error}
+      onConfirm={async () => {
+        setBusy(true);
+        setError(undefined);
+        try {
+          await onConfirm();
+        } catch (e) {
+          setError(e);
+        } finally {
+          setBusy(false);
+        }
+      }}
+    />
+  );
 }

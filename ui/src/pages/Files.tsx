@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import { ApiError, api, download, ok, raw } from '../api/client';
 import type { FileView } from '../api/types';
-import { Confirm, Empty, ErrorBanner, PageHeader } from '../components/ui';
+import { ConfirmAction, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtBytes, fmtTime } from '../lib/format';
 import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
@@ -21,7 +21,6 @@ export function FilesPage() {
   const [error, setError] = useState<unknown>();
   const [done, setDone] = useState<string>();
   const [deleting, setDeleting] = useState<FileView>();
-  const [deleteError, setDeleteError] = useState<unknown>();
   const [downloadError, setDownloadError] = useState<unknown>();
   const uploadRef = useRef<HTMLElement>(null);
 
@@ -131,7 +130,6 @@ export function FilesPage() {
                         <button
                           className="btn small danger-ghost"
                           onClick={() => {
-                            setDeleteError(undefined);
                             setDeleting(f);
                           }}
                         >
@@ -147,28 +145,19 @@ export function FilesPage() {
         </div>
       )}
       {deleting && (
-        <Confirm
+        <ConfirmAction
           title={`Delete ${deleting.name}?`}
           confirm="Delete file"
           danger
-          busy={busy}
-          error={deleteError}
           onCancel={() => setDeleting(undefined)}
           onConfirm={async () => {
-            setBusy(true);
-            try {
-              await ok(api.DELETE('/api/v1/files/{name}', { params: { path: { name: deleting.name } } }));
-              setDeleting(undefined);
-              await list.reload();
-            } catch (e) {
-              setDeleteError(e);
-            } finally {
-              setBusy(false);
-            }
+            await ok(api.DELETE('/api/v1/files/{name}', { params: { path: { name: deleting.name } } }));
+            setDeleting(undefined);
+            await list.reload();
           }}
         >
           Streams that read <code>{deleting.path}</code> fail to open it until a file of that name is uploaded again.
-        </Confirm>
+        </ConfirmAction>
       )}
     </div>
   );

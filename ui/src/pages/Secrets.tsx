@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api, ok } from '../api/client';
 import type { SecretView } from '../api/types';
-import { Confirm, Empty, ErrorBanner, PageHeader } from '../components/ui';
+import { ConfirmAction, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtTime } from '../lib/format';
 import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
@@ -20,7 +20,6 @@ export function SecretsPage() {
   const [notice, setNotice] = useState<string>();
   const [replacing, setReplacing] = useState<string>();
   const [deleting, setDeleting] = useState<SecretView>();
-  const [deleteError, setDeleteError] = useState<unknown>();
   const secrets = list.data ?? [];
   const exists = secrets.some((s) => s.name === name.trim());
 
@@ -106,7 +105,6 @@ export function SecretsPage() {
                           <button
                             className="btn small danger-ghost"
                             onClick={() => {
-                              setDeleteError(undefined);
                               setDeleting(s);
                             }}
                           >
@@ -123,28 +121,19 @@ export function SecretsPage() {
         </div>
       )}
       {deleting && (
-        <Confirm
+        <ConfirmAction
           title={`Delete ${deleting.name}?`}
           confirm="Delete secret"
           danger
-          busy={busy}
-          error={deleteError}
           onCancel={() => setDeleting(undefined)}
           onConfirm={async () => {
-            setBusy(true);
-            try {
-              await ok(api.DELETE('/api/v1/secrets/{name}', { params: { path: { name: deleting.name } } }));
-              setDeleting(undefined);
-              await list.reload();
-            } catch (e) {
-              setDeleteError(e);
-            } finally {
-              setBusy(false);
-            }
+            await ok(api.DELETE('/api/v1/secrets/{name}', { params: { path: { name: deleting.name } } }));
+            setDeleting(undefined);
+            await list.reload();
           }}
         >
           Streams that reference <code>{deleting.reference}</code> cannot start or be saved as active until it exists again.
-        </Confirm>
+        </ConfirmAction>
       )}
     </div>
   );

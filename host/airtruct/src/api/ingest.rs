@@ -58,17 +58,16 @@ async fn find(state: &AppState, key: &str) -> Result<Option<StreamRecord>, Store
 /// How long the stream's input lets a caller wait: its `http_server` options read through their type, so the
 /// default is the input's own.
 fn timeout_of(config: &Value) -> Duration {
-    config
-        .pointer("/input/http_server")
-        .map(|o| {
-            if o.is_null() {
-                Value::Object(Default::default())
-            } else {
-                o.clone()
-            }
-        })
-        .and_then(|o| serde_json::from_value::<HttpServerInputConfig>(o).ok())
+    serde_json::from_value::<HttpServerInputConfig>(http_server_options(config))
         .map_or(HttpServerInputConfig::DEFAULT_TIMEOUT, |c| c.timeout.0)
+}
+
+/// The options of a stream's `http_server` input as written (`http_server: ~` is all defaults).
+fn http_server_options(config: &Value) -> Value {
+    match config.pointer("/input/http_server") {
+        Some(Value::Null) | None => Value::Object(Default::default()),
+        Some(o) => o.clone(),
+    }
 }
 
 async fn handle(state: AppState, key: String, rest: String, req: Request) -> IngestResponse {
@@ -172,16 +171,7 @@ async fn remote_precheck(
     state: &AppState,
     config: &Value,
 ) -> Result<airtruct_runtime::ingest::Precheck, String> {
-    let options = config
-        .pointer("/input/http_server")
-        .map(|o| {
-            if o.is_null() {
-                Value::Object(Default::default())
-            } else {
-                o.clone()
-            }
-        })
-        .unwrap_or_default();
+    let options = http_server_options(config);
     let mut values = std::collections::HashMap::new();
     for (name, _) in airtruct_model::secret_refs(&options) {
         let secret = state

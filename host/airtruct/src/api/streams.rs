@@ -2,7 +2,7 @@
 //! is in `sample`).
 
 use airtruct_model::ValidationError;
-use airtruct_store::StreamStatus;
+use airtruct_store::{StreamRecord, StreamStatus};
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
@@ -192,22 +192,26 @@ async fn create(
     Body(input): Body<StreamInput>,
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
     let (name, status, config) = check_save(&state, input).await?;
-    let s = state.store.create_stream(&name, status, &config).await?;
-    state
+    let s = state
         .store
-        .set_version_author(&s.id, s.version, &caller.username)
+        .create_stream(&name, status, &config, &caller.username)
         .await?;
+    audit_save(&state, &caller, "stream.create", &s).await;
+    tracing::info!(stream = %s.id, name = %s.name, status = s.status.as_str(), "stream created");
+    state.changed();
+    Ok((StatusCode::CREATED, Json(view(&state, s).await?)))
+}
+
+/// Records a saved version in the audit trail: its name, version and status.
+async fn audit_save(state: &AppState, caller: &Caller, action: &str, s: &StreamRecord) {
     caller
         .audit(
-            &state,
-            "stream.create",
+            state,
+            action,
             &s.id,
             &format!("\"{}\" v{}, {}", s.name, s.version, s.status.as_str()),
         )
         .await;
-    tracing::info!(stream = %s.id, name = %s.name, status = s.status.as_str(), "stream created");
-    state.changed();
-    Ok((StatusCode::CREATED, Json(view(&state, s).await?)))
 }
 
 async fn get(
@@ -244,20 +248,9 @@ async fn update(
     let (name, status, config) = check_save(&state, input).await?;
     let s = state
         .store
-        .update_stream(&id, &name, status, &config)
+        .update_stream(&id, &name, status, &config, &caller.username)
         .await?;
-    state
-        .store
-        .set_version_author(&s.id, s.version, &caller.username)
-        .await?;
-    caller
-        .audit(
-            &state,
-            "stream.update",
-            &s.id,
-            &format!("\"{}\" v{}, {}", s.name, s.version, s.status.as_str()),
-        )
-        .await;
+    audit_save(&state, &caller, "stream.update", &s).await;
     tracing::info!(stream = %s.id, version = s.version, status = s.status.as_str(), "stream saved");
     state.changed();
     Ok(Json(view(&state, s).await?))
@@ -369,10 +362,9 @@ async fn rollback(
     if status == StreamStatus::Active {
         activate_check(&state, &old.config).await?;
     }
-    let s = state.store.rollback(&id, v, status).await?;
-    state
+    let s = state
         .store
-        .set_version_author(&s.id, s.version, &caller.username)
+        .rollback(&id, v, status, &caller.username)
         .await?;
     caller
         .audit(

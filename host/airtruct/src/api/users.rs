@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::error::Body;
+use super::error::{Body, check_name};
 use super::{Access, ApiError, AppState, Caller, Role, Route, route};
 
 /// Longest user name taken.
@@ -146,19 +146,14 @@ impl From<AuditRecord> for AuditView {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "a user name is 1 to {MAX_NAME} letters, digits, '.', '_', '-' or '@'"
-        )))
-    }
+fn check_user_name(name: &str) -> Result<(), ApiError> {
+    check_name(
+        "user",
+        name,
+        MAX_NAME,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'),
+        "letters, digits, '.', '_', '-' or '@'",
+    )
 }
 
 fn check_password(password: &str) -> Result<(), ApiError> {
@@ -188,7 +183,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     Body(req): Body<CreateUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    check_name(&req.username)?;
+    check_user_name(&req.username)?;
     check_password(&req.password)?;
     let hashed = hash(req.password).await?;
     state

@@ -59,7 +59,6 @@ impl Kind for HttpClientOutputConfig {
 
     fn check(&mut self, check: &mut Check<'_>) {
         crate::http::check_request(check, &self.url, &self.method);
-        check.url("url", &self.url);
     }
 }
 
