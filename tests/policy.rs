@@ -331,7 +331,7 @@ async fn a_viewer_may_change_nothing_an_editor_no_users_and_every_change_is_audi
     let mut writes = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
-            let by_worker = op["security"].to_string().contains("workerToken");
+            let by_worker = op["security"].to_string().contains("worker");
             if method == "get" || own.contains(&path.as_str()) || by_worker {
                 continue;
             }
@@ -469,6 +469,71 @@ async fn the_server_keeps_its_files_private_and_refuses_oversized_or_non_json_bo
         .unwrap();
     assert_eq!(resp.status(), 415);
     assert!(resp.text().await.unwrap().contains("must be JSON"));
+}
+
+/// The resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_logins_is_throttled_per_address_and_the_server_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, base) = standalone(dir.path());
+    let http = reqwest::Client::new();
+    let before = rss_kib(p.pid());
+    // 600 logins at once, each with a new name: each would cost a 19 MiB password hash.
+    let calls = (0..600).map(|i| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/auth/login");
+        async move {
+            http.post(url)
+                .json(&json!({"username": format!("nobody-{i}"), "password": "guess"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_join_all(calls).await;
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    let (checked, throttled, busy) = (count(401), count(429), count(503));
+    assert_eq!(checked + throttled + busy, 600, "{statuses:?}");
+    // Only the first failures from this address got as far as a password check.
+    assert!(checked <= 20, "{checked} logins were checked");
+    assert!(throttled >= 500, "{throttled} throttled");
+    let grown = rss_kib(p.pid()).saturating_sub(before);
+    assert!(grown < 200 << 10, "the server grew by {grown} KiB");
+    // This address is throttled now, for any name, with a message that says so.
+    let resp = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "guess"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.text().await.unwrap().contains("from this address"));
+}
+
+/// Runs futures at once and collects their outputs in order.
+async fn futures_join_all<
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
 
 #[tokio::test]

@@ -258,6 +258,222 @@ async fn a_worker_with_a_wrong_token_is_refused_with_a_clear_message() {
     assert_eq!(api.get("/api/v1/workers").await, json!([]));
 }
 
+/// Calls the worker protocol as a worker would, with `bearer`.
+async fn protocol(base: &str, path: &str, bearer: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/worker/{path}"))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_worker_acts_only_for_itself_and_points_ingest_requests_only_at_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let (status, a) = protocol(&base, "register", WORKER_TOKEN, json!({"name": "a"})).await;
+    assert_eq!(status, 200, "{a}");
+    let (_, b) = protocol(&base, "register", WORKER_TOKEN, json!({"name": "b"})).await;
+    let (a_id, a_cred) = (
+        a["worker_id"].as_str().unwrap(),
+        a["credential"].as_str().unwrap(),
+    );
+    let b_cred = b["credential"].as_str().unwrap();
+    assert_ne!(a_cred, b_cred);
+    let beat =
+        |id: &str, url: Option<&str>| json!({"worker_id": id, "streams": [], "ingest_url": url});
+
+    // Each worker heartbeats as itself with its own credential; the join token is only for registering.
+    let (status, body) = protocol(&base, "heartbeat", a_cred, beat(a_id, None)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = protocol(&base, "heartbeat", WORKER_TOKEN, beat(a_id, None)).await;
+    assert_eq!(status, 401);
+    // B cannot heartbeat, leave or fetch as A.
+    let (status, body) = protocol(&base, "heartbeat", b_cred, beat(a_id, None)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to worker"),
+        "{body}"
+    );
+    let (status, _) = protocol(&base, "leave", b_cred, json!({"worker_id": a_id})).await;
+    assert_eq!(status, 403);
+    let forged = format!("wc.{a_id}.{}", "0".repeat(64));
+    let (status, _) = protocol(&base, "heartbeat", &forged, beat(a_id, None)).await;
+    assert_eq!(status, 401, "a made-up credential for A is refused");
+    let fetch = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v1/worker/components/{}",
+            "a".repeat(64)
+        ))
+        .bearer_auth(b_cred)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetch.status(), 403, "a component no stream of B uses");
+
+    // An ingest URL leads back to the worker that gives it, and is a plain base URL.
+    for (url, words) in [
+        ("http://169.254.169.254", "not this worker"),
+        ("http://10.1.2.3:8081", "not this worker"),
+        (
+            "http://127.0.0.1:8081/admin?x=1",
+            "only scheme, host and port",
+        ),
+        ("http://user:pw@127.0.0.1:8081", "credentials"),
+        ("file:///etc/passwd", "http:// or https://"),
+    ] {
+        let (status, body) = protocol(&base, "heartbeat", a_cred, beat(a_id, Some(url))).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(words),
+            "{url}: {body}"
+        );
+    }
+    let (status, body) = protocol(
+        &base,
+        "heartbeat",
+        a_cred,
+        beat(a_id, Some("http://localhost:8081")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // A leaves as itself.
+    let (status, _) = protocol(&base, "leave", a_cred, json!({"worker_id": a_id})).await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn a_worker_runs_streams_from_a_coordinator_served_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    // A CA, and a certificate for localhost that it signs.
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ca = dir.path().join("ca.pem");
+    let ext = dir.path().join("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let openssl = |args: &str| {
+        let args: Vec<String> = args
+            .replace("{d}", d)
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let made = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    openssl(&format!(
+        "req -x509 {ec} -days 2 -subj /CN=test-ca -keyout {{d}}/ca.key -out {{d}}/ca.pem"
+    ));
+    openssl(&format!(
+        "req {ec} -subj /CN=localhost -keyout {{d}}/key.pem -out {{d}}/leaf.csr"
+    ));
+    openssl(
+        "x509 -req -days 2 -in {d}/leaf.csr -CA {d}/ca.pem -CAkey {d}/ca.key -CAcreateserial \
+         -extfile {d}/leaf.ext -out {d}/cert.pem",
+    );
+    let db = PgDb::new();
+    let mut cmd = airtruct(dir.path());
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--path-root")
+        .arg(dir.path())
+        .args(["--database-url", &db.url()])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .env("AIRTRUCT_ADMIN_PASSWORD", support::ADMIN_PASSWORD)
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AIRTRUCT_SECRET_KEY", SECRET_KEY);
+    let mut coordinator = Proc::spawn("tls-coordinator", cmd);
+    let base = coordinator.wait_for_api();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let port = base.rsplit(':').next().unwrap();
+    let base = format!("https://localhost:{port}");
+
+    // Plain HTTP gets no answer from a TLS listener; a client that trusts the certificate gets the API.
+    let plain = reqwest::Client::new()
+        .get(format!("http://localhost:{port}/healthz"))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    let pem = std::fs::read(&ca).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let health = trusting
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // A worker without the certificate is refused by TLS; with it, it registers and runs a stream.
+    let mut cmd = airtruct(dir.path());
+    cmd.args(["worker", "--coordinator", &base, "--name", "untrusting"])
+        .env("AIRTRUCT_WORKER_TOKEN", WORKER_TOKEN);
+    let mut untrusting = Proc::spawn("untrusting", cmd);
+    untrusting.wait_for_line("certificate", WAIT);
+    untrusting.kill();
+    let _w = worker_with(
+        dir.path(),
+        &base,
+        "tls-worker",
+        &["--coordinator-ca", ca.to_str().unwrap()],
+    );
+    let token = trusting
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": support::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = dir.path().join("tls-out.jsonl");
+    let created: Value = trusting
+        .post(format!("{base}/api/v1/streams"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "over-tls", "config": {
+            "input": {"generate": {"count": 3, "interval": "1ms", "payload": "{\"n\":{{seq}}}"}},
+            "output": {"file": {"path": out}}
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+    eventually("the stream to run on the worker", WAIT, || async {
+        (lines(&out).len() == 3).then_some(())
+    })
+    .await;
+}
+
 /// The JavaScript processor, built by `scripts/build-js-processor` (which `scripts/test` runs).
 fn js_processor() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processors-js/dist/redact.wasm");

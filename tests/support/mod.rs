@@ -94,8 +94,8 @@ impl Proc {
 
     /// The API's base URL, from the "airtruct is up" line.
     pub fn wait_for_api(&mut self) -> String {
-        let line = self.wait_for_line("API at http://", Duration::from_secs(120));
-        let from = line.find("http://").unwrap();
+        let line = self.wait_for_line("API at http", Duration::from_secs(120));
+        let from = line.find("API at ").unwrap() + "API at ".len();
         let url = &line[from..];
         let end = url.find("/api/v1").unwrap();
         url[..end].to_string()

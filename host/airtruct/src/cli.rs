@@ -81,7 +81,8 @@ enum Command {
 
 #[derive(Args)]
 struct ServerArgs {
-    /// A YAML file with any of: listen, data_dir, database_url, worker_token, secret_key_file.
+    /// A YAML file with any of: listen, data_dir, database_url, worker_token, secret_key_file, console_dir,
+    /// tls_cert, tls_key, policy.
     #[arg(long, env = "AIRTRUCT_CONFIG")]
     config: Option<PathBuf>,
     /// Where the API listens [default: 0.0.0.0:8080].
@@ -115,16 +116,26 @@ struct ServerArgs {
     /// Let streams open listening sockets of their own (`http_server` with `address`).
     #[arg(long, env = "AIRTRUCT_ALLOW_LISTENERS")]
     allow_listeners: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "AIRTRUCT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM, PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "AIRTRUCT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct WorkerArgs {
-    /// A YAML file with any of: coordinator, worker_token, secret_key_file, name.
+    /// A YAML file with any of: coordinator, coordinator_ca, worker_token, secret_key_file, name.
     #[arg(long, env = "AIRTRUCT_CONFIG")]
     config: Option<PathBuf>,
-    /// The coordinator's URL (`http://coordinator:8080`).
+    /// The coordinator's URL (`http://coordinator:8080` or `https://...`).
     #[arg(long, env = "AIRTRUCT_COORDINATOR")]
     coordinator: Option<String>,
+    /// Certificates (PEM) to trust for an `https://` coordinator, besides the system's: the coordinator's own
+    /// certificate or its CA.
+    #[arg(long, env = "AIRTRUCT_COORDINATOR_CA")]
+    coordinator_ca: Option<PathBuf>,
     /// The worker token (the coordinator's DATA_DIR/worker-token).
     #[arg(long, env = "AIRTRUCT_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
@@ -166,7 +177,16 @@ fn server_settings(a: &ServerArgs) -> anyhow::Result<ServerSettings> {
         policy.paths = a.path_roots.clone();
     }
     policy.listeners |= a.allow_listeners;
+    let tls = match (
+        a.tls_cert.clone().or(file.tls_cert),
+        a.tls_key.clone().or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
+    };
     Ok(ServerSettings {
+        tls,
         policy,
         listen: a
             .listen
@@ -199,6 +219,7 @@ fn worker_settings(a: &WorkerArgs) -> anyhow::Result<WorkerSettings> {
             .clone()
             .or(file.coordinator)
             .context("no coordinator: set --coordinator URL (AIRTRUCT_COORDINATOR)")?,
+        coordinator_ca: a.coordinator_ca.clone().or(file.coordinator_ca),
         worker_token: a
             .worker_token
             .clone()

@@ -1,7 +1,7 @@
 //! How a worker talks to its coordinator: a direct call in `standalone`, the worker protocol over HTTP
-//! otherwise (with the worker token).
+//! otherwise: it registers with the worker (join) token and then uses the credential it was given.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::coordinator::{Coordinator, ProtocolError};
@@ -16,8 +16,18 @@ pub enum Client {
     Remote {
         http: reqwest::Client,
         base: String,
+        /// The join token.
         token: String,
+        /// What the last registration gave this worker.
+        session: Arc<Mutex<Option<Session>>>,
     },
+}
+
+/// A registered worker's own secrets.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub credential: String,
+    pub forward_token: String,
 }
 
 /// Why a call to the coordinator failed.
@@ -29,17 +39,69 @@ pub enum ClientError {
     Other(String),
 }
 
+/// An error with its causes (`error sending request: ...: invalid peer certificate: UnknownIssuer`).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
 impl Client {
-    /// A client for the coordinator at `base` (`http://host:8080`).
-    pub fn remote(base: &str, token: &str) -> Self {
-        Self::Remote {
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .build()
-                .expect("an HTTP client with default TLS settings"),
+    /// A client for the coordinator at `base` (`http://host:8080` or `https://...`); `ca` is a PEM file of
+    /// certificates to trust besides the system's (for a coordinator with its own CA).
+    pub fn remote(base: &str, token: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let mut http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).with_context(|| format!("reading \"{}\"", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("reading the certificates in \"{}\"", ca.display()))?
+            {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        Ok(Self::Remote {
+            http: http.build().context("building the HTTP client")?,
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
+            session: Arc::default(),
+        })
+    }
+
+    /// What the coordinator's forwarded ingest requests carry, once registered.
+    pub fn forward_token(&self) -> Option<String> {
+        match self {
+            Self::Local(_) => None,
+            Self::Remote { session, .. } => session
+                .lock()
+                .expect("session lock")
+                .as_ref()
+                .map(|s| s.forward_token.clone()),
         }
+    }
+
+    /// The bearer for a call: the join token to register, the worker's credential after.
+    fn bearer(&self, joining: bool) -> Result<String, ClientError> {
+        let Self::Remote { token, session, .. } = self else {
+            unreachable!("bearer is only asked of remote clients")
+        };
+        if joining {
+            return Ok(token.clone());
+        }
+        session
+            .lock()
+            .expect("session lock")
+            .as_ref()
+            .map(|s| s.credential.clone())
+            .ok_or(ClientError::UnknownWorker)
     }
 
     async fn post<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
@@ -48,17 +110,18 @@ impl Client {
         body: &Req,
         timeout: Duration,
     ) -> Result<Resp, ClientError> {
-        let Self::Remote { http, base, token } = self else {
+        let Self::Remote { http, base, .. } = self else {
             unreachable!("post is only called on remote clients")
         };
+        let joining = path.ends_with("/register");
         let resp = http
             .post(format!("{base}{path}"))
-            .bearer_auth(token)
+            .bearer_auth(self.bearer(joining)?)
             .json(body)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| ClientError::Other(format!("calling {base}: {e}")))?;
+            .map_err(|e| ClientError::Other(format!("calling {base}: {}", causes(&e))))?;
         let status = resp.status();
         if status.is_success() {
             return resp
@@ -70,6 +133,8 @@ impl Client {
         match status.as_u16() {
             // The coordinator answers 410 Gone for a worker id it does not know (any more): register again.
             410 => Err(ClientError::UnknownWorker),
+            // A credential the coordinator no longer takes (its join token changed): register again.
+            401 if !joining => Err(ClientError::UnknownWorker),
             401 => Err(ClientError::Other(
                 "the coordinator refused the worker token (check --worker-token / AIRTRUCT_WORKER_TOKEN)".into(),
             )),
@@ -83,10 +148,16 @@ impl Client {
                 .register(name)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { .. } => {
+            Self::Remote { session, .. } => {
                 let req = RegisterRequest { name: name.into() };
-                self.post("/api/v1/worker/register", &req, Duration::from_secs(5))
-                    .await
+                let resp: RegisterResponse = self
+                    .post("/api/v1/worker/register", &req, Duration::from_secs(5))
+                    .await?;
+                *session.lock().expect("session lock") = Some(Session {
+                    credential: resp.credential.clone(),
+                    forward_token: resp.forward_token.clone(),
+                });
+                Ok(resp)
             }
         }
     }
@@ -99,10 +170,10 @@ impl Client {
                 .get_blob(sha256)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { http, base, token } => {
+            Self::Remote { http, base, .. } => {
                 let resp = http
                     .get(format!("{base}/api/v1/worker/components/{sha256}"))
-                    .bearer_auth(token)
+                    .bearer_auth(self.bearer(false)?)
                     .timeout(Duration::from_secs(120))
                     .send()
                     .await
@@ -128,10 +199,10 @@ impl Client {
                 .leave(worker_id)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { http, base, token } => {
+            Self::Remote { http, base, .. } => {
                 let resp = http
                     .post(format!("{base}/api/v1/worker/leave"))
-                    .bearer_auth(token)
+                    .bearer_auth(self.bearer(false)?)
                     .json(&LeaveRequest {
                         worker_id: worker_id.into(),
                     })
@@ -156,7 +227,7 @@ impl Client {
         req: HeartbeatRequest,
     ) -> Result<HeartbeatResponse, ClientError> {
         match self {
-            Self::Local(c) => c.heartbeat(req).await.map_err(|e| match e {
+            Self::Local(c) => c.heartbeat(req, None).await.map_err(|e| match e {
                 ProtocolError::UnknownWorker(_) => ClientError::UnknownWorker,
                 other => ClientError::Other(other.to_string()),
             }),

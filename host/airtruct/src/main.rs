@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod client;
 mod coordinator;
+mod listener;
 mod protocol;
 mod server;
 mod worker;

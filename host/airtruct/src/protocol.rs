@@ -22,6 +22,11 @@ pub struct RegisterResponse {
     pub worker_id: String,
     /// How long a lease lasts after a heartbeat, in milliseconds.
     pub lease_ms: u64,
+    /// What the worker sends as `Authorization: Bearer` on every later call, in place of the join token.
+    pub credential: String,
+    /// What the coordinator's forwarded ingest requests carry (in `x-airtruct-forward`): the worker's ingest
+    /// listener takes only those.
+    pub forward_token: String,
 }
 
 /// Where a replica of a stream is in its life on a worker.

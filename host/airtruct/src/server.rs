@@ -30,7 +30,10 @@ pub struct FileSettings {
     pub secret_key_file: Option<PathBuf>,
     pub console_dir: Option<PathBuf>,
     pub coordinator: Option<String>,
+    pub coordinator_ca: Option<PathBuf>,
     pub name: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// What streams saved through the API may touch (see docs/security.md).
     pub policy: Option<Policy>,
 }
@@ -60,12 +63,16 @@ pub struct ServerSettings {
     pub console_dir: Option<PathBuf>,
     /// What streams saved through the API may touch; the server adds its own files and listeners to it.
     pub policy: Policy,
+    /// HTTPS: the certificate chain and key files (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Resolved settings of a worker.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub coordinator: String,
+    /// Certificates to trust for an `https://` coordinator.
+    pub coordinator_ca: Option<PathBuf>,
     pub worker_token: String,
     pub secret_key: Option<String>,
     pub secret_key_file: Option<PathBuf>,
@@ -247,6 +254,17 @@ pub async fn run_server(
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let listener = match &settings.tls {
+        Some((cert, key)) => {
+            crate::listener::ServerListener::tls(listener, crate::listener::tls_config(cert, key)?)?
+        }
+        None => crate::listener::ServerListener::Plain(listener),
+    };
     let policy = Arc::new(server_policy(&settings, &engine, addr)?);
     let coordinator = Arc::new(Coordinator::new(
         store,
@@ -261,10 +279,10 @@ pub async fn run_server(
     let shutdown = CancellationToken::new();
     let tasks = Tasks::default();
     shutdown_on_signals(&tasks, shutdown.clone());
-    tracing::info!(%addr, standalone, data_dir = %settings.data_dir.display(), "airtruct is up: API at http://{addr}/api/v1");
+    tracing::info!(%addr, standalone, data_dir = %settings.data_dir.display(), "airtruct is up: API at {scheme}://{addr}/api/v1");
     match &settings.console_dir {
         Some(dir) if dir.join("index.html").is_file() => {
-            tracing::info!(dir = %dir.display(), "web console at http://{addr}/")
+            tracing::info!(dir = %dir.display(), "web console at {scheme}://{addr}/")
         }
         Some(dir) => tracing::warn!(
             dir = %dir.display(),
@@ -359,10 +377,14 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
     let shutdown = CancellationToken::new();
     let tasks = Tasks::default();
     shutdown_on_signals(&tasks, shutdown.clone());
-    let client = Client::remote(&settings.coordinator, &settings.worker_token);
+    let client = Client::remote(
+        &settings.coordinator,
+        &settings.worker_token,
+        settings.coordinator_ca.as_deref(),
+    )?;
     let ingest = IngestHub::default();
     let mut worker = Worker::new(
-        client,
+        client.clone(),
         engine,
         key,
         settings.name.clone(),
@@ -383,7 +405,7 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
         });
         tracing::info!(%bound, %url, "taking ingest requests forwarded by the coordinator");
         worker.ingest_url = Some(url);
-        let app = ingest_listener(settings.worker_token.clone(), ingest);
+        let app = ingest_listener(client.clone(), ingest);
         let stop = shutdown.clone();
         tasks.spawn("worker: ingest listener", async move {
             let _ = axum::serve(listener, app)
@@ -395,8 +417,10 @@ pub async fn run_worker(settings: WorkerSettings, engine: Engine) -> anyhow::Res
     Ok(())
 }
 
-/// A worker's ingest listener: only the coordinator (with the worker token) calls it.
-fn ingest_listener(token: String, hub: IngestHub) -> axum::Router {
+/// A worker's ingest listener: only the coordinator calls it, with this worker's forward token. The coordinator
+/// checked the caller's bearer token before forwarding and sends no caller credentials; the signature of a
+/// body is checked here, where the body is.
+fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
     use crate::api::ingest::{FORWARD_HEADER, MAX_BODY};
     use airtruct_connectors::inputs::http_server::{await_reply, from_http, to_http};
     use airtruct_runtime::ingest::IngestResponse;
@@ -404,7 +428,7 @@ fn ingest_listener(token: String, hub: IngestHub) -> axum::Router {
 
     async fn take(
         hub: &IngestHub,
-        token: &str,
+        client: &Client,
         stream: String,
         rest: String,
         mut req: Request,
@@ -414,10 +438,10 @@ fn ingest_listener(token: String, hub: IngestHub) -> axum::Router {
             .remove(FORWARD_HEADER)
             .and_then(|v| v.to_str().ok().map(str::to_string))
             .unwrap_or_default();
-        if !airtruct_runtime::ingest::constant_time_eq(
-            airtruct_auth::token_hash(&given).as_bytes(),
-            airtruct_auth::token_hash(token).as_bytes(),
-        ) {
+        let expected = client.forward_token().unwrap_or_default();
+        if expected.is_empty()
+            || !airtruct_runtime::ingest::constant_time_eq(given.as_bytes(), expected.as_bytes())
+        {
             return to_http(IngestResponse::error(
                 401,
                 "this listener takes requests from the coordinator only",
@@ -430,7 +454,7 @@ fn ingest_listener(token: String, hub: IngestHub) -> axum::Router {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        match hub.precheck(&stream, req.method().as_str(), header) {
+        match hub.precheck_forwarded(&stream, req.method().as_str(), header) {
             None => {
                 return to_http(IngestResponse::error(
                     503,
@@ -440,17 +464,18 @@ fn ingest_listener(token: String, hub: IngestHub) -> axum::Router {
             Some(Err(refused)) => return to_http(refused),
             Some(Ok(())) => {}
         }
-        let (request, rx) = match from_http(req, format!("/{rest}"), MAX_BODY).await {
+        let (mut request, rx) = match from_http(req, format!("/{rest}"), MAX_BODY).await {
             Ok(r) => r,
             Err(refused) => return to_http(refused),
         };
+        request.token_checked = true;
         if let Err(busy) = hub.dispatch(&stream, request) {
             return to_http(busy);
         }
         // The coordinator bounds the wait with the stream's timeout.
         to_http(await_reply(rx, std::time::Duration::from_secs(600)).await)
     }
-    let t1 = Arc::new(token);
+    let t1 = client;
     let t2 = t1.clone();
     let h1 = hub.clone();
     let h2 = hub;

@@ -10,6 +10,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Why a credential or secret operation failed.
@@ -48,6 +49,62 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// Checks passwords with one reused block of argon2 memory, so that a thread that checks many passwords holds
+/// one hash's memory, not one per check.
+#[derive(Default)]
+pub struct PasswordChecker {
+    blocks: Vec<argon2::Block>,
+}
+
+impl PasswordChecker {
+    /// The most memory a stored hash may ask for (64 MiB); a hash that asks for more never matches.
+    pub const MAX_MEMORY_KIB: u32 = 64 << 10;
+
+    /// Whether `password` matches a hash made by [`hash_password`]; as [`verify_password`], in reused memory.
+    pub fn verify(&mut self, password: &str, hash: &str) -> bool {
+        let Ok(h) = PasswordHash::new(hash) else {
+            return false;
+        };
+        let Ok(params) = argon2::Params::try_from(&h) else {
+            return false;
+        };
+        let (Ok(algorithm), Some(salt), Some(expected)) =
+            (argon2::Algorithm::try_from(h.algorithm), h.salt, h.hash)
+        else {
+            return false;
+        };
+        let Ok(version) = argon2::Version::try_from(h.version.unwrap_or(0x13)) else {
+            return false;
+        };
+        if params.m_cost() > Self::MAX_MEMORY_KIB {
+            return false;
+        }
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let blocks = params.block_count();
+        if self.blocks.len() < blocks {
+            self.blocks.resize(blocks, argon2::Block::default());
+        }
+        let mut out = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut out,
+                &mut self.blocks[..blocks],
+            )
+            .is_ok()
+            && out.len() == expected.len()
+            && out
+                .iter()
+                .zip(expected.as_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
 /// A new API token: `(token, its hash)`. Only the hash is stored; the token is shown once.
 pub fn new_token() -> (String, String) {
     let token = format!("at_{}", hex::encode(random::<32>()));
@@ -58,6 +115,18 @@ pub fn new_token() -> (String, String) {
 /// The stored form of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A value only the holder of `secret` can make for `purpose` and `id` (hex HMAC-SHA256): a worker's credential
+/// is derived from the join token and the worker's id, so the coordinator stores none and a worker cannot make
+/// another's.
+pub fn derive(secret: &str, purpose: &str, id: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\0");
+    mac.update(id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The key that encrypts secrets at rest.
@@ -163,6 +232,25 @@ mod tests {
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("correct horse", "not a hash"));
         assert_ne!(hash_password("correct horse").unwrap(), h, "salts differ");
+        // The checker in reused memory agrees, check after check.
+        let mut checker = PasswordChecker::default();
+        for _ in 0..2 {
+            assert!(checker.verify("correct horse", &h));
+            assert!(!checker.verify("wrong horse", &h));
+            assert!(!checker.verify("correct horse", "not a hash"));
+        }
+        // A stored hash that asks for more than the cap of memory never matches.
+        let greedy = h.replace("m=19456", "m=1048576");
+        assert!(!checker.verify("correct horse", &greedy));
+    }
+
+    #[test]
+    fn derived_values_differ_by_purpose_id_and_secret() {
+        let a = derive("join", "worker credential", "w1");
+        assert_eq!(a, derive("join", "worker credential", "w1"));
+        assert_ne!(a, derive("join", "worker credential", "w2"));
+        assert_ne!(a, derive("join", "ingest forward", "w1"));
+        assert_ne!(a, derive("other", "worker credential", "w1"));
     }
 
     #[test]

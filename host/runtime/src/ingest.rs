@@ -26,6 +26,8 @@ pub struct IngestRequest {
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The caller's bearer token was checked by the coordinator, which forwards no caller credentials.
+    pub token_checked: bool,
     pub reply: oneshot::Sender<IngestResponse>,
 }
 
@@ -245,6 +247,26 @@ impl IngestHub {
             .get(stream)?
             .check
             .clone();
+        Some(check.check(method, header))
+    }
+
+    /// [`IngestHub::precheck`] of a request the coordinator forwarded: it checked the bearer token already and
+    /// did not forward it.
+    pub fn precheck_forwarded(
+        &self,
+        stream: &str,
+        method: &str,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<(), IngestResponse>> {
+        let mut check = self
+            .inner
+            .routes
+            .lock()
+            .expect("ingest lock")
+            .get(stream)?
+            .check
+            .clone();
+        check.token = None;
         Some(check.check(method, header))
     }
 

@@ -1,9 +1,9 @@
-//! Logging in and out, and API tokens: sessions from a password (throttled per user name), tokens for scripts,
+//! Logging in and out, and API tokens: sessions from a password (throttled per address and user name), tokens for scripts,
 //! and who a token belongs to.
 
 use airtruct_model::ValidationError;
 use airtruct_store::{TokenRecord, now_ms};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
 use schemars::JsonSchema;
@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Body;
 use super::{Access, ApiError, AppState, Caller, Role, Route, route};
+use crate::coordinator::Throttled;
+use crate::listener::Peer;
 
 /// How long a login session lasts.
 const SESSION_MS: i64 = 12 * 3600 * 1000;
@@ -129,6 +131,7 @@ async fn issue(
 
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     // Bounded before anything is looked up, logged or hashed.
@@ -137,22 +140,27 @@ async fn login(
             "a user name is 1 to 256 bytes and a password at most 1024",
         ));
     }
+    let from = peer.0.ip();
+    if let Err(throttled) = state.logins.attempt(&req.username, from) {
+        let (whom, wait) = match throttled {
+            Throttled::Address(wait) => ("from this address".to_string(), wait),
+            Throttled::User(wait) => (format!("for \"{}\"", req.username), wait),
+        };
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins {whom}: try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let Some(_turn) = state.logins.hashing_turn().await else {
+        state.logins.cancel(&req.username, from);
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many logins at once: try again in a moment",
         ));
     };
-    if let Err(wait) = state.logins.attempt(&req.username) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many failed logins for \"{}\": try again in {} s",
-                req.username,
-                wait.as_secs().max(1)
-            ),
-        ));
-    }
     let user = match state.store.get_user(&req.username).await {
         Ok(u) => Some(u),
         Err(airtruct_store::StoreError::NotFound(_)) => None,
@@ -163,10 +171,7 @@ async fn login(
         .as_ref()
         .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
     let password = req.password.clone();
-    let matches =
-        tokio::task::spawn_blocking(move || airtruct_auth::verify_password(&password, &hash))
-            .await
-            .map_err(ApiError::internal)?;
+    let matches = state.logins.verify(password, hash).await;
     let Some(user) = user.filter(|_| matches) else {
         tracing::warn!(username = %req.username, "failed login");
         return Err(ApiError::unauthorized("wrong username or password"));
@@ -174,7 +179,7 @@ async fn login(
     if user.disabled {
         return Err(ApiError::unauthorized("this user is disabled"));
     }
-    state.logins.succeeded(&req.username);
+    state.logins.succeeded(&req.username, from);
     let created = issue(
         &user.username,
         "session",

@@ -1,7 +1,7 @@
 //! `/ingest/{stream}/...`: HTTP requests for a stream's `http_server` input. Public by design (senders are other
 //! systems); the input checks its own `token` or `hmac` when it has one. In standalone the request goes to the
 //! stream in this process; otherwise it is forwarded to a worker that runs the stream, whose ingest listener
-//! takes it (with the worker token).
+//! takes it (with that worker's forward token, and without the caller's credentials).
 
 use std::time::Duration;
 
@@ -159,10 +159,10 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
         );
     }
     // Spread requests over the replicas.
-    let pick = targets[state.next_ingest() % targets.len()].clone();
+    let (worker, url) = targets[state.next_ingest() % targets.len()].clone();
     // The worker's listener takes `/ingest/{stream}` and `/ingest/{stream}/{*rest}`: no trailing `/` for the root.
     let forwarded = if rest.is_empty() { "" } else { path.as_str() };
-    forward(&state, &pick, &stream.id, forwarded, req, timeout).await
+    forward(&state, &worker, &url, &stream.id, forwarded, req, timeout).await
 }
 
 /// The precheck of a stream's `http_server` input, with its token's secrets resolved by the coordinator (which
@@ -194,6 +194,7 @@ async fn remote_precheck(
 
 async fn forward(
     state: &AppState,
+    worker: &str,
     base: &str,
     stream: &str,
     path: &str,
@@ -218,16 +219,24 @@ async fn forward(
         .request(parts.method.clone(), &url)
         .timeout(timeout + Duration::from_secs(5))
         .body(body);
+    // The caller's credentials stay here (its bearer token was checked above); the worker learns that the
+    // coordinator sent this from its own forward token.
     for (k, v) in &parts.headers {
         if !matches!(
             k.as_str(),
-            "host" | "content-length" | "connection" | "transfer-encoding"
+            "host"
+                | "content-length"
+                | "connection"
+                | "transfer-encoding"
+                | "authorization"
+                | "proxy-authorization"
+                | "cookie"
         ) && k.as_str() != FORWARD_HEADER
         {
             out = out.header(k, v);
         }
     }
-    out = out.header(FORWARD_HEADER, state.worker_token());
+    out = out.header(FORWARD_HEADER, state.forward_token(worker));
     match out.send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();

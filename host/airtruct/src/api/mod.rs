@@ -52,7 +52,9 @@ pub enum Access {
     Editor,
     /// An admin: users.
     Admin,
-    /// A worker, with the worker token.
+    /// A worker joining, with the worker (join) token.
+    Join,
+    /// A registered worker, with its own credential.
     Worker,
 }
 
@@ -63,7 +65,7 @@ impl Access {
             Access::User => Some(Role::Viewer),
             Access::Editor => Some(Role::Editor),
             Access::Admin => Some(Role::Admin),
-            Access::Public | Access::Worker => None,
+            Access::Public | Access::Join | Access::Worker => None,
         }
     }
 }
@@ -339,14 +341,17 @@ async fn serve_console(console: Arc<Option<PathBuf>>, req: Request) -> Response 
 
 /// Serves until `shutdown`.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: crate::listener::ServerListener,
     state: AppState,
     console: Option<PathBuf>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state, console))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(
+        listener,
+        router(state, console).into_make_service_with_connect_info::<crate::listener::Peer>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }
 
 fn bearer(req: &Request) -> Option<&str> {
@@ -365,9 +370,19 @@ async fn authenticate(
 ) -> Response {
     match access {
         Access::Public => next.run(req).await,
-        Access::Worker => match bearer(&req) {
+        Access::Join => match bearer(&req) {
             Some(t) if state.is_worker_token(t) => next.run(req).await,
             _ => ApiError::unauthorized("this path needs the worker token").into_response(),
+        },
+        Access::Worker => match bearer(&req).and_then(|t| state.worker_of(t)) {
+            Some(id) => {
+                req.extensions_mut().insert(worker::WorkerCaller(id));
+                next.run(req).await
+            }
+            None => ApiError::unauthorized(
+                "this path needs a worker's credential (from /api/v1/worker/register)",
+            )
+            .into_response(),
         },
         Access::User | Access::Editor | Access::Admin => {
             let needed = access.role().unwrap_or(Role::Admin);

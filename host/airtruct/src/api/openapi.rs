@@ -35,7 +35,8 @@ pub fn document() -> Value {
         let security = match r.access {
             Access::Public => json!([]),
             Access::User | Access::Editor | Access::Admin => json!([{"bearer": []}]),
-            Access::Worker => json!([{"workerToken": []}]),
+            Access::Join => json!([{"workerToken": []}]),
+            Access::Worker => json!([{"workerCredential": []}]),
         };
         op.insert("security".into(), security);
         let params = path_params(r.path);
@@ -110,7 +111,8 @@ pub fn document() -> Value {
             "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "a session token from login, or an API token"},
-                "workerToken": {"type": "http", "scheme": "bearer", "description": "the worker token"}
+                "workerToken": {"type": "http", "scheme": "bearer", "description": "the worker (join) token"},
+                "workerCredential": {"type": "http", "scheme": "bearer", "description": "a registered worker's own credential, from its registration"}
             }
         },
         "security": [{"bearer": []}]

@@ -329,8 +329,21 @@ async fn download(
 
 async fn fetch(
     State(state): State<AppState>,
+    Extension(caller): Extension<super::worker::WorkerCaller>,
     Path(sha256): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // A worker fetches only what a stream placed on it uses.
+    let assigned = state
+        .assignments_for(&caller.0)
+        .await?
+        .iter()
+        .any(|a| a.components.iter().any(|c| c.sha256 == sha256));
+    if !assigned {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no stream placed on this worker uses that component",
+        ));
+    }
     let bytes = state.store.get_blob(&sha256).await?;
     Ok(wasm(bytes, format!("{sha256}.wasm")))
 }

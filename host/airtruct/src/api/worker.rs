@@ -1,8 +1,9 @@
-//! The worker protocol over HTTP: register and heartbeat, with the worker token.
+//! The worker protocol over HTTP: a worker registers with the join token (the worker token) and gets a
+//! credential of its own, which every later call carries and which is checked against the worker it names.
 
-use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{Method, StatusCode};
+use axum::{Extension, Json};
 
 use super::error::Body;
 use super::{Access, ApiError, AppState, Route, route};
@@ -12,13 +13,13 @@ use crate::protocol::{
 };
 
 pub fn routes() -> Vec<Route> {
-    use Access::Worker;
+    use Access::{Join, Worker};
     use Method as M;
     vec![
         route(
             M::POST,
             "/api/v1/worker/register",
-            Worker,
+            Join,
             "registerWorker",
             "A worker joins (worker protocol)",
             register,
@@ -52,7 +53,24 @@ impl From<ProtocolError> for ApiError {
     fn from(e: ProtocolError) -> Self {
         match e {
             ProtocolError::UnknownWorker(_) => ApiError::new(StatusCode::GONE, e.to_string()),
+            ProtocolError::NotYours(..) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            ProtocolError::BadIngestUrl(_) => ApiError::bad_request(e.to_string()),
             ProtocolError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The worker a call's credential belongs to.
+#[derive(Debug, Clone)]
+pub struct WorkerCaller(pub String);
+
+impl WorkerCaller {
+    /// A worker acts only for itself.
+    fn check(&self, worker_id: &str) -> Result<(), ProtocolError> {
+        if self.0 == worker_id {
+            Ok(())
+        } else {
+            Err(ProtocolError::NotYours(self.0.clone(), worker_id.into()))
         }
     }
 }
@@ -61,20 +79,30 @@ async fn register(
     State(state): State<AppState>,
     Body(req): Body<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, ApiError> {
+    if req.name.is_empty() || req.name.len() > 253 || req.name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "a worker name is 1 to 253 characters, none of them control characters",
+        ));
+    }
     Ok(Json(state.register(&req.name).await?))
 }
 
 async fn heartbeat(
     State(state): State<AppState>,
+    Extension(caller): Extension<WorkerCaller>,
+    ConnectInfo(peer): ConnectInfo<crate::listener::Peer>,
     Body(req): Body<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
-    Ok(Json(state.heartbeat(req).await?))
+    caller.check(&req.worker_id)?;
+    Ok(Json(state.heartbeat(req, Some(peer.0.ip())).await?))
 }
 
 async fn leave(
     State(state): State<AppState>,
+    Extension(caller): Extension<WorkerCaller>,
     Body(req): Body<LeaveRequest>,
 ) -> Result<StatusCode, ApiError> {
+    caller.check(&req.worker_id)?;
     state.leave(&req.worker_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use counters::HISTORY_EVERY;
-pub use login::LoginThrottle;
+pub use login::{LoginThrottle, Throttled};
 pub use reports::WorkerReport;
 pub use workers::ProtocolError;
 
@@ -121,9 +121,29 @@ impl Coordinator {
         }
     }
 
-    /// The worker token, for calls the coordinator makes to workers.
-    pub fn worker_token(&self) -> &str {
-        &self.worker_token
+    /// The credential a registered worker sends on every later call: its id and a MAC of it made with the
+    /// join token, so it is checked without a lookup and cannot be made for another worker.
+    pub fn worker_credential(&self, worker_id: &str) -> String {
+        format!(
+            "wc.{worker_id}.{}",
+            airtruct_auth::derive(&self.worker_token, "worker credential", worker_id)
+        )
+    }
+
+    /// The worker whose credential this is, if it is one.
+    pub fn worker_of(&self, credential: &str) -> Option<String> {
+        let (id, _) = credential.strip_prefix("wc.")?.split_once('.')?;
+        airtruct_runtime::ingest::constant_time_eq(
+            credential.as_bytes(),
+            self.worker_credential(id).as_bytes(),
+        )
+        .then(|| id.to_string())
+    }
+
+    /// What the coordinator sends with the requests it forwards to a worker's ingest listener: only that worker
+    /// knows it, and it grants nothing else.
+    pub fn forward_token(&self, worker_id: &str) -> String {
+        airtruct_auth::derive(&self.worker_token, "ingest forward", worker_id)
     }
 
     /// A counter that spreads ingest requests over replicas.
@@ -132,9 +152,12 @@ impl Coordinator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether `token` is the worker token.
+    /// Whether `token` is the worker join token.
     pub fn is_worker_token(&self, token: &str) -> bool {
-        airtruct_auth::token_hash(token) == self.worker_token_hash
+        airtruct_runtime::ingest::constant_time_eq(
+            airtruct_auth::token_hash(token).as_bytes(),
+            self.worker_token_hash.as_bytes(),
+        )
     }
 
     /// Something that affects placement or assignments changed: place streams again and wake waiting workers.

@@ -100,8 +100,8 @@ impl Coordinator {
         }))
     }
 
-    /// The ingest URLs of the workers that report `stream_id` running.
-    pub fn ingest_targets(&self, stream_id: &str) -> Vec<String> {
+    /// The workers that report `stream_id` running, with their ingest URLs.
+    pub fn ingest_targets(&self, stream_id: &str) -> Vec<(String, String)> {
         let reports = self.reports.lock().expect("reports lock");
         let urls = self.ingest_urls.lock().expect("ingest lock");
         reports
@@ -111,7 +111,7 @@ impl Coordinator {
                     .iter()
                     .any(|s| s.stream_id == stream_id && s.state == ReplicaState::Running)
             })
-            .filter_map(|(w, _)| urls.get(w).cloned())
+            .filter_map(|(w, _)| Some((w.clone(), urls.get(w)?.clone())))
             .collect()
     }
 

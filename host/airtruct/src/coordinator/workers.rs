@@ -2,6 +2,7 @@
 //! and leave, and the assignments a worker is sent with their sealed secrets and uploaded components.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use airtruct_store::{StoreError, WorkerState, new_id};
@@ -17,6 +18,10 @@ use crate::protocol::{
 pub enum ProtocolError {
     #[error("unknown worker \"{0}\": register again")]
     UnknownWorker(String),
+    #[error("this credential belongs to worker \"{0}\", not to \"{1}\"")]
+    NotYours(String, String),
+    #[error("ingest_url {0}")]
+    BadIngestUrl(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -28,17 +33,34 @@ impl Coordinator {
         tracing::info!(worker = %id, name, "worker registered");
         self.changed();
         Ok(RegisterResponse {
+            credential: self.worker_credential(&id),
+            forward_token: self.forward_token(&id),
             worker_id: id,
             lease_ms: self.timing.lease.as_millis() as u64,
         })
     }
 
     /// Renews the worker's lease, records its report, and answers with its assignments, waiting up to
-    /// `wait_ms` for a change when they match what it runs.
+    /// `wait_ms` for a change when they match what it runs. `peer` is the address the call came from (`None`
+    /// for a worker in this process): an `ingest_url` must lead back to it.
     pub async fn heartbeat(
         &self,
         req: HeartbeatRequest,
+        peer: Option<IpAddr>,
     ) -> Result<HeartbeatResponse, ProtocolError> {
+        if let Some(url) = &req.ingest_url {
+            let known = self
+                .ingest_urls
+                .lock()
+                .expect("ingest lock")
+                .get(&req.worker_id)
+                == Some(url);
+            if !known {
+                check_ingest_url(url, peer)
+                    .await
+                    .map_err(ProtocolError::BadIngestUrl)?;
+            }
+        }
         let before = self.store.get_worker(&req.worker_id).await;
         let worker = match self.store.heartbeat_worker(&req.worker_id).await {
             Err(StoreError::NotFound(_)) => {
@@ -171,5 +193,53 @@ impl Coordinator {
             });
         }
         Ok(out)
+    }
+}
+
+/// Where a worker says it takes forwarded ingest requests: a plain `http(s)://host:port` base (no credentials,
+/// path, query or fragment) whose host is the worker itself, the address its heartbeat came from, so that no
+/// worker can point the coordinator's forwarding at another machine.
+pub async fn check_ingest_url(url: &str, peer: Option<IpAddr>) -> Result<(), String> {
+    let bad = |why: &str| format!("\"{url}\" is refused: {why}");
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("use http:// or https://"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("it must not carry credentials"));
+    }
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() || parsed.fragment().is_some()
+    {
+        return Err(bad("give only scheme, host and port"));
+    }
+    let Some(host) = parsed.host_str() else {
+        return Err(bad("it has no host"));
+    };
+    let Some(peer) = peer else {
+        return Ok(());
+    };
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::lookup_host((host, port)),
+        )
+        .await
+        .map_err(|_| bad("its host name did not resolve in time"))?
+        .map_err(|e| bad(&format!("its host name does not resolve: {e}")))?
+        .map(|a| a.ip())
+        .collect(),
+    };
+    let same = |ip: &IpAddr| {
+        ip.to_canonical() == peer.to_canonical() || (ip.is_loopback() && peer.is_loopback())
+    };
+    if addrs.iter().any(same) {
+        Ok(())
+    } else {
+        Err(bad(&format!(
+            "its host is not this worker (the heartbeat came from {peer})"
+        )))
     }
 }

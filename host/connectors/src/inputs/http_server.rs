@@ -275,6 +275,7 @@ pub async fn from_http(
             query: parts.uri.query().unwrap_or("").to_string(),
             headers,
             body: body.to_vec(),
+            token_checked: false,
             reply,
         },
         rx,
@@ -329,8 +330,8 @@ pub struct HttpServerInput {
     _listener: Option<tokio_util::sync::DropGuard>,
 }
 
-/// The header a coordinator's forwarded request carries the worker token in.
-pub const FORWARD_HEADER: &str = "x-airtruct-worker-token";
+/// The header a coordinator's forwarded request carries the receiving worker's forward token in.
+pub const FORWARD_HEADER: &str = "x-airtruct-forward";
 
 /// Headers that carry credentials: never copied into metadata.
 fn is_secret_header(name: &str, hmac: Option<&HmacCheck>) -> bool {
@@ -351,7 +352,7 @@ impl HttpServerInput {
         };
         Precheck {
             methods: self.methods.clone(),
-            token: self.token.clone(),
+            token: self.token.clone().filter(|_| !r.token_checked),
             signature_header: None,
         }
         .check(&r.method, |n| header(n).map(str::to_string))?;
@@ -470,6 +471,7 @@ mod tests {
                     .map(|(k, v)| (k.into(), v.into()))
                     .collect(),
                 body: body.to_vec(),
+                token_checked: false,
                 reply,
             },
             rx,
