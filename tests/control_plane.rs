@@ -724,6 +724,27 @@ async fn tests_processors_on_samples_step_by_step_and_cuts_off_a_loop() {
         Value::Null,
         "the next message runs"
     );
+    assert_eq!(body["stopped"], Value::Null);
+    // A request of many looping messages ends at the test's one deadline, with what ran so far.
+    let config = json!({"pipeline": {"processors": [
+        {"wasm": {"name": "looper", "limits": {"timeout": "3s"}}}
+    ]}});
+    let boom: Vec<Value> = (0..100).map(|_| json!({"payload": "boom"})).collect();
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": config, "messages": boom}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ran = body["results"].as_array().unwrap().len();
+    assert!((1..100).contains(&ran), "{ran} messages ran");
+    assert!(
+        body["stopped"].as_str().unwrap().contains(&format!(
+            "after {ran} of 100 messages: it ran past its deadline"
+        )),
+        "{body}"
+    );
 
     // A processor that is not valid answers 400 with its path.
     let (status, body) = api

@@ -469,6 +469,31 @@ async fn the_server_keeps_its_files_private_and_refuses_oversized_or_non_json_bo
         .unwrap();
     assert_eq!(resp.status(), 415);
     assert!(resp.text().await.unwrap().contains("must be JSON"));
+    // Each route has its own body limit: small for a login, a megabyte for most, more for configs.
+    let api = Api::login(&base).await;
+    let big = |n: usize| json!({"value": "v".repeat(n)});
+    let (status, body) = api.put("/api/v1/secrets/big", big(2 << 20)).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than this route takes (1048576 bytes)"),
+        "{body}"
+    );
+    let resp = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "p".repeat(100_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let config =
+        json!({"input": {"generate": {"payload": "x".repeat(2 << 20)}}, "output": {"drop": {}}});
+    let (status, body) = api
+        .post("/api/v1/streams/validate", json!({"config": config}))
+        .await;
+    assert_eq!(status, 200, "a 2 MiB config is taken: {body}");
 }
 
 /// The resident memory of a process, in KiB.

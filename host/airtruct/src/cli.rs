@@ -53,6 +53,15 @@ struct Global {
         global = true
     )]
     max_component_mib: u32,
+    /// How long compiling one component may take (`60s`); an upload that takes longer is refused.
+    #[arg(
+        long,
+        env = "AIRTRUCT_COMPILE_TIMEOUT",
+        default_value = "60s",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    compile_timeout: std::time::Duration,
 }
 
 #[derive(Subcommand)]
@@ -316,6 +325,7 @@ fn engine(g: &Global) -> anyhow::Result<Engine> {
         cache_dir: Some(cache_dir),
         max_memory_bytes: (g.max_processor_memory_mib.max(1) as usize) << 20,
         max_component_bytes: (g.max_component_mib.max(1) as usize) << 20,
+        compile_timeout: g.compile_timeout,
         ..EngineConfig::default()
     })
     .context("starting the wasm engine")

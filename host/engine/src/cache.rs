@@ -161,30 +161,15 @@ pub fn load(
     read_checked(engine, key, &path, sha256)
 }
 
-/// Compiles `bytes`, or loads its compiled form from `dir`.
-pub fn compile(
+/// Keeps a compiled component in `dir`, authenticated with `key`; a failure to write is logged, not returned.
+pub fn store(
     engine: &wasmtime::Engine,
-    cache: Option<(&Path, &[u8; 32])>,
+    dir: &Path,
+    key: &[u8; 32],
     sha256: &str,
-    bytes: &[u8],
-) -> Result<Component, LoadError> {
-    let Some((dir, key)) = cache else {
-        return Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")));
-    };
+    component: &Component,
+) -> Result<(), LoadError> {
     let path = path_for(dir, engine, sha256);
-    if path.exists()
-        && let Some(c) = read_checked(engine, key, &path, sha256)
-    {
-        return Ok(c);
-    }
-    let started = std::time::Instant::now();
-    let component =
-        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    tracing::debug!(
-        sha256,
-        ms = started.elapsed().as_millis() as u64,
-        "compiled component"
-    );
     let mut serialized = component
         .serialize()
         .map_err(|e| LoadError::Cache(format!("{e:#}")))?;
@@ -197,5 +182,5 @@ pub fn compile(
         let _ = std::fs::remove_file(&tmp);
         tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
     }
-    Ok(component)
+    Ok(())
 }

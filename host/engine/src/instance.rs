@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{self, ConfigError, Info, Level, Message, Processor, ProcessorPre};
@@ -40,7 +40,7 @@ pub enum InitError {
 pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Budget,
     output: GuestOutput,
     name: String,
     /// The guest's log budget: lines left in the current second, and when that second started.
@@ -100,6 +100,55 @@ impl bindings::airtruct::processor::log::Host for State {
     }
 }
 
+/// What a table element costs against the memory budget.
+const TABLE_ELEMENT_BYTES: usize = 16;
+
+/// One memory budget for a whole instance: every linear memory and table of every core module in it draws on
+/// the same `limit` (a component may hold several memories).
+struct Budget {
+    limit: usize,
+    used: usize,
+}
+
+impl Budget {
+    fn grow(&mut self, more: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_add(more);
+        if total > self.limit {
+            // An error, not a refusal: the call traps at once instead of a guest's allocator looping on -1.
+            return Err(wasmtime::Error::msg(format!(
+                "growing memory to {total} bytes in all, over the instance's budget of {} bytes",
+                self.limit
+            )));
+        }
+        self.used = total;
+        Ok(true)
+    }
+}
+
+impl ResourceLimiter for Budget {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.grow(desired.saturating_sub(current))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.grow(
+            desired
+                .saturating_sub(current)
+                .saturating_mul(TABLE_ELEMENT_BYTES),
+        )
+    }
+}
+
 fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<State> {
     let output = GuestOutput::default();
     // No capability: no environment, arguments, directories, sockets or real clocks.
@@ -113,10 +162,10 @@ fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<Sta
     let state = State {
         wasi,
         table: ResourceTable::new(),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build(),
+        limits: Budget {
+            limit: limits.memory_bytes,
+            used: 0,
+        },
         output,
         name: name.to_string(),
         log_budget: (LOG_LINES_PER_SECOND, std::time::Instant::now()),

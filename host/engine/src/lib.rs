@@ -29,7 +29,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Limits applied to every instance of a processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most linear memory one instance may use, in bytes.
+    /// Most memory one instance may use, in bytes: all its linear memories and tables together.
     pub memory_bytes: usize,
     /// Most time one call (`init` or one `process` batch) may run.
     pub timeout: Duration,
@@ -60,6 +60,10 @@ pub struct EngineConfig {
     pub max_stack_bytes: usize,
     /// Instances the pool can hold at once.
     pub pool_instances: u32,
+    /// How long compiling one component may take; a component that takes longer is refused.
+    pub compile_timeout: Duration,
+    /// Components compiled at once; more wait for a turn within their deadline.
+    pub compiles_at_once: usize,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +74,8 @@ impl Default for EngineConfig {
             max_component_bytes: 32 << 20,
             max_stack_bytes: 1 << 20,
             pool_instances: 1000,
+            compile_timeout: Duration::from_secs(60),
+            compiles_at_once: 2,
         }
     }
 }
@@ -88,6 +94,13 @@ pub enum LoadError {
     TooLarge { size: usize, limit: usize },
     #[error("component does not compile: {0}")]
     Compile(String),
+    #[error(
+        "component took longer than {0:?} to compile and is refused: make it smaller (fewer or smaller \
+         functions), or ask the operator to raise the compile deadline"
+    )]
+    CompileTimeout(Duration),
+    #[error("too many components are compiling right now: try again in a moment")]
+    CompileBusy,
     #[error("component does not target the airtruct:processor@0.1.0 world: {0}")]
     WrongWorld(String),
     #[error("component imports what the processor contract does not grant: {0}")]
@@ -133,6 +146,8 @@ struct Inner {
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
     /// The key that authenticates this installation's cache files.
     cache_key: Option<[u8; 32]>,
+    /// Compilations running (including ones whose caller gave up at the deadline), against `compiles_at_once`.
+    compiling: Arc<(Mutex<usize>, std::sync::Condvar)>,
 }
 
 /// The process's wasm engine. Cheap to clone.
@@ -185,6 +200,7 @@ impl Engine {
             linker,
             config,
             loaded: Mutex::new(HashMap::new()),
+            compiling: Arc::default(),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -229,8 +245,73 @@ impl Engine {
             .cache_dir
             .as_deref()
             .zip(self.inner.cache_key.as_ref());
-        let component = cache::compile(&self.inner.engine, cache, &sha256, bytes)?;
+        if let Some((dir, key)) = cache
+            && let Some(component) = cache::load(&self.inner.engine, dir, key, &sha256)
+        {
+            return self.finish(sha256, component);
+        }
+        let component = self.compile(bytes)?;
+        if let Some((dir, key)) = cache {
+            cache::store(&self.inner.engine, dir, key, &sha256, &component)?;
+        }
         self.finish(sha256, component)
+    }
+
+    /// Compiles on a thread of its own, at most `compiles_at_once` at a time, and gives up waiting at the
+    /// deadline. Compilation cannot be stopped midway: an abandoned one runs to its end and still holds its
+    /// turn, so the bound holds however many callers gave up.
+    fn compile(&self, bytes: &[u8]) -> Result<wasmtime::component::Component, LoadError> {
+        let timeout = self.inner.config.compile_timeout;
+        let deadline = std::time::Instant::now() + timeout;
+        let (count, freed) = &*self.inner.compiling;
+        {
+            let running = count.lock().unwrap();
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            let (mut running, waited) = freed
+                .wait_timeout_while(running, wait, |n| *n >= self.inner.config.compiles_at_once)
+                .unwrap();
+            if waited.timed_out() && *running >= self.inner.config.compiles_at_once {
+                return Err(LoadError::CompileBusy);
+            }
+            *running += 1;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let engine = self.inner.engine.clone();
+        let compiling = self.inner.compiling.clone();
+        let bytes = bytes.to_vec();
+        let started = std::time::Instant::now();
+        let spawned = std::thread::Builder::new()
+            .name("wasm-compile".into())
+            .spawn(move || {
+                let result = wasmtime::component::Component::new(&engine, &bytes)
+                    .map_err(|e| LoadError::Compile(format!("{e:#}")));
+                let (count, freed) = &*compiling;
+                *count.lock().unwrap() -= 1;
+                freed.notify_one();
+                let _ = tx.send(result);
+            });
+        if let Err(e) = spawned {
+            let (count, freed) = &*self.inner.compiling;
+            *count.lock().unwrap() -= 1;
+            freed.notify_one();
+            return Err(LoadError::Compile(format!(
+                "starting a compile thread: {e}"
+            )));
+        }
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(result) => {
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "compiled component"
+                );
+                result
+            }
+            Err(_) => {
+                tracing::warn!(?timeout, "a component took too long to compile: refused");
+                Err(LoadError::CompileTimeout(timeout))
+            }
+        }
     }
 
     /// Loads a component by its sha256 from memory or from the disk cache, without its bytes: `None` when it was

@@ -346,3 +346,111 @@ fn a_compiled_artifact_this_installation_did_not_write_is_not_loaded() {
     // The recompiled artifact replaced the planted one and loads by hash again.
     assert!(engine_at("ours").load_cached(&echo).is_some());
 }
+
+/// A processor component, in the component text format, that holds two core modules with a memory each. Its
+/// `process` grows each memory by `pages` (64 KiB each); `extra` is spliced in as more core modules.
+fn two_memories(pages: u32, extra: &str) -> Vec<u8> {
+    let text = format!(
+        r#"(component
+  (core module $Side
+    (memory (export "memory") 1)
+    (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))
+  (core instance $side (instantiate $Side))
+  (core module $Main
+    (import "side" "grow" (func $side_grow (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (global $heap (mut i32) (i32.const 8192))
+    (data (i32.const 1024) "\00\08\00\00\08\00\00\00\10\08\00\00\0c\00\00\00\20\08\00\00\05\00\00\00\30\08\00\00\02\00\00\00")
+    (data (i32.const 2048) "multimem")
+    (data (i32.const 2064) "two memories")
+    (data (i32.const 2080) "0.1.0")
+    (data (i32.const 2096) "{{}}")
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $heap (i32.add (local.get $p) (local.get 3)))
+      (if (i32.gt_u (global.get $heap) (i32.shl (memory.size) (i32.const 16)))
+        (then (drop (memory.grow (i32.add (i32.shr_u (global.get $heap) (i32.const 16)) (i32.const 1))))))
+      (local.get $p))
+    (func (export "describe") (result i32) (i32.const 1024))
+    (func (export "init") (param i32 i32) (result i32) (i32.const 1104))
+    (func (export "process") (param i32 i32) (result i32)
+      (if (i32.eq (call $side_grow (i32.const {pages})) (i32.const -1)) (then unreachable))
+      (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
+      (i32.const 1104)))
+  (core instance $main (instantiate $Main (with "side" (instance $side))))
+  {extra}
+  (type $config-error' (record (field "path" string) (field "message" string)))
+  (export $config-error "config-error" (type $config-error'))
+  (type $message' (record (field "payload" (list u8)) (field "metadata" (list u8)) (field "error" (option string))))
+  (export $message "message" (type $message'))
+  (type $info' (record (field "name" string) (field "description" string) (field "version" string) (field "config-schema" string)))
+  (export $info "info" (type $info'))
+  (func $describe (result $info)
+    (canon lift (core func $main "describe") (memory (core memory $main "memory")) (realloc (core func $main "cabi_realloc"))))
+  (func $init (param "config" string) (result (result (error (list $config-error))))
+    (canon lift (core func $main "init") (memory (core memory $main "memory")) (realloc (core func $main "cabi_realloc"))))
+  (func $process (param "batch" (list $message)) (result (result (list $message) (error string)))
+    (canon lift (core func $main "process") (memory (core memory $main "memory")) (realloc (core func $main "cabi_realloc"))))
+  (export "describe" (func $describe))
+  (export "init" (func $init))
+  (export "process" (func $process)))"#
+    );
+    wat::parse_str(text).unwrap()
+}
+
+#[test]
+fn memories_of_one_instance_share_one_budget() {
+    // Each memory grows by 40 MiB: under a 64 MiB cap per memory, over one budget of 64 MiB for both.
+    let greedy = engine().load(&two_memories(640, "")).unwrap();
+    let mut inst = engine().instantiate(&greedy, "{}", limits()).unwrap();
+    let err = inst.process(&[msg("{}")]).unwrap_err();
+    assert_eq!(err, ProcessError::MemoryLimit(64 << 20), "{err}");
+    // Both within the budget together: it runs (and filters everything out).
+    let modest = engine().load(&two_memories(200, "")).unwrap();
+    let mut inst = engine().instantiate(&modest, "{}", limits()).unwrap();
+    assert_eq!(inst.process(&[msg("{}")]).unwrap(), vec![]);
+}
+
+#[test]
+fn a_component_that_takes_too_long_to_compile_is_refused() {
+    // A core module of many large functions, which takes seconds to compile.
+    let body =
+        "local.get 0 i32.mul local.get 1 i32.xor local.tee 1 i32.const 7 i32.rotl ".repeat(100);
+    let funcs: String = (0..3000)
+        .map(|i| {
+            format!("(func (export \"f{i}\") (param i32 i32) (result i32) local.get 0 {body})\n")
+        })
+        .collect();
+    let heavy = two_memories(1, &format!("(core module $Heavy {funcs})"));
+    let engine = Engine::new(EngineConfig {
+        compile_timeout: Duration::from_millis(200),
+        compiles_at_once: 1,
+        pool_instances: 4,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = engine.load(&heavy).unwrap_err();
+    assert!(matches!(err, LoadError::CompileTimeout(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("took longer than 200ms to compile"),
+        "{err}"
+    );
+    println!("refused after {:?}", started.elapsed());
+    // The abandoned compilation still holds the one turn: the next waits, then is told to come back.
+    let err = engine.load(&two_memories(1, "")).unwrap_err();
+    assert!(matches!(err, LoadError::CompileBusy), "{err}");
+    // Given time, the same component compiles.
+    let slow = Engine::new(EngineConfig {
+        compile_timeout: Duration::from_secs(120),
+        pool_instances: 4,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let took = std::time::Instant::now();
+    slow.load(&heavy).unwrap();
+    println!("the heavy component compiles in {:?}", took.elapsed());
+}

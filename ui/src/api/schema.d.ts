@@ -1069,6 +1069,13 @@ export interface components {
         };
         /** @description The coordinator's answer to a registration. */
         RegisterResponse: {
+            /** @description What the worker sends as `Authorization: Bearer` on every later call, in place of the join token. */
+            credential: string;
+            /**
+             * @description What the coordinator's forwarded ingest requests carry (in `x-airtruct-forward`): the worker's ingest
+             *     listener takes only those.
+             */
+            forward_token: string;
             /**
              * Format: uint64
              * @description How long a lease lasts after a heartbeat, in milliseconds.
@@ -1258,6 +1265,8 @@ export interface components {
         TestResponse: {
             /** @description One trace per sample message, in order. */
             results: components["schemas"]["TestTrace"][];
+            /** @description Why the test stopped before the last message (it ran past its deadline), if it did. */
+            stopped?: string | null;
         };
         /** @description What one processor made of one sample message. */
         TestStep: {

@@ -78,6 +78,11 @@ export function TestPanel({ config, initial, onProblems, labels }: Props) {
         </div>
       </div>
       <ErrorBanner error={error} />
+      {result?.response.stopped && (
+        <p className="help warn" role="status">
+          {result.response.stopped}
+        </p>
+      )}
       {result && result.response.results.length > 0 && (
         <div className="trace-table" role="table" aria-label="Test results">
           <div className="trace-row head" role="row" style={{ gridTemplateColumns: `repeat(${1 + (result.response.results[0]?.steps.length ?? 0)}, minmax(180px, 1fr))` }}>

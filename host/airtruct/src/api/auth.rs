@@ -30,7 +30,8 @@ pub fn routes() -> Vec<Route> {
             login,
         )
         .body::<LoginRequest>()
-        .returns::<TokenCreated>(200),
+        .returns::<TokenCreated>(200)
+        .body_limit(16 << 10),
         route(
             M::POST,
             "/api/v1/auth/logout",

@@ -115,13 +115,20 @@ where
                 ));
             }
         }
+        let limit = req.extensions().get::<super::BodyLimit>().copied();
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| {
-                ApiError::new(
-                    e.status(),
-                    format!("reading the request body: {}", e.body_text()),
-                )
+                let status = e.status();
+                let message = match limit {
+                    Some(super::BodyLimit(n))
+                        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                    {
+                        format!("the body is larger than this route takes ({n} bytes)")
+                    }
+                    _ => format!("reading the request body: {}", e.body_text()),
+                };
+                ApiError::new(status, message)
             })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(Body).map_err(|e| {

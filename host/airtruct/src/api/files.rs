@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use airtruct_store::now_ms;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -30,8 +30,8 @@ pub fn routes() -> Vec<Route> {
         "Upload or replace a file streams may use (the bytes as the body)",
         put_file,
     )
-    .returns::<FileView>(201);
-    put.handler = put.handler.layer(DefaultBodyLimit::max(MAX_FILE));
+    .returns::<FileView>(201)
+    .body_limit(MAX_FILE);
     put.octet_body = true;
     let mut get = route(
         M::GET,

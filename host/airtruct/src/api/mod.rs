@@ -157,8 +157,17 @@ pub struct Route {
     octet_body: bool,
     /// The media type of a binary answer.
     media: &'static str,
+    /// The largest request body taken, in bytes; more is refused with 413 before it is all read.
+    body_limit: usize,
     handler: MethodRouter<AppState>,
 }
+
+/// The body limit of a route without one of its own.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// The body limit of the route a request is for, for the message of a refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 fn route<H, T>(
     method: Method,
@@ -187,6 +196,7 @@ where
         binary_body: false,
         octet_body: false,
         media: "application/wasm",
+        body_limit: DEFAULT_BODY_LIMIT,
         handler: on(filter, handler),
     }
 }
@@ -205,6 +215,12 @@ impl Route {
 
     fn no_content(mut self) -> Self {
         self.status = 204;
+        self
+    }
+
+    /// Takes request bodies up to `bytes`.
+    fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
         self
     }
 
@@ -274,10 +290,20 @@ pub fn routes() -> Vec<Route> {
 pub fn router(state: AppState, console: Option<PathBuf>) -> Router {
     let mut router = Router::new();
     for r in routes() {
-        let handler = r.handler.layer(middleware::from_fn_with_state(
-            (state.clone(), r.access),
-            authenticate,
-        ));
+        let limit = r.body_limit;
+        let handler = r
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::max(limit))
+            .layer(middleware::from_fn(
+                move |mut req: Request, next: Next| async move {
+                    req.extensions_mut().insert(BodyLimit(limit));
+                    next.run(req).await
+                },
+            ))
+            .layer(middleware::from_fn_with_state(
+                (state.clone(), r.access),
+                authenticate,
+            ));
         router = router.route(r.path, handler);
     }
     let console = Arc::new(console);

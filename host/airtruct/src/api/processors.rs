@@ -9,7 +9,7 @@ use airtruct_model::ValidationError;
 use airtruct_runtime::processors::uploaded_refs;
 use airtruct_store::ProcessorRecord;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
@@ -26,8 +26,8 @@ pub fn routes() -> Vec<Route> {
     use Access::{Editor, User, Worker};
     use Method as M;
     let mut upload = route(M::POST, "/api/v1/processors", Editor, "uploadProcessor", "Upload a processor component (the .wasm file as the body; name and description in the query)", upload)
-        .returns::<ProcessorView>(201);
-    upload.handler = upload.handler.layer(DefaultBodyLimit::max(MAX_UPLOAD));
+        .returns::<ProcessorView>(201)
+        .body_limit(MAX_UPLOAD);
     upload.binary_body = true;
     vec![
         upload,
@@ -180,6 +180,7 @@ async fn upload(
             let status = match e {
                 airtruct_engine::LoadError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 airtruct_engine::LoadError::Cache(_) => return ApiError::internal(e),
+                airtruct_engine::LoadError::CompileBusy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             };
             ApiError::new(status, format!("the upload is not a usable processor: {e}"))

@@ -67,6 +67,8 @@ pub struct TestTrace {
 pub struct TestResponse {
     /// One trace per sample message, in order.
     pub results: Vec<TestTrace>,
+    /// Why the test stopped before the last message (it ran past its deadline), if it did.
+    pub stopped: Option<String>,
 }
 
 fn test_output(m: &airtruct_runtime::Message) -> TestOutput {
@@ -81,6 +83,9 @@ fn test_output(m: &airtruct_runtime::Message) -> TestOutput {
 }
 
 const MAX_TEST_MESSAGES: usize = 100;
+/// How long one test request runs: no message starts after it (one already started finishes its steps, each
+/// within its processor's time limit).
+pub const TEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) async fn test(
     State(state): State<AppState>,
@@ -169,8 +174,19 @@ fn run_test(
     }
     let labels: Vec<String> = specs.iter().map(|s| s.label()).collect();
     let mut chain = Chain::new(engine, &specs)?;
-    let mut results = Vec::with_capacity(messages.len());
+    let total = messages.len();
+    let started = std::time::Instant::now();
+    let mut results = Vec::with_capacity(total);
+    let mut stopped = None;
     for m in messages {
+        if started.elapsed() >= TEST_DEADLINE {
+            stopped = Some(format!(
+                "the test stopped after {} of {total} messages: it ran past its deadline of {} s",
+                results.len(),
+                TEST_DEADLINE.as_secs()
+            ));
+            break;
+        }
         let payload = match m.payload {
             Value::String(s) => s.into_bytes(),
             other => other.to_string().into_bytes(),
@@ -192,5 +208,5 @@ fn run_test(
         });
         results.push(TestTrace { steps });
     }
-    Ok(TestResponse { results })
+    Ok(TestResponse { results, stopped })
 }

@@ -13,6 +13,11 @@ use super::error::Body;
 use super::stream_views::*;
 use super::{Access, ApiError, AppState, Caller, Route, route, sample};
 
+/// A stream config in a request: generous for configs, small against floods.
+const CONFIG_BODY_LIMIT: usize = 4 << 20;
+/// A test request: a config and up to 100 sample messages.
+const TEST_BODY_LIMIT: usize = 16 << 20;
+
 pub fn routes() -> Vec<Route> {
     use Access::{Editor, User};
     use Method as M;
@@ -35,7 +40,8 @@ pub fn routes() -> Vec<Route> {
             create,
         )
         .body::<StreamInput>()
-        .returns::<StreamView>(201),
+        .returns::<StreamView>(201)
+        .body_limit(CONFIG_BODY_LIMIT),
         route(
             M::POST,
             "/api/v1/streams/validate",
@@ -45,7 +51,8 @@ pub fn routes() -> Vec<Route> {
             validate,
         )
         .body::<ConfigInput>()
-        .returns::<ValidationReport>(200),
+        .returns::<ValidationReport>(200)
+        .body_limit(CONFIG_BODY_LIMIT),
         route(
             M::POST,
             "/api/v1/streams/test",
@@ -55,7 +62,8 @@ pub fn routes() -> Vec<Route> {
             sample::test,
         )
         .body::<sample::TestRequest>()
-        .returns::<sample::TestResponse>(200),
+        .returns::<sample::TestResponse>(200)
+        .body_limit(TEST_BODY_LIMIT),
         route(
             M::GET,
             "/api/v1/streams/{id}",
@@ -74,7 +82,8 @@ pub fn routes() -> Vec<Route> {
             update,
         )
         .body::<StreamInput>()
-        .returns::<StreamView>(200),
+        .returns::<StreamView>(200)
+        .body_limit(CONFIG_BODY_LIMIT),
         route(
             M::DELETE,
             "/api/v1/streams/{id}",

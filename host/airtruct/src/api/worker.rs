@@ -25,7 +25,8 @@ pub fn routes() -> Vec<Route> {
             register,
         )
         .body::<RegisterRequest>()
-        .returns::<RegisterResponse>(200),
+        .returns::<RegisterResponse>(200)
+        .body_limit(4 << 10),
         route(
             M::POST,
             "/api/v1/worker/heartbeat",
@@ -35,7 +36,8 @@ pub fn routes() -> Vec<Route> {
             heartbeat,
         )
         .body::<HeartbeatRequest>()
-        .returns::<HeartbeatResponse>(200),
+        .returns::<HeartbeatResponse>(200)
+        .body_limit(16 << 20),
         route(
             M::POST,
             "/api/v1/worker/leave",
