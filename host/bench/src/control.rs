@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const TOKEN: &str = "wt_bench";
-const PASSWORD: &str = "bench-password";
+pub(crate) const TOKEN: &str = "wt_bench";
+pub(crate) const PASSWORD: &str = "bench-password";
 
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -22,7 +22,11 @@ impl Drop for Proc {
     }
 }
 
-fn binary() -> PathBuf {
+/// The `airtruct` binary: `AIRTRUCT_BIN`, else the one next to this bench.
+pub(crate) fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("AIRTRUCT_BIN") {
+        return PathBuf::from(bin);
+    }
     let me = std::env::current_exe().expect("the bench's own path");
     let bin = me.with_file_name("airtruct");
     assert!(
@@ -33,7 +37,7 @@ fn binary() -> PathBuf {
     bin
 }
 
-fn spawn(dir: &Path, args: &[&str]) -> Proc {
+pub(crate) fn spawn(dir: &Path, args: &[&str]) -> Proc {
     Proc(
         Command::new(binary())
             .current_dir(dir)
@@ -78,14 +82,19 @@ fn worker(dir: &Path, base: &str, name: &str) -> Proc {
     spawn(dir, &["worker", "--coordinator", base, "--name", name])
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
+pub(crate) struct Api {
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))

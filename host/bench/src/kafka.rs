@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 const BROKERS: &str = "127.0.0.1:9092";
 
-async fn create(topics: &[&str]) {
+pub(crate) async fn create(topics: &[&str]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .create()

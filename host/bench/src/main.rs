@@ -5,6 +5,7 @@
 
 mod control;
 mod kafka;
+mod soak;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -343,5 +344,9 @@ fn main() {
     }
     if sections == "all" || sections == "control" {
         control::control();
+    }
+    // Ten minutes by default (SOAK_SECONDS): only when asked for.
+    if sections == "soak" {
+        soak::soak();
     }
 }

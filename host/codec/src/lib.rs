@@ -20,13 +20,15 @@ pub struct Metadata {
     buf: Vec<u8>,
 }
 
-/// The packed buffer is not valid: a length runs past its end or a string is not UTF-8.
+/// The packed buffer is not valid: a length runs past its end, a string is not UTF-8, or a key is there twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidMetadata;
 
 impl fmt::Display for InvalidMetadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid packed metadata")
+        f.write_str(
+            "invalid packed metadata (a length past the end, a string that is not UTF-8, or a key twice)",
+        )
     }
 }
 
@@ -38,11 +40,31 @@ impl Metadata {
 
     /// Wraps a packed buffer after checking it.
     pub fn from_bytes(buf: Vec<u8>) -> Result<Self, InvalidMetadata> {
-        let mut it = PairIter { rest: &buf };
-        while let Some(pair) = it.next_checked() {
-            pair?;
-        }
+        Self::check(&buf)?;
         Ok(Self { buf })
+    }
+
+    /// Checks a packed buffer: every length within the buffer, every string UTF-8, and no key twice (readers
+    /// that take the first value and writers that replace it would otherwise see different values).
+    pub fn check(buf: &[u8]) -> Result<(), InvalidMetadata> {
+        let mut it = PairIter { rest: buf };
+        let mut keys: Vec<&str> = Vec::new();
+        while let Some(pair) = it.next_checked() {
+            keys.push(pair?.0);
+        }
+        if keys.len() <= 16 {
+            for (i, k) in keys.iter().enumerate() {
+                if keys[..i].contains(k) {
+                    return Err(InvalidMetadata);
+                }
+            }
+        } else {
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
+                return Err(InvalidMetadata);
+            }
+        }
+        Ok(())
     }
 
     /// Wraps a packed buffer from a trusted side of the contract without checking it; a malformed buffer reads
@@ -220,5 +242,51 @@ mod tests {
         bad[4] = 0xff;
         assert!(Metadata::from_bytes(bad).is_err());
         assert!(Metadata::from_bytes(Vec::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rejects_a_key_given_twice() {
+        // Found by the metadata fuzz target: the empty key twice, with different values.
+        let mut twice = pack([("", "first")]).into_bytes();
+        twice.extend(pack([("", "")]).into_bytes());
+        assert_eq!(Metadata::from_bytes(twice), Err(InvalidMetadata));
+        let many: Vec<(alloc::string::String, &str)> = (0..40)
+            .map(|i| (alloc::format!("k{}", i % 39), "v"))
+            .collect();
+        let buf = pack(many.iter().map(|(k, v)| (k.as_str(), *v))).into_bytes();
+        assert_eq!(Metadata::check(&buf), Err(InvalidMetadata));
+        let unique = pack(many[..39].iter().map(|(k, v)| (k.as_str(), *v))).into_bytes();
+        assert_eq!(Metadata::check(&unique), Ok(()));
+    }
+
+    proptest::proptest! {
+        /// Any pairs, inserted one by one, make a buffer that decodes to the same pairs, the last value of a key
+        /// winning.
+        #[test]
+        fn packed_pairs_decode_to_themselves(
+            pairs in proptest::collection::vec(("[a-z_]{0,12}|\\PC{0,8}", "\\PC{0,40}"), 0..30),
+        ) {
+            let m: Metadata = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let back = Metadata::from_bytes(m.clone().into_bytes()).unwrap();
+            proptest::prop_assert_eq!(&back, &m);
+            let mut last = alloc::collections::BTreeMap::new();
+            for (k, v) in &pairs {
+                last.insert(k.as_str(), v.as_str());
+            }
+            proptest::prop_assert_eq!(back.len(), last.len());
+            for (k, v) in last {
+                proptest::prop_assert_eq!(back.get(k), Some(v));
+            }
+        }
+
+        /// Any bytes are refused or decode to pairs that pack back to the same bytes.
+        #[test]
+        fn any_buffer_is_refused_or_round_trips(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            if let Ok(m) = Metadata::from_bytes(bytes.clone()) {
+                let pairs = to_pairs(&m);
+                let again = pack(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                proptest::prop_assert_eq!(again.as_bytes(), &bytes[..]);
+            }
+        }
     }
 }

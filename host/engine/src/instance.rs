@@ -313,7 +313,14 @@ impl ProcessorInstance {
         };
         let bindings = &live.bindings;
         match call(&mut live.store, limits, |s| bindings.call_process(s, batch)) {
-            Ok(Ok(out)) => {
+            Ok(Ok(mut out)) => {
+                // What a guest returns is checked once here, so every reader downstream sees one value per key.
+                for m in &mut out {
+                    if let Err(e) = airtruct_codec::Metadata::check(&m.metadata) {
+                        m.metadata.clear();
+                        m.error = Some(format!("the processor returned {e}"));
+                    }
+                }
                 let size: usize = out.iter().map(|m| m.payload.len() + m.metadata.len()).sum();
                 if size > limits.max_output_bytes {
                     return Err(ProcessError::OutputTooLarge {

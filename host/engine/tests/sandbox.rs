@@ -348,7 +348,8 @@ fn a_compiled_artifact_this_installation_did_not_write_is_not_loaded() {
 }
 
 /// A processor component, in the component text format, that holds two core modules with a memory each. Its
-/// `process` grows each memory by `pages` (64 KiB each); `extra` is spliced in as more core modules.
+/// `process` grows each memory by `pages` (64 KiB each) and filters everything out; with 0 pages it returns one
+/// message whose metadata holds a key twice. `extra` is spliced in as more core modules.
 fn two_memories(pages: u32, extra: &str) -> Vec<u8> {
     let text = format!(
         r#"(component
@@ -365,6 +366,10 @@ fn two_memories(pages: u32, extra: &str) -> Vec<u8> {
     (data (i32.const 2064) "two memories")
     (data (i32.const 2080) "0.1.0")
     (data (i32.const 2096) "{{}}")
+    ;; A result of one message whose metadata holds the key "k" twice: the answer of `process` when pages is 0.
+    (data (i32.const 1200) "\00\00\00\00\b8\0b\00\00\01\00\00\00")
+    (data (i32.const 3000) "\00\08\00\00\08\00\00\00\1c\0c\00\00\14\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+    (data (i32.const 3100) "\01\00\00\00k\01\00\00\00a\01\00\00\00k\01\00\00\00b")
     (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
       (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
@@ -376,6 +381,7 @@ fn two_memories(pages: u32, extra: &str) -> Vec<u8> {
     (func (export "describe") (result i32) (i32.const 1024))
     (func (export "init") (param i32 i32) (result i32) (i32.const 1104))
     (func (export "process") (param i32 i32) (result i32)
+      (if (i32.eqz (i32.const {pages})) (then (return (i32.const 1200))))
       (if (i32.eq (call $side_grow (i32.const {pages})) (i32.const -1)) (then unreachable))
       (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
       (i32.const 1104)))
@@ -453,4 +459,22 @@ fn a_component_that_takes_too_long_to_compile_is_refused() {
     let took = std::time::Instant::now();
     slow.load(&heavy).unwrap();
     println!("the heavy component compiles in {:?}", took.elapsed());
+}
+
+#[test]
+fn metadata_a_guest_returns_with_a_key_twice_fails_its_message() {
+    let loaded = engine().load(&two_memories(0, "")).unwrap();
+    let mut inst = engine().instantiate(&loaded, "{}", limits()).unwrap();
+    let out = inst.process(&[msg("{}")]).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload, b"multimem");
+    assert!(
+        out[0].metadata.is_empty(),
+        "the bad metadata is not passed on"
+    );
+    let error = out[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("invalid packed metadata") && error.contains("a key twice"),
+        "{error}"
+    );
 }

@@ -171,13 +171,7 @@ impl HttpServerInputConfig {
         };
         Ok(HttpServerInput {
             rx,
-            methods: self
-                .methods
-                .iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
-            token: self.token.clone(),
-            hmac: self.hmac.clone().map(Arc::new),
+            gate: self.gate(),
             hub: hub.clone(),
             _registration: registration,
             _listener: listener,
@@ -321,9 +315,7 @@ pub fn to_http(r: IngestResponse) -> axum::response::Response {
 /// The running `http_server` input.
 pub struct HttpServerInput {
     rx: mpsc::Receiver<IngestRequest>,
-    methods: Vec<String>,
-    token: Option<String>,
-    hmac: Option<Arc<HmacCheck>>,
+    gate: Gate,
     hub: IngestHub,
     _registration: Option<Registration>,
     /// Stops the input's own listener (with `address`) when the input goes.
@@ -341,9 +333,32 @@ fn is_secret_header(name: &str, hmac: Option<&HmacCheck>) -> bool {
     ) || hmac.is_some_and(|h| h.header.eq_ignore_ascii_case(name))
 }
 
-impl HttpServerInput {
+/// What an `http_server` input checks of every request, and how it makes a message of one.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    methods: Vec<String>,
+    token: Option<String>,
+    hmac: Option<Arc<HmacCheck>>,
+}
+
+impl HttpServerInputConfig {
+    /// The checks of this input's options.
+    pub fn gate(&self) -> Gate {
+        Gate {
+            methods: self
+                .methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
+            token: self.token.clone(),
+            hmac: self.hmac.clone().map(Arc::new),
+        }
+    }
+}
+
+impl Gate {
     /// Checks a request; `Err` is the answer for a refused one.
-    fn check(&self, r: &IngestRequest) -> Result<(), IngestResponse> {
+    pub fn check(&self, r: &IngestRequest) -> Result<(), IngestResponse> {
         let header = |name: &str| {
             r.headers
                 .iter()
@@ -377,7 +392,8 @@ impl HttpServerInput {
         Ok(())
     }
 
-    fn to_message(&self, r: &IngestRequest, id: &str) -> airtruct_runtime::Message {
+    /// The message of an accepted request, with `id` as its request id.
+    pub fn to_message(&self, r: &IngestRequest, id: &str) -> airtruct_runtime::Message {
         let mut meta = Metadata::default();
         meta.insert("http_method", &r.method);
         meta.insert("http_path", &r.path);
@@ -422,13 +438,13 @@ impl Input for HttpServerInput {
                 }
             }
             for r in requests {
-                if let Err(refused) = self.check(&r) {
+                if let Err(refused) = self.gate.check(&r) {
                     let _ = r.reply.send(refused);
                     continue;
                 }
                 let id = self.hub.request_id();
                 self.hub.expect_response(&id);
-                messages.push(self.to_message(&r, &id));
+                messages.push(self.gate.to_message(&r, &id));
                 waiting.push((id, r.reply));
             }
         }
@@ -478,9 +494,8 @@ mod tests {
         )
     }
 
-    fn input(token: Option<&str>, hmac: Option<&str>) -> HttpServerInput {
-        HttpServerInput {
-            rx: mpsc::channel(1).1,
+    fn input(token: Option<&str>, hmac: Option<&str>) -> Gate {
+        Gate {
             methods: vec!["POST".into()],
             token: token.map(str::to_string),
             hmac: hmac.map(|k| {
@@ -490,9 +505,6 @@ mod tests {
                     prefix: default_prefix(),
                 })
             }),
-            hub: IngestHub::default(),
-            _registration: None,
-            _listener: None,
         }
     }
 

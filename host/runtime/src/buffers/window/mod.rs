@@ -679,4 +679,77 @@ mod tests {
         assert_eq!(acked.load(Ordering::SeqCst), 2);
         assert_eq!(metrics.snapshot().buffer_depth, 0);
     }
+
+    proptest::proptest! {
+        /// For any shape and any order of event times: each window holds exactly the messages that arrived while
+        /// it was open, in event-time order, every window comes out once, late messages are the ones no open
+        /// window could hold, and every message is acknowledged once (checked in `run`).
+        #[test]
+        fn windows_hold_what_arrived_while_they_were_open(
+            kind in proptest::sample::select(vec![WindowKind::Tumbling, WindowKind::Hopping, WindowKind::Sliding]),
+            size in 1i64..40,
+            slide_part in 1i64..40,
+            lateness in 0i64..15,
+            times in proptest::collection::vec(-60i64..200, 0..50),
+        ) {
+            let slide = slide_part.min(size);
+            let spec = spec(kind, size, slide, lateness);
+            // windows_of against a brute force over every start that could hold t.
+            for &t in &times {
+                let found = spec.windows_of(t);
+                let expected: Vec<(i64, i64)> = match kind {
+                    WindowKind::Tumbling => (t - size + 1..=t)
+                        .filter(|s| s.rem_euclid(size) == 0)
+                        .map(|s| (s, s + size))
+                        .collect(),
+                    WindowKind::Hopping => (t - size + 1..=t)
+                        .filter(|s| s.rem_euclid(slide) == 0)
+                        .map(|s| (s, s + size))
+                        .collect(),
+                    WindowKind::Sliding => vec![(t + 1 - size, t + 1)],
+                };
+                proptest::prop_assert_eq!(&found, &expected, "t = {}", t);
+                proptest::prop_assert!(spec.last_end(t) >= found.iter().map(|w| w.1).max().unwrap());
+            }
+            // The model: the watermark is the largest time seen before each message.
+            let mut watermark = i64::MIN;
+            let mut expected_late = Vec::new();
+            let mut expected: std::collections::BTreeMap<(i64, i64), Vec<i64>> = Default::default();
+            for &t in &times {
+                let closed = |end: i64| end.saturating_add(lateness) <= watermark;
+                let open: Vec<(i64, i64)> =
+                    spec.windows_of(t).into_iter().filter(|w| !closed(w.1)).collect();
+                let late = match kind {
+                    WindowKind::Sliding => closed(spec.last_end(t)),
+                    _ => open.is_empty(),
+                };
+                if late {
+                    expected_late.push(t);
+                } else {
+                    for w in open {
+                        expected.entry(w).or_default().push(t);
+                    }
+                }
+                watermark = watermark.max(t);
+            }
+            let (windows, late) = run(spec, &times);
+            proptest::prop_assert_eq!(late, expected_late);
+            let mut seen = std::collections::BTreeSet::new();
+            for (start, end, held) in &windows {
+                proptest::prop_assert!(seen.insert((*start, *end)), "window [{}, {}) came out twice", start, end);
+                proptest::prop_assert!(held.windows(2).all(|p| p[0] <= p[1]), "not in event-time order: {:?}", held);
+                proptest::prop_assert!(held.iter().all(|t| start <= t && t < end));
+                if kind != WindowKind::Sliding {
+                    let mut want = expected.get(&(*start, *end)).cloned().unwrap_or_default();
+                    want.sort();
+                    proptest::prop_assert_eq!(held, &want, "window [{}, {})", start, end);
+                }
+            }
+            if kind != WindowKind::Sliding {
+                proptest::prop_assert_eq!(seen.len(), expected.len());
+            }
+            // Windows close in the order of their ends.
+            proptest::prop_assert!(windows.windows(2).all(|p| p[0].1 <= p[1].1));
+        }
+    }
 }
