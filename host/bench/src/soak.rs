@@ -77,7 +77,7 @@ async fn counters(api: &Api, ids: &[(&str, String)]) -> Vec<(u64, u64)> {
         let s = api
             .call(reqwest::Method::GET, &format!("/api/v1/streams/{id}"), None)
             .await;
-        let m = &s["metrics"];
+        let m = &s; // the counters are flattened into the stream
         out.push((
             m["received"].as_u64().unwrap_or(0),
             m["sent"].as_u64().unwrap_or(0),
@@ -150,7 +150,7 @@ async fn run(seconds: u64) {
         json!({"sql_insert": {"driver": "postgres", "dsn": DSN, "table": table, "columns": ["n", "body"],
             "args_mapping": "[.n, .body]"}})
     };
-    let mapping = json!({"mapping": ".body = \"seen \" + to_string(.n)"});
+    let mapping = json!({"mapping": ".body = \"seen \" + to_string!(.n)"});
     let streams = [
         (
             "soak-ingest",
@@ -179,7 +179,10 @@ async fn run(seconds: u64) {
                 Some(json!({"name": name, "config": config})),
             )
             .await;
-        ids.push((*name, s["id"].as_str().expect("created").to_string()));
+        let id = s["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("creating {name}: {s}"));
+        ids.push((*name, id.to_string()));
     }
     // The ingest stream takes requests once it runs.
     let started = Instant::now();
