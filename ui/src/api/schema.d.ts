@@ -267,7 +267,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Create or replace a secret */
+        /** Create (201) or replace (200) a secret */
         put: operations["putSecret"];
         post?: never;
         /** Delete a secret */
@@ -1136,6 +1136,7 @@ export interface components {
         StreamInput: {
             /** @description The stream config, as `airtruct run` takes it: an object, or YAML/JSON text. */
             config: unknown;
+            /** @description 1 to 200 characters. */
             name: string;
             /** @description `active` (the default) runs it and requires a valid config; `paused` saves anything. */
             status?: components["schemas"]["UserStatus"];
@@ -2022,7 +2023,7 @@ export interface operations {
             header?: never;
             path: {
                 name: string;
-                version: string;
+                version: number;
             };
             cookie?: never;
         };
@@ -2150,6 +2151,15 @@ export interface operations {
         responses: {
             /** @description success */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretView"];
+                };
+            };
+            /** @description success */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2631,7 +2641,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                version: string;
+                version: number;
             };
             cookie?: never;
         };
@@ -2672,7 +2682,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                version: string;
+                version: number;
             };
             cookie?: never;
         };

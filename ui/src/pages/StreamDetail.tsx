@@ -193,7 +193,7 @@ export function StreamDetailPage() {
           busy={busy}
           error={confirmError}
           onCancel={() => setConfirm(undefined)}
-          onConfirm={() => act(() => ok(api.POST('/api/v1/streams/{id}/versions/{version}/rollback', { params: { path: { id: s.id, version: String(confirm.v.version) } }, body: {} })))}
+          onConfirm={() => act(() => ok(api.POST('/api/v1/streams/{id}/versions/{version}/rollback', { params: { path: { id: s.id, version: confirm.v.version } }, body: {} })))}
         >
           Version {confirm.v.version}'s config is saved as a new version ({s.version + 1}); the workers restart the stream with it. The stream stays{' '}
           {s.status === 'paused' ? 'paused' : 'active'}.

@@ -150,6 +150,8 @@ pub struct Route {
     request: Option<SchemaFn>,
     response: Option<SchemaFn>,
     status: u16,
+    /// A second success status with the same body (`201` when a `PUT` created what it names).
+    also_status: Option<u16>,
     text: bool,
     binary: bool,
     binary_body: bool,
@@ -191,6 +193,7 @@ where
         request: None,
         response: None,
         status: 200,
+        also_status: None,
         text: false,
         binary: false,
         binary_body: false,
@@ -210,6 +213,12 @@ impl Route {
     fn returns<T: JsonSchema>(mut self, status: u16) -> Self {
         self.response = Some(schema::<T>);
         self.status = status;
+        self
+    }
+
+    /// Also answers `status` with the same body.
+    fn or_status(mut self, status: u16) -> Self {
+        self.also_status = Some(status);
         self
     }
 

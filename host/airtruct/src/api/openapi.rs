@@ -16,7 +16,13 @@ fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
-            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            // Versions are numbers (1, 2, ...); every other path parameter is a name or an id.
+            let schema = if name == "version" {
+                json!({"type": "integer", "minimum": 1})
+            } else {
+                json!({"type": "string", "minLength": 1})
+            };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
         })
         .collect()
 }
@@ -84,7 +90,10 @@ pub fn document() -> Value {
             }
             (None, false) => json!({"description": "success"}),
         };
-        responses.insert(r.status.to_string(), ok);
+        responses.insert(r.status.to_string(), ok.clone());
+        if let Some(other) = r.also_status {
+            responses.insert(other.to_string(), ok);
+        }
         let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error_schema.clone()}}});
         if r.access != Access::Public {
             responses.insert("401".into(), error("missing or invalid credentials"));
@@ -117,4 +126,31 @@ pub fn document() -> Value {
         },
         "security": [{"bearer": []}]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_says_what_the_server_checks() {
+        let doc = document();
+        let params =
+            &doc["paths"]["/api/v1/streams/{id}/versions/{version}/rollback"]["post"]["parameters"];
+        let version = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "version")
+            .unwrap();
+        assert_eq!(version["schema"]["type"], "integer", "{params}");
+        let put = &doc["paths"]["/api/v1/secrets/{name}"]["put"]["responses"];
+        assert!(
+            put.get("200").is_some() && put.get("201").is_some(),
+            "{put}"
+        );
+        let name = &doc["components"]["schemas"]["StreamInput"]["properties"]["name"];
+        assert_eq!(name["minLength"], 1, "{name}");
+        assert_eq!(name["maxLength"], 200, "{name}");
+    }
 }

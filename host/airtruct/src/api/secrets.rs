@@ -28,11 +28,12 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/secrets/{name}",
             Editor,
             "putSecret",
-            "Create or replace a secret",
+            "Create (201) or replace (200) a secret",
             put_secret,
         )
         .body::<SecretValue>()
-        .returns::<SecretView>(200),
+        .returns::<SecretView>(200)
+        .or_status(201),
         route(
             M::DELETE,
             "/api/v1/secrets/{name}",

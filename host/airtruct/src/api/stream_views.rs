@@ -53,6 +53,8 @@ impl From<StreamStatus> for StatusView {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamInput {
+    /// 1 to 200 characters.
+    #[schemars(length(min = 1, max = 200))]
     pub name: String,
     /// `active` (the default) runs it and requires a valid config; `paused` saves anything.
     #[serde(default = "active")]
