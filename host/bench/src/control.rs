@@ -89,6 +89,25 @@ pub(crate) struct Api {
 }
 
 impl Api {
+    /// Logs in as `admin`.
+    pub(crate) async fn login(base: &str) -> Self {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Api {
+            base: base.to_string(),
+            token: login["token"].as_str().expect("login").to_string(),
+            http,
+        }
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -172,21 +191,7 @@ pub fn control() {
             ("w1".to_string(), worker(&dir, &base, "w1")),
             ("w2".to_string(), worker(&dir, &base, "w2")),
         ];
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let api = Api {
-            base,
-            token: login["token"].as_str().expect("login").to_string(),
-            http,
-        };
+        let api = Api::login(&base).await;
         let config = json!({
             "input": {"generate": {"interval": "10ms"}},
             "pipeline": {"processors": [{"mapping": ".x = 1"}]},

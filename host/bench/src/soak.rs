@@ -22,7 +22,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::control::{Api, PASSWORD, spawn};
+use crate::control::{Api, spawn};
 
 const DSN: &str = "postgres://postgres@127.0.0.1/test";
 const BROKERS: &str = "127.0.0.1:9092";
@@ -131,21 +131,8 @@ async fn run(seconds: u64) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let api = Api {
-        base: base.clone(),
-        token: login["token"].as_str().expect("login").to_string(),
-        http: http.clone(),
-    };
+    let api = Api::login(&base).await;
+    let http = api.http.clone();
     let to_pg = |table: &str| {
         json!({"sql_insert": {"driver": "postgres", "dsn": DSN, "table": table, "columns": ["n", "body"],
             "args_mapping": "[.n, .body]"}})

@@ -239,15 +239,7 @@ impl IngestHub {
         method: &str,
         header: impl Fn(&str) -> Option<String>,
     ) -> Option<Result<(), IngestResponse>> {
-        let check = self
-            .inner
-            .routes
-            .lock()
-            .expect("ingest lock")
-            .get(stream)?
-            .check
-            .clone();
-        Some(check.check(method, header))
+        Some(self.check_of(stream)?.check(method, header))
     }
 
     /// [`IngestHub::precheck`] of a request the coordinator forwarded: it checked the bearer token already and
@@ -258,16 +250,21 @@ impl IngestHub {
         method: &str,
         header: impl Fn(&str) -> Option<String>,
     ) -> Option<Result<(), IngestResponse>> {
-        let mut check = self
-            .inner
-            .routes
-            .lock()
-            .expect("ingest lock")
-            .get(stream)?
-            .check
-            .clone();
+        let mut check = self.check_of(stream)?;
         check.token = None;
         Some(check.check(method, header))
+    }
+
+    fn check_of(&self, stream: &str) -> Option<Precheck> {
+        Some(
+            self.inner
+                .routes
+                .lock()
+                .expect("ingest lock")
+                .get(stream)?
+                .check
+                .clone(),
+        )
     }
 
     /// Hands a request to the stream's input in this process. A full queue answers 503 at once rather than

@@ -119,11 +119,7 @@ impl HttpServerInputConfig {
     /// What is checked before a request's body is read.
     pub fn precheck(&self) -> Precheck {
         Precheck {
-            methods: self
-                .methods
-                .iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
+            methods: self.upper_methods(),
             token: self.token.clone(),
             signature_header: self.hmac.as_ref().map(|h| h.header.to_ascii_lowercase()),
         }
@@ -342,14 +338,17 @@ pub struct Gate {
 }
 
 impl HttpServerInputConfig {
+    fn upper_methods(&self) -> Vec<String> {
+        self.methods
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect()
+    }
+
     /// The checks of this input's options.
     pub fn gate(&self) -> Gate {
         Gate {
-            methods: self
-                .methods
-                .iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
+            methods: self.upper_methods(),
             token: self.token.clone(),
             hmac: self.hmac.clone().map(Arc::new),
         }
