@@ -424,7 +424,7 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
     use crate::api::ingest::{FORWARD_HEADER, MAX_BODY};
     use airtruct_connectors::inputs::http_server::{await_reply, from_http, to_http};
     use airtruct_runtime::ingest::IngestResponse;
-    use axum::extract::{Path, Request};
+    use axum::extract::{Path, Request, State};
 
     async fn take(
         hub: &IngestHub,
@@ -475,27 +475,25 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
         // The coordinator bounds the wait with the stream's timeout.
         to_http(await_reply(rx, std::time::Duration::from_secs(600)).await)
     }
-    let t1 = client;
-    let t2 = t1.clone();
-    let h1 = hub.clone();
-    let h2 = hub;
+    type Shared = State<(IngestHub, Client)>;
     axum::Router::new()
         .route(
             "/ingest/{stream}",
-            axum::routing::any(move |Path(stream): Path<String>, req: Request| {
-                let (t, h) = (t1.clone(), h1.clone());
-                async move { take(&h, &t, stream, String::new(), req).await }
-            }),
+            axum::routing::any(
+                |State((hub, client)): Shared, Path(stream): Path<String>, req: Request| async move {
+                    take(&hub, &client, stream, String::new(), req).await
+                },
+            ),
         )
         .route(
             "/ingest/{stream}/{*rest}",
             axum::routing::any(
-                move |Path((stream, rest)): Path<(String, String)>, req: Request| {
-                    let (t, h) = (t2.clone(), h2.clone());
-                    async move { take(&h, &t, stream, rest, req).await }
-                },
+                |State((hub, client)): Shared,
+                 Path((stream, rest)): Path<(String, String)>,
+                 req: Request| async move { take(&hub, &client, stream, rest, req).await },
             ),
         )
+        .with_state((hub, client))
 }
 
 /// A database URL without its password, for logs.

@@ -65,17 +65,23 @@ fn coordinator(dir: &Path) -> (Proc, String) {
             data.to_str().unwrap(),
         ],
     );
-    let stderr = p.0.stderr.take().unwrap();
+    let base = api_base(&mut p);
+    (p, base)
+}
+
+/// The API's base URL, from the server's "API at" log line; the rest of its log is drained.
+pub(crate) fn api_base(p: &mut Proc) -> String {
+    let stderr = p.0.stderr.take().expect("the server's log");
     let mut lines = BufReader::new(stderr).lines();
     let base = loop {
-        let line = lines.next().expect("the coordinator exited").unwrap();
+        let line = lines.next().expect("the server exited").unwrap();
         if let Some(i) = line.find("API at http://") {
             let url = &line[i + 7..];
             break url[..url.find("/api/v1").unwrap()].to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (p, base)
+    base
 }
 
 fn worker(dir: &Path, base: &str, name: &str) -> Proc {

@@ -10,7 +10,6 @@
 //! produced Kafka record on the output topic, each delivered generated message's row.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +21,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::control::{Api, spawn};
+use crate::control::{Api, api_base, spawn};
 
 const DSN: &str = "postgres://postgres@127.0.0.1/test";
 const BROKERS: &str = "127.0.0.1:9092";
@@ -122,15 +121,7 @@ async fn run(seconds: u64) {
         ],
     );
     let pid = server.0.id();
-    let mut lines = BufReader::new(server.0.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("the server exited").unwrap();
-        if let Some(i) = line.find("API at http://") {
-            let url = &line[i + 7..];
-            break url[..url.find("/api/v1").unwrap()].to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let base = api_base(&mut server);
     let api = Api::login(&base).await;
     let http = api.http.clone();
     let to_pg = |table: &str| {

@@ -3,6 +3,7 @@ import type { Detail } from '../api/client';
 import { ApiError } from '../api/client';
 import type { UserRole } from '../api/types';
 import { ROLE_TEXT } from '../lib/access';
+import { fmtBytes } from '../lib/format';
 
 export function StatusBadge({ status }: { status: string | null | undefined }) {
   const s = status ?? 'unknown';
@@ -135,5 +136,55 @@ export function ConfirmAction(
         }
       }}
     />
+  );
+}
+
+/** A place to drop a file, or choose one: shows the chosen file's name and size, else `prompt`. */
+export function Dropzone(props: {
+  file: File | undefined;
+  onChoose: (f: File | undefined) => void;
+  prompt: React.ReactNode;
+  accept?: string;
+  inputLabel: string;
+}) {
+  const { file, onChoose } = props;
+  const [over, setOver] = useState(false);
+  return (
+    <div
+      className={`dropzone${over ? ' over' : ''}${file ? ' has-file' : ''}`}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setOver(false);
+        onChoose(e.dataTransfer.files[0]);
+      }}
+      data-testid="dropzone"
+    >
+      {file ? (
+        <div>
+          <strong>{file.name}</strong> <span className="muted">({fmtBytes(file.size)})</span>
+        </div>
+      ) : (
+        <div>{props.prompt}</div>
+      )}
+      <label className="btn small">
+        {file ? 'Choose another file' : 'Choose a file'}
+        <input
+          type="file"
+          accept={props.accept}
+          className="visually-hidden"
+          aria-label={props.inputLabel}
+          onChange={(e) => {
+            onChoose(e.target.files?.[0]);
+            // The same file may be chosen again after an upload.
+            e.target.value = '';
+          }}
+        />
+      </label>
+    </div>
   );
 }

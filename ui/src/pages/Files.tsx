@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import { ApiError, api, download, ok, raw } from '../api/client';
 import type { FileView } from '../api/types';
-import { ConfirmAction, Empty, ErrorBanner, PageHeader } from '../components/ui';
+import { ConfirmAction, Dropzone, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtBytes, fmtTime } from '../lib/format';
 import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
@@ -176,46 +176,19 @@ function Upload(props: {
   onUpload: () => void;
 }) {
   const { file, name, exists, busy } = props;
-  const [over, setOver] = useState(false);
   return (
     <section ref={props.sectionRef} className="card upload" aria-label="Upload a file">
-      <div
-        className={`dropzone${over ? ' over' : ''}${file ? ' has-file' : ''}`}
-        onDragOver={(e) => {
-          e.preventDefault();
-          setOver(true);
-        }}
-        onDragLeave={() => setOver(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          setOver(false);
-          props.onChoose(e.dataTransfer.files[0]);
-        }}
-        data-testid="dropzone"
-      >
-        {file ? (
-          <div>
-            <strong>{file.name}</strong> <span className="muted">({fmtBytes(file.size)})</span>
-          </div>
-        ) : (
-          <div>
+      <Dropzone
+        file={file}
+        onChoose={props.onChoose}
+        inputLabel="Choose a file to upload"
+        prompt={
+          <>
             <strong>Drop a file here</strong>
             <div className="muted small">any kind, up to 16 MiB</div>
-          </div>
-        )}
-        <label className="btn small">
-          {file ? 'Choose another file' : 'Choose a file'}
-          <input
-            type="file"
-            className="visually-hidden"
-            aria-label="Choose a file to upload"
-            onChange={(e) => {
-              props.onChoose(e.target.files?.[0]);
-              e.target.value = '';
-            }}
-          />
-        </label>
-      </div>
+          </>
+        }
+      />
       {file && (
         <div className="upload-form">
           <div className="field grow">

@@ -1,8 +1,8 @@
-import { useRef, useState } from 'react';
+import { useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api, ok, raw } from '../api/client';
 import type { ProcessorView } from '../api/types';
-import { Confirm, Empty, ErrorBanner, PageHeader } from '../components/ui';
+import { Confirm, Dropzone, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtBytes, fmtTime } from '../lib/format';
 import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
@@ -80,11 +80,9 @@ function Upload({ onUploaded }: { onUploaded: (p: ProcessorView) => void }) {
   const [file, setFile] = useState<File>();
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [over, setOver] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [done, setDone] = useState<string>();
-  const input = useRef<HTMLInputElement>(null);
 
   const choose = (f: File | undefined) => {
     if (!f) return;
@@ -106,7 +104,6 @@ function Upload({ onUploaded }: { onUploaded: (p: ProcessorView) => void }) {
       setFile(undefined);
       setName('');
       setDescription('');
-      if (input.current) input.current.value = '';
       onUploaded(p);
     } catch (e) {
       setError(e);
@@ -117,35 +114,18 @@ function Upload({ onUploaded }: { onUploaded: (p: ProcessorView) => void }) {
 
   return (
     <section className="card upload" aria-label="Upload a processor">
-      <div
-        className={`dropzone${over ? ' over' : ''}${file ? ' has-file' : ''}`}
-        onDragOver={(e) => {
-          e.preventDefault();
-          setOver(true);
-        }}
-        onDragLeave={() => setOver(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          setOver(false);
-          choose(e.dataTransfer.files[0]);
-        }}
-        data-testid="dropzone"
-      >
-        {file ? (
-          <div>
-            <strong>{file.name}</strong> <span className="muted">({fmtBytes(file.size)})</span>
-          </div>
-        ) : (
-          <div>
+      <Dropzone
+        file={file}
+        onChoose={choose}
+        accept=".wasm,application/wasm"
+        inputLabel="Choose a .wasm file"
+        prompt={
+          <>
             <strong>Drop a .wasm component here</strong>
             <div className="muted small">built for the airtruct:processor world (see the processor guide)</div>
-          </div>
-        )}
-        <label className="btn small">
-          {file ? 'Choose another file' : 'Choose a file'}
-          <input ref={input} type="file" accept=".wasm,application/wasm" className="visually-hidden" aria-label="Choose a .wasm file" onChange={(e) => choose(e.target.files?.[0])} />
-        </label>
-      </div>
+          </>
+        }
+      />
       {file && (
         <div className="upload-form">
           <div className="field">
