@@ -62,16 +62,25 @@ pub fn key(dir: &Path) -> anyhow::Result<[u8; 32]> {
     }
     let mut k = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
+    // Written whole to a file of its own, then linked in under the name: a process starting at the same time
+    // sees no key or a whole one, never a half-written file (hard links never replace).
+    let tmp = dir.join(format!(
+        "cache.key.{}.{:08x}",
+        std::process::id(),
+        u32::from_le_bytes([k[0], k[1], k[2], k[3]])
+    ));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(&path) {
-        Ok(mut f) => {
-            std::io::Write::write_all(&mut f, &k)?;
-            f.sync_all()?;
-            Ok(k)
-        }
+    let written = opts.open(&tmp).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, &k)?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(k),
         // Another process made it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => key(dir),
         Err(e) => Err(e.into()),
@@ -183,4 +192,31 @@ pub fn store(
         tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_starting_together_agree_on_one_whole_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| key(dir.path()).unwrap()))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(
+                keys.iter().all(|k| *k == keys[0]),
+                "every caller got the same key"
+            );
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["cache.key"], "no temporary file is left");
+        }
+    }
 }
