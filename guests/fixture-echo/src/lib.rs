@@ -32,16 +32,27 @@ impl Processor for Fixture {
     }
 }
 
-/// What WASI gives this guest: the host grants no environment, no directories and no real clock.
+/// What WASI gives this guest: the host grants no environment, no directories and no timer; the wall clock is
+/// read at the start and at the end of some work, and the monotonic clock across it.
 fn probe() -> Message {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    };
+    let (first, started) = (ms(), std::time::Instant::now());
+    let mut x = 0u64;
+    for i in 0..20_000_000u64 {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+    }
     let report = airtruct_sdk::serde_json::json!({
         "env_vars": std::env::vars().count(),
         "root_dir_readable": std::fs::read_dir("/").is_ok(),
-        "wall_clock_secs": secs,
+        "wall_clock_ms_first": first,
+        "wall_clock_ms_last": ms(),
+        "monotonic_elapsed_ns": started.elapsed().as_nanos() as u64,
+        "work": x % 2,
     });
     Message::new(report.to_string())
 }

@@ -1,6 +1,7 @@
 //! What a guest writes to stdout and stderr: captured per instance, forwarded to the log after each call, with the
 //! last lines kept to explain a trap (a Rust guest prints its panic message to stderr before it traps).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -94,18 +95,33 @@ impl tokio::io::AsyncWrite for GuestOutput {
     }
 }
 
-/// A wall clock frozen at the Unix epoch and a monotonic clock at zero: guests get no real time (the contract
-/// grants none), so a processor's output depends only on its input.
-pub struct FrozenClock;
+/// The guest's wall clock: the time its current call began, to the millisecond, standing still while the call
+/// runs (the host sets it before each call). A processor can stamp messages (VRL's `now()`) and read dates that
+/// omit the year, but cannot time anything it does inside a call.
+#[derive(Clone, Default)]
+pub struct CallClock(Arc<AtomicU64>);
 
-impl wasmtime_wasi::HostWallClock for FrozenClock {
-    fn resolution(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(1)
-    }
-    fn now(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
+impl CallClock {
+    /// Sets the clock to now (whole milliseconds since the Unix epoch).
+    pub fn set_now(&self) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.0.store(ms, Ordering::Relaxed);
     }
 }
+
+impl wasmtime_wasi::HostWallClock for CallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// A monotonic clock at zero: a guest cannot measure time (the contract grants no timer).
+pub struct FrozenClock;
 
 impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     fn resolution(&self) -> u64 {

@@ -9,7 +9,7 @@ use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{self, ConfigError, Info, Level, Message, Processor, ProcessorPre};
-use crate::guest_io::{FrozenClock, GuestOutput};
+use crate::guest_io::{CallClock, FrozenClock, GuestOutput};
 use crate::{EPOCH_TICK, Limits, LoadedComponent};
 
 /// Why a call into a processor failed.
@@ -42,6 +42,8 @@ pub struct State {
     table: ResourceTable,
     limits: Budget,
     output: GuestOutput,
+    /// The guest's wall clock, set to now before each call.
+    clock: CallClock,
     name: String,
     /// The guest's log budget: lines left in the current second, and when that second started.
     log_budget: (u32, std::time::Instant),
@@ -151,11 +153,13 @@ impl ResourceLimiter for Budget {
 
 fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<State> {
     let output = GuestOutput::default();
-    // No capability: no environment, arguments, directories, sockets or real clocks.
+    let clock = CallClock::default();
+    // No capability: no environment, arguments, directories, sockets or timer; the wall clock is the time the
+    // current call began.
     let wasi = WasiCtx::builder()
         .stdout(output.clone())
         .stderr(output.clone())
-        .wall_clock(FrozenClock)
+        .wall_clock(clock.clone())
         .monotonic_clock(FrozenClock)
         .allow_blocking_current_thread(true)
         .build();
@@ -167,6 +171,7 @@ fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<Sta
             used: 0,
         },
         output,
+        clock,
         name: name.to_string(),
         log_budget: (LOG_LINES_PER_SECOND, std::time::Instant::now()),
         log_dropped: 0,
@@ -185,6 +190,7 @@ fn call<R>(
     let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
+    store.data().clock.set_now();
     let result = f(store);
     let printed = store.data().output.drain();
     let name = store.data().name.clone();

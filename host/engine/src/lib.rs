@@ -376,8 +376,8 @@ impl Engine {
 
 /// The interfaces a processor may import: its contract's `log`, and the WASI interfaces that language runtimes
 /// import at start-up (environment, stdio, clocks, random, and filesystem types). They are linked with an empty
-/// context: no variables, no arguments, no preopened directory, frozen clocks. Anything else (sockets, HTTP, a
-/// world of another host) is refused by name when the component is loaded.
+/// context: no variables, no arguments, no preopened directory, a wall clock standing at the start of each call,
+/// a monotonic clock at zero. Anything else (sockets, HTTP, a world of another host) is refused by name when the component is loaded.
 const ALLOWED_IMPORTS: &[&str] = &[
     "airtruct:processor/types",
     "airtruct:processor/log",

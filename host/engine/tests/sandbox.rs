@@ -268,17 +268,32 @@ fn compiled_components_are_cached_on_disk_and_reused() {
 }
 
 #[test]
-fn guests_get_no_filesystem_environment_or_clock() {
+fn guests_get_no_filesystem_environment_or_timer_and_a_wall_clock_that_stands_still_in_a_call() {
     // The echo fixture reports what WASI gives it when asked with payload "probe".
     let component = engine().load(fixtures::ECHO).unwrap();
     let mut inst = engine()
         .instantiate(&component, "{}", Limits::default())
         .unwrap();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let before = now_ms();
     let out = inst.process(&[msg("probe")]).unwrap();
+    let after = now_ms();
     let report: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
     assert_eq!(report["env_vars"], 0, "{report}");
     assert_eq!(report["root_dir_readable"], false, "{report}");
-    assert_eq!(report["wall_clock_secs"], 0, "{report}");
+    // The wall clock is the time the call began, and does not move while it runs; no timer at all.
+    let first = report["wall_clock_ms_first"].as_u64().unwrap();
+    assert!(
+        before <= first && first <= after,
+        "{before} <= {first} <= {after}: {report}"
+    );
+    assert_eq!(report["wall_clock_ms_last"], first, "{report}");
+    assert_eq!(report["monotonic_elapsed_ns"], 0, "{report}");
 }
 
 #[test]
