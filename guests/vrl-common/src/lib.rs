@@ -1,7 +1,7 @@
 //! VRL plumbing shared by the `mapping` and `filter` processors.
 //!
-//! * [`functions`]: the VRL functions registered in Airtruct, a subset of VRL's stdlib that works inside a
-//!   WebAssembly guest (no logging, DNS, hostname, environment, HTTP or grok).
+//! * [`functions`]: the VRL functions registered in Airtruct: all of VRL's stdlib but the few that need what the
+//!   sandbox withholds, which are refused at compile time with the reason ([`REFUSED`]).
 //! * [`Vrl`]: a compiled program and its runtime; [`Vrl::run`] runs it on one message.
 //! * The message as a VRL target:
 //!   - `.` is the payload. A JSON payload is parsed (`.user.name`); a payload that is not JSON is exposed as a
@@ -19,171 +19,16 @@ use std::collections::BTreeMap;
 
 use airtruct_sdk::{Message, Metadata};
 use vrl::compiler::runtime::{Runtime, Terminate};
-use vrl::compiler::{CompileConfig, Function, Program, TargetValue, TimeZone, TypeState};
+use vrl::compiler::{CompileConfig, Program, TargetValue, TimeZone, TypeState};
 use vrl::diagnostic::{DiagnosticList, Formatter};
 use vrl::value::{KeyString, ObjectMap, Secrets, Value};
 
 pub use vrl;
 
-/// The names of the registered functions, sorted (the same set as [`functions`]).
-pub fn function_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = functions().iter().map(|f| f.identifier()).collect();
-    names.sort_unstable();
-    names
-}
+mod functions;
+mod sandboxed;
 
-/// The VRL functions a program may call. `abort`, `if`, `return` and the `!` variants (`string!`) are syntax,
-/// not functions.
-pub fn functions() -> Vec<Box<dyn Function>> {
-    use vrl::stdlib::*;
-    vec![
-        // Strings.
-        Box::new(Upcase),
-        Box::new(Downcase),
-        Box::new(Camelcase),
-        Box::new(Kebabcase),
-        Box::new(Pascalcase),
-        Box::new(ScreamingSnakecase),
-        Box::new(Snakecase),
-        Box::new(Contains),
-        Box::new(ContainsAll),
-        Box::new(StartsWith),
-        Box::new(EndsWith),
-        Box::new(Replace),
-        Box::new(ReplaceWith),
-        Box::new(Split),
-        Box::new(Join),
-        Box::new(Slice),
-        Box::new(StripWhitespace),
-        Box::new(StripAnsiEscapeCodes),
-        Box::new(Truncate),
-        Box::new(Strlen),
-        Box::new(Length),
-        Box::new(Find),
-        Box::new(Match),
-        Box::new(MatchAny),
-        Box::new(ParseRegex),
-        Box::new(ParseRegexAll),
-        Box::new(ToRegex),
-        Box::new(Redact),
-        Box::new(Sieve),
-        Box::new(FormatNumber),
-        Box::new(FormatInt),
-        // Types: assertions (`string!(.x)` is `string` with its error raised), coercions and checks.
-        Box::new(String),
-        Box::new(Integer),
-        Box::new(Float),
-        Box::new(Boolean),
-        Box::new(Object),
-        Box::new(Array),
-        Box::new(Timestamp),
-        Box::new(ToString),
-        Box::new(ToInt),
-        Box::new(ToFloat),
-        Box::new(ToBool),
-        Box::new(IsArray),
-        Box::new(IsBoolean),
-        Box::new(IsEmpty),
-        Box::new(IsFloat),
-        Box::new(IsInteger),
-        Box::new(IsJson),
-        Box::new(IsNull),
-        Box::new(IsNullish),
-        Box::new(IsObject),
-        Box::new(IsRegex),
-        Box::new(IsString),
-        Box::new(IsTimestamp),
-        Box::new(IsIpv4),
-        Box::new(IsIpv6),
-        // Parsing and encoding.
-        Box::new(ParseJson),
-        Box::new(EncodeJson),
-        Box::new(EncodeBase64),
-        Box::new(DecodeBase64),
-        Box::new(EncodeBase16),
-        Box::new(DecodeBase16),
-        Box::new(EncodePercent),
-        Box::new(DecodePercent),
-        Box::new(ParseKeyValue),
-        Box::new(EncodeKeyValue),
-        Box::new(ParseLogFmt),
-        Box::new(EncodeLogfmt),
-        Box::new(ParseCsv),
-        Box::new(EncodeCsv),
-        Box::new(ParseQueryString),
-        Box::new(ParseUrl),
-        Box::new(ParseInt),
-        Box::new(ParseFloat),
-        Box::new(ParseDuration),
-        Box::new(ParseBytes),
-        Box::new(ParseTokens),
-        Box::new(ParseSyslog),
-        Box::new(ParseCommonLog),
-        Box::new(DecodeGzip),
-        Box::new(EncodeGzip),
-        Box::new(DecodeZlib),
-        Box::new(EncodeZlib),
-        // Numbers.
-        Box::new(Abs),
-        Box::new(Ceil),
-        Box::new(Floor),
-        Box::new(Round),
-        Box::new(Mod),
-        // Arrays and objects.
-        Box::new(Append),
-        Box::new(Push),
-        Box::new(Pop),
-        Box::new(Compact),
-        Box::new(Flatten),
-        Box::new(Unflatten),
-        Box::new(Merge),
-        Box::new(Keys),
-        Box::new(Values),
-        Box::new(Unique),
-        Box::new(Includes),
-        Box::new(Chunks),
-        Box::new(Zip),
-        Box::new(Range),
-        Box::new(Filter),
-        Box::new(ForEach),
-        Box::new(MapKeys),
-        Box::new(MapValues),
-        Box::new(ToEntries),
-        Box::new(FromEntries),
-        Box::new(ObjectFromArray),
-        Box::new(Get),
-        Box::new(Set),
-        Box::new(Remove),
-        Box::new(Del),
-        Box::new(Exists),
-        Box::new(Tally),
-        Box::new(TallyValue),
-        Box::new(Unnest),
-        Box::new(MatchArray),
-        // Time (UTC; `now()` needs the host's wall clock).
-        Box::new(Now),
-        Box::new(FormatTimestamp),
-        Box::new(ParseTimestamp),
-        Box::new(ToUnixTimestamp),
-        Box::new(FromUnixTimestamp),
-        // Identifiers and randomness (from the host's WASI random source).
-        Box::new(UuidV4),
-        Box::new(UuidV7),
-        Box::new(RandomInt),
-        Box::new(RandomFloat),
-        Box::new(RandomBool),
-        // IP addresses.
-        Box::new(IpCidrContains),
-        Box::new(IpSubnet),
-        Box::new(IpAton),
-        Box::new(IpNtoa),
-        Box::new(IpToIpv6),
-        Box::new(Ipv6ToIpV4),
-        // Checks.
-        Box::new(Assert),
-        Box::new(AssertEq),
-    ]
-}
+pub use functions::{REFUSED, Refusal, WITHHELD_ARGUMENTS, function_names, functions, refusal};
 
 /// Compiles `source` with the registered functions. The error is VRL's own diagnostics, formatted without
 /// colour (codes, spans and hints), ready to show to the user.
