@@ -124,6 +124,66 @@ fn instantiation(engine: &Engine) {
     }
 }
 
+/// The VRL components' size, their compile time with Cranelift (no cache), their load time from the on-disk
+/// cache and their instantiation with a program. With `BENCH_COMPARE_DIR` set to a folder of other builds
+/// (`mapping.wasm`, `filter.wasm`), those are measured in the same run, for a before and after.
+fn components() {
+    println!("\n## The VRL components: size, compile, load from cache, instantiate\n");
+    println!("| component | size | compile (Cranelift) | load from cache | instantiate + init |");
+    println!("|---|---|---|---|---|");
+    let mut builds: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    if let Some(dir) = std::env::var_os("BENCH_COMPARE_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        for (name, config) in [("mapping", MAPPING), ("filter", FILTER)] {
+            if let Ok(wasm) = std::fs::read(dir.join(format!("{name}.wasm"))) {
+                builds.push((format!("{name} ({})", dir.display()), wasm, config));
+            }
+        }
+    }
+    for (name, config) in [("mapping", MAPPING), ("filter", FILTER)] {
+        let wasm = airtruct_builtins::builtin(name).unwrap().wasm.to_vec();
+        builds.push((format!("{name} (this build)"), wasm, config));
+    }
+    for (name, wasm, program) in builds {
+        let cache =
+            std::env::temp_dir().join(format!("airtruct-bench-components-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        let make = || {
+            Engine::new(EngineConfig {
+                cache_dir: Some(cache.clone()),
+                pool_instances: 8,
+                ..EngineConfig::default()
+            })
+            .unwrap()
+        };
+        let started = Instant::now();
+        let component = make().load(&wasm).unwrap();
+        let compile = started.elapsed();
+        drop(component);
+        let rounds = 10;
+        let mut load = Duration::ZERO;
+        let mut warm = None;
+        for _ in 0..rounds {
+            let engine = make();
+            let started = Instant::now();
+            let component = engine.load(&wasm).unwrap();
+            load += started.elapsed();
+            warm = Some((engine, component));
+        }
+        let (engine, component) = warm.unwrap();
+        let config = serde_json::to_string(program).unwrap();
+        let t = engine.time_instantiation(&component, &config, 200).unwrap();
+        println!(
+            "| {name} | {} KB | {:.1} s | {:.1} ms | {:.0} us |",
+            wasm.len() / 1024,
+            compile.as_secs_f64(),
+            load.as_secs_f64() * 1e3 / f64::from(rounds),
+            (t.instantiate + t.init).as_secs_f64() * 1e6
+        );
+        let _ = std::fs::remove_dir_all(&cache);
+    }
+}
+
 fn pipeline(engine: &Engine) {
     let total: u64 = 50_000;
     let rounds = 9;
@@ -332,6 +392,9 @@ fn main() {
     }
     if sections == "all" || sections == "instantiate" {
         instantiation(&engine);
+    }
+    if sections == "all" || sections == "components" {
+        components();
     }
     if sections == "all" || sections == "pipeline" {
         pipeline(&engine);
