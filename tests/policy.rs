@@ -431,7 +431,7 @@ async fn a_viewer_may_change_nothing_an_editor_no_users_and_every_change_is_audi
             Some(json!({"disabled": true})),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 403);
 }
 
 #[tokio::test]

@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// A human name for the worker (its host name by default).
+    /// A human name for the worker (its host name by default): 1 to 253 characters, no control characters.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")
+    )]
     pub name: String,
 }
 

@@ -42,7 +42,7 @@ impl schemars::JsonSchema for Duration {
         schemars::json_schema!({
             "type": "string",
             "description": "A duration such as \"500ms\", \"10s\" or \"1m 30s\"",
-            "pattern": "^\\s*[0-9]"
+            "pattern": "^\\s*([0-9]{1,9}(nsec|ns|usec|us|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w)\\s*)+$"
         })
     }
 }

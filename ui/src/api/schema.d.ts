@@ -715,6 +715,7 @@ export interface components {
         };
         ChangePassword: {
             current: string;
+            /** @description 8 to 1024 characters. */
             new: string;
         };
         /** @description An uploaded component a stream uses; the worker fetches it by hash the first time. */
@@ -769,18 +770,20 @@ export interface components {
         /** @description A config to check. */
         ConfigInput: {
             /** @description The stream config: an object, or YAML/JSON text. */
-            config: unknown;
+            config: {
+                [key: string]: unknown;
+            } | string;
         };
         CreateToken: {
             /** @description How long it lasts (`30d`, `12h`); it never expires when unset. */
             expires_in?: components["schemas"]["Duration"] | null;
-            /** @description What the token is for (`ci`, `deploy script`). */
+            /** @description What the token is for (`ci`, `deploy script`): not only spaces. */
             name: string;
             /** @description The role it acts with, no higher than yours (default: yours, whatever it becomes). */
             role?: components["schemas"]["UserRole"] | null;
         };
         CreateUser: {
-            /** @description At least 8 characters. */
+            /** @description 8 to 1024 characters. */
             password: string;
             role: components["schemas"]["UserRole"];
             /** @description Letters, digits, `.`, `_`, `-` and `@`, at most 64. */
@@ -1064,7 +1067,7 @@ export interface components {
         };
         /** @description A worker introduces itself. */
         RegisterRequest: {
-            /** @description A human name for the worker (its host name by default). */
+            /** @description A human name for the worker (its host name by default): 1 to 253 characters, no control characters. */
             name: string;
         };
         /** @description The coordinator's answer to a registration. */
@@ -1135,8 +1138,10 @@ export interface components {
         /** @description A stream to save. */
         StreamInput: {
             /** @description The stream config, as `airtruct run` takes it: an object, or YAML/JSON text. */
-            config: unknown;
-            /** @description 1 to 200 characters. */
+            config: {
+                [key: string]: unknown;
+            } | string;
+            /** @description 1 to 200 characters, not only spaces. */
             name: string;
             /** @description `active` (the default) runs it and requires a valid config; `paused` saves anything. */
             status?: components["schemas"]["UserStatus"];
@@ -1260,7 +1265,9 @@ export interface components {
              * @description A stream config (an object or YAML text); only `pipeline.processors` is used, so input and output may
              *     be missing.
              */
-            config: unknown;
+            config: {
+                [key: string]: unknown;
+            } | string;
             messages: components["schemas"]["TestMessage"][];
         };
         TestResponse: {
@@ -1307,7 +1314,7 @@ export interface components {
         };
         UpdateUser: {
             disabled?: boolean | null;
-            /** @description A new password (at least 8 characters). */
+            /** @description A new password (8 to 1024 characters). */
             password?: string | null;
             role?: components["schemas"]["UserRole"] | null;
         };
@@ -1714,6 +1721,15 @@ export interface operations {
         };
         responses: {
             /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileView"];
+                };
+            };
+            /** @description success */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -1866,6 +1882,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                "application/octet-stream": string;
                 "application/wasm": string;
             };
         };

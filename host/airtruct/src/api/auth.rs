@@ -84,7 +84,9 @@ pub fn routes() -> Vec<Route> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schemars(length(min = 1, max = 256))]
     pub username: String,
+    #[schemars(length(max = 1024))]
     pub password: String,
 }
 
@@ -136,9 +138,12 @@ async fn login(
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<TokenCreated>, ApiError> {
     // Bounded before anything is looked up, logged or hashed.
-    if req.username.is_empty() || req.username.len() > 256 || req.password.len() > 1024 {
+    if req.username.is_empty()
+        || req.username.chars().count() > 256
+        || req.password.chars().count() > 1024
+    {
         return Err(ApiError::bad_request(
-            "a user name is 1 to 256 bytes and a password at most 1024",
+            "a user name is 1 to 256 characters and a password at most 1024",
         ));
     }
     let from = peer.0.ip();
@@ -253,7 +258,8 @@ async fn list_tokens(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// What the token is for (`ci`, `deploy script`).
+    /// What the token is for (`ci`, `deploy script`): not only spaces.
+    #[schemars(length(min = 1), regex(pattern = "\\S"))]
     pub name: String,
     /// How long it lasts (`30d`, `12h`); it never expires when unset.
     pub expires_in: Option<airtruct_model::Duration>,

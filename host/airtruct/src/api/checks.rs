@@ -12,17 +12,34 @@ use super::AppState;
 /// A config given as text is parsed as YAML (JSON is YAML). `${VAR}` is not read from the server's
 /// environment: configs saved through the API use `${secret:NAME}`.
 pub(super) fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
-    match config {
+    let value = match config {
         Value::String(text) => {
             airtruct_model::refuse_yaml_aliases(&text)
                 .map_err(|e| vec![ValidationError::new("config", e.message)])?;
             airtruct_model::parse_text(&text, |_| None).map_err(|errs| {
                 errs.into_iter()
                     .map(|e| ValidationError::new(join("config", &e.path), e.message))
-                    .collect()
-            })
+                    .collect::<Vec<_>>()
+            })?
         }
-        other => Ok(other),
+        other => other,
+    };
+    // Even a paused stream's config is a mapping of sections; anything else could never run.
+    if value.is_object() {
+        Ok(value)
+    } else {
+        let found = match &value {
+            Value::Null => "nothing (null)",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "an object",
+        };
+        Err(vec![ValidationError::new(
+            "config",
+            format!("a stream config is an object (or its YAML or JSON text), found {found}"),
+        )])
     }
 }
 

@@ -131,33 +131,139 @@ where
                 ApiError::new(status, message)
             })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(Body).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            ApiError::invalid(
-                "the request body is not valid",
-                vec![ValidationError::new(path, e.into_inner().to_string())],
-            )
-        })
+        let error = match serde_path_to_error::deserialize(de) {
+            Ok(body) => return Ok(Body(body)),
+            Err(e) => e,
+        };
+        // JSON (and JSON Schema) has one number type: `3.0` is the integer 3. Read so before refusing.
+        if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && whole_floats_to_integers(&mut value)
+        {
+            return serde_path_to_error::deserialize(value)
+                .map(Body)
+                .map_err(invalid_body);
+        }
+        Err(invalid_body(error))
+    }
+}
+
+fn invalid_body<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    ApiError::invalid(
+        "the request body is not valid",
+        vec![ValidationError::new(path, e.into_inner().to_string())],
+    )
+}
+
+/// Turns every float without a fraction that fits an integer into that integer; whether any was.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() != 0.0 || !f.is_finite() {
+                return false;
+            }
+            if f >= 0.0 && f < u64::MAX as f64 {
+                *value = Value::from(f as u64);
+                true
+            } else if f < 0.0 && f >= i64::MIN as f64 {
+                *value = Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .map(whole_floats_to_integers)
+            .fold(false, std::ops::BitOr::bitor),
+        Value::Object(map) => map
+            .values_mut()
+            .map(whole_floats_to_integers)
+            .fold(false, std::ops::BitOr::bitor),
+        _ => false,
     }
 }
 
 /// Checks a name given in a path or query: 1 to `max` characters, each `allowed`; `rule` says which.
-pub fn check_name(
-    what: &str,
-    name: &str,
-    max: usize,
-    allowed: impl Fn(char) -> bool,
-    rule: &str,
-) -> Result<(), ApiError> {
-    if !name.is_empty() && name.len() <= max && name.chars().all(allowed) {
-        return Ok(());
+/// What a name in a path or a body may be: checked by the server and documented in the OpenAPI document from the
+/// same rule.
+pub struct NameRule {
+    pub what: &'static str,
+    pub max: usize,
+    /// Whether a name may hold this character.
+    pub allowed: fn(char) -> bool,
+    /// Whether a name may start with this character (of the allowed ones).
+    pub first: fn(char) -> bool,
+    /// The allowed characters, in words.
+    pub rule: &'static str,
+    /// The same as a regular expression (ECMA-262, as JSON Schema has it).
+    pub pattern: &'static str,
+}
+
+fn any(_: char) -> bool {
+    true
+}
+
+/// Uploaded files: no leading `.`, so no hidden files.
+pub const FILE_NAME: NameRule = NameRule {
+    what: "file",
+    max: 128,
+    allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
+    first: |c| c != '.',
+    rule: "letters, digits, '.', '_' and '-', not starting with '.'",
+    pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$",
+};
+
+pub const SECRET_NAME: NameRule = NameRule {
+    what: "secret",
+    max: 128,
+    allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'),
+    first: any,
+    rule: "letters, digits, '_', '-' or '.'",
+    pattern: "^[A-Za-z0-9_.-]{1,128}$",
+};
+
+pub const USER_NAME: NameRule = NameRule {
+    what: "user",
+    max: 64,
+    allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'),
+    first: any,
+    rule: "letters, digits, '.', '_', '-' or '@'",
+    pattern: "^[A-Za-z0-9._@-]{1,64}$",
+};
+
+pub const PROCESSOR_NAME: NameRule = NameRule {
+    what: "processor",
+    max: 64,
+    allowed: |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
+    first: any,
+    rule: "of a-z, 0-9, '-' and '_'",
+    pattern: "^[a-z0-9_-]{1,64}$",
+};
+
+impl NameRule {
+    pub fn check(&self, name: &str) -> Result<(), ApiError> {
+        if !name.is_empty()
+            && name.len() <= self.max
+            && name.chars().all(self.allowed)
+            && name.chars().next().is_some_and(self.first)
+        {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            format!("the {} name is not valid", self.what),
+            vec![ValidationError::new(
+                "name",
+                format!("use 1 to {} {}", self.max, self.rule),
+            )],
+        ))
     }
-    Err(ApiError::invalid(
-        format!("the {what} name is not valid"),
-        vec![ValidationError::new(
-            "name",
-            format!("use 1 to {max} {rule}"),
-        )],
-    ))
+
+    /// Its JSON Schema.
+    pub fn schema(&self) -> serde_json::Value {
+        serde_json::json!({"type": "string", "minLength": 1, "maxLength": self.max, "pattern": self.pattern})
+    }
 }

@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::error::check_name;
+use super::error::FILE_NAME;
 use super::{Access, ApiError, AppState, Caller, Route, route};
 
 /// The largest file taken.
@@ -31,6 +31,7 @@ pub fn routes() -> Vec<Route> {
         put_file,
     )
     .returns::<FileView>(201)
+    .or_status(200)
     .body_limit(MAX_FILE);
     put.octet_body = true;
     let mut get = route(
@@ -89,16 +90,7 @@ fn folder(state: &AppState) -> Result<PathBuf, ApiError> {
 }
 
 fn file_path(state: &AppState, name: &str) -> Result<PathBuf, ApiError> {
-    check_name(
-        "file",
-        name,
-        128,
-        |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
-        "letters, digits, '.', '_' and '-'",
-    )?;
-    if name.starts_with('.') {
-        return Err(ApiError::bad_request("a file name may not start with '.'"));
-    }
+    FILE_NAME.check(name)?;
     Ok(folder(state)?.join(name))
 }
 
@@ -150,6 +142,11 @@ async fn put_file(
             ),
         )
     })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body is empty: send the file's bytes as the body (curl -T FILE, or --data-binary @FILE)",
+        ));
+    }
     let existed = path.exists();
     // Written beside, then renamed: a stream reading it sees the old file or the new one, never half.
     let tmp = path.with_file_name(format!(".{name}.upload"));

@@ -5,6 +5,7 @@ use axum::Json;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use super::error::{FILE_NAME, NameRule, PROCESSOR_NAME, SECRET_NAME, USER_NAME};
 use super::{Access, ErrorBody, routes, schema};
 
 /// `GET /api/v1/openapi.json`.
@@ -12,19 +13,125 @@ pub async fn serve() -> Json<Value> {
     Json(document())
 }
 
+/// The rule a name in this path follows, if the server checks one.
+fn name_rule(path: &str) -> Option<&'static NameRule> {
+    [
+        ("/api/v1/files/", &FILE_NAME),
+        ("/api/v1/secrets/", &SECRET_NAME),
+        ("/api/v1/users/", &USER_NAME),
+        ("/api/v1/processors/", &PROCESSOR_NAME),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| path.starts_with(prefix))
+    .map(|(_, rule)| rule)
+}
+
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
-            // Versions are numbers (1, 2, ...); every other path parameter is a name or an id.
-            let schema = if name == "version" {
-                json!({"type": "integer", "minimum": 1})
-            } else {
-                json!({"type": "string", "minLength": 1})
+            // Versions are numbers (1, 2, ...); names follow their rule; ids are any non-empty string.
+            let schema = match (name, name_rule(path)) {
+                ("version", _) => json!({"type": "integer", "minimum": 1}),
+                ("name" | "username", Some(rule)) => rule.schema(),
+                _ => json!({"type": "string", "minLength": 1}),
             };
             json!({"name": name, "in": "path", "required": true, "schema": schema})
         })
         .collect()
+}
+
+/// Links from what creates a thing to the operations that take its id or name, for clients and for stateful
+/// testing: `POST /x` answering 201 links to `/x/{p}...` with `p` from its answer; `PUT /x/{p}` answering 201
+/// links to the other operations on `/x/{p}...` with `p` as it was given.
+fn with_links(
+    mut ok: Value,
+    path: &str,
+    method: &str,
+    status: u16,
+    routes: &[(&str, &str, String)],
+) -> Value {
+    if status != 201 {
+        return ok;
+    }
+    let (prefix, param, value) = match method {
+        "POST" => {
+            let prefix = format!("{path}/{{");
+            let Some(param) = routes.iter().find_map(|(p, _, _)| {
+                p.strip_prefix(&prefix)?
+                    .split_once('}')
+                    .map(|(name, _)| name.to_string())
+            }) else {
+                return ok;
+            };
+            let value = format!("$response.body#/{param}");
+            (format!("{prefix}{param}}}"), param, value)
+        }
+        "PUT" => {
+            let Some((start, param)) = path
+                .rsplit_once('{')
+                .and_then(|(start, rest)| Some((start, rest.strip_suffix('}')?)))
+            else {
+                return ok;
+            };
+            (
+                format!("{start}{{{param}}}"),
+                param.to_string(),
+                format!("$request.path.{param}"),
+            )
+        }
+        _ => return ok,
+    };
+    let mut links = Map::new();
+    for (p, id, m) in routes {
+        if *p == path && m.eq_ignore_ascii_case(method) {
+            continue;
+        }
+        if p.starts_with(&prefix) && (p.len() == prefix.len() || p[prefix.len()..].starts_with('/'))
+        {
+            let mut parameters = Map::new();
+            parameters.insert(param.clone(), value.clone().into());
+            // Versions of what was just made: its own.
+            if p.contains("{version}") && method == "POST" {
+                parameters.insert("version".into(), "$response.body#/version".into());
+            }
+            links.insert(
+                id.to_string(),
+                json!({"operationId": id, "parameters": parameters}),
+            );
+        }
+    }
+    if !links.is_empty() {
+        ok["links"] = Value::Object(links);
+    }
+    ok
+}
+
+/// Gives every integer with a sized `format` (`uint32`, `int64`, ...) the range the server's type takes, so a
+/// client (and a test generator) knows that 2^32 is no `uint32`.
+fn bound_integers(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let range: Option<(Value, Value)> = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((0.into(), u8::MAX.into())),
+                Some("uint16") => Some((0.into(), u16::MAX.into())),
+                Some("uint32") => Some((0.into(), u32::MAX.into())),
+                Some("uint64") => Some((0.into(), u64::MAX.into())),
+                Some("int8") => Some((i8::MIN.into(), i8::MAX.into())),
+                Some("int16") => Some((i16::MIN.into(), i16::MAX.into())),
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("int64") => Some((i64::MIN.into(), i64::MAX.into())),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                map.entry("minimum").or_insert(min);
+                map.entry("maximum").or_insert(max);
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
 }
 
 /// The whole document.
@@ -34,7 +141,18 @@ pub fn document() -> Value {
         .into_generator();
     let error_schema = Value::from(schema::<ErrorBody>(&mut generator));
     let mut paths = Map::new();
-    for r in routes() {
+    let all = routes();
+    let targets: Vec<(&str, &str, String)> = all
+        .iter()
+        .map(|r| {
+            (
+                r.path,
+                r.operation_id,
+                r.method.as_str().to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    for r in all {
         let mut op = Map::new();
         op.insert("operationId".into(), r.operation_id.into());
         op.insert("summary".into(), r.summary.into());
@@ -52,10 +170,13 @@ pub fn document() -> Value {
         if r.binary_body {
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}}),
+                json!({"required": true, "content": {
+                    "application/wasm": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+                }}),
             );
             let query = json!([
-                {"name": "name", "in": "query", "required": true, "schema": {"type": "string"}},
+                {"name": "name", "in": "query", "required": true, "schema": PROCESSOR_NAME.schema()},
                 {"name": "description", "in": "query", "required": false, "schema": {"type": "string"}}
             ]);
             let params = op.entry("parameters").or_insert_with(|| json!([]));
@@ -66,7 +187,7 @@ pub fn document() -> Value {
         if r.octet_body {
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+                json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}}),
             );
         }
         if let Some(f) = r.request {
@@ -90,6 +211,7 @@ pub fn document() -> Value {
             }
             (None, false) => json!({"description": "success"}),
         };
+        let ok = with_links(ok, r.path, r.method.as_str(), r.status, &targets);
         responses.insert(r.status.to_string(), ok.clone());
         if let Some(other) = r.also_status {
             responses.insert(other.to_string(), ok);
@@ -105,7 +227,10 @@ pub fn document() -> Value {
             .or_insert_with(|| Value::Object(Map::new()));
         entry[r.method.as_str().to_ascii_lowercase()] = Value::Object(op);
     }
-    let schemas = generator.take_definitions(true);
+    let mut schemas = Value::Object(generator.take_definitions(true));
+    bound_integers(&mut schemas);
+    let mut paths = Value::Object(paths);
+    bound_integers(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -152,5 +277,24 @@ mod tests {
         let name = &doc["components"]["schemas"]["StreamInput"]["properties"]["name"];
         assert_eq!(name["minLength"], 1, "{name}");
         assert_eq!(name["maxLength"], 200, "{name}");
+        // What creates a thing links to what takes its id; names carry the rule the server checks.
+        let links = &doc["paths"]["/api/v1/streams"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            links["getStream"]["parameters"]["id"], "$response.body#/id",
+            "{links}"
+        );
+        let links = &doc["paths"]["/api/v1/secrets/{name}"]["put"]["responses"]["201"]["links"];
+        assert_eq!(
+            links["deleteSecret"]["parameters"]["name"], "$request.path.name",
+            "{links}"
+        );
+        let file = &doc["paths"]["/api/v1/files/{name}"]["get"]["parameters"][0]["schema"];
+        assert_eq!(file["pattern"], FILE_NAME.pattern, "{file}");
+        for name in ["lookup.csv", "a", "x_y-1"] {
+            assert!(FILE_NAME.check(name).is_ok(), "{name}");
+        }
+        for name in [".hidden", "", "a/b", "a b"] {
+            assert!(FILE_NAME.check(name).is_err(), "{name}");
+        }
     }
 }

@@ -135,13 +135,7 @@ async fn usage(state: &AppState) -> Result<BTreeMap<String, Vec<UsedBy>>, ApiErr
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    super::error::check_name(
-        "processor",
-        name,
-        64,
-        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'),
-        "of a-z, 0-9, '-' and '_'",
-    )
+    super::error::PROCESSOR_NAME.check(name)
 }
 
 async fn upload(

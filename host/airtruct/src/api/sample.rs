@@ -34,6 +34,7 @@ pub struct TestMessage {
 pub struct TestRequest {
     /// A stream config (an object or YAML text); only `pipeline.processors` is used, so input and output may
     /// be missing.
+    #[schemars(schema_with = "super::stream_views::config_schema")]
     pub config: Value,
     pub messages: Vec<TestMessage>,
 }

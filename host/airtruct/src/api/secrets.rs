@@ -80,13 +80,7 @@ async fn list_secrets(State(state): State<AppState>) -> Result<Json<Vec<SecretVi
 }
 
 fn check_secret_name(name: &str) -> Result<(), ApiError> {
-    super::error::check_name(
-        "secret",
-        name,
-        128,
-        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'),
-        "letters, digits, '_', '-' or '.'",
-    )
+    super::error::SECRET_NAME.check(name)
 }
 
 async fn put_secret(

@@ -53,14 +53,20 @@ impl From<StreamStatus> for StatusView {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamInput {
-    /// 1 to 200 characters.
-    #[schemars(length(min = 1, max = 200))]
+    /// 1 to 200 characters, not only spaces.
+    #[schemars(length(min = 1, max = 200), regex(pattern = "\\S"))]
     pub name: String,
     /// `active` (the default) runs it and requires a valid config; `paused` saves anything.
     #[serde(default = "active")]
     pub status: UserStatus,
     /// The stream config, as `airtruct run` takes it: an object, or YAML/JSON text.
+    #[schemars(schema_with = "config_schema")]
     pub config: Value,
+}
+
+/// A config is an object or the text of one.
+pub(super) fn config_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["object", "string"], "additionalProperties": true})
 }
 
 fn active() -> UserStatus {
@@ -72,6 +78,7 @@ fn active() -> UserStatus {
 #[serde(deny_unknown_fields)]
 pub struct ConfigInput {
     /// The stream config: an object, or YAML/JSON text.
+    #[schemars(schema_with = "config_schema")]
     pub config: Value,
 }
 

@@ -150,7 +150,7 @@ async fn check_save(
 ) -> Result<(String, StreamStatus, Value), ApiError> {
     let mut errors = Vec::new();
     let name = input.name.trim().to_string();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > 200 {
         errors.push(ValidationError::new("name", "must be 1 to 200 characters"));
     }
     let config = match config_value(input.config) {
@@ -391,14 +391,21 @@ async fn rollback(
 async fn validate(
     State(state): State<AppState>,
     Body(input): Body<ConfigInput>,
-) -> Json<ValidationReport> {
+) -> Result<Json<ValidationReport>, ApiError> {
+    // A config that is not an object or its text is a malformed request, not an invalid stream.
+    if !(input.config.is_object() || input.config.is_string()) {
+        return Err(ApiError::invalid(
+            "the request body is not valid",
+            config_value(input.config).err().unwrap_or_default(),
+        ));
+    }
     let result = match config_value(input.config) {
         Ok(c) => check(&state, &c).await,
         Err(e) => Err(e),
     };
     let errors = result.err().unwrap_or_default();
-    Json(ValidationReport {
+    Ok(Json(ValidationReport {
         valid: errors.is_empty(),
         errors,
-    })
+    }))
 }

@@ -8,11 +8,10 @@ use axum::{Extension, Json};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::error::{Body, check_name};
+use super::error::{Body, USER_NAME};
 use super::{Access, ApiError, AppState, Caller, Role, Route, route};
 
 /// Longest user name taken.
-const MAX_NAME: usize = 64;
 /// Shortest and longest password taken.
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 1024;
@@ -97,8 +96,10 @@ impl From<UserRecord> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Letters, digits, `.`, `_`, `-` and `@`, at most 64.
+    #[schemars(length(min = 1, max = 64), regex(pattern = "^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
-    /// At least 8 characters.
+    /// 8 to 1024 characters.
+    #[schemars(length(min = 8, max = 1024))]
     pub password: String,
     pub role: Role,
 }
@@ -108,7 +109,8 @@ pub struct CreateUser {
 pub struct UpdateUser {
     pub role: Option<Role>,
     pub disabled: Option<bool>,
-    /// A new password (at least 8 characters).
+    /// A new password (8 to 1024 characters).
+    #[schemars(length(min = 8, max = 1024))]
     pub password: Option<String>,
 }
 
@@ -116,6 +118,8 @@ pub struct UpdateUser {
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     pub current: String,
+    /// 8 to 1024 characters.
+    #[schemars(length(min = 8, max = 1024))]
     pub new: String,
 }
 
@@ -147,13 +151,7 @@ impl From<AuditRecord> for AuditView {
 }
 
 fn check_user_name(name: &str) -> Result<(), ApiError> {
-    check_name(
-        "user",
-        name,
-        MAX_NAME,
-        |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'),
-        "letters, digits, '.', '_', '-' or '@'",
-    )
+    USER_NAME.check(name)
 }
 
 fn check_password(password: &str) -> Result<(), ApiError> {
@@ -206,7 +204,8 @@ async fn update(
     if username == caller.username
         && (req.disabled == Some(true) || req.role.is_some_and(|r| r < Role::Admin))
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
             "you cannot disable yourself or lower your own role: another admin can",
         ));
     }
@@ -255,7 +254,10 @@ async fn change_password(
         .await
         .map_err(ApiError::internal)?;
     if !ok {
-        return Err(ApiError::bad_request("the current password is wrong"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the current password is wrong",
+        ));
     }
     let hashed = hash(req.new).await?;
     state

@@ -81,7 +81,10 @@ async fn register(
     State(state): State<AppState>,
     Body(req): Body<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, ApiError> {
-    if req.name.is_empty() || req.name.len() > 253 || req.name.chars().any(char::is_control) {
+    if req.name.is_empty()
+        || req.name.chars().count() > 253
+        || req.name.chars().any(char::is_control)
+    {
         return Err(ApiError::bad_request(
             "a worker name is 1 to 253 characters, none of them control characters",
         ));
