@@ -267,3 +267,60 @@ async fn contains_misbehaving_processors_while_the_worker_keeps_serving_other_st
     assert_eq!(s["status"], "active");
     assert_eq!(s["failed"], 0);
 }
+
+/// `curl -F` as users write it: a processor and a file uploaded as forms, with the name as a form field.
+#[tokio::test]
+async fn takes_uploads_as_forms_as_curl_f_sends_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let token = api.token.clone().unwrap();
+    std::fs::write(dir.path().join("prefix.wasm"), fixtures::TEMPLATE).unwrap();
+    std::fs::write(dir.path().join("upload-me.csv"), "code,name\n1,one\n").unwrap();
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .current_dir(dir.path())
+            .args(["-s", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {token}"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.to_string(), body.to_string())
+    };
+
+    let (status, body) = curl(&[
+        "-F",
+        "file=@prefix.wasm",
+        "-F",
+        "name=prefixer",
+        "-F",
+        "description=adds a prefix",
+        &format!("{base}/api/v1/processors"),
+    ]);
+    assert_eq!(status, "201", "{body}");
+    let p: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (p["name"].as_str(), p["description"].as_str()),
+        (Some("prefixer"), Some("adds a prefix"))
+    );
+    assert_eq!(p["described_name"], "prefix");
+    let (status, body) = curl(&["-F", "name=noname", &format!("{base}/api/v1/processors")]);
+    assert_eq!(status, "400", "{body}");
+    assert!(body.contains("the form has no file"), "{body}");
+
+    let (status, body) = curl(&[
+        "-X",
+        "PUT",
+        "-F",
+        "file=@upload-me.csv",
+        &format!("{base}/api/v1/files/codes.csv"),
+    ]);
+    assert_eq!(status, "201", "{body}");
+    let (status, body) = curl(&[&format!("{base}/api/v1/files/codes.csv")]);
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("200", "code,name\n1,one\n")
+    );
+}

@@ -1717,6 +1717,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/octet-stream": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                };
             };
         };
         responses: {
@@ -1872,8 +1876,9 @@ export interface operations {
     };
     uploadProcessor: {
         parameters: {
-            query: {
-                name: string;
+            query?: {
+                /** @description the processor's name; required unless a form sends it as a field */
+                name?: string;
                 description?: string;
             };
             header?: never;
@@ -1884,6 +1889,12 @@ export interface operations {
             content: {
                 "application/octet-stream": string;
                 "application/wasm": string;
+                "multipart/form-data": {
+                    description?: string;
+                    /** Format: binary */
+                    file: string;
+                    name?: string;
+                };
             };
         };
         responses: {

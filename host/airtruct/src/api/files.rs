@@ -129,6 +129,7 @@ async fn put_file(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let path = file_path(&state, &name)?;
@@ -142,9 +143,10 @@ async fn put_file(
             ),
         )
     })?;
+    let bytes = super::multipart::upload(&headers, bytes, &[]).await?.bytes;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
-            "the body is empty: send the file's bytes as the body (curl -T FILE, or --data-binary @FILE)",
+            "the body is empty: send the file's bytes as the body (curl -T FILE, --data-binary @FILE, or -F file=@FILE)",
         ));
     }
     let existed = path.exists();

@@ -10,6 +10,7 @@ mod error;
 mod files;
 pub mod ingest;
 mod metrics;
+mod multipart;
 pub mod openapi;
 mod processors;
 mod sample;

@@ -172,11 +172,17 @@ pub fn document() -> Value {
                 "requestBody".into(),
                 json!({"required": true, "content": {
                     "application/wasm": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "additionalProperties": false, "properties": {
+                        "file": {"type": "string", "format": "binary", "minLength": 1},
+                        "name": PROCESSOR_NAME.schema(),
+                        "description": {"type": "string"}
+                    }}}
                 }}),
             );
             let query = json!([
-                {"name": "name", "in": "query", "required": true, "schema": PROCESSOR_NAME.schema()},
+                {"name": "name", "in": "query", "required": false, "schema": PROCESSOR_NAME.schema(),
+                 "description": "the processor's name; required unless a form sends it as a field"},
                 {"name": "description", "in": "query", "required": false, "schema": {"type": "string"}}
             ]);
             let params = op.entry("parameters").or_insert_with(|| json!([]));
@@ -187,7 +193,12 @@ pub fn document() -> Value {
         if r.octet_body {
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}}),
+                json!({"required": true, "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "additionalProperties": false, "properties": {
+                        "file": {"type": "string", "format": "binary", "minLength": 1}
+                    }}}
+                }}),
             );
         }
         if let Some(f) = r.request {
@@ -211,7 +222,12 @@ pub fn document() -> Value {
             }
             (None, false) => json!({"description": "success"}),
         };
-        let ok = with_links(ok, r.path, r.method.as_str(), r.status, &targets);
+        let created = if r.also_status == Some(201) {
+            201
+        } else {
+            r.status
+        };
+        let ok = with_links(ok, r.path, r.method.as_str(), created, &targets);
         responses.insert(r.status.to_string(), ok.clone());
         if let Some(other) = r.also_status {
             responses.insert(other.to_string(), ok);

@@ -50,8 +50,10 @@ pub fn routes() -> Vec<Route> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
-    /// The processor's name (`a-z`, `0-9`, `-`, `_`); an existing name gets a new version.
-    pub name: String,
+    /// The processor's name (`a-z`, `0-9`, `-`, `_`); an existing name gets a new version. A form may send it
+    /// as a field instead.
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -142,6 +144,7 @@ async fn upload(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<ProcessorView>), ApiError> {
     let Query(q) = query.map_err(|e| {
@@ -150,7 +153,6 @@ async fn upload(
             vec![ValidationError::new("name", e.body_text())],
         )
     })?;
-    check_name(&q.name)?;
     let bytes = body.map_err(|e| {
         ApiError::new(
             e.status(),
@@ -160,9 +162,19 @@ async fn upload(
             ),
         )
     })?;
+    let super::multipart::Upload { bytes, mut fields } =
+        super::multipart::upload(&headers, bytes, &["name", "description"]).await?;
+    let Some(name) = q.name.or_else(|| fields.remove("name")) else {
+        return Err(ApiError::invalid(
+            "give the processor's name in the query: POST /api/v1/processors?name=NAME",
+            vec![ValidationError::new("name", "missing")],
+        ));
+    };
+    let description = q.description.or_else(|| fields.remove("description"));
+    check_name(&name)?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
-            "the body is empty: send the .wasm file as the request body (curl --data-binary @my.wasm)",
+            "the body is empty: send the .wasm file as the request body (curl --data-binary @my.wasm, or -F file=@my.wasm)",
         ));
     }
     let engine = state.engine.clone();
@@ -186,10 +198,10 @@ async fn upload(
         "version": info.version,
         "config_schema": info.config_schema,
     });
-    let description = q.description.unwrap_or_default();
+    let description = description.unwrap_or_default();
     let record = state
         .store
-        .add_processor(&q.name, &description, loaded.sha256(), &bytes, &info)
+        .add_processor(&name, &description, loaded.sha256(), &bytes, &info)
         .await?;
     tracing::info!(processor = %record.name, version = record.version, sha256 = %record.sha256, size = record.size, "processor uploaded");
     caller
@@ -205,9 +217,9 @@ async fn upload(
         .list_processors()
         .await?
         .iter()
-        .filter(|p| p.name == q.name)
+        .filter(|p| p.name == name)
         .count();
-    let used_by = usage(&state).await?.remove(&q.name).unwrap_or_default();
+    let used_by = usage(&state).await?.remove(&name).unwrap_or_default();
     Ok((
         StatusCode::CREATED,
         Json(ProcessorView {
