@@ -409,6 +409,20 @@ fn every_example_vrl_ships_gives_the_same_result_in_the_sandbox_as_natively() {
     assert!(run > 500, "only {run} examples ran");
 }
 
+/// Runs `airtruct COMMAND stream.yaml` in `dir`; it must succeed (its log shown if not).
+fn succeeds(dir: &std::path::Path, command: &str) -> std::process::Output {
+    let out = airtruct(dir)
+        .args([command, "stream.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "airtruct {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The mapping of the issue: hashes and an HMAC to pseudonymise, XML, an nginx access line and its user agent.
 const PSEUDONYMISE: &str = r#"
 .user = sha2(string!(.user), variant: "SHA-256")
@@ -454,24 +468,8 @@ fn a_mapping_of_hashes_an_hmac_and_log_parsers_gives_in_a_stream_what_vrl_gives_
     });
     std::fs::write(dir.path().join("stream.yaml"), stream.to_string()).unwrap();
 
-    let validated = airtruct(dir.path())
-        .args(["validate", "stream.yaml"])
-        .output()
-        .unwrap();
-    assert!(
-        validated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&validated.stderr)
-    );
-    let ran = airtruct(dir.path())
-        .args(["run", "stream.yaml"])
-        .output()
-        .unwrap();
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    succeeds(dir.path(), "validate");
+    succeeds(dir.path(), "run");
 
     let out: Vec<serde_json::Value> = lines(&dir.path().join("out.jsonl"))
         .iter()
@@ -540,13 +538,9 @@ fn log_writes_to_the_servers_log_and_now_is_the_time_of_the_batch() {
     });
     std::fs::write(dir.path().join("stream.yaml"), stream.to_string()).unwrap();
     let before = chrono::Utc::now().timestamp_millis();
-    let ran = airtruct(dir.path())
-        .args(["run", "stream.yaml"])
-        .output()
-        .unwrap();
+    let ran = succeeds(dir.path(), "run");
     let after = chrono::Utc::now().timestamp_millis();
     let log = String::from_utf8_lossy(&ran.stderr);
-    assert!(ran.status.success(), "{log}");
     for id in [1, 2] {
         let line = log
             .lines()
