@@ -18,32 +18,6 @@ use airtruct_sdk::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-const SCHEMA: &str = r##"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "aggregate",
-  "type": "object",
-  "properties": {
-    "group_by": {"type": "string", "description": "Dot path of the payload field to group by; all in one group when unset"},
-    "metrics": {
-      "type": "array",
-      "minItems": 1,
-      "description": "What to compute for each group",
-      "items": {
-        "type": "object",
-        "properties": {
-          "name": {"type": "string", "description": "The output field"},
-          "op": {"enum": ["count", "sum", "min", "max", "avg"]},
-          "field": {"type": "string", "description": "Dot path of a numeric payload field (not for count)"}
-        },
-        "required": ["name", "op"],
-        "additionalProperties": false
-      }
-    }
-  },
-  "required": ["metrics"],
-  "additionalProperties": false
-}"##;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Op {
@@ -138,10 +112,9 @@ impl Processor for Aggregate {
     fn describe() -> Info {
         Info::new(
             "aggregate",
-            "Aggregates the batch (a window) into one message per group: count, sum, min, max and avg of \
-             payload fields.",
+            include_str!("../description.txt").trim_ascii_end(),
             env!("CARGO_PKG_VERSION"),
-            SCHEMA,
+            include_str!("../schema.json").trim_ascii_end(),
         )
     }
 

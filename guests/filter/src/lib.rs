@@ -25,31 +25,6 @@ struct ObjectConfig {
     condition: String,
 }
 
-const SCHEMA: &str = r##"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "filter",
-  "description": "A VRL condition evaluated on each message: `true` keeps it, `false` drops it.",
-  "oneOf": [
-    {
-      "type": "string",
-      "title": "VRL condition",
-      "description": "A VRL expression returning a boolean, for example `.level == \"error\"` or `exists(%kafka_key)`."
-    },
-    {
-      "type": "object",
-      "properties": {
-        "condition": {
-          "type": "string",
-          "title": "VRL condition",
-          "description": "A VRL expression returning a boolean, for example `.level == \"error\"` or `exists(%kafka_key)`."
-        }
-      },
-      "required": ["condition"],
-      "additionalProperties": false
-    }
-  ]
-}"##;
-
 /// VRL's code for "unhandled error" (a fallible expression whose error is not handled).
 const UNHANDLED_ERROR: usize = 100;
 /// The key of the object a wrapped condition returns when it failed at runtime.
@@ -128,11 +103,9 @@ impl Processor for Filter {
     fn describe() -> Info {
         Info::new(
             "filter",
-            "Keeps the messages for which a VRL condition is true and drops those for which it is false. The \
-             condition reads the payload (`.`) and metadata (`%`) but cannot change them; a non-boolean result \
-             or a runtime error fails the message.",
+            include_str!("../description.txt").trim_ascii_end(),
             env!("CARGO_PKG_VERSION"),
-            SCHEMA,
+            include_str!("../schema.json").trim_ascii_end(),
         )
     }
 

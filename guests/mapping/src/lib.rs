@@ -26,31 +26,6 @@ struct ObjectConfig {
     source: String,
 }
 
-const SCHEMA: &str = r##"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "mapping",
-  "description": "A VRL program run on each message. `.` is the payload (parsed JSON, or the raw text as a string when the payload is not JSON) and `%` the metadata (string values).",
-  "oneOf": [
-    {
-      "type": "string",
-      "title": "VRL program",
-      "description": "The VRL program, for example `.name = upcase(string!(.name))`."
-    },
-    {
-      "type": "object",
-      "properties": {
-        "source": {
-          "type": "string",
-          "title": "VRL program",
-          "description": "The VRL program, for example `.name = upcase(string!(.name))`."
-        }
-      },
-      "required": ["source"],
-      "additionalProperties": false
-    }
-  ]
-}"##;
-
 /// The mapping processor: one compiled VRL program.
 pub struct Mapping {
     vrl: Vrl,
@@ -69,11 +44,9 @@ impl Processor for Mapping {
     fn describe() -> Info {
         Info::new(
             "mapping",
-            "Transforms each message with a VRL program: reshape, rename, compute and delete fields of the JSON \
-             payload (or rewrite a text payload) and read or write metadata through `%`. A runtime error or \
-             `abort` fails the message, which keeps its original content.",
+            include_str!("../description.txt").trim_ascii_end(),
             env!("CARGO_PKG_VERSION"),
-            SCHEMA,
+            include_str!("../schema.json").trim_ascii_end(),
         )
     }
 

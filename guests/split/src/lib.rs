@@ -9,15 +9,6 @@ use airtruct_sdk::{
 };
 use serde_json::value::RawValue;
 
-const SCHEMA: &str = r##"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "split",
-  "description": "No settings.",
-  "type": ["object", "null"],
-  "properties": {},
-  "additionalProperties": false
-}"##;
-
 /// The metadata key holding an element's position in the array.
 pub const INDEX_KEY: &str = "split_index";
 
@@ -55,10 +46,9 @@ impl Processor for Split {
     fn describe() -> Info {
         Info::new(
             "split",
-            "Splits a JSON array payload into one message per element, copying the metadata and adding \
-             `split_index`. An empty array produces no message; a payload that is not an array fails.",
+            include_str!("../description.txt").trim_ascii_end(),
             env!("CARGO_PKG_VERSION"),
-            SCHEMA,
+            include_str!("../schema.json").trim_ascii_end(),
         )
     }
 

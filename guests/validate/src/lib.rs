@@ -24,21 +24,6 @@ struct Config {
     schema: serde_json::Value,
 }
 
-const SCHEMA: &str = r##"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "title": "validate",
-  "type": "object",
-  "properties": {
-    "schema": {
-      "type": ["object", "boolean"],
-      "title": "JSON Schema",
-      "description": "The JSON Schema every payload must satisfy (draft from `$schema`, 2020-12 by default; self-contained, remote references are not fetched)."
-    }
-  },
-  "required": ["schema"],
-  "additionalProperties": false
-}"##;
-
 /// The validate processor: one compiled JSON Schema.
 pub struct Validate {
     validator: Validator,
@@ -124,10 +109,9 @@ impl Processor for Validate {
     fn describe() -> Info {
         Info::new(
             "validate",
-            "Checks each JSON payload against a JSON Schema. Valid messages pass unchanged; an invalid or \
-             non-JSON message fails with every violation and where it is.",
+            include_str!("../description.txt").trim_ascii_end(),
             env!("CARGO_PKG_VERSION"),
-            SCHEMA,
+            include_str!("../schema.json").trim_ascii_end(),
         )
     }
 

@@ -62,6 +62,16 @@ struct Global {
         global = true
     )]
     compile_timeout: std::time::Duration,
+    /// Servers compile the built-in processors in the background at startup, so the first stream does not wait
+    /// for the compiler (`--prewarm=false` compiles each when a stream first needs it).
+    #[arg(
+        long,
+        env = "AIRTRUCT_PREWARM",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    prewarm: bool,
 }
 
 #[derive(Subcommand)]
@@ -250,6 +260,9 @@ fn worker_settings(a: &WorkerArgs) -> anyhow::Result<WorkerSettings> {
 
 fn serve(g: &Global, command: &Command) -> anyhow::Result<ExitCode> {
     let engine = engine(g)?;
+    if g.prewarm {
+        airtruct_runtime::processors::prewarm(&engine).context("starting the prewarm thread")?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,6 +8,11 @@ pub struct Builtin {
     pub kind: &'static str,
     /// The component's bytes.
     pub wasm: &'static [u8],
+    /// What its `describe` says of it, read from the same files as the guest reads (`guests/<kind>/description.txt`),
+    /// so the catalogue can show it without compiling the component.
+    pub description: &'static str,
+    /// The JSON Schema of its config, as its `describe` gives it (`guests/<kind>/schema.json`).
+    pub config_schema: &'static str,
 }
 
 macro_rules! component {
@@ -16,31 +21,29 @@ macro_rules! component {
     };
 }
 
+macro_rules! builtin {
+    ($kind:literal) => {
+        Builtin {
+            kind: $kind,
+            wasm: component!($kind),
+            description: include_str!(concat!("../../../guests/", $kind, "/description.txt"))
+                .trim_ascii_end(),
+            config_schema: include_str!(concat!("../../../guests/", $kind, "/schema.json"))
+                .trim_ascii_end(),
+        }
+    };
+}
+
 /// The `mapping` processor (VRL).
-pub const MAPPING: Builtin = Builtin {
-    kind: "mapping",
-    wasm: component!("mapping"),
-};
+pub const MAPPING: Builtin = builtin!("mapping");
 /// The `filter` processor (a VRL condition).
-pub const FILTER: Builtin = Builtin {
-    kind: "filter",
-    wasm: component!("filter"),
-};
+pub const FILTER: Builtin = builtin!("filter");
 /// The `validate` processor (JSON Schema).
-pub const VALIDATE: Builtin = Builtin {
-    kind: "validate",
-    wasm: component!("validate"),
-};
+pub const VALIDATE: Builtin = builtin!("validate");
 /// The `split` processor.
-pub const SPLIT: Builtin = Builtin {
-    kind: "split",
-    wasm: component!("split"),
-};
+pub const SPLIT: Builtin = builtin!("split");
 /// The `aggregate` processor.
-pub const AGGREGATE: Builtin = Builtin {
-    kind: "aggregate",
-    wasm: component!("aggregate"),
-};
+pub const AGGREGATE: Builtin = builtin!("aggregate");
 
 /// Every built-in processor, by the kind name used in stream configs.
 pub const BUILTINS: &[Builtin] = &[MAPPING, FILTER, VALIDATE, SPLIT, AGGREGATE];

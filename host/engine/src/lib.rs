@@ -144,6 +144,8 @@ struct Inner {
     linker: Linker<State>,
     config: EngineConfig,
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+    /// A lock per component being loaded, by sha256, so the same component is compiled once.
+    loading: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// The key that authenticates this installation's cache files.
     cache_key: Option<[u8; 32]>,
     /// Compilations running (including ones whose caller gave up at the deadline), against `compiles_at_once`.
@@ -200,6 +202,7 @@ impl Engine {
             linker,
             config,
             loaded: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
             compiling: Arc::default(),
         });
         let weak = Arc::downgrade(&inner);
@@ -239,6 +242,27 @@ impl Engine {
         if let Some(loaded) = self.inner.loaded.lock().unwrap().get(&sha256) {
             return Ok(loaded.clone());
         }
+        // One load per component at a time: a caller that comes while another compiles the same bytes (the
+        // startup prewarm, two streams saved at once) waits for that compile instead of starting its own.
+        let turn = self
+            .inner
+            .loading
+            .lock()
+            .unwrap()
+            .entry(sha256.clone())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self.load_now(bytes, &sha256);
+        self.inner.loading.lock().unwrap().remove(&sha256);
+        result
+    }
+
+    fn load_now(&self, bytes: &[u8], sha256: &str) -> Result<Arc<LoadedComponent>, LoadError> {
+        if let Some(loaded) = self.inner.loaded.lock().unwrap().get(sha256) {
+            return Ok(loaded.clone());
+        }
+        let sha256 = sha256.to_string();
         let cache = self
             .inner
             .config

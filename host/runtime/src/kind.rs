@@ -414,21 +414,19 @@ impl KindEntry {
             })
     }
 
-    /// Its catalogue entry; a built-in component is loaded (compiled once, then cached) to describe itself.
-    pub fn doc(&self, engine: &Engine) -> KindDoc {
+    /// Its catalogue entry.
+    pub fn doc(&self) -> KindDoc {
         let (description, config_schema) = match &self.about {
             About::Typed {
                 description,
                 schema,
                 ..
             } => (description.to_string(), schema()),
-            About::Component(b) => match crate::processors::load_builtin(engine, b) {
-                Ok(c) => (
-                    c.info().description.clone(),
-                    serde_json::from_str(&c.info().config_schema).unwrap_or(Value::Null),
-                ),
-                Err(e) => (format!("unavailable: {e}"), Value::Null),
-            },
+            // Read from the files the guest's describe reads, so the catalogue never waits for a compile.
+            About::Component(b) => (
+                b.description.to_string(),
+                serde_json::from_str(b.config_schema).unwrap_or(Value::Null),
+            ),
         };
         KindDoc {
             kind: self.name.to_string(),
@@ -479,8 +477,8 @@ impl Registry {
     }
 
     /// The catalogue of a role.
-    pub fn docs(&self, role: Role, engine: &Engine) -> Vec<KindDoc> {
-        self.of(role).map(|k| k.doc(engine)).collect()
+    pub fn docs(&self, role: Role) -> Vec<KindDoc> {
+        self.of(role).map(KindEntry::doc).collect()
     }
 
     fn find(

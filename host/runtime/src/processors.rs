@@ -19,6 +19,33 @@ pub fn load_builtin(engine: &Engine, b: &Builtin) -> Result<Arc<LoadedComponent>
     engine.load(b.wasm)
 }
 
+/// Compiles every built-in processor (or reads it from the disk cache) on a background thread, one at a time, so
+/// that the first stream saved or started does not wait for the compiler: a stream that needs one still compiling
+/// waits for that compile rather than starting its own. One at a time leaves the other compile slot to uploads.
+pub fn prewarm(engine: &Engine) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("prewarm".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            for b in airtruct_builtins::BUILTINS {
+                let one = std::time::Instant::now();
+                match load_builtin(&engine, b) {
+                    Ok(_) => tracing::debug!(
+                        kind = b.kind,
+                        ms = one.elapsed().as_millis() as u64,
+                        "built-in processor ready"
+                    ),
+                    Err(e) => tracing::warn!(kind = b.kind, "built-in processor: {e}"),
+                }
+            }
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "built-in processors compiled"
+            );
+        })
+}
+
 /// A built-in processor: the options are its configuration, checked by its `init`.
 pub(crate) fn resolve_builtin(
     entry: &KindEntry,

@@ -63,11 +63,7 @@ pub struct UploadedKind {
 }
 
 async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, ApiError> {
-    let engine = state.engine.clone();
     let registry = airtruct_connectors::registry();
-    let processors = tokio::task::spawn_blocking(move || registry.docs(Role::Processor, &engine))
-        .await
-        .map_err(ApiError::internal)?;
     let uploaded = super::processors::latest_versions(state.store.list_processors().await?)
         .into_iter()
         .map(|(p, _)| UploadedKind {
@@ -82,10 +78,10 @@ async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, Ap
         })
         .collect();
     Ok(Json(Catalogue {
-        inputs: registry.docs(Role::Input, &state.engine),
-        buffers: registry.docs(Role::Buffer, &state.engine),
-        processors,
+        inputs: registry.docs(Role::Input),
+        buffers: registry.docs(Role::Buffer),
+        processors: registry.docs(Role::Processor),
         uploaded,
-        outputs: registry.docs(Role::Output, &state.engine),
+        outputs: registry.docs(Role::Output),
     }))
 }
