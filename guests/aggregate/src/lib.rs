@@ -110,12 +110,7 @@ impl Aggregate {
 
 impl Processor for Aggregate {
     fn describe() -> Info {
-        Info::new(
-            "aggregate",
-            include_str!("../description.txt").trim_ascii_end(),
-            env!("CARGO_PKG_VERSION"),
-            include_str!("../schema.json").trim_ascii_end(),
-        )
+        airtruct_sdk::info_from_files!("aggregate")
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {

@@ -101,12 +101,7 @@ impl Filter {
 
 impl Processor for Filter {
     fn describe() -> Info {
-        Info::new(
-            "filter",
-            include_str!("../description.txt").trim_ascii_end(),
-            env!("CARGO_PKG_VERSION"),
-            include_str!("../schema.json").trim_ascii_end(),
-        )
+        airtruct_sdk::info_from_files!("filter")
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {

@@ -42,12 +42,7 @@ impl Mapping {
 
 impl Processor for Mapping {
     fn describe() -> Info {
-        Info::new(
-            "mapping",
-            include_str!("../description.txt").trim_ascii_end(),
-            env!("CARGO_PKG_VERSION"),
-            include_str!("../schema.json").trim_ascii_end(),
-        )
+        airtruct_sdk::info_from_files!("mapping")
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {

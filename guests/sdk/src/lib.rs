@@ -95,6 +95,21 @@ impl Info {
     }
 }
 
+/// The [`Info`] named `$name` at the crate's version, with the description and config schema read from
+/// `description.txt` and `schema.json` beside the crate's `Cargo.toml`: files a host can also read without running
+/// the component (the built-in processors' catalogue entries come from them).
+#[macro_export]
+macro_rules! info_from_files {
+    ($name:literal) => {
+        $crate::Info::new(
+            $name,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/description.txt")).trim_ascii_end(),
+            env!("CARGO_PKG_VERSION"),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.json")).trim_ascii_end(),
+        )
+    };
+}
+
 /// One problem with a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

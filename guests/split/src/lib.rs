@@ -44,12 +44,7 @@ fn json_type(v: &serde_json::Value) -> &'static str {
 
 impl Processor for Split {
     fn describe() -> Info {
-        Info::new(
-            "split",
-            include_str!("../description.txt").trim_ascii_end(),
-            env!("CARGO_PKG_VERSION"),
-            include_str!("../schema.json").trim_ascii_end(),
-        )
+        airtruct_sdk::info_from_files!("split")
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {

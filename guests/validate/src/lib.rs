@@ -107,12 +107,7 @@ fn truncate(s: &mut String, max: usize) {
 
 impl Processor for Validate {
     fn describe() -> Info {
-        Info::new(
-            "validate",
-            include_str!("../description.txt").trim_ascii_end(),
-            env!("CARGO_PKG_VERSION"),
-            include_str!("../schema.json").trim_ascii_end(),
-        )
+        airtruct_sdk::info_from_files!("validate")
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {

@@ -41,7 +41,7 @@ pub fn prewarm(engine: &Engine) -> std::io::Result<std::thread::JoinHandle<()>> 
             }
             tracing::info!(
                 ms = started.elapsed().as_millis() as u64,
-                "built-in processors compiled"
+                "built-in processors ready"
             );
         })
 }
