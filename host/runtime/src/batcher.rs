@@ -69,28 +69,41 @@ pub(crate) async fn whole(
     }
 }
 
-/// Groups input batches into batches of at most `size` messages, sent when full or `period` after their first
-/// message arrived. An input batch larger than the room left is split across batches.
+/// Groups input batches into batches of at most `size` messages. A batch is sent when full, or as soon as nothing
+/// more is ready at the input while no batch waits for a processor (a lone request is processed at once, and an
+/// open batch goes on when a processor takes the one before it), or at the latest `period` after its first message
+/// arrived: the period is a ceiling, not a wait. A busy input still fills batches, because while a batch waits for
+/// the processors what arrives is added to the open one. An input batch larger than the room left is split across
+/// batches. `taken` is notified each time a processor takes a batch.
 pub(crate) async fn batcher(
     mut in_rx: tokio::sync::mpsc::Receiver<InputBatch>,
     work_tx: async_channel::Sender<Work>,
     size: usize,
     period: Duration,
+    taken: Arc<tokio::sync::Notify>,
 ) {
+    enum Event {
+        Input(Option<InputBatch>),
+        Due,
+    }
     let mut messages: Vec<Message> = Vec::new();
     let mut acks: Vec<Ack> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        let next = match deadline {
+        let event = match deadline {
             Some(d) => tokio::select! {
-                b = in_rx.recv() => b.map(Some),
-                _ = tokio::time::sleep_until(d) => Some(None),
+                b = in_rx.recv() => Event::Input(b),
+                _ = tokio::time::sleep_until(d) => Event::Due,
+                // A processor took the batch before: the open one may go on now.
+                _ = taken.notified(), if !messages.is_empty() && in_rx.is_empty() => {
+                    if work_tx.is_empty() { Event::Due } else { continue }
+                }
             },
-            None => in_rx.recv().await.map(Some),
+            None => Event::Input(in_rx.recv().await),
         };
-        let closed = next.is_none();
+        let closed = matches!(event, Event::Input(None));
         let mut full: Vec<Work> = Vec::new();
-        if let Some(Some(b)) = next {
+        if let Event::Input(Some(b)) = event {
             if messages.is_empty() {
                 deadline = Some(tokio::time::Instant::now() + period);
             }
@@ -116,11 +129,20 @@ pub(crate) async fn batcher(
                     deadline = None;
                 }
             }
+            if !messages.is_empty() && in_rx.is_empty() && work_tx.is_empty() && full.is_empty() {
+                // Nothing more is ready and the processors have nothing queued: waiting would only add latency.
+                full.push(Work {
+                    messages: std::mem::take(&mut messages),
+                    acks: std::mem::take(&mut acks),
+                    formed: Instant::now(),
+                });
+                deadline = None;
+            }
             if !messages.is_empty() && deadline.is_none() {
                 deadline = Some(tokio::time::Instant::now() + period);
             }
         } else if !acks.is_empty() {
-            // The period elapsed or the input closed: send what there is.
+            // The period elapsed, a processor is free, or the input closed: send what there is.
             full.push(Work {
                 messages: std::mem::take(&mut messages),
                 acks: std::mem::take(&mut acks),
@@ -182,7 +204,14 @@ mod tests {
             .collect();
         in_tx.send(InputBatch { messages, ack }).await.unwrap();
         drop(in_tx);
-        batcher(in_rx, work_tx, 2, Duration::from_millis(5)).await;
+        batcher(
+            in_rx,
+            work_tx,
+            2,
+            Duration::from_millis(5),
+            Default::default(),
+        )
+        .await;
         let sizes: Vec<usize> = std::iter::from_fn(|| work_rx.try_recv().ok())
             .map(|w| {
                 let n = w.messages.len();
@@ -194,5 +223,49 @@ mod tests {
             .collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert_eq!(*seen.lock().unwrap(), [Delivery::Delivered]);
+    }
+
+    fn one(i: u8) -> InputBatch {
+        InputBatch {
+            messages: vec![crate::message(vec![i], Default::default())],
+            ack: Ack::new(|_| {}),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_message_goes_on_at_once_and_a_busy_input_still_fills_batches() {
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(16);
+        let (work_tx, work_rx) = async_channel::bounded(2);
+        let period = Duration::from_secs(3600);
+        let taken = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(batcher(in_rx, work_tx, 100, period, taken.clone()));
+        let started = tokio::time::Instant::now();
+
+        // Idle processors: one message is handed on without waiting for the period.
+        in_tx.send(one(0)).await.unwrap();
+        let w = work_rx.recv().await.unwrap();
+        assert_eq!(w.messages.len(), 1);
+        assert!(started.elapsed() < period, "waited {:?}", started.elapsed());
+
+        // Processors busy (a batch queued): what arrives meanwhile is gathered into one batch.
+        in_tx.send(one(1)).await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(work_rx.len(), 1, "the second message did not go on at once");
+        for i in 2..6 {
+            in_tx.send(one(i)).await.unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(work_rx.len(), 1, "the open batch went on while one waited");
+        // A processor takes the waiting batch: the open one goes on, without waiting for the period.
+        assert_eq!(work_rx.recv().await.unwrap().messages.len(), 1);
+        taken.notify_one();
+        let w = work_rx.recv().await.unwrap();
+        assert_eq!(
+            w.messages.iter().map(|m| m.payload[0]).collect::<Vec<_>>(),
+            [2, 3, 4, 5]
+        );
+        assert!(started.elapsed() < period, "waited {:?}", started.elapsed());
+        drop(in_tx);
+        task.await.unwrap();
     }
 }

@@ -155,6 +155,8 @@ pub async fn run_stream_with_grace(
 
     let (in_tx, in_rx) = tokio::sync::mpsc::channel::<InputBatch>(threads * 4);
     let (work_tx, work_rx) = async_channel::bounded::<Work>(threads * 2);
+    // Each time a processor thread takes a batch, so the batcher can send its open one.
+    let taken = Arc::new(tokio::sync::Notify::new());
     let (done_tx, done_rx) = tokio::sync::mpsc::channel::<Processed>(threads * 2);
 
     // After `shutdown`, what is in flight gets a grace period to drain; then the stream is aborted (its
@@ -204,6 +206,7 @@ pub async fn run_stream_with_grace(
     let mut handles = Vec::new();
     for (i, mut chain) in chains.into_iter().enumerate() {
         let work_rx = work_rx.clone();
+        let taken = taken.clone();
         let done_tx = done_tx.clone();
         let metrics = metrics.clone();
         let steps = steps.clone();
@@ -211,6 +214,7 @@ pub async fn run_stream_with_grace(
             .name(format!("processor-{i}"))
             .spawn(move || {
                 while let Ok(work) = work_rx.recv_blocking() {
+                    taken.notify_one();
                     let (failed_in, todo): (Vec<Message>, Vec<Message>) =
                         work.messages.into_iter().partition(|m| m.error.is_some());
                     let restarts = chain.restarts();
@@ -283,7 +287,7 @@ pub async fn run_stream_with_grace(
     } else {
         tasks.spawn(
             "batcher",
-            batcher(in_rx, work_tx, batch.size, batch.period.into()),
+            batcher(in_rx, work_tx, batch.size, batch.period.into(), taken),
         )
     };
 
