@@ -415,6 +415,36 @@ async fn pauses_and_resumes_a_running_stream_and_fails_one_that_keeps_failing() 
             .unwrap();
         assert!(value > 0, "{line} {value}");
     }
+    // The Grafana dashboard in deploy/ queries only metrics the server exports.
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../deploy/grafana/airtruct.json")).unwrap();
+    let exported: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("airtruct_"))
+            {
+                let family = name
+                    .strip_suffix("_sum")
+                    .or_else(|| name.strip_suffix("_count"))
+                    .unwrap_or(name);
+                assert!(
+                    exported.contains(family),
+                    "the dashboard's panel \"{}\" queries {name}, which /metrics does not export",
+                    panel["title"]
+                );
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 20, "the dashboard queries {queried} metrics");
     let s = stream(&api, &id).await;
     let components: Vec<&str> = s["components"]
         .as_array()
