@@ -201,6 +201,64 @@ async fn moves_a_stream_off_a_killed_worker_and_a_returning_worker_stops_what_it
         (running_on(&api, &id).await == [second.clone()]).then_some(())
     })
     .await;
+
+    // Draining the last alive worker warns first, naming the stream that would stop; forced, it drains, and the
+    // stream says why it waits. Resumed, the worker takes the stream again.
+    let w = api.get("/api/v1/workers").await;
+    let last = w
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == second.as_str() && w["state"] == "alive")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, refused) = api
+        .post(&format!("/api/v1/workers/{last}/drain"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("last alive worker") && error.contains("ticks"),
+        "{refused}"
+    );
+    assert_eq!(
+        api.get("/api/v1/workers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == last.as_str())
+            .unwrap()["state"],
+        "alive",
+        "a refused drain changed nothing"
+    );
+    let (status, drained) = api
+        .post(
+            &format!("/api/v1/workers/{last}/drain?force=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{drained}");
+    let why = eventually("the stream to wait, saying why", WAIT, || async {
+        let s = stream(&api, &id).await;
+        s["waiting"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(why.contains("every worker is draining"), "{why}");
+    let (status, resumed) = api
+        .post(&format!("/api/v1/workers/{last}/resume"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["state"], "alive");
+    eventually(
+        "the resumed worker to run the stream again",
+        WAIT,
+        || async { (running_on(&api, &id).await == [second.clone()]).then_some(()) },
+    )
+    .await;
+    assert!(stream(&api, &id).await["waiting"].is_null());
 }
 
 #[tokio::test]

@@ -131,7 +131,7 @@ export function StreamDetailPage() {
           <div className="section-head">
             <h2>Runs on</h2>
           </div>
-          {s.replicas.length === 0 && <p className="muted">{s.status === 'active' ? 'Waiting for a worker to take it.' : 'No worker runs it while it is ' + s.status + '.'}</p>}
+          {s.replicas.length === 0 && <p className="muted">{s.status === 'active' ? `Waiting: ${s.waiting ?? 'for a worker to take it'}.` : 'No worker runs it while it is ' + s.status + '.'}</p>}
           <ul className="replicas">
             {s.replicas.map((r) => (
               <li key={r.worker_id}>

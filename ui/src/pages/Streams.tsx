@@ -104,6 +104,11 @@ export function StreamsPage() {
                           {s.failure_reason}
                         </div>
                       )}
+                      {s.waiting && (
+                        <div className="small clip waiting" title={s.waiting}>
+                          waiting: {s.waiting}
+                        </div>
+                      )}
                     </td>
                     <td>
                       <span className="kind">{s.input_kind ?? '?'}</span> → <span className="kind">{s.output_kind ?? '?'}</span>

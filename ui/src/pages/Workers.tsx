@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
-import { api, ok } from '../api/client';
+import { ApiError, api, ok } from '../api/client';
 import type { WorkerView } from '../api/types';
 import { Confirm, Empty, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
 import { ago, fmtTime } from '../lib/format';
@@ -13,14 +13,27 @@ export function WorkersPage() {
   const workers = useLoad(() => ok(api.GET('/api/v1/workers')), [], 3000);
   const streams = useLoad(() => ok(api.GET('/api/v1/streams')), [], 10000);
   const [drain, setDrain] = useState<WorkerView>();
+  // The server's warning when draining would leave streams with no worker: shown, then a forced drain.
+  const [warning, setWarning] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
+  const resume = async (w: WorkerView) => {
+    setError(undefined);
+    try {
+      await ok(api.POST('/api/v1/workers/{id}/resume', { params: { path: { id: w.id } } }));
+      await workers.reload();
+      await streams.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
   const names = new Map((streams.data ?? []).map((s) => [s.id, s.name]));
   const list = workers.data ?? [];
   return (
     <div className="page">
       <PageHeader title="Workers" sub={workers.data ? `${list.filter((w) => w.state === 'alive').length} alive of ${list.length}` : undefined} />
       <ErrorBanner error={workers.error} title="Cannot load the workers" />
+      {!drain && <ErrorBanner error={error} />}
       {workers.data && list.length === 0 && <Empty>No worker has registered yet.</Empty>}
       {list.length > 0 && (
         <div className="card flush">
@@ -66,10 +79,16 @@ export function WorkersPage() {
                           className="btn small"
                           onClick={() => {
                             setError(undefined);
+                            setWarning(undefined);
                             setDrain(w);
                           }}
                         >
                           Drain
+                        </button>
+                      )}
+                      {w.state === 'draining' && (
+                        <button className="btn small" onClick={() => resume(w)}>
+                          Resume
                         </button>
                       )}
                     </td>
@@ -83,24 +102,47 @@ export function WorkersPage() {
       {drain && (
         <Confirm
           title={`Drain ${drain.name}?`}
-          confirm="Drain worker"
+          confirm={warning ? 'Drain anyway' : 'Drain worker'}
+          danger={!!warning}
           busy={busy}
           error={error}
           onCancel={() => setDrain(undefined)}
           onConfirm={async () => {
             setBusy(true);
             try {
-              await ok(api.POST('/api/v1/workers/{id}/drain', { params: { path: { id: drain.id } } }));
+              const force = !!warning;
+              await ok(api.POST('/api/v1/workers/{id}/drain', { params: { path: { id: drain.id }, query: { force } } }));
               setDrain(undefined);
               await workers.reload();
+              await streams.reload();
             } catch (e) {
-              setError(e);
+              // The last alive worker: the server names the streams that would stop; the next click forces it.
+              if (e instanceof ApiError && e.status === 409 && e.details.length > 0) setWarning(e);
+              else setError(e);
             } finally {
               setBusy(false);
             }
           }}
         >
-          Its streams move to other workers and it gets no new ones, until it restarts. With no other worker alive, its streams wait.
+          {warning ? (
+            <div className="notice" role="alert">
+              <p>
+                <strong>{drain.name}</strong> is the last alive worker. Draining it stops these streams until it is resumed or another worker joins:
+              </p>
+              <ul className="plain" aria-label="Streams that stop">
+                {warning.details.map((d) => {
+                  const id = d.path.replace(/^streams\./, '');
+                  return (
+                    <li key={d.path}>
+                      <Link to={`/streams/${id}`}>{names.get(id) ?? id}</Link>
+                    </li>
+                  );
+                })}
+              </ul>
+            </div>
+          ) : (
+            <>Its streams move to other workers and it gets no new ones, until it is resumed here or restarts.</>
+          )}
         </Confirm>
       )}
     </div>

@@ -6,7 +6,7 @@ mod admin;
 mod auth;
 mod catalogue;
 mod checks;
-mod error;
+pub(crate) mod error;
 mod files;
 pub mod ingest;
 mod metrics;
@@ -141,6 +141,11 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+/// `T`'s own schema, never a `$ref` to it: a query string's fields are read from its properties.
+fn inline_schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    T::json_schema(g)
+}
+
 /// One route: how it is served and how it is documented.
 pub struct Route {
     pub method: Method,
@@ -149,6 +154,8 @@ pub struct Route {
     pub operation_id: &'static str,
     pub summary: &'static str,
     request: Option<SchemaFn>,
+    /// The query string's fields, each documented as a query parameter.
+    query: Option<SchemaFn>,
     response: Option<SchemaFn>,
     status: u16,
     /// A second success status with the same body (`201` when a `PUT` created what it names).
@@ -192,6 +199,7 @@ where
         operation_id,
         summary,
         request: None,
+        query: None,
         response: None,
         status: 200,
         also_status: None,
@@ -208,6 +216,12 @@ where
 impl Route {
     fn body<T: JsonSchema>(mut self) -> Self {
         self.request = Some(schema::<T>);
+        self
+    }
+
+    /// Takes a query string of `T`'s fields (its handler answers a bad one in the error envelope).
+    fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(inline_schema::<T>);
         self
     }
 
@@ -388,6 +402,19 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await
+}
+
+/// A version number from a path (`/versions/{version}`): digits, as the OpenAPI document says (an integer from 1 to
+/// `i64::MAX`). Anything else is a bad request; digits past `i64::MAX` name a version that cannot exist, so they are
+/// not found, like any other version that was never saved.
+fn version_number(v: &str) -> Result<i64, ApiError> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "version \"{v}\" is not a number"
+        )));
+    }
+    v.parse()
+        .map_err(|_| ApiError::not_found(format!("version {v} not found")))
 }
 
 fn bearer(req: &Request) -> Option<&str> {

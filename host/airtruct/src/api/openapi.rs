@@ -32,7 +32,9 @@ fn path_params(path: &str) -> Vec<Value> {
         .map(|name| {
             // Versions are numbers (1, 2, ...); names follow their rule; ids are any non-empty string.
             let schema = match (name, name_rule(path)) {
-                ("version", _) => json!({"type": "integer", "minimum": 1}),
+                ("version", _) => {
+                    json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX})
+                }
                 ("name" | "username", Some(rule)) => rule.schema(),
                 _ => json!({"type": "string", "minLength": 1}),
             };
@@ -167,6 +169,28 @@ pub fn document() -> Value {
         if !params.is_empty() {
             op.insert("parameters".into(), Value::Array(params));
         }
+        if let Some(f) = r.query {
+            let fields = Value::from(f(&mut generator));
+            let required = fields["required"].as_array().cloned().unwrap_or_default();
+            let query: Vec<Value> = fields["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, schema)| {
+                    let mut schema = schema.clone();
+                    let description = schema
+                        .as_object_mut()
+                        .and_then(|o| o.remove("description"))
+                        .unwrap_or_default();
+                    json!({"name": name, "in": "query", "required": required.contains(&name.as_str().into()),
+                        "schema": schema, "description": description})
+                })
+                .collect();
+            let params = op.entry("parameters").or_insert_with(|| json!([]));
+            if let Some(p) = params.as_array_mut() {
+                p.extend(query);
+            }
+        }
         if r.binary_body {
             op.insert(
                 "requestBody".into(),
@@ -285,6 +309,14 @@ mod tests {
             .find(|p| p["name"] == "version")
             .unwrap();
         assert_eq!(version["schema"]["type"], "integer", "{params}");
+        assert_eq!(version["schema"]["maximum"], i64::MAX, "{params}");
+        // Any number the document allows is a version that exists or is not found, never a refused request.
+        let status = |v: &str| super::super::version_number(v).map_err(|e| e.status.as_u16());
+        assert_eq!(status("7"), Ok(7));
+        assert_eq!(status(&i64::MAX.to_string()), Ok(i64::MAX));
+        assert_eq!(status("7322289227747211349275443200"), Err(404));
+        assert_eq!(status("1.5"), Err(400));
+        assert_eq!(status("-1"), Err(400));
         let put = &doc["paths"]["/api/v1/secrets/{name}"]["put"]["responses"];
         assert!(
             put.get("200").is_some() && put.get("201").is_some(),
@@ -304,6 +336,16 @@ mod tests {
             links["deleteSecret"]["parameters"]["name"], "$request.path.name",
             "{links}"
         );
+        let drain = &doc["paths"]["/api/v1/workers/{id}/drain"]["post"]["parameters"];
+        let force = drain
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "force")
+            .unwrap_or_else(|| panic!("no force in {drain}"));
+        assert_eq!(force["in"], "query", "{force}");
+        assert_eq!(force["required"], false, "{force}");
+        assert_eq!(force["schema"]["type"], "boolean", "{force}");
         let file = &doc["paths"]["/api/v1/files/{name}"]["get"]["parameters"][0]["schema"];
         assert_eq!(file["pattern"], FILE_NAME.pattern, "{file}");
         for name in ["lookup.csv", "a", "x_y-1"] {

@@ -326,9 +326,7 @@ async fn download(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let v: i64 = version
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("version \"{version}\" is not a number")))?;
+    let v = super::version_number(&version)?;
     let p = state.store.get_processor(&name, Some(v)).await?;
     let bytes = state.store.get_blob(&p.sha256).await?;
     Ok(wasm(bytes, format!("{name}-{v}.wasm")))

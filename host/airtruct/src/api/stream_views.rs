@@ -3,7 +3,7 @@
 
 use airtruct_model::ValidationError;
 use airtruct_runtime::MetricsSnapshot;
-use airtruct_store::{StreamRecord, StreamStatus, VersionRecord};
+use airtruct_store::{StreamRecord, StreamStatus, VersionRecord, WorkerState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -128,6 +128,8 @@ pub struct StreamView {
     pub counters: MetricsSnapshot,
     /// Where it runs.
     pub replicas: Vec<ReplicaView>,
+    /// Why an active stream runs nowhere (`every worker is draining: ...`); absent when it runs or is not active.
+    pub waiting: Option<String>,
 }
 
 /// A stream's sampled counters.
@@ -227,7 +229,10 @@ pub(super) fn view_with(state: &AppState, at: &Placements, s: StreamRecord) -> S
             });
         }
     }
+    let waiting = (s.status == StreamStatus::Active && replicas.is_empty())
+        .then(|| waiting_reason(&at.workers));
     StreamView {
+        waiting,
         counters: state.stream_metrics(&s.id),
         input_kind: kind_of(&s.config, "input"),
         output_kind: kind_of(&s.config, "output"),
@@ -240,5 +245,28 @@ pub(super) fn view_with(state: &AppState, at: &Placements, s: StreamRecord) -> S
         created_at: s.created_at,
         updated_at: s.updated_at,
         replicas,
+    }
+}
+
+/// Why an active stream has no worker, from the workers there are.
+fn waiting_reason(workers: &[airtruct_store::WorkerRecord]) -> String {
+    let count = |state| workers.iter().filter(|w| w.state == state).count();
+    let (alive, draining) = (count(WorkerState::Alive), count(WorkerState::Draining));
+    if workers.is_empty() {
+        "no worker has registered yet".into()
+    } else if alive == 0 && draining > 0 {
+        let names: Vec<&str> = workers
+            .iter()
+            .filter(|w| w.state == WorkerState::Draining)
+            .map(|w| w.name.as_str())
+            .collect();
+        format!(
+            "every worker is draining ({}): resume one on the Workers page or with POST /api/v1/workers/{{id}}/resume",
+            names.join(", ")
+        )
+    } else if alive == 0 {
+        "no worker is alive: start one, or wait for one to come back".into()
+    } else {
+        "waiting for a worker to take it (placement runs about every second)".into()
     }
 }

@@ -1,12 +1,13 @@
-//! Workers as users see them: each with the streams it last reported, and draining one. The worker protocol
-//! itself is in `worker`.
+//! Workers as users see them: each with the streams it last reported, draining one (with a warning first when
+//! that leaves streams with no worker) and resuming a drained one. The worker protocol itself is in `worker`.
 
-use airtruct_store::WorkerState;
-use axum::extract::{Path, State};
+use airtruct_model::ValidationError;
+use airtruct_store::{StreamStatus, WorkerState};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Access, ApiError, AppState, Caller, Route, route};
 use crate::protocol::StreamReport;
@@ -29,11 +30,32 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/workers/{id}/drain",
             Editor,
             "drainWorker",
-            "Move a worker's streams elsewhere and give it no new ones",
+            "Move a worker's streams elsewhere and give it no new ones (409 when that would leave streams with no \
+             worker, unless force is set)",
             drain_worker,
+        )
+        .query::<DrainQuery>()
+        .returns::<WorkerView>(200),
+        route(
+            M::POST,
+            "/api/v1/workers/{id}/resume",
+            Editor,
+            "resumeWorker",
+            "Undo a drain: the worker takes streams again",
+            resume_worker,
         )
         .returns::<WorkerView>(200),
     ]
+}
+
+/// How to drain.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrainQuery {
+    /// Drain even when it leaves active streams with no worker to run them (they wait until a worker is resumed
+    /// or joins). Without it such a drain is refused with 409, listing those streams.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A worker and what it runs.
@@ -98,13 +120,51 @@ async fn drain_worker(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    query: Result<Query<DrainQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<WorkerView>, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError::invalid(
+            "the drain's query is not understood (it takes force=true or force=false)",
+            vec![ValidationError::new("query", e.body_text())],
+        )
+    })?;
     let w = state.store.get_worker(&id).await?;
     if w.state == WorkerState::Dead {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("worker \"{id}\" is dead: it has nothing to drain"),
         ));
+    }
+    if !q.force && w.state == WorkerState::Alive {
+        let stopping = would_stop(&state, &id).await?;
+        if !stopping.is_empty() {
+            let names: Vec<&str> = stopping.iter().map(|(_, n)| n.as_str()).collect();
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                body: super::error::ErrorBody {
+                    error: format!(
+                        "\"{}\" is the last alive worker: draining it stops {} until a worker is resumed or joins \
+                         ({}); drain with force=true to do it anyway",
+                        w.name,
+                        if names.len() == 1 {
+                            "1 stream".to_string()
+                        } else {
+                            format!("{} streams", names.len())
+                        },
+                        names.join(", ")
+                    ),
+                    details: stopping
+                        .into_iter()
+                        .map(|(sid, name)| {
+                            ValidationError::new(
+                                format!("streams.{sid}"),
+                                format!("\"{name}\" stops"),
+                            )
+                        })
+                        .collect(),
+                },
+            });
+        }
     }
     let w = state
         .store
@@ -113,6 +173,62 @@ async fn drain_worker(
     tracing::info!(worker = %id, "worker draining");
     caller
         .audit(&state, "worker.drain", &id, &format!("\"{}\"", w.name))
+        .await;
+    state.changed();
+    Ok(Json(worker_view(w, &state)))
+}
+
+/// The active streams that run on worker `id` and would have no worker left if it drained: with no other alive
+/// worker, every one of them; otherwise none (another alive worker takes each).
+async fn would_stop(state: &AppState, id: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let workers = state.store.list_workers().await?;
+    if workers
+        .iter()
+        .any(|w| w.id != id && w.state == WorkerState::Alive)
+    {
+        return Ok(Vec::new());
+    }
+    let on_it: std::collections::HashSet<String> = state
+        .store
+        .list_assignments()
+        .await?
+        .into_iter()
+        .filter(|a| a.worker_id == id)
+        .map(|a| a.stream_id)
+        .collect();
+    Ok(state
+        .store
+        .list_streams()
+        .await?
+        .into_iter()
+        .filter(|s| s.status == StreamStatus::Active && on_it.contains(&s.id))
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+async fn resume_worker(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<WorkerView>, ApiError> {
+    let w = state.store.get_worker(&id).await?;
+    match w.state {
+        WorkerState::Dead => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("worker \"{id}\" is dead: it has nothing to resume"),
+            ));
+        }
+        WorkerState::Alive => return Ok(Json(worker_view(w, &state))),
+        WorkerState::Draining => {}
+    }
+    let w = state
+        .store
+        .set_worker_state(&id, WorkerState::Alive)
+        .await?;
+    tracing::info!(worker = %id, "worker resumed");
+    caller
+        .audit(&state, "worker.resume", &id, &format!("\"{}\"", w.name))
         .await;
     state.changed();
     Ok(Json(worker_view(w, &state)))
