@@ -1,4 +1,5 @@
-//! End-to-end tests of `airtruct run` and `airtruct validate`: they start the real binary on real files.
+//! End-to-end tests of `airtruct run` and `airtruct validate` (the real binary on real files), and of the commands
+//! for a server's API (`airtruct streams apply -f ...`) against a standalone server.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -590,4 +591,279 @@ on_error:
         "the message without a time should fail with why: {}",
         dead[0]
     );
+}
+
+/// `airtruct streams|processors|secrets ...` against a server, as CI would run it with a token in the environment.
+fn remote(dir: &Path, base: &str, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = airtruct(dir)
+        .args(args)
+        .env("AIRTRUCT_SERVER", base)
+        .env("AIRTRUCT_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting airtruct");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn streams_apply_makes_a_version_only_when_the_file_changed_and_the_cli_walks_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base) = support::standalone(dir.path());
+    let api = support::Api::login(&base).await;
+    let token = api.token.clone().unwrap();
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let o = remote(dir.path(), &base, &token, args, stdin);
+        assert!(
+            o.status.success(),
+            "airtruct {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    };
+    let file = dir.path().join("ticks.yaml");
+    let config = |payload: &str| {
+        format!(
+            "input:\n  generate: {{ interval: 1s, payload: '{payload}' }}\noutput:\n  drop: {{}}\n"
+        )
+    };
+    std::fs::write(&file, config("{\"n\":{{seq}}}")).unwrap();
+    let f = file.to_str().unwrap();
+
+    // Created from the file (named after it), then applied again unchanged: still version 1.
+    assert!(ok(&["streams", "apply", "-f", f], None).contains("ticks created: version 1, active"));
+    assert!(ok(&["streams", "apply", "-f", f], None).contains("ticks unchanged: version 1"));
+    // A changed file makes version 2.
+    std::fs::write(&file, config("{\"m\":{{seq}}}")).unwrap();
+    assert!(ok(&["streams", "apply", "-f", f], None).contains("ticks updated: version 2, active"));
+    let listed = ok(&["streams", "list"], None);
+    assert!(
+        listed.starts_with("NAME") && listed.contains("ticks") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(ok(&["streams", "get", "ticks"], None).contains("\"m\""));
+    let versions = ok(&["streams", "versions", "ticks"], None);
+    assert_eq!(versions.lines().count(), 3, "{versions}");
+    assert!(versions.contains("admin"), "{versions}");
+    assert!(
+        ok(&["streams", "rollback", "ticks", "1"], None).contains("now version 3"),
+        "rollback"
+    );
+    assert!(ok(&["streams", "get", "ticks"], None).contains("\"n\""));
+    assert!(ok(&["streams", "pause", "ticks"], None).contains("ticks paused"));
+    assert!(ok(&["streams", "resume", "ticks"], None).contains("ticks active"));
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(&["streams", "get", "ticks", "--json"], None)).unwrap();
+    let s = support::stream(&api, got["id"].as_str().unwrap()).await;
+    assert_eq!(s["version"], 3, "pause and resume make no version");
+
+    // A broken config is refused with the server's words and its path; nothing is saved.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "input:\n  generate: {}\noutput:\n  nowhere: {}\n",
+    )
+    .unwrap();
+    let o = remote(
+        dir.path(),
+        &base,
+        &token,
+        &[
+            "streams",
+            "apply",
+            "-f",
+            dir.path().join("broken.yaml").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("config.output"), "{}", stderr(&o));
+    assert!(!ok(&["streams", "list"], None).contains("broken"));
+
+    // Secrets from standard input, listed by name only.
+    assert!(
+        ok(
+            &["secrets", "set", "db-password"],
+            Some("hunter2-very-secret\n")
+        )
+        .contains("secret db-password created")
+    );
+    let secrets = ok(&["secrets", "list"], None);
+    assert!(
+        secrets.contains("db-password") && !secrets.contains("hunter2"),
+        "{secrets}"
+    );
+
+    // A processor upload, then the list.
+    let wasm = dir.path().join("echo.wasm");
+    std::fs::write(&wasm, airtruct_builtins::fixtures::ECHO).unwrap();
+    assert!(
+        ok(
+            &[
+                "processors",
+                "upload",
+                wasm.to_str().unwrap(),
+                "--name",
+                "echo"
+            ],
+            None
+        )
+        .contains("echo uploaded: version 1")
+    );
+    assert!(ok(&["processors", "list"], None).contains("echo"));
+
+    // Delete, then a stream that is not there; a wrong token.
+    assert!(ok(&["streams", "delete", "ticks"], None).contains("ticks deleted"));
+    let o = remote(
+        dir.path(),
+        &base,
+        &token,
+        &["streams", "get", "ticks"],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no stream named \"ticks\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = remote(dir.path(), &base, "at_wrong", &["streams", "list"], None);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("(401)"), "{}", stderr(&o));
+}
+
+#[test]
+fn test_passes_the_documented_cases_and_fails_a_broken_mapping_with_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orders-tested.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("orders.yaml"), &example).unwrap();
+    let o = run(dir.path(), &["test", "orders.yaml"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("ok    names are upper-cased and totals computed"),
+        "{out}"
+    );
+    assert!(out.ends_with("4 passed, 0 failed\n"), "{out}");
+
+    // The mapping broken: the case that checks it fails, with what differs; the exit status says so.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        example.replace(".name = upcase!(.name)", ".name = downcase!(.name)"),
+    )
+    .unwrap();
+    let o = run(dir.path(), &["test", "broken.yaml"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAIL  names are upper-cased and totals computed"),
+        "{out}"
+    );
+    assert!(out.contains("message 1: the payload differs"), "{out}");
+    assert!(out.contains("- {\"name\":\"ANN\""), "{out}");
+    assert!(out.contains("+ {\"name\":\"ann\""), "{out}");
+    assert!(
+        out.contains("FAIL  every mapped message has a total"),
+        "{out}"
+    );
+    assert!(out.ends_with("2 passed, 2 failed\n"), "{out}");
+
+    // A case that names a processor the pipeline lacks, and a condition that does not compile: refused with paths.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "input: {stdin: {}}\noutput: {stdout: {}}\npipeline:\n  processors: [{mapping: .a = 1}]\ntests:\n  - {name: far, input: [{payload: x}], after: 3, expect: []}\n  - {name: cond, input: [{payload: x}], conditions: ['.a =='] }\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &["test", "bad.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("tests[0].after"), "{err}");
+    assert!(err.contains("tests[1].conditions[0]:"), "{err}");
+    assert!(!err.contains("conditions[0].filter"), "{err}");
+    // No cases at all is a failure too, so CI notices a file that lost them.
+    std::fs::write(
+        dir.path().join("none.yaml"),
+        "input: {stdin: {}}\noutput: {stdout: {}}\n",
+    )
+    .unwrap();
+    let o = run(dir.path(), &["test", "none.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no test cases"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn the_api_runs_a_configs_cases_without_opening_its_input_or_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base) = support::standalone(dir.path());
+    let api = support::Api::login(&base).await;
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orders-tested.yaml"),
+    )
+    .unwrap();
+    // The example's output takes its DSN from a secret: only the processors and the cases run, so it is no bar.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/tests",
+            serde_json::json!({"config": example}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["passed"], 4, "{body}");
+    assert_eq!(body["failed"], 0, "{body}");
+    let broken = example.replace(".name = upcase!(.name)", ".name = downcase!(.name)");
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/tests",
+            serde_json::json!({"config": broken}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["failed"], 2, "{body}");
+    let case = &body["cases"][0];
+    assert_eq!(case["passed"], false);
+    assert!(
+        case["actual"][0].as_str().unwrap().contains("\"ann\""),
+        "{case}"
+    );
+    assert!(
+        case["expected"][0].as_str().unwrap().contains("\"ANN\""),
+        "{case}"
+    );
+    // A secret in a processor would come back in the answer: refused, at its path.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/tests",
+            serde_json::json!({"config": {"pipeline": {"processors": [{"mapping": ".k = \"${secret:key}\""}]},
+                "tests": [{"name": "k", "input": [{"payload": "{}"}], "conditions": ["exists(.k)"]}]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["details"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.pipeline"),
+        "{body}"
+    );
+    // Saving a stream with a malformed case is refused like any other config problem.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            serde_json::json!({"name": "bad-case", "config": "input: {generate: {count: 1}}\noutput: {drop: {}}\ntests: [{name: x, input: []}]\n"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("config.tests[0]"), "{body}");
 }

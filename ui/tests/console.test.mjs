@@ -301,6 +301,29 @@ test('the test panel shows each step per message, failures highlighted', async (
   await page.evaluate(() => window.scrollTo(0, 0));
 });
 
+test('the samples saved as a test case; the stream\'s cases run, and fail with a diff when the mapping changes', async () => {
+  const panel = page.getByRole('region', { name: 'Test panel' });
+  await panel.getByLabel('Test case name').fill('upper-cased names, small ones filtered');
+  await panel.getByRole('button', { name: 'Save as test case' }).click();
+  await expectText(panel.getByRole('status').filter({ hasText: 'Saved as' }), /upper-cased names/, 'the saved notice');
+  const yaml = page.getByLabel('YAML config');
+  await waitFor('the case in the YAML', async () => /tests:[^]*upper-cased names, small ones filtered/.test(await yaml.inputValue()));
+  await panel.getByRole('button', { name: "Run the stream's 1 test case" }).click();
+  const results = panel.getByLabel('Test cases');
+  await expectText(results, /1 passed, 0 failed/, 'the case passing');
+  // The mapping changed: the case fails, with what differs.
+  await page.getByRole('button', { name: /^Processor 1:/ }).click();
+  await page.getByLabel('VRL program').fill('.name = downcase!(.name)');
+  await panel.getByRole('button', { name: "Run the stream's 1 test case" }).click();
+  await expectText(results, /0 passed, 1 failed/, 'the case failing');
+  await expectText(results.locator('[data-case="upper-cased names, small ones filtered"]'), /payload differs/, 'the problem');
+  await expectText(results.locator('.case-diff'), /- \{.*USER 2[^]*\+ \{.*user 2/, 'the diff');
+  await results.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-test-cases');
+  await page.getByLabel('VRL program').fill('.name = upcase!(.name)');
+  await page.evaluate(() => window.scrollTo(0, 0));
+});
+
 test('saving as active with a broken mapping shows the error at its field and saves nothing', async () => {
   await page.getByRole('button', { name: /^Processor 1:/ }).click();
   await page.getByLabel('VRL program').fill('.name = upcase!(.name');
@@ -361,6 +384,29 @@ test('workers page: the worker is alive and runs the stream', async () => {
   await expectText(row, /orders/, 'the stream on the worker');
   await expectText(row, /s ago/, 'its last heartbeat');
   await shot('workers');
+});
+
+test('drain the only worker: a warning names the stream that stops; the stream says why it waits; resume it', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Workers', exact: true }).click();
+  const row = page.locator('tr[data-worker]').first();
+  await row.getByRole('button', { name: 'Drain', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Drain worker' }).click();
+  // Standalone has one worker: the server refuses first and names what would stop.
+  await expectText(dialog.getByRole('alert'), /last alive worker/, 'the warning');
+  await expectText(dialog.getByRole('list', { name: 'Streams that stop' }), /orders/, 'the stream that stops');
+  await shot('drain-warning');
+  await dialog.getByRole('button', { name: 'Drain anyway' }).click();
+  await expectText(row, /draining/, 'the worker draining');
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await expectText(page.locator('tr[data-stream=orders] .waiting'), /every worker is draining/, 'why the stream waits');
+  await shot('stream-waiting');
+  await page.getByRole('navigation').getByRole('link', { name: 'Workers', exact: true }).click();
+  await row.getByRole('button', { name: 'Resume', exact: true }).click();
+  await expectText(row, /alive/, 'the worker alive again');
+  await expectText(row, /orders/, 'the stream back on the worker', 30000);
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await waitFor('the stream no longer waiting', async () => (await page.locator('tr[data-stream=orders] .waiting').count()) === 0, 30000);
 });
 
 test('streams page: status, kinds, throughput and errors at a glance', async () => {
@@ -562,7 +608,7 @@ async function signIn(username, password, role) {
 
 /** Buttons of the page that change something; none may show for a viewer. */
 const CHANGES =
-  /^(New stream|Edit|Validate|Save|Save and run|Save as paused|\+ Add processor|Delete|Pause|Resume|Roll back|Upload|Choose a file|Choose another file|Create secret|Replace secret|Replace|Drain|Create user|Reset password|Disable|Enable)$/;
+  /^(New stream|Edit|Validate|Save|Save and run|Save as paused|\+ Add processor|Delete|Pause|Resume|Roll back|Upload|Choose a file|Choose another file|Create secret|Replace secret|Replace|Drain|Drain anyway|Create user|Reset password|Disable|Enable)$/;
 
 /** The page shows nothing that changes anything: no such button, no form, no file or password field. */
 async function assertReadOnly(where) {

@@ -87,6 +87,12 @@ enum Command {
         /// The stream config, YAML or JSON.
         file: PathBuf,
     },
+    /// Runs the `tests:` cases of a stream file through its processors (the input and output are not opened) and
+    /// prints each case, with a diff for one that failed; exit status 1 when any fails.
+    Test {
+        /// The stream config with its `tests:`, YAML or JSON.
+        file: PathBuf,
+    },
     /// The coordinator and a worker in one process, with SQLite under the data directory: the zero-setup way
     /// to run Airtruct.
     Standalone(ServerArgs),
@@ -96,6 +102,27 @@ enum Command {
     Worker(WorkerArgs),
     /// Prints the REST API's OpenAPI 3.1 document (JSON), as `/api/v1/openapi.json` serves it.
     Openapi,
+    /// Streams on a server: list, get, apply -f FILE, pause, resume, delete, versions, rollback.
+    Streams {
+        #[command(subcommand)]
+        command: crate::remote::StreamsCommand,
+        #[command(flatten)]
+        target: crate::remote::Target,
+    },
+    /// Uploaded processors on a server: list, upload.
+    Processors {
+        #[command(subcommand)]
+        command: crate::remote::ProcessorsCommand,
+        #[command(flatten)]
+        target: crate::remote::Target,
+    },
+    /// Secrets on a server: list, set (the value from standard input).
+    Secrets {
+        #[command(subcommand)]
+        command: crate::remote::SecretsCommand,
+        #[command(flatten)]
+        target: crate::remote::Target,
+    },
 }
 
 #[derive(Args)]
@@ -272,9 +299,7 @@ fn serve(g: &Global, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Standalone(a) => run_server(server_settings(a)?, engine, true).await,
             Command::Coordinator(a) => run_server(server_settings(a)?, engine, false).await,
             Command::Worker(a) => run_worker(worker_settings(a)?, engine).await,
-            Command::Run { .. } | Command::Validate { .. } | Command::Openapi => {
-                unreachable!("not a server command")
-            }
+            _ => unreachable!("not a server command"),
         }
     })?;
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -287,11 +312,15 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run { file } => run(&cli.global, file),
         Command::Validate { file } => validate(&cli.global, file),
+        Command::Test { file } => test(&cli.global, file),
         Command::Openapi => {
             let doc = crate::api::openapi::document();
             println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Streams { command, target } => crate::remote::streams(target, command),
+        Command::Processors { command, target } => crate::remote::processors(target, command),
+        Command::Secrets { command, target } => crate::remote::secrets(target, command),
         command => serve(&cli.global, command),
     };
     match result {
@@ -372,6 +401,33 @@ fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
         Ok(()) => {
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            print_errors(file, &errors);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn test(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
+    let engine = engine(g)?;
+    let results = read_config(file)?
+        .and_then(|v| crate::stream_tests::run_cases(&engine, &v, &Uploaded::default(), None));
+    match results {
+        Ok(results) if results.is_empty() => {
+            eprintln!(
+                "{}: no test cases: add `tests:` (see docs/testing.md)",
+                file.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(results) => {
+            print!("{}", crate::stream_tests::report(&results));
+            Ok(if results.iter().all(|r| r.passed) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(errors) => {
             print_errors(file, &errors);

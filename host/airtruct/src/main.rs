@@ -1,5 +1,5 @@
-//! The `airtruct` binary: `standalone`, `coordinator` and `worker` processes, and `run` and `validate` for a
-//! stream file.
+//! The `airtruct` binary: `standalone`, `coordinator` and `worker` processes, `run` and `validate` for a stream
+//! file, and `streams`, `processors` and `secrets` for a server's API.
 
 mod api;
 mod cli;
@@ -7,7 +7,9 @@ mod client;
 mod coordinator;
 mod listener;
 mod protocol;
+mod remote;
 mod server;
+mod stream_tests;
 mod worker;
 
 fn main() -> std::process::ExitCode {

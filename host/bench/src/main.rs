@@ -4,6 +4,7 @@
 //! `cargo build --release -p airtruct && cargo run --release -p airtruct-bench`.
 
 mod control;
+mod ingest;
 mod kafka;
 mod soak;
 
@@ -407,6 +408,9 @@ fn main() {
     }
     if sections == "all" || sections == "control" {
         control::control();
+    }
+    if sections == "ingest" || (sections == "all" && ingest::wrk_installed()) {
+        ingest::ingest();
     }
     // Ten minutes by default (SOAK_SECONDS): only when asked for.
     if sections == "soak" {

@@ -91,7 +91,8 @@ pub struct BatchPolicy {
     /// Most messages in a batch.
     #[serde(default = "default_batch_size")]
     pub size: usize,
-    /// Longest a batch waits to fill before it goes on anyway.
+    /// Longest a batch waits to fill before it goes on anyway. A ceiling, not a wait: a batch goes on as soon as
+    /// the input has nothing more ready and the processors have nothing queued.
     #[serde(default = "default_batch_period")]
     pub period: Duration,
 }
@@ -214,7 +215,7 @@ fn parse_pipeline(v: &Value, errors: &mut Vec<ValidationError>) -> Option<Pipeli
 }
 
 const TOP_KEYS: &[&str] = &[
-    "input", "buffer", "pipeline", "output", "on_error", "replicas",
+    "input", "buffer", "pipeline", "output", "on_error", "replicas", "tests",
 ];
 
 fn kind_of(v: &Value) -> &'static str {
@@ -320,6 +321,8 @@ pub struct PartialStream {
     pub output: Option<Component>,
     pub on_error: Option<ErrorPolicy>,
     pub replicas: u32,
+    /// The stream's test cases (`tests:`), for `airtruct test`; a running stream ignores them.
+    pub tests: Vec<crate::TestCase>,
 }
 
 /// Reads the skeleton of a stream config, reporting every structural problem at once. Component options are
@@ -334,6 +337,7 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
             on_error: Some(on_error),
             buffer,
             replicas,
+            tests: _,
         } if errors.is_empty() => Ok(StreamConfig {
             input,
             buffer,
@@ -409,6 +413,9 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
         }
     };
     let replicas = count_1_to_64(map.get("replicas"), "replicas", &mut errors);
+    let processors = pipeline.as_ref().map_or(0, |p| p.processors.len());
+    let (tests, test_errors) = crate::parse_cases(map.get("tests"), processors);
+    errors.extend(test_errors);
     (
         PartialStream {
             input,
@@ -417,6 +424,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
             output,
             on_error,
             replicas,
+            tests,
         },
         errors,
     )

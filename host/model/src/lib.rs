@@ -2,12 +2,17 @@
 //! validation error type shared by the CLI, the API and the save check. No I/O beyond reading variables.
 
 mod bytesize;
+mod cases;
 mod config;
 mod duration;
 mod interpolate;
 mod schema;
 
 pub use bytesize::{ByteSize, parse_bytesize};
+pub use cases::{
+    CaseMessage, ExpectedMessage, MAX_CASE_MESSAGES, TestCase, parse_cases, payload_bytes,
+    payload_matches,
+};
 pub use config::{
     BatchPolicy, Component, ErrorPolicy, PartialStream, Pipeline, StreamConfig, parse_stream,
     parse_stream_partial, parse_text, refuse_yaml_aliases,

@@ -37,6 +37,11 @@ pub struct StreamSchema {
     #[serde(default = "one")]
     #[schemars(range(min = 1, max = 64))]
     pub replicas: u32,
+    /// Test cases for `airtruct test`, the API's `POST /api/v1/streams/tests` and the console: sample input
+    /// messages and the messages expected (or VRL conditions on them) at the end or after a processor. A running
+    /// stream ignores them.
+    #[serde(default)]
+    pub tests: Vec<crate::TestCase>,
 }
 
 /// The processing part of a stream.

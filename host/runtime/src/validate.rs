@@ -105,6 +105,7 @@ pub fn validate_stream_under(
                 on_error: Some(on_error),
                 buffer: buffer_c,
                 replicas,
+                tests: _,
             },
             Some(input),
             Some(output),

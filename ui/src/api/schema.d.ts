@@ -312,6 +312,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/streams/tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a config's tests: cases through its processors and say which passed */
+        post: operations["runStreamTests"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/streams/validate": {
         parameters: {
             query?: never;
@@ -597,8 +614,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a worker's streams elsewhere and give it no new ones */
+        /** Move a worker's streams elsewhere and give it no new ones (409 when that would leave streams with no worker, unless force is set) */
         post: operations["drainWorker"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workers/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Undo a drain: the worker takes streams again */
+        post: operations["resumeWorker"];
         delete?: never;
         options?: never;
         head?: never;
@@ -703,6 +737,36 @@ export interface components {
             /** @description What it was done to. */
             target: string;
             username: string;
+        };
+        /** @description How one case went. */
+        CaseResult: {
+            /** @description The messages the processors made, one line each: the payload, then its metadata and error if any. */
+            actual: string[];
+            /** @description The messages expected, one line each; none for a case with conditions only. */
+            expected?: string[] | null;
+            /** @description The case's name. */
+            name: string;
+            passed: boolean;
+            /** @description What did not match, one line each (`message 1: payload differs`); empty when it passed. */
+            problems: string[];
+        };
+        /** @description Runs a config's `tests:` cases. */
+        CasesRequest: {
+            /**
+             * @description A stream config with its `tests:` (an object or YAML text); only `pipeline.processors` and `tests` are
+             *     used, so input and output may be missing.
+             */
+            config: {
+                [key: string]: unknown;
+            } | string;
+        };
+        /** @description Each case's result, and how many passed and failed. */
+        CasesResponse: {
+            cases: components["schemas"]["CaseResult"][];
+            /** Format: uint */
+            failed: number;
+            /** Format: uint */
+            passed: number;
         };
         /** @description Every component kind, by role. */
         Catalogue: {
@@ -1239,6 +1303,8 @@ export interface components {
             updated_at: number;
             /** Format: int64 */
             version: number;
+            /** @description Why an active stream runs nowhere (`every worker is draining: ...`); absent when it runs or is not active. */
+            waiting?: string | null;
         };
         /** @description A sample message. */
         TestMessage: {
@@ -2375,6 +2441,48 @@ export interface operations {
             };
         };
     };
+    runStreamTests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CasesRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CasesResponse"];
+                };
+            };
+            /** @description missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an error, in the error envelope */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     validateStream: {
         parameters: {
             query?: never;
@@ -3194,6 +3302,52 @@ export interface operations {
         };
     };
     drainWorker: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Drain even when it leaves active streams with no worker to run them (they wait until a worker is resumed
+                 *     or joins). Without it such a drain is refused with 409, listing those streams.
+                 */
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerView"];
+                };
+            };
+            /** @description missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an error, in the error envelope */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resumeWorker: {
         parameters: {
             query?: never;
             header?: never;

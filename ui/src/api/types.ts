@@ -10,6 +10,8 @@ export type KindDoc = S['KindDoc'];
 export type UploadedKind = S['UploadedKind'];
 export type TestResponse = S['TestResponse'];
 export type TestOutput = S['TestOutput'];
+/** `POST /api/v1/streams/tests`: each `tests:` case's result. */
+export type CasesResponse = S['CasesResponse'];
 export type ProcessorView = S['ProcessorView'];
 export type ProcessorVersionView = S['ProcessorVersionView'];
 export type WorkerView = S['WorkerView'];

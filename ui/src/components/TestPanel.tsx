@@ -1,8 +1,9 @@
 // Runs the builder's processors on sample messages (`POST /api/v1/streams/test`) and shows, per message, the
-// output of each step; failed messages are highlighted with their error.
+// output of each step; failed messages are highlighted with their error. The samples and what the processors made
+// of them can be saved as a `tests:` case of the stream, and the stream's cases run (`POST /api/v1/streams/tests`).
 import { useState } from 'react';
 import { ApiError, api, ok, type Detail } from '../api/client';
-import type { TestResponse } from '../api/types';
+import type { CasesResponse, TestResponse } from '../api/types';
 import { ErrorBanner } from './ui';
 
 interface Props {
@@ -13,6 +14,19 @@ interface Props {
   onProblems: (details: Detail[]) => void;
   /** Names of the processors, in order (an uploaded one by its name). */
   labels: string[];
+  /** The stream's `tests:` cases. */
+  cases: unknown[];
+  /** Adds a case to the stream's `tests:`. */
+  onSaveCase: (c: Record<string, unknown>) => void;
+}
+
+/** A payload as a case writes it: JSON as a value, anything else as text. */
+function asValue(payload: string): unknown {
+  try {
+    return JSON.parse(payload);
+  } catch {
+    return payload;
+  }
 }
 
 function stepName(label: string): { n: string; kind: string } {
@@ -30,8 +44,12 @@ function pretty(payload: string): string {
   return payload;
 }
 
-export function TestPanel({ config, initial, onProblems, labels }: Props) {
+export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCase }: Props) {
   const [text, setText] = useState<string>();
+  const [caseName, setCaseName] = useState('');
+  const [saved, setSaved] = useState<string>();
+  const [caseRun, setCaseRun] = useState<CasesResponse>();
+  const [caseError, setCaseError] = useState<unknown>();
   const [result, setResult] = useState<{ inputs: string[]; labels: string[]; response: TestResponse }>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -58,6 +76,44 @@ export function TestPanel({ config, initial, onProblems, labels }: Props) {
     }
   };
 
+  /** The samples, and what leaves the processors as a case sees it: every message handed on by the last step (in
+   * sample order), then those that failed, step by step (in sample order within a step). */
+  const saveCase = () => {
+    if (!result) return;
+    const traces = result.response.results;
+    const steps = traces[0]?.steps.length ?? 0;
+    const out =
+      steps === 0
+        ? result.inputs.map((p) => ({ payload: p, metadata: {}, error: null as string | null | undefined }))
+        : [
+            ...traces.flatMap((t) => t.steps[steps - 1].output.filter((o) => !o.error)),
+            ...Array.from({ length: steps }, (_, i) => traces.flatMap((t) => t.steps[i].output.filter((o) => o.error))).flat(),
+          ];
+    const expect = out.map((o) => {
+      const e: Record<string, unknown> = o.error ? { error: o.error } : { payload: asValue(o.payload) };
+      if (Object.keys(o.metadata).length) e.metadata = o.metadata;
+      return e;
+    });
+    const name = caseName.trim() || `case ${cases.length + 1}`;
+    onSaveCase({ name, input: result.inputs.map((p) => ({ payload: asValue(p) })), expect });
+    setSaved(`Saved as the test case “${name}”: save the stream to keep it.`);
+    setCaseName('');
+  };
+
+  const runCases = async () => {
+    setBusy(true);
+    setCaseError(undefined);
+    setCaseRun(undefined);
+    try {
+      setCaseRun(await ok(api.POST('/api/v1/streams/tests', { body: { config: config as never } })));
+    } catch (e) {
+      setCaseError(e);
+      if (e instanceof ApiError) onProblems(e.details);
+    } finally {
+      setBusy(false);
+    }
+  };
+
   const lines = samples.split('\n').filter((l) => l.trim() !== '').length;
   return (
     <section className="card test-panel" aria-label="Test panel">
@@ -75,8 +131,40 @@ export function TestPanel({ config, initial, onProblems, labels }: Props) {
             {busy ? 'Running…' : `Run on ${lines} message${lines === 1 ? '' : 's'}`}
           </button>
           {lines > 100 && <span className="help warn">At most 100 messages at once.</span>}
+          {cases.length > 0 && (
+            <button type="button" className="btn" onClick={runCases} disabled={busy}>
+              Run the stream's {cases.length} test case{cases.length === 1 ? '' : 's'}
+            </button>
+          )}
         </div>
       </div>
+      <ErrorBanner error={caseError} />
+      {caseRun && (
+        <div className="case-results" aria-label="Test cases">
+          <p className={caseRun.failed ? 'bad' : 'good'} role="status">
+            {caseRun.passed} passed, {caseRun.failed} failed
+          </p>
+          <ul className="plain">
+            {caseRun.cases.map((c, i) => (
+              <li key={i} data-case={c.name} className={c.passed ? 'case ok' : 'case failed'}>
+                <span className={`badge ${c.passed ? 'status-running' : 'status-failed'}`}>{c.passed ? 'ok' : 'FAIL'}</span> <span className="strong">{c.name}</span>
+                {!c.passed && (
+                  <>
+                    <ul className="small">
+                      {c.problems.map((p, j) => (
+                        <li key={j}>{p}</li>
+                      ))}
+                    </ul>
+                    {((c.expected?.length ?? 0) > 0 || c.actual.length > 0) && (
+                      <pre className="case-diff">{[...(c.expected ?? []).map((e) => `- ${e}`), ...c.actual.map((a) => `+ ${a}`)].join('\n')}</pre>
+                    )}
+                  </>
+                )}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       <ErrorBanner error={error} />
       {result?.response.stopped && (
         <p className="help warn" role="status">
@@ -133,6 +221,19 @@ export function TestPanel({ config, initial, onProblems, labels }: Props) {
         </div>
       )}
       {result && result.response.results[0]?.steps.length === 0 && <p className="muted">This stream has no processors: each message goes to the output as it is.</p>}
+      {result && result.response.results.length > 0 && !result.response.stopped && (
+        <div className="row save-case">
+          <input aria-label="Test case name" placeholder={`case ${cases.length + 1}`} value={caseName} onChange={(e) => setCaseName(e.target.value)} />
+          <button type="button" className="btn" onClick={saveCase}>
+            Save as test case
+          </button>
+          {saved && (
+            <span className="help" role="status">
+              {saved}
+            </span>
+          )}
+        </div>
+      )}
     </section>
   );
 }

@@ -31,7 +31,7 @@ export function withProcessors(cfg: Config, list: unknown[]): Config {
   return ordered({ ...cfg, pipeline });
 }
 
-const ORDER = ['input', 'buffer', 'pipeline', 'output', 'on_error', 'replicas'];
+const ORDER = ['input', 'buffer', 'pipeline', 'output', 'on_error', 'replicas', 'tests'];
 
 /** The config with its keys in the documented order (input, buffer, pipeline, output, on_error, replicas). */
 export function ordered(cfg: Config): Config {

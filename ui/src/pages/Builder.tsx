@@ -23,7 +23,7 @@ function nodeOf(path: Path): Selection | undefined {
   if (path[1] === 'input') return 'input';
   if (path[1] === 'output') return 'output';
   if (path[1] === 'pipeline' && path[2] === 'processors' && typeof path[3] === 'number') return `p${path[3]}`;
-  if (['on_error', 'buffer', 'replicas'].includes(String(path[1])) || (path[1] === 'pipeline' && path[2] !== 'processors')) return 'settings';
+  if (['on_error', 'buffer', 'replicas', 'tests'].includes(String(path[1])) || (path[1] === 'pipeline' && path[2] !== 'processors')) return 'settings';
   return undefined;
 }
 
@@ -364,7 +364,13 @@ export function BuilderPage() {
         </section>
       </div>
 
-      <TestPanel config={payloadConfig()} labels={processors.map(labelOf)} initial={initialSamples} onProblems={(d) => (d.length ? showProblems(d) : setErrors((es) => es.filter((e) => !startsWith(e.path, ['config', 'pipeline', 'processors']))))} />
+      <TestPanel
+        config={payloadConfig()}
+        labels={processors.map(labelOf)}
+        initial={initialSamples}
+        cases={Array.isArray(cfg.tests) ? cfg.tests : []}
+        onSaveCase={(c) => change({ ...cfg, tests: [...(Array.isArray(cfg.tests) ? cfg.tests : []), c] })}
+        onProblems={(d) => (d.length ? showProblems(d) : setErrors((es) => es.filter((e) => !startsWith(e.path, ['config', 'pipeline', 'processors']))))} />
     </div>
   );
 }

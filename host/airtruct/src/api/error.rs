@@ -221,9 +221,10 @@ pub const SECRET_NAME: NameRule = NameRule {
     what: "secret",
     max: 128,
     allowed: |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'),
-    first: any,
-    rule: "letters, digits, '_', '-' or '.'",
-    pattern: "^[A-Za-z0-9_.-]{1,128}$",
+    // Not `.` or `..`, which a client's URL would resolve away.
+    first: |c| c != '.',
+    rule: "letters, digits, '_', '-' or '.', not starting with '.'",
+    pattern: "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$",
 };
 
 pub const USER_NAME: NameRule = NameRule {

@@ -1,5 +1,6 @@
 //! `POST /api/v1/streams/test`: runs a config's processors on sample messages, in the sandbox and with no side
-//! effects, and answers the output of each step for each message.
+//! effects, and answers the output of each step for each message; `POST /api/v1/streams/tests` runs a config's
+//! `tests:` cases the same way.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use serde_json::Value;
 use super::checks::{config_value, fetch_uploaded, join, pin_versions, refuse_local_paths};
 use super::error::Body;
 use super::{ApiError, AppState};
+use crate::stream_tests::CaseResult;
 
 /// A sample message.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -101,8 +103,28 @@ pub(super) async fn test(
             )],
         ));
     }
+    let (config, uploaded) = testable(&state, req.config).await?;
+    let engine = state.engine.clone();
+    let result =
+        tokio::task::spawn_blocking(move || run_test(&engine, &config, &uploaded, req.messages))
+            .await
+            .map_err(ApiError::internal)?;
+    result.map(Json).map_err(|errors| {
+        ApiError::invalid(
+            "the processors are not valid",
+            errors
+                .into_iter()
+                .map(|e| ValidationError::new(join("config", &e.path), e.message))
+                .collect(),
+        )
+    })
+}
+
+/// A config as the test endpoints run it: parsed, with no secrets and no local paths (what the processors make
+/// comes back in the answer), uploaded processors pinned and fetched.
+async fn testable(state: &AppState, config: Value) -> Result<(Value, Uploaded), ApiError> {
     let config =
-        config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
+        config_value(config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
     // The answer shows what the processors made, so a secret would come back in clear: refuse them here.
     let secrets: Vec<ValidationError> = airtruct_model::secret_refs(&config)
         .into_iter()
@@ -122,8 +144,8 @@ pub(super) async fn test(
         return Err(ApiError::invalid("the config cannot be tested", secrets));
     }
     let mut config = config;
-    let mut errors = pin_versions(&state, &mut config).await;
-    let (uploaded, fetch_errors) = fetch_uploaded(&state, &config).await;
+    let mut errors = pin_versions(state, &mut config).await;
+    let (uploaded, fetch_errors) = fetch_uploaded(state, &config).await;
     errors.extend(fetch_errors);
     if !errors.is_empty() {
         errors.dedup();
@@ -135,20 +157,75 @@ pub(super) async fn test(
                 .collect(),
         ));
     }
+    Ok((config, uploaded))
+}
+
+/// Runs a config's `tests:` cases.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CasesRequest {
+    /// A stream config with its `tests:` (an object or YAML text); only `pipeline.processors` and `tests` are
+    /// used, so input and output may be missing.
+    #[schemars(schema_with = "super::stream_views::config_schema")]
+    pub config: Value,
+}
+
+/// Each case's result, and how many passed and failed.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CasesResponse {
+    pub cases: Vec<CaseResult>,
+    pub passed: usize,
+    pub failed: usize,
+}
+
+/// `POST /api/v1/streams/tests`: a config's `tests:` cases through its processors, with no side effects.
+pub(super) async fn cases(
+    State(state): State<AppState>,
+    Body(req): Body<CasesRequest>,
+) -> Result<Json<CasesResponse>, ApiError> {
+    // Only the processors and the cases run: the input, output and the rest are never opened, so what they hold
+    // (a secret in a DSN, a path) does not stand in the way.
+    let config =
+        config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    let config: serde_json::Map<String, Value> = config
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| matches!(k.as_str(), "pipeline" | "tests"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (config, uploaded) = testable(&state, Value::Object(config)).await?;
     let engine = state.engine.clone();
-    let result =
-        tokio::task::spawn_blocking(move || run_test(&engine, &config, &uploaded, req.messages))
-            .await
-            .map_err(ApiError::internal)?;
-    result.map(Json).map_err(|errors| {
+    let cases = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + TEST_DEADLINE;
+        crate::stream_tests::run_cases(&engine, &config, &uploaded, Some(deadline))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|errors| {
         ApiError::invalid(
-            "the processors are not valid",
+            "the tests cannot run",
             errors
                 .into_iter()
                 .map(|e| ValidationError::new(join("config", &e.path), e.message))
                 .collect(),
         )
-    })
+    })?;
+    if cases.is_empty() {
+        return Err(ApiError::invalid(
+            "the config has no test cases",
+            vec![ValidationError::new(
+                "config.tests",
+                "add at least one case",
+            )],
+        ));
+    }
+    let passed = cases.iter().filter(|c| c.passed).count();
+    Ok(Json(CasesResponse {
+        failed: cases.len() - passed,
+        passed,
+        cases,
+    }))
 }
 
 fn run_test(

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::checks::{check, config_value, join, pin_versions};
 use super::error::Body;
 use super::stream_views::*;
-use super::{Access, ApiError, AppState, Caller, Route, route, sample};
+use super::{Access, ApiError, AppState, Caller, Route, route, sample, version_number};
 
 /// A stream config in a request: generous for configs, small against floods.
 const CONFIG_BODY_LIMIT: usize = 4 << 20;
@@ -63,6 +63,17 @@ pub fn routes() -> Vec<Route> {
         )
         .body::<sample::TestRequest>()
         .returns::<sample::TestResponse>(200)
+        .body_limit(TEST_BODY_LIMIT),
+        route(
+            M::POST,
+            "/api/v1/streams/tests",
+            Editor,
+            "runStreamTests",
+            "Run a config's tests: cases through its processors and say which passed",
+            sample::cases,
+        )
+        .body::<sample::CasesRequest>()
+        .returns::<sample::CasesResponse>(200)
         .body_limit(TEST_BODY_LIMIT),
         route(
             M::GET,
@@ -255,6 +266,12 @@ async fn update(
 ) -> Result<Json<StreamView>, ApiError> {
     state.store.get_stream(&id).await?;
     let (name, status, config) = check_save(&state, input).await?;
+    // Read after the checks (which may wait on uploads), so the comparison is with what is saved now.
+    let current = state.store.get_stream(&id).await?;
+    if current.name == name && current.status == status && current.config == config {
+        // A save that changes nothing makes no version (`airtruct streams apply` of the same file twice).
+        return Ok(Json(view(&state, current).await?));
+    }
     let s = state
         .store
         .update_stream(&id, &name, status, &config, &caller.username)
@@ -339,11 +356,6 @@ async fn versions(
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
     let versions = state.store.list_versions(&id).await?;
     Ok(Json(versions.into_iter().map(Into::into).collect()))
-}
-
-fn version_number(v: &str) -> Result<i64, ApiError> {
-    v.parse()
-        .map_err(|_| ApiError::bad_request(format!("version \"{v}\" is not a number")))
 }
 
 async fn version(
