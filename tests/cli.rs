@@ -841,7 +841,7 @@ async fn the_api_runs_a_configs_cases_without_opening_its_input_or_output() {
         case["expected"][0].as_str().unwrap().contains("\"ANN\""),
         "{case}"
     );
-    // A secret in a processor would come back in the answer: refused, at its path.
+    // A secret in a processor would come back in the answer: not run, the problem at its path.
     let (status, body) = api
         .post(
             "/api/v1/streams/tests",
@@ -849,14 +849,24 @@ async fn the_api_runs_a_configs_cases_without_opening_its_input_or_output() {
                 "tests": [{"name": "k", "input": [{"payload": "{}"}], "conditions": ["exists(.k)"]}]}}),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cases"].as_array().unwrap().len(), 0, "{body}");
     assert!(
-        body["details"][0]["path"]
+        body["errors"][0]["path"]
             .as_str()
             .unwrap()
             .starts_with("config.pipeline"),
         "{body}"
     );
+    // A case that names a processor the pipeline lacks: the same.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/tests",
+            serde_json::json!({"config": "pipeline: {processors: [{mapping: .a = 1}]}\ntests: [{name: x, input: [{payload: y}], after: 1, expect: []}]\n"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["errors"][0]["path"], "config.tests[0].after", "{body}");
     // Saving a stream with a malformed case is refused like any other config problem.
     let (status, body) = api
         .post(

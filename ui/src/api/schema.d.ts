@@ -760,9 +760,15 @@ export interface components {
                 [key: string]: unknown;
             } | string;
         };
-        /** @description Each case's result, and how many passed and failed. */
+        /**
+         * @description Each case's result, and how many passed and failed; or, when the cases cannot run (a processor or a condition
+         *     that does not compile, a malformed case, a secret in a processor), every problem with its path and no cases. A
+         *     config with no `tests:` has no cases and no problems.
+         */
         CasesResponse: {
             cases: components["schemas"]["CaseResult"][];
+            /** @description What keeps the cases from running, each with its path (`config.tests[0].after`). */
+            errors: components["schemas"]["ValidationError"][];
             /** Format: uint */
             failed: number;
             /** Format: uint */

@@ -105,7 +105,12 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
     setCaseError(undefined);
     setCaseRun(undefined);
     try {
-      setCaseRun(await ok(api.POST('/api/v1/streams/tests', { body: { config: config as never } })));
+      const run = await ok(api.POST('/api/v1/streams/tests', { body: { config: config as never } }));
+      if (run.errors.length > 0) {
+        // The cases cannot run: the problems show at their fields, as on save.
+        setCaseError(new ApiError(400, `The test cases cannot run: ${run.errors.length} problem${run.errors.length === 1 ? '' : 's'}`, run.errors));
+        onProblems(run.errors);
+      } else setCaseRun(run);
     } catch (e) {
       setCaseError(e);
       if (e instanceof ApiError) onProblems(e.details);

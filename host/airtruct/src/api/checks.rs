@@ -13,6 +13,8 @@ use super::AppState;
 /// environment: configs saved through the API use `${secret:NAME}`.
 pub(super) fn config_value(config: Value) -> Result<Value, Vec<ValidationError>> {
     let value = match config {
+        // An empty document is an empty config (every missing section is then reported where it matters).
+        Value::String(text) if text.trim().is_empty() => Value::Object(Default::default()),
         Value::String(text) => {
             airtruct_model::refuse_yaml_aliases(&text)
                 .map_err(|e| vec![ValidationError::new("config", e.message)])?;

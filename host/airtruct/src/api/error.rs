@@ -130,6 +130,14 @@ where
                 };
                 ApiError::new(status, message)
             })?;
+        // Every body the API takes is a JSON object; serde would also read a struct from an array (`["x"]`).
+        if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+            && *first != b'{'
+        {
+            return Err(ApiError::bad_request(
+                "the body must be a JSON object ({...})",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         let error = match serde_path_to_error::deserialize(de) {
             Ok(body) => return Ok(Body(body)),

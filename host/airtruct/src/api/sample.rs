@@ -170,23 +170,43 @@ pub struct CasesRequest {
     pub config: Value,
 }
 
-/// Each case's result, and how many passed and failed.
-#[derive(Debug, Serialize, JsonSchema)]
+/// Each case's result, and how many passed and failed; or, when the cases cannot run (a processor or a condition
+/// that does not compile, a malformed case, a secret in a processor), every problem with its path and no cases. A
+/// config with no `tests:` has no cases and no problems.
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct CasesResponse {
     pub cases: Vec<CaseResult>,
     pub passed: usize,
     pub failed: usize,
+    /// What keeps the cases from running, each with its path (`config.tests[0].after`).
+    pub errors: Vec<ValidationError>,
 }
 
-/// `POST /api/v1/streams/tests`: a config's `tests:` cases through its processors, with no side effects.
+/// `POST /api/v1/streams/tests`: a config's `tests:` cases through its processors, with no side effects. Like
+/// `POST /api/v1/streams/validate`, a config that cannot run answers its problems, not a refusal.
 pub(super) async fn cases(
     State(state): State<AppState>,
     Body(req): Body<CasesRequest>,
 ) -> Result<Json<CasesResponse>, ApiError> {
+    let problems = |errors: Vec<ValidationError>| {
+        Ok(Json(CasesResponse {
+            errors,
+            ..Default::default()
+        }))
+    };
+    // A config that is not an object or its text is a malformed request, not a config that cannot run.
+    if !(req.config.is_object() || req.config.is_string()) {
+        return Err(ApiError::invalid(
+            "the request body is not valid",
+            config_value(req.config).err().unwrap_or_default(),
+        ));
+    }
     // Only the processors and the cases run: the input, output and the rest are never opened, so what they hold
     // (a secret in a DSN, a path) does not stand in the way.
-    let config =
-        config_value(req.config).map_err(|e| ApiError::invalid("the config is not valid", e))?;
+    let config = match config_value(req.config) {
+        Ok(c) => c,
+        Err(errors) => return problems(errors),
+    };
     let config: serde_json::Map<String, Value> = config
         .as_object()
         .into_iter()
@@ -194,38 +214,41 @@ pub(super) async fn cases(
         .filter(|(k, _)| matches!(k.as_str(), "pipeline" | "tests"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let (config, uploaded) = testable(&state, Value::Object(config)).await?;
+    let (config, uploaded) = match testable(&state, Value::Object(config)).await {
+        Ok(t) => t,
+        Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST => {
+            return problems(if e.body.details.is_empty() {
+                vec![ValidationError::new("config", e.body.error)]
+            } else {
+                e.body.details
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let engine = state.engine.clone();
-    let cases = tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + TEST_DEADLINE;
         crate::stream_tests::run_cases(&engine, &config, &uploaded, Some(deadline))
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(|errors| {
-        ApiError::invalid(
-            "the tests cannot run",
+    .map_err(ApiError::internal)?;
+    match run {
+        Ok(cases) => {
+            let passed = cases.iter().filter(|c| c.passed).count();
+            Ok(Json(CasesResponse {
+                failed: cases.len() - passed,
+                passed,
+                cases,
+                errors: Vec::new(),
+            }))
+        }
+        Err(errors) => problems(
             errors
                 .into_iter()
                 .map(|e| ValidationError::new(join("config", &e.path), e.message))
                 .collect(),
-        )
-    })?;
-    if cases.is_empty() {
-        return Err(ApiError::invalid(
-            "the config has no test cases",
-            vec![ValidationError::new(
-                "config.tests",
-                "add at least one case",
-            )],
-        ));
+        ),
     }
-    let passed = cases.iter().filter(|c| c.passed).count();
-    Ok(Json(CasesResponse {
-        failed: cases.len() - passed,
-        passed,
-        cases,
-    }))
 }
 
 fn run_test(
