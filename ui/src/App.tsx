@@ -85,20 +85,23 @@ export function App() {
   return (
     <div className="shell">
       <nav className="sidebar" aria-label="Main">
-        <div className="brand">
-          <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
-            <rect width="24" height="24" rx="6" fill="currentColor" />
-            <path d="M5 16h5l3-8h6" stroke="#fff" strokeWidth="2.4" fill="none" strokeLinecap="round" strokeLinejoin="round" />
-          </svg>
-          Airtruct
+        {/* The sidebar runs the page's whole height; its contents stay in view as the page scrolls. */}
+        <div className="sidebar-inner">
+          <div className="brand">
+            <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true">
+              <rect width="24" height="24" rx="6" fill="currentColor" />
+              <path d="M5 16h5l3-8h6" stroke="#fff" strokeWidth="2.4" fill="none" strokeLinecap="round" strokeLinejoin="round" />
+            </svg>
+            Airtruct
+          </div>
+          <NavLink to="/streams">Streams</NavLink>
+          <NavLink to="/processors">Processors</NavLink>
+          <NavLink to="/workers">Workers</NavLink>
+          <NavLink to="/secrets">Secrets</NavLink>
+          <NavLink to="/files">Files</NavLink>
+          <NavLink to="/audit">Audit</NavLink>
+          {access?.isAdmin && <NavLink to="/users">Users</NavLink>}
         </div>
-        <NavLink to="/streams">Streams</NavLink>
-        <NavLink to="/processors">Processors</NavLink>
-        <NavLink to="/workers">Workers</NavLink>
-        <NavLink to="/secrets">Secrets</NavLink>
-        <NavLink to="/files">Files</NavLink>
-        <NavLink to="/audit">Audit</NavLink>
-        {access?.isAdmin && <NavLink to="/users">Users</NavLink>}
       </nav>
       <div className="main">
         <header className="topbar">

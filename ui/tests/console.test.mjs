@@ -79,9 +79,10 @@ async function expectText(locator, re, what, timeout = 15000) {
 }
 
 let shotN = 0;
-async function shot(name) {
+/** A screenshot of the window (or, with `fullPage`, of the whole page) as test-results/screenshots/NN-name.png. */
+async function shot(name, { fullPage = false } = {}) {
   shotN++;
-  await page.screenshot({ path: path.join(SHOTS, `${String(shotN).padStart(2, '0')}-${name}.png`), fullPage: false });
+  await page.screenshot({ path: path.join(SHOTS, `${String(shotN).padStart(2, '0')}-${name}.png`), fullPage });
 }
 
 async function number(locator) {
@@ -504,6 +505,90 @@ test('save an invalid draft as paused, then delete it with a confirmation', asyn
   await shot('delete-confirmation');
   await page.getByRole('dialog').getByRole('button', { name: 'Delete stream' }).click();
   await waitFor('the draft gone', async () => (await row.count()) === 0);
+  await page.locator('tr[data-stream=orders]').waitFor();
+});
+
+test('an optional object (kafka sasl) stays closed, without required marks, until added; Remove takes it out', async () => {
+  await page.getByRole('button', { name: 'New stream' }).click();
+  await page.getByRole('heading', { name: 'New stream' }).waitFor();
+  await page.locator('.pick[data-kind=kafka]').click();
+  const form = page.getByRole('region', { name: 'Component' });
+  const yaml = page.getByLabel('YAML config');
+  const sasl = form.locator('[data-field="config.input.kafka.sasl"]');
+  const saslFields = form.locator('[data-field^="config.input.kafka.sasl."]');
+  const marked = async () => (await form.locator('.field-label:has(.req), legend:has(.req)').allInnerTexts()).map((t) => t.replace(/\s*\*\s*$/, '')).sort();
+  await sasl.getByRole('button', { name: 'Add sasl' }).waitFor();
+  await expectText(sasl, /SASL authentication/, 'the description of sasl');
+  assert.equal(await saslFields.count(), 0, 'no field of sasl while it is closed');
+  assert.deepEqual(await marked(), ['brokers', 'consumer_group', 'topics'], 'only what kafka requires is marked');
+  assert.doesNotMatch(await yaml.inputValue(), /sasl/);
+  await sasl.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-optional-closed');
+  // Added: its fields, marked as required inside it, and `sasl:` in the YAML.
+  await sasl.getByRole('button', { name: 'Add sasl' }).click();
+  await waitFor('sasl in the YAML', async () => /\n\s+sasl:\n/.test(await yaml.inputValue()));
+  assert.deepEqual(await marked(), ['brokers', 'consumer_group', 'mechanism', 'password', 'topics', 'username'], 'the fields sasl requires marked');
+  await sasl.getByLabel('mechanism').fill('SCRAM-SHA-256');
+  await waitFor('the mechanism in the YAML', async () => /sasl:\n\s+mechanism: SCRAM-SHA-256/.test(await yaml.inputValue()));
+  await sasl.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-optional-open');
+  // Removed: absent again.
+  await sasl.getByRole('button', { name: 'Remove sasl' }).click();
+  await waitFor('sasl gone from the YAML', async () => !/sasl/.test(await yaml.inputValue()));
+  assert.equal(await saslFields.count(), 0, 'no field of sasl once removed');
+  // A config that has it (loaded, or written in the YAML) shows it open.
+  const withSasl = (await yaml.inputValue()).replace('topics: []', 'topics: []\n    sasl:\n      mechanism: PLAIN\n      username: reader\n      password: ${secret:kafka_password}');
+  await yaml.fill(withSasl);
+  await waitFor('the sasl of the YAML in the form', async () => (await sasl.getByLabel('username').count()) > 0 && (await sasl.getByLabel('username').inputValue()) === 'reader');
+});
+
+test('a map (kafka options) is edited as keys and values; a key given twice is flagged and not written', async () => {
+  const options = page.locator('[data-field="config.input.kafka.options"]');
+  const yaml = page.getByLabel('YAML config');
+  const entry = (what, n) => options.getByLabel(`${what} ${n}`, { exact: true });
+  assert.equal(await options.locator('textarea').count(), 0, 'no YAML text area for the options');
+  await options.getByRole('button', { name: 'Add entry' }).click();
+  await entry('Key', 1).fill('fetch.max.bytes');
+  await entry('Value', 1).fill('1048576');
+  await options.getByRole('button', { name: 'Add entry' }).click();
+  await entry('Key', 2).fill('client.id');
+  await entry('Value', 2).fill('airtruct-console');
+  const both = /options:\n\s+fetch\.max\.bytes: "1048576"\n\s+client\.id: airtruct-console(\n|$)/;
+  await waitFor('both options in the YAML', async () => both.test(await yaml.inputValue()));
+  // A key given twice, or none: the row says so and the config keeps its last good entries.
+  await entry('Key', 2).fill('fetch.max.bytes');
+  await expectText(options.locator('[data-entry="2"] .field-error'), /already used/, 'the repeated key flagged');
+  assert.match(await yaml.inputValue(), both, 'the config unchanged while a key repeats');
+  await options.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-map');
+  await entry('Key', 2).fill('');
+  await expectText(options.locator('[data-entry="2"] .field-error'), /needs a key/, 'the missing key flagged');
+  assert.match(await yaml.inputValue(), both, 'the config unchanged while a key is missing');
+  await entry('Key', 2).fill('client.id');
+  await waitFor('the key errors gone', async () => (await options.locator('.field-error').count()) === 0);
+  // An entry removed leaves the YAML.
+  await options.getByRole('button', { name: 'Remove entry 1' }).click();
+  await waitFor('only client.id left', async () => /options:\n\s+client\.id: airtruct-console(\n|$)/.test(await yaml.inputValue()) && !/fetch\.max\.bytes/.test(await yaml.inputValue()));
+});
+
+test('on a page longer than the window the sidebar runs its whole height, its links in view', async () => {
+  // The builder with kafka's form (sasl open) and the test panel is longer than the window.
+  const measure = () =>
+    page.evaluate(() => {
+      const side = document.querySelector('.sidebar').getBoundingClientRect();
+      const link = document.querySelector('.sidebar a').getBoundingClientRect();
+      return { top: side.top + scrollY, bottom: side.bottom + scrollY, page: document.documentElement.scrollHeight, window: innerHeight, link: link.top };
+    });
+  const before = await measure();
+  assert.ok(before.page > before.window * 1.5, `a long page: ${JSON.stringify(before)}`);
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await waitFor('the end of the page', () => page.evaluate(() => scrollY + innerHeight >= document.documentElement.scrollHeight - 1));
+  const end = await measure();
+  assert.ok(end.top <= 0 && end.bottom >= end.page - 1, `the sidebar from the top of the page to its bottom: ${JSON.stringify(end)}`);
+  assert.ok(end.link >= 0 && end.link < end.window, `the links in the window: ${JSON.stringify(end)}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot('long-page', { fullPage: true });
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
   await page.locator('tr[data-stream=orders]').waitFor();
 });
 

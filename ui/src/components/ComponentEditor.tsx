@@ -202,7 +202,8 @@ function UploadedEditor(p: { up: UploadedKind; wasmDoc?: KindDoc; value: unknown
       {limitsSchema !== undefined && (
         <details className="limits" open={o.limits !== undefined || under(p.errors, limitsPath).length > 0}>
           <summary>Limits: memory, time and output of each batch</summary>
-          <SchemaForm schema={limitsSchema} root={wasmSchema} name="limits" value={o.limits} onChange={(v) => set('limits', v)} path={limitsPath} errors={under(p.errors, limitsPath)} />
+          {/* The details open and close it: its fields show without an Add button (`required`). */}
+          <SchemaForm schema={limitsSchema} root={wasmSchema} name="limits" required value={o.limits} onChange={(v) => set('limits', v)} path={limitsPath} errors={under(p.errors, limitsPath)} />
         </details>
       )}
     </>

@@ -1,9 +1,10 @@
 // A form generated from a JSON Schema: every field with its label, description and the validation errors
-// whose path falls on it. Anything the generator has no control for is edited as YAML in place.
+// whose path falls on it. An optional object stays closed until it is added; a map is edited entry by entry.
+// Anything the generator has no control for is edited as YAML in place.
 import { useEffect, useRef, useState } from 'react';
 import YAML from 'yaml';
-import { type FieldError, type Path, equal, fieldId, under } from '../lib/paths';
-import { type Schema, boundsOf, boundsText, defaultFor, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
+import { type FieldError, type Path, equal, fieldId, formatPath, under } from '../lib/paths';
+import { type Schema, boundsOf, boundsText, defaultFor, hasDefault, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
 import { Prose } from './Text';
 
 interface Props {
@@ -105,18 +106,62 @@ export function SchemaForm(props: Props) {
         </>
       );
       if (top) return <div className="form-object" id={fieldId(path)}>{body}</div>;
+      // An optional object without a default of its own (`sasl: Option<KafkaSasl>`) is there only when added:
+      // absent, it is closed and none of its fields (nor their required marks) show.
+      const closable = optional && !hasDefault(s);
+      const absent = props.value === undefined || props.value === null;
+      const what = label ?? 'options';
+      const description = s.description && (
+        <p className="help">
+          <Prose text={s.description as string} />
+        </p>
+      );
+      if (closable && absent) {
+        return (
+          <fieldset className="form-object nested closed" id={fieldId(path)} data-field={path.join('.')}>
+            {label && <legend>{label}</legend>}
+            {description}
+            <button type="button" className="btn small" onClick={() => props.onChange(defaultFor(s, root) ?? {})}>
+              Add {what}
+            </button>
+            <FieldErrors errors={errors} />
+          </fieldset>
+        );
+      }
       return (
-        <fieldset className="form-object nested" id={fieldId(path)}>
+        <fieldset className="form-object nested" id={fieldId(path)} data-field={path.join('.')}>
           {label && <legend>{label}</legend>}
-          {s.description && (
-            <p className="help">
-              <Prose text={s.description as string} />
-            </p>
+          {closable ? (
+            <div className="object-head">
+              {description || <span />}
+              <button type="button" className="btn small ghost" aria-label={`Remove ${what}`} onClick={() => props.onChange(undefined)}>
+                Remove
+              </button>
+            </div>
+          ) : (
+            description
           )}
           {body}
         </fieldset>
       );
     }
+    case 'map':
+      return (
+        <fieldset className="form-object nested" id={fieldId(path)} data-field={path.join('.')}>
+          {label && (
+            <legend>
+              {label}
+              {!optional && <span className="req"> *</span>}
+            </legend>
+          )}
+          {s.description && (
+            <p className="help">
+              <Prose text={s.description as string} />
+            </p>
+          )}
+          <MapInput values={shape.values} root={root} value={props.value} optional={optional} onChange={props.onChange} path={path} errors={errors} />
+        </fieldset>
+      );
     case 'variants': {
       const i = Math.max(0, variantIndex(shape.variants, props.value, root));
       const choose = (j: number) => {
@@ -219,7 +264,7 @@ export function SchemaForm(props: Props) {
       const items = resolve(shape.items, root);
       const itemLabel = (items.title as string | undefined) ?? 'item';
       return (
-        <fieldset className="form-object nested" id={fieldId(path)}>
+        <fieldset className="form-object nested" id={fieldId(path)} data-field={path.join('.')}>
           {label && (
             <legend>
               {label}
@@ -274,7 +319,137 @@ function extraKeys(obj: Record<string, unknown>, keys: Set<string>): string[] {
   return Object.keys(obj).filter((k) => !keys.has(k));
 }
 
-function NumberInput(p: { id: string; value: unknown; integer: boolean; placeholder?: string; onChange: (v: unknown) => void }) {
+interface Entry {
+  /** A React key: the key itself changes as it is typed. */
+  id: number;
+  key: string;
+  value: unknown;
+}
+
+/** JSON with object keys sorted: the same map whatever the order of its entries. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  ) ?? '';
+}
+
+/**
+ * A map (`additionalProperties`, a `HashMap` in Rust) as rows of a key and a value. Every key must be given and
+ * differ from the others: until they do, the rows say what is wrong and the value is left as it was. A row with
+ * neither key nor value (one just added) is not part of the value yet.
+ */
+function MapInput(p: { values: Schema; root: unknown; value: unknown; optional: boolean; onChange: (v: unknown) => void; path: Path; errors: FieldError[] }) {
+  const ids = useRef(0);
+  const toEntries = (v: unknown): Entry[] =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v as Record<string, unknown>).map(([key, value]) => ({ id: ids.current++, key, value })) : [];
+  const [entries, setEntries] = useState<Entry[]>(() => toEntries(p.value));
+  const last = useRef(canonical(p.value));
+  useEffect(() => {
+    const now = canonical(p.value);
+    if (now !== last.current) {
+      last.current = now;
+      setEntries(toEntries(p.value));
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [p.value]);
+  const empty = canonical(defaultFor(p.values, p.root));
+  const blank = (e: Entry) => e.key === '' && (e.value === undefined || e.value === null || e.value === '' || canonical(e.value) === empty);
+  const problems = (list: Entry[]) =>
+    list.map((e, i) => {
+      if (blank(e)) return undefined;
+      if (e.key === '') return 'This entry needs a key.';
+      if (list.slice(0, i).some((o) => o.key === e.key)) return `The key "${e.key}" is already used above.`;
+      return undefined;
+    });
+  const update = (next: Entry[]) => {
+    setEntries(next);
+    if (problems(next).some((x) => x !== undefined)) return;
+    const obj = Object.fromEntries(next.filter((e) => !blank(e)).map((e) => [e.key, e.value]));
+    const v = Object.keys(obj).length === 0 && p.optional ? undefined : obj;
+    last.current = canonical(v);
+    p.onChange(v);
+  };
+  const mine = problems(entries);
+  const keyed = new Set(entries.filter((e) => e.key !== '').map((e) => e.key));
+  const rest = p.errors.filter((e) => !(e.path.length > p.path.length && keyed.has(String(e.path[p.path.length]))));
+  return (
+    <>
+      {entries.length > 0 && (
+        <div className="map-entries">
+          {entries.map((e, i) => {
+            const problem = mine[i];
+            const own: FieldError[] = [
+              ...(problem ? [{ path: [...p.path, e.key], text: formatPath([...p.path, e.key]), message: problem }] : []),
+              ...(e.key === '' || entries.findIndex((o) => o.key === e.key) !== i ? [] : under(p.errors, [...p.path, e.key])),
+            ];
+            const set = (patch: Partial<Entry>) => update(entries.map((o, j) => (j === i ? { ...o, ...patch } : o)));
+            return (
+              <div className={`map-entry${own.length ? ' has-error' : ''}`} key={e.id} data-entry={i + 1}>
+                <div className="map-entry-row">
+                  <input type="text" className="map-key" aria-label={`Key ${i + 1}`} placeholder="key" value={e.key} onChange={(ev) => set({ key: ev.target.value })} />
+                  <EntryValue schema={p.values} root={p.root} label={`Value ${i + 1}`} value={e.value} onChange={(v) => set({ value: v })} />
+                  <button type="button" className="btn small ghost" aria-label={`Remove entry ${i + 1}`} onClick={() => update(entries.filter((_, j) => j !== i))}>
+                    Remove
+                  </button>
+                </div>
+                <FieldErrors errors={own} />
+              </div>
+            );
+          })}
+        </div>
+      )}
+      <button type="button" className="btn small" onClick={() => setEntries([...entries, { id: ids.current++, key: '', value: defaultFor(p.values, p.root) }])}>
+        Add entry
+      </button>
+      <FieldErrors errors={rest} />
+    </>
+  );
+}
+
+/** The value of a map entry: a control of its own for a simple value, YAML for the rest. */
+function EntryValue(p: { schema: Schema; root: unknown; label: string; value: unknown; onChange: (v: unknown) => void }) {
+  const { schema: s } = unwrapNullable(resolve(p.schema, p.root), p.root);
+  const shape = shapeOf(s, p.root);
+  switch (shape.kind) {
+    case 'string': {
+      const v = typeof p.value === 'string' ? p.value : p.value === undefined || p.value === null ? '' : String(p.value);
+      return (
+        <input
+          type="text"
+          aria-label={p.label}
+          placeholder="value"
+          value={v}
+          onChange={(e) => p.onChange(shape.numeric && /^-?\d+(\.\d+)?$/.test(e.target.value.trim()) ? Number(e.target.value.trim()) : e.target.value)}
+        />
+      );
+    }
+    case 'number':
+      return <NumberInput label={p.label} value={p.value} integer={shape.integer} placeholder="value" onChange={p.onChange} />;
+    case 'boolean':
+      return (
+        <label className="check">
+          <input type="checkbox" aria-label={p.label} checked={Boolean(p.value)} onChange={(e) => p.onChange(e.target.checked)} />
+        </label>
+      );
+    case 'enum': {
+      const idx = shape.options.findIndex((o) => o.value === p.value);
+      return (
+        <select aria-label={p.label} value={idx < 0 ? '' : String(idx)} onChange={(e) => p.onChange(e.target.value === '' ? undefined : shape.options[Number(e.target.value)].value)}>
+          {idx < 0 && <option value="">—</option>}
+          {shape.options.map((o, j) => (
+            <option key={j} value={String(j)} title={o.description}>
+              {o.label}
+            </option>
+          ))}
+        </select>
+      );
+    }
+    default:
+      return <YamlInput label={p.label} value={p.value} onChange={p.onChange} />;
+  }
+}
+
+function NumberInput(p: { id?: string; label?: string; value: unknown; integer: boolean; placeholder?: string; onChange: (v: unknown) => void }) {
   const [text, setText] = useState(p.value === undefined || p.value === null ? '' : String(p.value));
   useEffect(() => {
     const asNumber = text.trim() === '' ? undefined : Number(text);
@@ -286,6 +461,7 @@ function NumberInput(p: { id: string; value: unknown; integer: boolean; placehol
   return (
     <input
       id={p.id}
+      aria-label={p.label}
       type="text"
       inputMode={p.integer ? 'numeric' : 'decimal'}
       value={text}
@@ -302,7 +478,7 @@ function NumberInput(p: { id: string; value: unknown; integer: boolean; placehol
 }
 
 /** A value edited as YAML text, for what the schema does not describe field by field. */
-export function YamlInput(p: { id?: string; value: unknown; onChange: (v: unknown) => void; rows?: number }) {
+export function YamlInput(p: { id?: string; label?: string; value: unknown; onChange: (v: unknown) => void; rows?: number }) {
   const toText = (v: unknown) => (v === undefined ? '' : YAML.stringify(v, { lineWidth: 0 }).trimEnd());
   const [text, setText] = useState(toText(p.value));
   const [error, setError] = useState<string>();
@@ -319,6 +495,7 @@ export function YamlInput(p: { id?: string; value: unknown; onChange: (v: unknow
     <>
       <textarea
         id={p.id}
+        aria-label={p.label}
         className="code"
         spellCheck={false}
         rows={p.rows ?? Math.min(12, Math.max(3, text.split('\n').length + 1))}

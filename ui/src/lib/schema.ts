@@ -1,5 +1,5 @@
 // Reading JSON Schema (as the components catalogue gives it, from schemars or from a component's own
-// description) for form generation: references, nullable wrappers, enums and variants.
+// description) for form generation: references, nullable wrappers, enums, variants and maps.
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Schema = { [k: string]: any };
@@ -8,6 +8,8 @@ export type Shape =
   | { kind: 'enum'; options: { value: unknown; label: string; description?: string }[] }
   | { kind: 'variants'; variants: Schema[] }
   | { kind: 'object'; properties: [string, Schema][]; required: Set<string> }
+  /** An object of any keys whose values all follow one schema (`additionalProperties`), a `HashMap` in Rust. */
+  | { kind: 'map'; values: Schema }
   | { kind: 'array'; items: Schema }
   | { kind: 'string'; numeric?: boolean }
   | { kind: 'number'; integer: boolean }
@@ -99,7 +101,11 @@ export function shapeOf(schema: Schema, root: unknown): Shape {
   }
   if (type === 'object' || (type === undefined && s.properties)) {
     const props = Object.entries(asSchema(s.properties)) as [string, Schema][];
-    if (props.length === 0) return s.additionalProperties === false ? { kind: 'none' } : { kind: 'any' };
+    if (props.length === 0) {
+      if (s.additionalProperties === false) return { kind: 'none' };
+      const values = s.additionalProperties;
+      return values && typeof values === 'object' && !Array.isArray(values) ? { kind: 'map', values: values as Schema } : { kind: 'any' };
+    }
     return { kind: 'object', properties: props, required: new Set(Array.isArray(s.required) ? s.required : []) };
   }
   if (type === 'array') return { kind: 'array', items: asSchema(s.items) };
@@ -126,6 +132,7 @@ export function variantIndex(variants: Schema[], value: unknown, root: unknown):
       case 'array':
         return t === 'array';
       case 'object':
+      case 'map':
         return t === 'object';
       case 'enum':
         return sh.options.some((o) => o.value === value);
@@ -162,6 +169,8 @@ export function defaultFor(schema: unknown, root: unknown, depth = 0): unknown {
       }
       return out;
     }
+    case 'map':
+      return {};
     case 'array':
       return [];
     case 'string':
@@ -182,6 +191,8 @@ export function variantLabel(v: Schema, root: unknown): string {
   switch (sh.kind) {
     case 'object':
       return 'options';
+    case 'map':
+      return 'entries';
     case 'string':
       return 'text';
     case 'array':
@@ -189,6 +200,11 @@ export function variantLabel(v: Schema, root: unknown): string {
     default:
       return sh.kind;
   }
+}
+
+/** Whether a schema sets a default other than null: a property left out then still has a value. */
+export function hasDefault(s: Schema): boolean {
+  return s.default !== undefined && s.default !== null;
 }
 
 /** The bounds every value of a format has (schemars writes them for sized integers): not worth saying. */
