@@ -10,7 +10,7 @@ use airtruct_connectors::inputs::http_server::{
     HttpServerInputConfig, await_reply, from_http, to_http,
 };
 use airtruct_runtime::ingest::IngestResponse;
-use airtruct_store::{StoreError, StreamRecord, StreamStatus};
+use airtruct_store::StreamStatus;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use serde_json::Value;
@@ -38,23 +38,6 @@ pub async fn nested(
     to_http(handle(state, stream, rest, req).await)
 }
 
-/// A stream by id, else by its name when one stream has it.
-async fn find(state: &AppState, key: &str) -> Result<Option<StreamRecord>, StoreError> {
-    match state.store.get_stream(key).await {
-        Ok(s) => return Ok(Some(s)),
-        Err(StoreError::NotFound(_)) => {}
-        Err(e) => return Err(e),
-    }
-    let mut named: Vec<StreamRecord> = state
-        .store
-        .list_streams()
-        .await?
-        .into_iter()
-        .filter(|s| s.name == key)
-        .collect();
-    Ok(if named.len() == 1 { named.pop() } else { None })
-}
-
 /// How long the stream's input lets a caller wait: its `http_server` options read through their type, so the
 /// default is the input's own.
 fn timeout_of(config: &Value) -> Duration {
@@ -71,7 +54,7 @@ fn http_server_options(config: &Value) -> Value {
 }
 
 async fn handle(state: AppState, key: String, rest: String, req: Request) -> IngestResponse {
-    let stream = match find(&state, &key).await {
+    let stream = match state.ingest_stream(&key).await {
         Ok(Some(s)) => s,
         Ok(None) => return IngestResponse::error(404, &format!("no stream \"{key}\"")),
         Err(e) => {

@@ -72,7 +72,22 @@ pub struct Coordinator {
     pub policy: Arc<Policy>,
     /// KiB of ingest request bodies being forwarded to workers at once.
     pub ingest_budget: tokio::sync::Semaphore,
+    /// The streams `/ingest/{stream}` found lately, by the key it was called with: a request costs no store
+    /// query while nothing changed (see [`Coordinator::ingest_stream`]).
+    ingest_streams: Mutex<IngestStreams>,
 }
+
+/// Streams found by `/ingest` keys, good while the change counter stands and for at most a second (a worker's
+/// report of a stream's end does not move the counter).
+#[derive(Default)]
+struct IngestStreams {
+    generation: u64,
+    since: Option<std::time::Instant>,
+    by_key: HashMap<String, Arc<airtruct_store::StreamRecord>>,
+}
+
+/// How long a stream found by an `/ingest` key is used without asking the store again.
+const INGEST_STREAM_TTL: Duration = Duration::from_secs(1);
 
 /// The most ingest request bodies held at once while being forwarded (64 MiB, in KiB).
 pub const INGEST_BUDGET_KIB: usize = 64 << 10;
@@ -118,7 +133,54 @@ impl Coordinator {
             ingest,
             policy,
             ingest_budget: tokio::sync::Semaphore::new(INGEST_BUDGET_KIB),
+            ingest_streams: Mutex::new(IngestStreams::default()),
         }
+    }
+
+    /// The stream an `/ingest/{key}` request is for: by id, else by its name when one stream has it. Answered from
+    /// memory while no stream changed (and for at most a second), from the store otherwise.
+    pub async fn ingest_stream(
+        &self,
+        key: &str,
+    ) -> Result<Option<Arc<airtruct_store::StreamRecord>>, airtruct_store::StoreError> {
+        let generation = *self.changes.borrow();
+        {
+            let mut cache = self.ingest_streams.lock().unwrap();
+            let fresh = cache.generation == generation
+                && cache.since.is_some_and(|t| t.elapsed() < INGEST_STREAM_TTL);
+            if !fresh {
+                *cache = IngestStreams {
+                    generation,
+                    since: Some(std::time::Instant::now()),
+                    by_key: HashMap::new(),
+                };
+            } else if let Some(s) = cache.by_key.get(key) {
+                return Ok(Some(s.clone()));
+            }
+        }
+        let found = match self.store.get_stream(key).await {
+            Ok(s) => Some(s),
+            Err(airtruct_store::StoreError::NotFound(_)) => {
+                let mut named: Vec<_> = self
+                    .store
+                    .list_streams()
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.name == key)
+                    .collect();
+                if named.len() == 1 { named.pop() } else { None }
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(found) = found.map(Arc::new) else {
+            // Unknown keys are not kept: a caller cannot grow the map with made-up names.
+            return Ok(None);
+        };
+        let mut cache = self.ingest_streams.lock().unwrap();
+        if cache.generation == generation {
+            cache.by_key.insert(key.to_string(), found.clone());
+        }
+        Ok(Some(found))
     }
 
     /// The credential a registered worker sends on every later call: its id and a MAC of it made with the
