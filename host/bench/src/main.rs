@@ -6,6 +6,7 @@
 mod control;
 mod ingest;
 mod kafka;
+mod scale;
 mod soak;
 
 use std::sync::Arc;
@@ -411,6 +412,10 @@ fn main() {
     }
     if sections == "ingest" || (sections == "all" && ingest::wrk_installed()) {
         ingest::ingest();
+    }
+    // A few minutes and two hundred streams: only when asked for.
+    if sections == "scale" {
+        scale::scale();
     }
     // Ten minutes by default (SOAK_SECONDS): only when asked for.
     if sections == "soak" {
