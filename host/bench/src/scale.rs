@@ -128,7 +128,7 @@ pub fn scale() {
             let after = rss_mib(pid);
             println!(
                 "{streams} streams (generate every 100 ms -> mapping -> filter -> drop, {} messages a second in all), \
-                 all running {:.1} s after the first was saved:\n",
+                 all running {:.1} s after the last was saved:\n",
                 streams * 10,
                 to_start.as_secs_f64()
             );
