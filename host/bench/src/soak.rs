@@ -58,7 +58,7 @@ fn distinct_ns(table: &str) -> BTreeSet<u64> {
         .collect()
 }
 
-fn rss_mib(pid: u32) -> f64 {
+pub(crate) fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
