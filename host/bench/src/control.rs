@@ -52,6 +52,23 @@ pub(crate) fn spawn(dir: &Path, args: &[&str]) -> Proc {
     )
 }
 
+/// Starts `airtruct standalone` with its data in `dir/data_name` and `extra` flags; the process and its API's base
+/// URL.
+pub(crate) fn standalone(dir: &Path, data_name: &str, extra: &[&str]) -> (Proc, String) {
+    let data = dir.join(data_name);
+    let mut args = vec![
+        "standalone",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().expect("a UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let mut p = spawn(dir, &args);
+    let base = api_base(&mut p);
+    (p, base)
+}
+
 /// Starts the coordinator and reads its address from its log.
 fn coordinator(dir: &Path) -> (Proc, String) {
     let data = dir.join("data");

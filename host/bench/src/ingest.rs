@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::control::{Api, api_base, spawn};
+use crate::control::{Api, standalone};
 
 /// Connections and seconds per `wrk` run (`INGEST_SECONDS` overrides the seconds).
 const CONNECTIONS: u32 = 32;
@@ -72,18 +72,7 @@ pub fn ingest() {
     );
     let dir = std::env::temp_dir().join(format!("airtruct-ingest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("data");
-    let mut server = spawn(
-        &dir,
-        &[
-            "standalone",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-    );
-    let base = api_base(&mut server);
+    let (server, base) = standalone(&dir, "data", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let api = Api::login(&base).await;

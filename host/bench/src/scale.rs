@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::control::{Api, api_base, binary, spawn};
+use crate::control::{Api, binary, standalone};
 use crate::soak::rss_mib;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -54,19 +54,8 @@ pub fn scale() {
 
     // Many streams on the one worker of a standalone server.
     {
-        let data = dir.join("data");
-        let mut server = spawn(
-            &dir,
-            &[
-                "standalone",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ],
-        );
+        let (server, base) = standalone(&dir, "data", &[]);
         let pid = server.0.id();
-        let base = api_base(&mut server);
         rt.block_on(async {
             let api = Api::login(&base).await;
             // The built-in components compile in the background at startup: let that finish first.
@@ -190,18 +179,7 @@ pub fn scale() {
 
     // Latency at a steady rate.
     {
-        let data = dir.join("data-latency");
-        let mut server = spawn(
-            &dir,
-            &[
-                "standalone",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ],
-        );
-        let base = api_base(&mut server);
+        let (server, base) = standalone(&dir, "data-latency", &[]);
         rt.block_on(latency(&base, rate));
         drop(server);
     }

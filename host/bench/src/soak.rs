@@ -21,7 +21,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::control::{Api, api_base, spawn};
+use crate::control::{Api, standalone};
 
 const DSN: &str = "postgres://postgres@127.0.0.1/test";
 const BROKERS: &str = "127.0.0.1:9092";
@@ -107,21 +107,8 @@ async fn run(seconds: u64) {
     let (topic_in, topic_out) = (format!("soak-in-{suffix}"), format!("soak-out-{suffix}"));
     crate::kafka::create(&[&topic_in, &topic_out]).await;
 
-    let data = dir.join("data");
-    let mut server = spawn(
-        &dir,
-        &[
-            "standalone",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--path-root",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let (server, base) = standalone(&dir, "data", &["--path-root", dir.to_str().unwrap()]);
     let pid = server.0.id();
-    let base = api_base(&mut server);
     let api = Api::login(&base).await;
     let http = api.http.clone();
     let to_pg = |table: &str| {
