@@ -181,7 +181,17 @@ async fn moves_a_stream_off_a_killed_worker_and_a_returning_worker_stops_what_it
     )
     .await;
 
-    // Drain the worker that runs it: it moves back to the other one.
+    // Drain the worker that runs it: it moves back to the other one (alive again once it heartbeats after its
+    // freeze; until then this drain would leave the stream no worker, and be refused).
+    eventually("the unfrozen worker alive again", WAIT, || async {
+        let w = api.get("/api/v1/workers").await;
+        w.as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == second.as_str() && w["state"] == "alive")
+            .then_some(())
+    })
+    .await;
     let w = api.get("/api/v1/workers").await;
     let runner = w
         .as_array()

@@ -230,6 +230,26 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// A list from the API: its JSON with `--json`, else a table of one row per item.
+async fn list(
+    api: &Api,
+    t: &Target,
+    path: &str,
+    header: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> anyhow::Result<()> {
+    let all = api.get(path).await?;
+    if t.json {
+        print_json(&all);
+    } else {
+        table(
+            header,
+            all.as_array().into_iter().flatten().map(row).collect(),
+        );
+    }
+    Ok(())
+}
+
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
 }
@@ -249,16 +269,14 @@ pub fn streams(t: &Target, cmd: &StreamsCommand) -> anyhow::Result<ExitCode> {
     block_on(async move {
         match cmd {
             StreamsCommand::List => {
-                let all = api.get("/api/v1/streams").await?;
-                if t.json {
-                    print_json(&all);
-                    return Ok(());
-                }
-                let rows = all
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|s| {
+                list(
+                    &api,
+                    t,
+                    "/api/v1/streams",
+                    &[
+                        "NAME", "STATUS", "VERSION", "RECEIVED", "SENT", "FAILED", "ID",
+                    ],
+                    |s| {
                         let status = match s["waiting"].as_str() {
                             Some(_) => format!("{} (waiting)", str_of(&s["status"])),
                             None => str_of(&s["status"]),
@@ -272,14 +290,9 @@ pub fn streams(t: &Target, cmd: &StreamsCommand) -> anyhow::Result<ExitCode> {
                             str_of(&s["failed"]),
                             str_of(&s["id"]),
                         ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "NAME", "STATUS", "VERSION", "RECEIVED", "SENT", "FAILED", "ID",
-                    ],
-                    rows,
-                );
+                    },
+                )
+                .await?;
             }
             StreamsCommand::Get { stream } => {
                 let (id, _) = api.stream_id(stream).await?;
@@ -386,25 +399,21 @@ pub fn streams(t: &Target, cmd: &StreamsCommand) -> anyhow::Result<ExitCode> {
             }
             StreamsCommand::Versions { stream } => {
                 let (id, _) = api.stream_id(stream).await?;
-                let all = api.get(&format!("/api/v1/streams/{id}/versions")).await?;
-                if t.json {
-                    print_json(&all);
-                    return Ok(());
-                }
-                let rows = all
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| {
+                list(
+                    &api,
+                    t,
+                    &format!("/api/v1/streams/{id}/versions"),
+                    &["VERSION", "STATUS", "SAVED BY", "SAVED AT"],
+                    |v| {
                         vec![
                             str_of(&v["version"]),
                             str_of(&v["status"]),
                             str_of(&v["saved_by"]),
                             time_of(&v["created_at"]),
                         ]
-                    })
-                    .collect();
-                table(&["VERSION", "STATUS", "SAVED BY", "SAVED AT"], rows);
+                    },
+                )
+                .await?;
             }
             StreamsCommand::Rollback { stream, version } => {
                 let (id, name) = api.stream_id(stream).await?;
@@ -435,16 +444,12 @@ pub fn processors(t: &Target, cmd: &ProcessorsCommand) -> anyhow::Result<ExitCod
     block_on(async move {
         match cmd {
             ProcessorsCommand::List => {
-                let all = api.get("/api/v1/processors").await?;
-                if t.json {
-                    print_json(&all);
-                    return Ok(());
-                }
-                let rows = all
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| {
+                list(
+                    &api,
+                    t,
+                    "/api/v1/processors",
+                    &["NAME", "VERSION", "BYTES", "UPLOADED AT", "DESCRIPTION"],
+                    |p| {
                         vec![
                             str_of(&p["name"]),
                             str_of(&p["version"]),
@@ -452,12 +457,9 @@ pub fn processors(t: &Target, cmd: &ProcessorsCommand) -> anyhow::Result<ExitCod
                             time_of(&p["created_at"]),
                             str_of(&p["description"]),
                         ]
-                    })
-                    .collect();
-                table(
-                    &["NAME", "VERSION", "BYTES", "UPLOADED AT", "DESCRIPTION"],
-                    rows,
-                );
+                    },
+                )
+                .await?;
             }
             ProcessorsCommand::Upload {
                 file,
@@ -499,24 +501,20 @@ pub fn secrets(t: &Target, cmd: &SecretsCommand) -> anyhow::Result<ExitCode> {
     block_on(async move {
         match cmd {
             SecretsCommand::List => {
-                let all = api.get("/api/v1/secrets").await?;
-                if t.json {
-                    print_json(&all);
-                    return Ok(());
-                }
-                let rows = all
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|s| {
+                list(
+                    &api,
+                    t,
+                    "/api/v1/secrets",
+                    &["NAME", "SET AT", "REFERENCE"],
+                    |s| {
                         vec![
                             str_of(&s["name"]),
                             time_of(&s["updated_at"]),
                             str_of(&s["reference"]),
                         ]
-                    })
-                    .collect();
-                table(&["NAME", "SET AT", "REFERENCE"], rows);
+                    },
+                )
+                .await?;
             }
             SecretsCommand::Set { name } => {
                 let mut value = String::new();

@@ -42,12 +42,7 @@ pub fn run_cases(
         .collect();
     let registry = airtruct_connectors::registry();
     let cx = CheckContext::new(registry, engine, uploaded);
-    let mut specs = Vec::new();
-    for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
-        if let Some(spec) = registry.processor(c, &cx, &mut errors) {
-            specs.push(spec);
-        }
-    }
+    let specs = processor_specs(&partial, &cx, &mut errors);
     // Each condition is a `filter`: kept means true. (When a case could not be read, the others' places are not
     // known: their conditions are checked once it is mended.)
     let all_read = config["tests"]
@@ -140,6 +135,20 @@ pub fn run_cases(
         });
     }
     Ok(results)
+}
+
+/// The resolved processors of a config's pipeline, in order; each problem goes to `errors` with its path.
+pub fn processor_specs(
+    partial: &airtruct_model::PartialStream,
+    cx: &CheckContext<'_>,
+    errors: &mut Vec<ValidationError>,
+) -> Vec<ProcessorSpec> {
+    partial
+        .pipeline
+        .iter()
+        .flat_map(|p| &p.processors)
+        .filter_map(|c| cx.registry.processor(c, cx, errors))
+        .collect()
 }
 
 /// The case's messages as they leave the last processor, or the one it names: those handed on, then those that

@@ -262,14 +262,8 @@ fn run_test(
         .into_iter()
         .filter(|e| e.path.starts_with("pipeline"))
         .collect();
-    let registry = airtruct_connectors::registry();
-    let cx = CheckContext::new(registry, engine, uploaded);
-    let mut specs = Vec::new();
-    for c in partial.pipeline.iter().flat_map(|p| &p.processors) {
-        if let Some(spec) = registry.processor(c, &cx, &mut errors) {
-            specs.push(spec);
-        }
-    }
+    let cx = CheckContext::new(airtruct_connectors::registry(), engine, uploaded);
+    let specs = crate::stream_tests::processor_specs(&partial, &cx, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
