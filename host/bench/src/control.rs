@@ -69,6 +69,24 @@ pub(crate) fn standalone(dir: &Path, data_name: &str, extra: &[&str]) -> (Proc, 
     (p, base)
 }
 
+/// The processed answer to the first `POST url` a stream's `http_server` input takes: tried every 100 ms until the
+/// stream runs (two minutes at most).
+pub(crate) async fn first_answer(http: &reqwest::Client, url: &str, body: &str) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = http.post(url).body(body.to_string()).send().await
+            && r.status() == 200
+        {
+            return r.text().await.unwrap_or_default();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{url} took no request in two minutes: its stream did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Starts the coordinator and reads its address from its log.
 fn coordinator(dir: &Path) -> (Proc, String) {
     let data = dir.join("data");

@@ -3,11 +3,10 @@
 //! so the stream's cost is read beside the server's own floor. Needs `wrk` (Debian's package).
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::control::{Api, standalone};
+use crate::control::{Api, first_answer, standalone};
 
 /// Connections and seconds per `wrk` run (`INGEST_SECONDS` overrides the seconds).
 const CONNECTIONS: u32 = 32;
@@ -89,27 +88,8 @@ pub fn ingest() {
             )
             .await;
         assert!(s["id"].is_string(), "creating the echo stream: {s}");
-        let started = Instant::now();
-        loop {
-            let r = api
-                .http
-                .post(format!("{base}/ingest/echo"))
-                .body("{\"n\":1}")
-                .send()
-                .await;
-            if let Ok(r) = r
-                && r.status() == 200
-            {
-                let body = r.text().await.unwrap_or_default();
-                assert!(body.contains("\"seen\":true"), "the echo answered {body}");
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "the echo stream did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let body = first_answer(&api.http, &format!("{base}/ingest/echo"), "{\"n\":1}").await;
+        assert!(body.contains("\"seen\":true"), "the echo answered {body}");
     });
     let script = dir.join("post.lua");
     std::fs::write(

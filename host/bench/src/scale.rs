@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::control::{Api, binary, standalone};
+use crate::control::{Api, binary, first_answer, standalone};
 use crate::soak::rss_mib;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -214,20 +214,7 @@ async fn latency(base: &str, rate: u64) {
         .pool_max_idle_per_host(512)
         .build()
         .unwrap();
-    let started = Instant::now();
-    while http
-        .post(&url)
-        .body(body)
-        .send()
-        .await
-        .map_or(true, |r| r.status() != 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the stream did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_answer(&http, &url, body).await;
     let seconds = 10;
     let per_ms = (rate / 1000).max(1);
     let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(

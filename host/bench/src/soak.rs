@@ -21,7 +21,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
-use crate::control::{Api, standalone};
+use crate::control::{Api, first_answer, standalone};
 
 const DSN: &str = "postgres://postgres@127.0.0.1/test";
 const BROKERS: &str = "127.0.0.1:9092";
@@ -150,20 +150,7 @@ async fn run(seconds: u64) {
         ids.push((*name, id.to_string()));
     }
     // The ingest stream takes requests once it runs.
-    let started = Instant::now();
-    while http
-        .post(format!("{base}/ingest/soak-ingest"))
-        .body("{\"n\":0}")
-        .send()
-        .await
-        .map_or(true, |r| r.status() != 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the ingest stream did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    first_answer(&http, &format!("{base}/ingest/soak-ingest"), "{\"n\":0}").await;
     let accepted = Arc::new(std::sync::Mutex::new(vec![0u64]));
     let refused = Arc::new(AtomicU64::new(0));
     let produced = Arc::new(AtomicU64::new(0));

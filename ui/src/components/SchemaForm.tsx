@@ -72,6 +72,11 @@ export function SchemaForm(props: Props) {
   );
 
   const inputId = fieldId(path) + '-input';
+  const description = s.description && (
+    <p className="help">
+      <Prose text={s.description as string} />
+    </p>
+  );
 
   switch (shape.kind) {
     case 'object': {
@@ -111,26 +116,19 @@ export function SchemaForm(props: Props) {
       const closable = optional && !hasDefault(s);
       const absent = props.value === undefined || props.value === null;
       const what = label ?? 'options';
-      const description = s.description && (
-        <p className="help">
-          <Prose text={s.description as string} />
-        </p>
-      );
       if (closable && absent) {
         return (
-          <fieldset className="form-object nested closed" id={fieldId(path)} data-field={path.join('.')}>
-            {label && <legend>{label}</legend>}
+          <Group path={path} label={label} closed>
             {description}
             <button type="button" className="btn small" onClick={() => props.onChange(defaultFor(s, root) ?? {})}>
               Add {what}
             </button>
             <FieldErrors errors={errors} />
-          </fieldset>
+          </Group>
         );
       }
       return (
-        <fieldset className="form-object nested" id={fieldId(path)} data-field={path.join('.')}>
-          {label && <legend>{label}</legend>}
+        <Group path={path} label={label}>
           {closable ? (
             <div className="object-head">
               {description || <span />}
@@ -142,25 +140,15 @@ export function SchemaForm(props: Props) {
             description
           )}
           {body}
-        </fieldset>
+        </Group>
       );
     }
     case 'map':
       return (
-        <fieldset className="form-object nested" id={fieldId(path)} data-field={path.join('.')}>
-          {label && (
-            <legend>
-              {label}
-              {!optional && <span className="req"> *</span>}
-            </legend>
-          )}
-          {s.description && (
-            <p className="help">
-              <Prose text={s.description as string} />
-            </p>
-          )}
+        <Group path={path} label={label} required={!optional}>
+          {description}
           <MapInput values={shape.values} root={root} value={props.value} optional={optional} onChange={props.onChange} path={path} errors={errors} />
-        </fieldset>
+        </Group>
       );
     case 'variants': {
       const i = Math.max(0, variantIndex(shape.variants, props.value, root));
@@ -264,18 +252,8 @@ export function SchemaForm(props: Props) {
       const items = resolve(shape.items, root);
       const itemLabel = (items.title as string | undefined) ?? 'item';
       return (
-        <fieldset className="form-object nested" id={fieldId(path)} data-field={path.join('.')}>
-          {label && (
-            <legend>
-              {label}
-              {!optional && <span className="req"> *</span>}
-            </legend>
-          )}
-          {s.description && (
-            <p className="help">
-              <Prose text={s.description as string} />
-            </p>
-          )}
+        <Group path={path} label={label} required={!optional}>
+          {description}
           {list.map((item, i) => (
             <div className="array-item" key={i}>
               <div className="array-item-body">
@@ -298,7 +276,7 @@ export function SchemaForm(props: Props) {
             Add {itemLabel}
           </button>
           <FieldErrors errors={mine} />
-        </fieldset>
+        </Group>
       );
     }
     case 'none':
@@ -313,6 +291,22 @@ export function SchemaForm(props: Props) {
     default:
       return field(<YamlInput id={inputId} value={props.value} onChange={props.onChange} />, errors);
   }
+}
+
+/** A nested group of fields: a fieldset with its legend (`*` when it is required); `closed` for an optional one not
+ * yet added. */
+function Group(p: { path: Path; label?: string; required?: boolean; closed?: boolean; children: React.ReactNode }) {
+  return (
+    <fieldset className={`form-object nested${p.closed ? ' closed' : ''}`} id={fieldId(p.path)} data-field={p.path.join('.')}>
+      {p.label && (
+        <legend>
+          {p.label}
+          {p.required && <span className="req"> *</span>}
+        </legend>
+      )}
+      {p.children}
+    </fieldset>
+  );
 }
 
 function extraKeys(obj: Record<string, unknown>, keys: Set<string>): string[] {

@@ -166,16 +166,24 @@ async fn drain_worker(
             });
         }
     }
-    let w = state
-        .store
-        .set_worker_state(&id, WorkerState::Draining)
-        .await?;
-    tracing::info!(worker = %id, "worker draining");
+    set_state(&state, &caller, &id, WorkerState::Draining, "worker.drain").await
+}
+
+/// Sets a worker's state, audited as `action`; placement follows at once.
+async fn set_state(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    to: WorkerState,
+    action: &str,
+) -> Result<Json<WorkerView>, ApiError> {
+    let w = state.store.set_worker_state(id, to).await?;
+    tracing::info!(worker = %id, state = to.as_str(), "worker state set");
     caller
-        .audit(&state, "worker.drain", &id, &format!("\"{}\"", w.name))
+        .audit(state, action, id, &format!("\"{}\"", w.name))
         .await;
     state.changed();
-    Ok(Json(worker_view(w, &state)))
+    Ok(Json(worker_view(w, state)))
 }
 
 /// The active streams that run on worker `id` and would have no worker left if it drained: with no other alive
@@ -222,14 +230,5 @@ async fn resume_worker(
         WorkerState::Alive => return Ok(Json(worker_view(w, &state))),
         WorkerState::Draining => {}
     }
-    let w = state
-        .store
-        .set_worker_state(&id, WorkerState::Alive)
-        .await?;
-    tracing::info!(worker = %id, "worker resumed");
-    caller
-        .audit(&state, "worker.resume", &id, &format!("\"{}\"", w.name))
-        .await;
-    state.changed();
-    Ok(Json(worker_view(w, &state)))
+    set_state(&state, &caller, &id, WorkerState::Alive, "worker.resume").await
 }
