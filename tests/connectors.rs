@@ -374,5 +374,105 @@ async fn sql_insert_and_sql_select_round_trip_through_mariadb() {
     assert_eq!(rows[0], json!({"id": 2, "name": "item 2", "price": 3.0}));
     let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "rows out of order");
+
+    // Run it again after new rows came: it reads on past its checkpoint, kept in the standalone's SQLite store.
+    mariadb(&format!(
+        "INSERT INTO {table} (id, name, price) VALUES (600, 'item 600', 900), (601, 'item 601', 901.5)"
+    ));
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{read}/status"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("the two new rows", Duration::from_secs(60), || async {
+        (lines(&out).len() >= 500).then_some(())
+    })
+    .await;
+    wait_status(&api, &read, "completed", Duration::from_secs(60)).await;
+    let rows = lines(&out);
+    assert_eq!(rows.len(), 500, "read from the start again: {}", rows.len());
+    assert_eq!(
+        serde_json::from_str::<Value>(&rows[499]).unwrap(),
+        json!({"id": 601, "name": "item 601", "price": 901.5})
+    );
     mariadb(&format!("DROP TABLE {table}"));
+}
+
+#[tokio::test]
+async fn sql_select_reads_on_from_its_checkpoint_when_its_worker_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PgDb::new();
+    let db = PgDb::new();
+    let n = 50_000u64;
+    psql(
+        &db.url(),
+        &format!(
+            "CREATE TABLE events (id BIGINT PRIMARY KEY, body TEXT NOT NULL);
+             INSERT INTO events SELECT i, 'event ' || i FROM generate_series(1, {n}) AS i;
+             CREATE TABLE copied (id BIGINT NOT NULL, body TEXT NOT NULL)"
+        ),
+    );
+    let (_coordinator, base) = coordinator(dir.path(), &store);
+    let mut w1 = worker(dir.path(), &base, "w1");
+    let api = Api::login(&base).await;
+    let config = json!({
+        "input": {"sql_select": {"driver": "postgres", "dsn": db.url(), "table": "events",
+                                 "columns": ["id", "body"], "checkpoint_column": "id", "page_size": 100,
+                                 "interval": "200ms"}},
+        "output": {"sql_insert": {"driver": "postgres", "dsn": db.url(), "table": "copied",
+                                  "columns": ["id", "body"], "args_mapping": "[.id, .body]"}}
+    });
+    let (status, saved) = api
+        .post("/api/v1/streams", json!({"name": "copy", "config": config}))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let count = |sql: &str| psql(&db.url(), sql).parse::<u64>().unwrap();
+    eventually("rows copied", Duration::from_secs(90), || async {
+        (count("SELECT count(*) FROM copied") >= 3_000).then_some(())
+    })
+    .await;
+    w1.kill();
+    let before = count("SELECT count(*) FROM copied");
+    assert!(
+        before < n,
+        "killed after the whole table was read ({before}): add rows"
+    );
+
+    // Another worker reads on from the checkpoint the coordinator kept, then polls for new rows.
+    let _w2 = worker(dir.path(), &base, "w2");
+    eventually(
+        "the whole table copied",
+        Duration::from_secs(120),
+        || async { (count("SELECT count(DISTINCT id) FROM copied") == n).then_some(()) },
+    )
+    .await;
+    psql(
+        &db.url(),
+        &format!(
+            "INSERT INTO events SELECT i, 'event ' || i FROM generate_series({}, {}) AS i",
+            n + 1,
+            n + 500
+        ),
+    );
+    eventually("the new rows copied", Duration::from_secs(60), || async {
+        (count("SELECT count(DISTINCT id) FROM copied") == n + 500).then_some(())
+    })
+    .await;
+    let total = count("SELECT count(*) FROM copied");
+    eprintln!(
+        "sql_select: {} rows, {total} copied ({} again after kill -9 at {before})",
+        n + 500,
+        total - n - 500
+    );
+    assert!(
+        total < n + 500 + before / 2,
+        "the second worker read the table from the start ({total} rows for {})",
+        n + 500
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM copied WHERE body <> 'event ' || id"),
+        0
+    );
 }

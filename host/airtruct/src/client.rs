@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::coordinator::{Coordinator, ProtocolError};
 use crate::protocol::{
-    HeartbeatRequest, HeartbeatResponse, LeaveRequest, RegisterRequest, RegisterResponse,
+    CheckpointBody, HeartbeatRequest, HeartbeatResponse, LeaveRequest, RegisterRequest,
+    RegisterResponse,
 };
 
 /// How a worker reaches its coordinator: in the same process (`standalone`) or over HTTP.
@@ -234,6 +235,95 @@ impl Client {
             Self::Remote { .. } => {
                 let timeout = Duration::from_millis(req.wait_ms) + Duration::from_secs(2);
                 self.post("/api/v1/worker/heartbeat", &req, timeout).await
+            }
+        }
+    }
+
+    /// The URL of a stream's checkpoint, each part percent-encoded.
+    fn checkpoint_url(base: &str, stream: &str, key: &str) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(base)
+            .map_err(|e| ClientError::Other(format!("coordinator URL {base}: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| ClientError::Other(format!("coordinator URL {base}: not a base")))?
+            .pop_if_empty()
+            .extend(["api", "v1", "worker", "streams", stream, "checkpoints", key]);
+        Ok(url)
+    }
+
+    /// A stream's checkpoint under `key` (JSON text).
+    pub(crate) async fn checkpoint(
+        &self,
+        stream: &str,
+        key: &str,
+    ) -> Result<Option<String>, ClientError> {
+        match self {
+            Self::Local(c) => c
+                .store
+                .checkpoint(stream, key)
+                .await
+                .map_err(|e| ClientError::Other(e.to_string())),
+            Self::Remote { http, base, .. } => {
+                let resp = http
+                    .get(Self::checkpoint_url(base, stream, key)?)
+                    .bearer_auth(self.bearer(false)?)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ClientError::Other(format!("reading checkpoint {key}: {}", causes(&e)))
+                    })?;
+                if !resp.status().is_success() {
+                    return Err(ClientError::Other(format!(
+                        "reading checkpoint {key}: the coordinator answered {}",
+                        resp.status()
+                    )));
+                }
+                let body: CheckpointBody = resp
+                    .json()
+                    .await
+                    .map_err(|e| ClientError::Other(format!("reading checkpoint {key}: {e}")))?;
+                Ok((!body.value.is_null()).then(|| body.value.to_string()))
+            }
+        }
+    }
+
+    /// Saves a stream's checkpoint; refused when the stream is not (any more) assigned to `worker`.
+    pub(crate) async fn save_checkpoint(
+        &self,
+        worker: &str,
+        stream: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ClientError> {
+        match self {
+            Self::Local(c) => c
+                .store
+                .save_checkpoint(stream, worker, key, value)
+                .await
+                .map_err(|e| ClientError::Other(e.to_string())),
+            Self::Remote { http, base, .. } => {
+                let resp = http
+                    .put(Self::checkpoint_url(base, stream, key)?)
+                    .bearer_auth(self.bearer(false)?)
+                    .json(&CheckpointBody {
+                        value: serde_json::from_str(value).map_err(|e| {
+                            ClientError::Other(format!("checkpoint {key} is not JSON: {e}"))
+                        })?,
+                    })
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ClientError::Other(format!("saving checkpoint {key}: {}", causes(&e)))
+                    })?;
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                Err(ClientError::Other(format!(
+                    "saving checkpoint {key}: the coordinator answered {status}: {text}"
+                )))
             }
         }
     }

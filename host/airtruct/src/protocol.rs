@@ -135,3 +135,11 @@ pub struct HeartbeatResponse {
 pub struct LeaveRequest {
     pub worker_id: String,
 }
+
+/// An input's checkpoint, as the coordinator keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointBody {
+    /// The position, any JSON the input reads back (`null` in an answer when none was saved).
+    pub value: serde_json::Value,
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use airtruct_auth::SecretKey;
 use airtruct_engine::Engine;
+use airtruct_runtime::checkpoint::CheckpointStore;
 use airtruct_runtime::ingest::IngestHub;
 use airtruct_runtime::{
     BuildContext, Error, StreamExit, StreamMetrics, StreamRef, Tasks, Uploaded, build_stream,
@@ -71,9 +72,34 @@ impl Running {
     }
 }
 
+/// Checkpoints kept by the coordinator, saved in this worker's name.
+struct WorkerCheckpoints {
+    client: Client,
+    worker_id: String,
+}
+
+#[async_trait::async_trait]
+impl CheckpointStore for WorkerCheckpoints {
+    async fn load(&self, stream: &str, key: &str) -> Result<Option<String>, Error> {
+        self.client
+            .checkpoint(stream, key)
+            .await
+            .map_err(|e| Error::External(e.to_string()))
+    }
+
+    async fn save(&self, stream: &str, key: &str, value: &str) -> Result<(), Error> {
+        self.client
+            .save_checkpoint(&self.worker_id, stream, key, value)
+            .await
+            .map_err(|e| Error::External(e.to_string()))
+    }
+}
+
 /// A worker and the streams it runs.
 pub struct Worker {
     client: Client,
+    /// The id the coordinator gave it at its last registration.
+    worker_id: String,
     engine: Engine,
     key: Option<Arc<SecretKey>>,
     name: String,
@@ -101,6 +127,7 @@ impl Worker {
             ingest,
             tasks,
             client,
+            worker_id: String::new(),
             engine,
             key,
             name,
@@ -136,6 +163,7 @@ impl Worker {
         let Some(mut reg) = self.register(&shutdown).await else {
             return;
         };
+        self.worker_id = reg.worker_id.clone();
         // The lease is renewed when the coordinator receives a heartbeat; stop everything a little before it
         // would expire, so that no stream runs on two workers because of a partition.
         let mut renewed = Instant::now();
@@ -186,6 +214,7 @@ impl Worker {
                         Some(r) => reg = r,
                         None => break,
                     }
+                    self.worker_id = reg.worker_id.clone();
                     renewed = Instant::now();
                 }
                 Some(Err(e)) => {
@@ -280,6 +309,10 @@ impl Worker {
                 ingest: self.ingest.clone(),
                 tasks: self.tasks.clone(),
                 client: self.client.clone(),
+                checkpoints: Arc::new(WorkerCheckpoints {
+                    client: self.client.clone(),
+                    worker_id: self.worker_id.clone(),
+                }),
                 engine: self.engine.clone(),
                 key: self.key.clone(),
                 assignment: a.clone(),
@@ -308,6 +341,7 @@ struct Supervised {
     ingest: IngestHub,
     tasks: Tasks,
     client: Client,
+    checkpoints: Arc<dyn CheckpointStore>,
     engine: Engine,
     key: Option<Arc<SecretKey>>,
     assignment: Assignment,
@@ -399,7 +433,8 @@ impl Supervised {
             self.cancel.clone(),
             self.tasks.named(format!("stream {}", a.stream_id)),
         )
-        .with_policy(a.policy.clone().map(Arc::new));
+        .with_policy(a.policy.clone().map(Arc::new))
+        .with_checkpoints(self.checkpoints.clone());
         let start = async {
             let config = self.resolve()?;
             let uploaded = self.fetch_components().await?;

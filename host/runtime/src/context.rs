@@ -8,6 +8,7 @@ use airtruct_engine::Engine;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpoints};
 use crate::ingest::IngestHub;
 use crate::metrics::{ComponentMetrics, StreamMetrics};
 use crate::policy::Policy;
@@ -41,6 +42,10 @@ pub struct BuildContext {
     pub vrl: Vrl,
     /// The operator's policy, checked again before anything is opened (`None` for `airtruct run`).
     pub policy: Option<Arc<Policy>>,
+    /// Where inputs keep their checkpoints: the coordinator's store on a worker, memory otherwise.
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    /// The component's path in the stream (`input`, `output`; empty for the stream itself).
+    pub path: String,
 }
 
 impl BuildContext {
@@ -65,7 +70,25 @@ impl BuildContext {
             shutdown,
             tasks,
             policy: None,
+            checkpoints: Arc::new(MemoryCheckpoints::default()),
+            path: String::new(),
         }
+    }
+
+    /// The same, keeping checkpoints in `store`.
+    pub fn with_checkpoints(mut self, store: Arc<dyn CheckpointStore>) -> Self {
+        self.checkpoints = store;
+        self
+    }
+
+    /// This component's checkpoint for what it reads (`orders.id`): kept under the stream, the component's
+    /// path and `what`, so that reading something else starts afresh.
+    pub fn checkpoint(&self, what: &str) -> Checkpoint {
+        Checkpoint::new(
+            self.checkpoints.clone(),
+            self.stream_id().unwrap_or(""),
+            &format!("{}:{what}", self.path),
+        )
     }
 
     /// The same, under the operator's policy.
@@ -124,6 +147,7 @@ impl BuildContext {
         Self {
             metrics: self.stream_metrics.component(path, kind),
             tasks: self.tasks.sub(path),
+            path: path.to_string(),
             ..self.clone()
         }
     }

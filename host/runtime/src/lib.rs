@@ -5,6 +5,7 @@
 pub mod batcher;
 pub mod buffers;
 pub mod chain;
+pub mod checkpoint;
 pub mod context;
 mod deliver;
 pub mod ingest;

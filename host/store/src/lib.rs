@@ -2,6 +2,7 @@
 //! embedded) or PostgreSQL. Queries are checked at run time and tested on both databases; the schema is created by
 //! the migrations in `migrations.rs`, applied in order at connect.
 
+mod checkpoints;
 mod migrations;
 mod processors;
 mod streams;

@@ -107,6 +107,18 @@ CREATE TABLE audit (
 CREATE INDEX audit_at ON audit (at)
 "#,
     ),
+    (
+        "0006_checkpoints",
+        r#"
+CREATE TABLE checkpoints (
+    stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (stream_id, key)
+)
+"#,
+    ),
 ];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.

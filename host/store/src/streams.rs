@@ -284,6 +284,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM checkpoints WHERE stream_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM streams WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! The worker protocol over HTTP: a worker registers with the join token (the worker token) and gets a
 //! credential of its own, which every later call carries and which is checked against the worker it names.
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
 
@@ -9,7 +9,8 @@ use super::error::Body;
 use super::{Access, ApiError, AppState, Route, route};
 use crate::coordinator::ProtocolError;
 use crate::protocol::{
-    HeartbeatRequest, HeartbeatResponse, LeaveRequest, RegisterRequest, RegisterResponse,
+    CheckpointBody, HeartbeatRequest, HeartbeatResponse, LeaveRequest, RegisterRequest,
+    RegisterResponse,
 };
 
 pub fn routes() -> Vec<Route> {
@@ -48,7 +49,53 @@ pub fn routes() -> Vec<Route> {
         )
         .body::<LeaveRequest>()
         .no_content(),
+        route(
+            M::GET,
+            "/api/v1/worker/streams/{id}/checkpoints/{key}",
+            Worker,
+            "getCheckpoint",
+            "An input's checkpoint (worker protocol)",
+            get_checkpoint,
+        )
+        .returns::<CheckpointBody>(200),
+        route(
+            M::PUT,
+            "/api/v1/worker/streams/{id}/checkpoints/{key}",
+            Worker,
+            "saveCheckpoint",
+            "Saves an input's checkpoint; 409 when the stream is not assigned to the calling worker (worker \
+             protocol)",
+            save_checkpoint,
+        )
+        .body::<CheckpointBody>()
+        .body_limit(64 << 10)
+        .no_content(),
     ]
+}
+
+async fn get_checkpoint(
+    State(state): State<AppState>,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<CheckpointBody>, ApiError> {
+    let value = match state.store.checkpoint(&id, &key).await? {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| ApiError::internal(format!("checkpoint {key} is not JSON: {e}")))?,
+        None => serde_json::Value::Null,
+    };
+    Ok(Json(CheckpointBody { value }))
+}
+
+async fn save_checkpoint(
+    State(state): State<AppState>,
+    Extension(caller): Extension<WorkerCaller>,
+    Path((id, key)): Path<(String, String)>,
+    Body(body): Body<CheckpointBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .save_checkpoint(&id, &caller.0, &key, &body.value.to_string())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 impl From<ProtocolError> for ApiError {

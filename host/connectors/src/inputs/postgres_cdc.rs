@@ -7,8 +7,6 @@
 //! (`old` holds the key columns, or the whole row with `REPLICA IDENTITY FULL`), with `cdc_table`, `cdc_op` and
 //! `cdc_lsn` metadata.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,8 +18,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::inputs::READ_CHUNK;
 use crate::sql::is_identifier;
+use airtruct_runtime::checkpoint::InOrder;
 use airtruct_runtime::kind::{Check, InputKind, Kind};
-use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
+use airtruct_runtime::{BuildContext, Error, Input, InputBatch, Metadata, message};
 
 /// Changes from a PostgreSQL replication slot.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -133,16 +132,10 @@ impl PostgresCdcInputConfig {
             pool,
             config: self.clone(),
             last_read: None,
-            inflight: Arc::new(Mutex::new(VecDeque::new())),
+            sent: InOrder::new(),
             advanced: None,
         })
     }
-}
-
-/// A batch handed on: its highest LSN and whether it was delivered.
-struct Sent {
-    lsn: u64,
-    delivered: bool,
 }
 
 /// The running `postgres_cdc` input.
@@ -151,7 +144,8 @@ pub struct PostgresCdcInput {
     config: PostgresCdcInputConfig,
     /// The highest LSN handed on.
     last_read: Option<u64>,
-    inflight: Arc<Mutex<VecDeque<Sent>>>,
+    /// Each batch handed on, with its highest LSN.
+    sent: InOrder<u64>,
     advanced: Option<u64>,
 }
 
@@ -168,15 +162,9 @@ fn format_lsn(n: u64) -> String {
 impl PostgresCdcInput {
     /// Moves the slot to the last LSN of the delivered prefix of what was handed on.
     async fn advance(&mut self) -> Result<(), Error> {
-        let upto = {
-            let mut q = self.inflight.lock().expect("cdc lock");
-            let mut upto = None;
-            while q.front().is_some_and(|s| s.delivered) {
-                upto = q.pop_front().map(|s| s.lsn);
-            }
-            upto
+        let Some(lsn) = self.sent.delivered() else {
+            return Ok(());
         };
-        let Some(lsn) = upto else { return Ok(()) };
         if self.advanced.is_some_and(|a| a >= lsn) {
             return Ok(());
         }
@@ -197,7 +185,7 @@ impl Input for PostgresCdcInput {
         loop {
             self.advance().await?;
             // Peek from the slot's confirmed position past what is in flight; skip what was already handed on.
-            let ahead = self.inflight.lock().expect("cdc lock").len() * READ_CHUNK;
+            let ahead = self.sent.in_flight() * READ_CHUNK;
             let rows = sqlx::query(
                 "SELECT lsn::text AS lsn, xid::text AS xid, data FROM pg_logical_slot_peek_changes($1, NULL, $2)",
             )
@@ -253,32 +241,10 @@ impl Input for PostgresCdcInput {
             self.last_read = Some(highest);
             if messages.is_empty() {
                 // Only transaction markers or other tables: confirm them with the next delivery.
-                self.inflight.lock().expect("cdc lock").push_back(Sent {
-                    lsn: highest,
-                    delivered: true,
-                });
+                self.sent.skip(highest);
                 continue;
             }
-            let seq = {
-                let mut q = self.inflight.lock().expect("cdc lock");
-                q.push_back(Sent {
-                    lsn: highest,
-                    delivered: false,
-                });
-                highest
-            };
-            let inflight = self.inflight.clone();
-            let ack = Ack::new(move |d| {
-                if d == Delivery::Delivered
-                    && let Some(s) = inflight
-                        .lock()
-                        .expect("cdc lock")
-                        .iter_mut()
-                        .find(|s| s.lsn == seq)
-                {
-                    s.delivered = true;
-                }
-            });
+            let ack = self.sent.send(highest);
             return Ok(Some(InputBatch { messages, ack }));
         }
     }

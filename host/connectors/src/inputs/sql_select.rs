@@ -2,8 +2,10 @@
 //!
 //! Without `interval` the query runs once and the stream completes when every row was delivered. With
 //! `checkpoint_column` rows are read in its order, in pages, each page after the greatest value already read; with
-//! `interval` the input then polls for rows past it, for incremental reads of a growing table. The checkpoint is
-//! kept in memory: a restarted stream reads from the beginning again (at least once).
+//! `interval` the input then polls for rows past it, for incremental reads of a growing table. The checkpoint (the
+//! greatest value of the column whose row was delivered) is kept durably, by the coordinator for a stream on a
+//! worker: a restarted stream, or one moved to another worker, reads on past it. It is kept per table and column:
+//! pointing the stream at another table or column starts from the beginning.
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -13,6 +15,7 @@ use sqlx::any::AnyTypeInfoKind;
 use sqlx::{AnyPool, AssertSqlSafe, Column, Row};
 
 use crate::sql::{Driver, connect, is_identifier};
+use airtruct_runtime::checkpoint::{Checkpoint, InOrder};
 use airtruct_runtime::kind::{Check, InputKind, Kind};
 use airtruct_runtime::{Ack, BuildContext, Error, Input, InputBatch, Metadata, message};
 
@@ -30,7 +33,8 @@ pub struct SqlSelectInputConfig {
     /// A condition (`status = 'new'`), without values from outside: it is SQL you write.
     #[serde(default, rename = "where")]
     pub where_: Option<String>,
-    /// A column that only grows (an id, a timestamp): rows are read in its order, past the last one read.
+    /// A column that only grows (an id, a timestamp): rows are read in its order, past the last one read; the
+    /// last one delivered is kept across restarts.
     #[serde(default)]
     pub checkpoint_column: Option<String>,
     /// Poll again this long after the last rows (needs `checkpoint_column`); absent: read once, then complete.
@@ -67,7 +71,11 @@ impl Kind for SqlSelectInputConfig {
 impl InputKind for SqlSelectInputConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
         crate::sql::allow_dsn(cx, "sql_select", self.driver, &self.dsn)?;
-        Ok(Box::new(self.open().await?))
+        let checkpoint = self
+            .checkpoint_column
+            .as_ref()
+            .map(|col| cx.checkpoint(&format!("{}.{col}", self.table)));
+        Ok(Box::new(self.open(checkpoint).await?))
     }
 }
 
@@ -101,13 +109,23 @@ impl SqlSelectInputConfig {
         out
     }
 
-    /// Connects.
-    pub async fn open(&self) -> Result<SqlSelectInput, Error> {
+    /// Connects, and reads the checkpoint.
+    pub async fn open(&self, checkpoint: Option<Checkpoint>) -> Result<SqlSelectInput, Error> {
         let pool = connect(self.driver, &self.dsn, "sql_select").await?;
+        let after = match &checkpoint {
+            Some(c) => c.load().await?,
+            None => None,
+        };
+        if let Some(v) = &after {
+            tracing::info!(table = %self.table, after = %v, "sql_select reads on past its checkpoint");
+        }
         Ok(SqlSelectInput {
             pool,
             config: self.clone(),
-            after: None,
+            saved: after.clone(),
+            after,
+            checkpoint,
+            sent: InOrder::new(),
             done: false,
             polled: false,
         })
@@ -120,6 +138,12 @@ pub struct SqlSelectInput {
     config: SqlSelectInputConfig,
     /// The checkpoint column's greatest value read so far.
     after: Option<Value>,
+    /// Where the greatest value delivered is kept, with a checkpoint column.
+    checkpoint: Option<Checkpoint>,
+    /// The value saved last.
+    saved: Option<Value>,
+    /// Each page handed on, with its greatest value.
+    sent: InOrder<Value>,
     done: bool,
     /// Whether the last page came back short (then wait `interval`).
     polled: bool,
@@ -162,24 +186,53 @@ fn value_of(row: &sqlx::any::AnyRow, i: usize) -> Value {
 impl Input for SqlSelectInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
         loop {
+            self.save().await?;
             if self.done {
                 return Ok(None);
+            }
+            if self.polled
+                && let Some(i) = self.config.interval
+            {
+                // Waiting for new rows, the checkpoint follows the acknowledgements.
+                let until = tokio::time::Instant::now() + i.0;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        _ = self.sent.changed() => self.save().await?,
+                    }
+                }
             }
             if let Some(b) = self.page().await? {
                 return Ok(Some(b));
             }
         }
     }
+
+    async fn close(&mut self) -> Result<(), Error> {
+        let r = self.save().await;
+        self.pool.close().await;
+        r
+    }
 }
 
 impl SqlSelectInput {
+    /// Saves the greatest value of the delivered pages, when it moved.
+    async fn save(&mut self) -> Result<(), Error> {
+        let Some(c) = &self.checkpoint else {
+            return Ok(());
+        };
+        let Some(v) = self.sent.delivered() else {
+            return Ok(());
+        };
+        if self.saved.as_ref() != Some(&v) {
+            c.save(&v).await?;
+            self.saved = Some(v);
+        }
+        Ok(())
+    }
+
     /// One query; `None` when it found no rows.
     async fn page(&mut self) -> Result<Option<InputBatch>, Error> {
-        if self.polled
-            && let Some(i) = self.config.interval
-        {
-            tokio::time::sleep(i.0).await;
-        }
         let c = &self.config;
         let mut sql = format!("SELECT {} FROM {}", c.columns.join(", "), c.table);
         let mut conditions = Vec::new();
@@ -230,10 +283,11 @@ impl SqlSelectInput {
         if messages.is_empty() {
             return Ok(None);
         }
-        Ok(Some(InputBatch {
-            messages,
-            ack: Ack::none(),
-        }))
+        let ack = match (&self.checkpoint, &self.after) {
+            (Some(_), Some(after)) => self.sent.send(after.clone()),
+            _ => Ack::none(),
+        };
+        Ok(Some(InputBatch { messages, ack }))
     }
 }
 
