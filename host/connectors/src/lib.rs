@@ -6,7 +6,9 @@ pub mod buffers;
 pub mod http;
 pub mod inputs;
 pub mod kafka;
+pub mod net;
 pub mod outputs;
+pub mod redis;
 pub mod sql;
 
 use std::sync::LazyLock;
@@ -18,11 +20,13 @@ use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 
 use buffers::sqlite::SqliteBufferConfig;
 use inputs::{
-    file, generate, http_client, http_server, kafka as kafka_in, postgres_cdc, sql_select, stdin,
+    file, generate, http_client, http_server, kafka as kafka_in, postgres_cdc, redis as redis_in,
+    sql_select, stdin,
 };
 use outputs::sync_response;
 use outputs::{
-    drop, file as file_out, http_client as http_out, kafka as kafka_out, sql_insert, stdout,
+    drop, file as file_out, http_client as http_out, kafka as kafka_out, redis as redis_out,
+    sql_insert, stdout,
 };
 
 /// Every kind, one line each.
@@ -41,6 +45,7 @@ fn kinds() -> Registry {
         input::<kafka_in::KafkaInputConfig>(),
         input::<postgres_cdc::PostgresCdcInputConfig>(),
         input::<sql_select::SqlSelectInputConfig>(),
+        input::<redis_in::RedisInputConfig>(),
         output::<file_out::FileOutputConfig>(),
         output::<stdout::StdoutOutputConfig>(),
         output::<drop::DropOutputConfig>(),
@@ -49,6 +54,7 @@ fn kinds() -> Registry {
         output::<kafka_out::KafkaOutputConfig>(),
         output::<sql_insert::SqlInsertOutputConfig>(),
         output::<outputs::log::LogOutputConfig>(),
+        output::<redis_out::RedisOutputConfig>(),
         buffer::<MemoryBufferConfig>(),
         buffer::<SqliteBufferConfig>(),
         buffer::<WindowConfig>(),

@@ -444,6 +444,12 @@ pub fn url_destination(url: &str) -> Option<(String, u16)> {
         "https" => 443,
         "postgres" | "postgresql" => 5432,
         "mysql" | "mariadb" => 3306,
+        "redis" | "rediss" => 6379,
+        "amqp" => 5672,
+        "amqps" => 5671,
+        "nats" => 4222,
+        "mqtt" | "tcp" => 1883,
+        "mqtts" | "ssl" => 8883,
         _ => 0,
     };
     let (host, port) = split_port(authority);

@@ -5,6 +5,7 @@ pub mod file;
 pub mod http_client;
 pub mod kafka;
 pub mod log;
+pub mod redis;
 pub mod sql_insert;
 pub mod stdout;
 pub mod sync_response;

@@ -1,0 +1,98 @@
+//! End-to-end tests of the broker connectors against the brokers on this machine (Redis on 6379; `scripts/services`
+//! starts each one that is down). For each: a stream generates 20,000 messages into the broker and another reads
+//! them out into PostgreSQL, both on a worker process killed with `kill -9` mid run; another worker takes both
+//! over, and every message arrives at least once.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Api, PgDb, coordinator, eventually, psql, suffix, worker};
+
+const N: u64 = 20_000;
+
+/// Runs `generate -> to` and `from -> PostgreSQL` on a worker killed mid run, then on another; checks that every
+/// message arrived. Returns the rows written (duplicates included).
+async fn through_a_killed_worker(name: &str, to: Value, from: Value) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PgDb::new();
+    let target = PgDb::new();
+    psql(&target.url(), "CREATE TABLE got (id BIGINT NOT NULL)");
+    let (_coordinator, base) = coordinator(dir.path(), &store);
+    let mut w1 = worker(dir.path(), &base, "w1");
+    let api = Api::login(&base).await;
+    for (stream, config) in [
+        (
+            format!("{name}-in"),
+            json!({"input": {"generate": {"count": N, "payload": "{\"id\":{{seq}}}"}},
+                   "pipeline": {"batch": {"size": 100, "period": "5ms"}},
+                   "output": to}),
+        ),
+        (
+            format!("{name}-out"),
+            json!({"input": from,
+                   "pipeline": {"batch": {"size": 200, "period": "5ms"}},
+                   "output": {"sql_insert": {"driver": "postgres", "dsn": target.url(), "table": "got",
+                                             "columns": ["id"], "args_mapping": "[.id]"}}}),
+        ),
+    ] {
+        let (status, saved) = api
+            .post("/api/v1/streams", json!({"name": stream, "config": config}))
+            .await;
+        assert_eq!(status, 201, "{stream}: {saved}");
+    }
+    let count = |sql: &str| psql(&target.url(), sql).parse::<u64>().unwrap();
+    eventually(
+        "the first messages through",
+        Duration::from_secs(90),
+        || async { (count("SELECT count(*) FROM got") >= N / 10).then_some(()) },
+    )
+    .await;
+    w1.kill();
+    let before = count("SELECT count(DISTINCT id) FROM got");
+    assert!(
+        before < N,
+        "{name}: killed after everything arrived ({before})"
+    );
+
+    let _w2 = worker(dir.path(), &base, "w2");
+    eventually(
+        &format!("{name}: every message in PostgreSQL"),
+        Duration::from_secs(180),
+        || async { (count("SELECT count(DISTINCT id) FROM got") == N).then_some(()) },
+    )
+    .await;
+    assert_eq!(count("SELECT min(id) FROM got"), 1);
+    assert_eq!(count("SELECT max(id) FROM got"), N);
+    let total = count("SELECT count(*) FROM got");
+    eprintln!(
+        "{name}: {N} messages, {total} rows after kill -9 at {before} ({} again)",
+        total - N
+    );
+    total
+}
+
+#[tokio::test]
+async fn redis_streams_lose_nothing_when_their_worker_is_killed() {
+    let key = format!("orders-{}", suffix());
+    through_a_killed_worker(
+        "redis-streams",
+        json!({"redis": {"url": "redis://127.0.0.1:6379", "stream": {"key": key}}}),
+        json!({"redis": {"url": "redis://127.0.0.1:6379",
+                         "stream": {"keys": [key], "group": "airtruct", "claim_after": "2s"}}}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_redis_list_is_a_reliable_queue_when_its_worker_is_killed() {
+    let key = format!("jobs-{}", suffix());
+    through_a_killed_worker(
+        "redis-list",
+        json!({"redis": {"url": "redis://127.0.0.1:6379", "list": key}}),
+        json!({"redis": {"url": "redis://127.0.0.1:6379", "list": {"key": key}}}),
+    )
+    .await;
+}
