@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Api, PgDb, coordinator, eventually, psql, suffix, worker};
+use support::{Api, PgDb, coordinator, eventually, psql, stream, suffix, worker};
 
 const N: u64 = 20_000;
 
@@ -23,26 +23,38 @@ async fn through_a_killed_worker(name: &str, to: Value, from: Value) -> u64 {
     let (_coordinator, base) = coordinator(dir.path(), &store);
     let mut w1 = worker(dir.path(), &base, "w1");
     let api = Api::login(&base).await;
-    for (stream, config) in [
-        (
-            format!("{name}-in"),
-            json!({"input": {"generate": {"count": N, "payload": "{\"id\":{{seq}}}"}},
-                   "pipeline": {"batch": {"size": 100, "period": "5ms"}},
-                   "output": to}),
-        ),
-        (
-            format!("{name}-out"),
-            json!({"input": from,
-                   "pipeline": {"batch": {"size": 200, "period": "5ms"}},
-                   "output": {"sql_insert": {"driver": "postgres", "dsn": target.url(), "table": "got",
-                                             "columns": ["id"], "args_mapping": "[.id]"}}}),
-        ),
-    ] {
-        let (status, saved) = api
-            .post("/api/v1/streams", json!({"name": stream, "config": config}))
-            .await;
-        assert_eq!(status, 201, "{stream}: {saved}");
-    }
+    // The reading stream first, running (its queue declared, its subscription made) before anything is sent.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": format!("{name}-out"), "config": {
+                "input": from,
+                "pipeline": {"batch": {"size": 200, "period": "5ms"}},
+                "output": {"sql_insert": {"driver": "postgres", "dsn": target.url(), "table": "got",
+                                          "columns": ["id"], "args_mapping": "[.id]"}}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let reader = saved["id"].as_str().unwrap().to_string();
+    eventually(
+        "the reading stream to run",
+        Duration::from_secs(60),
+        || async {
+            let s = stream(&api, &reader).await;
+            (s["replicas"][0]["state"] == "running").then_some(())
+        },
+    )
+    .await;
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": format!("{name}-in"), "config": {
+                "input": {"generate": {"count": N, "payload": "{\"id\":{{seq}}}"}},
+                "pipeline": {"batch": {"size": 100, "period": "5ms"}},
+                "output": to}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
     let count = |sql: &str| psql(&target.url(), sql).parse::<u64>().unwrap();
     eventually(
         "the first messages through",
@@ -93,6 +105,21 @@ async fn a_redis_list_is_a_reliable_queue_when_its_worker_is_killed() {
         "redis-list",
         json!({"redis": {"url": "redis://127.0.0.1:6379", "list": key}}),
         json!({"redis": {"url": "redis://127.0.0.1:6379", "list": {"key": key}}}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rabbitmq_loses_nothing_when_its_worker_is_killed() {
+    let queue = format!("orders-{}", suffix());
+    // amq.direct is there on every broker: the reading stream binds its queue to it before anything is sent.
+    through_a_killed_worker(
+        "rabbitmq",
+        json!({"amqp_0_9": {"url": "amqp://guest:guest@127.0.0.1:5672/%2f", "exchange": "amq.direct",
+                            "key": queue}}),
+        json!({"amqp_0_9": {"url": "amqp://guest:guest@127.0.0.1:5672/%2f", "queue": queue,
+                            "queue_declare": {"durable": true},
+                            "bindings_declare": [{"exchange": "amq.direct", "key": queue}]}}),
     )
     .await;
 }

@@ -2,6 +2,7 @@
 //! the one table of every kind a stream config may name, one line each. The catalogue, parsing, validation and
 //! building all read it; adding a kind is one file and one line here.
 
+pub mod amqp;
 pub mod buffers;
 pub mod http;
 pub mod inputs;
@@ -20,13 +21,13 @@ use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 
 use buffers::sqlite::SqliteBufferConfig;
 use inputs::{
-    file, generate, http_client, http_server, kafka as kafka_in, postgres_cdc, redis as redis_in,
-    sql_select, stdin,
+    amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in, postgres_cdc,
+    redis as redis_in, sql_select, stdin,
 };
 use outputs::sync_response;
 use outputs::{
-    drop, file as file_out, http_client as http_out, kafka as kafka_out, redis as redis_out,
-    sql_insert, stdout,
+    amqp_0_9 as amqp_out, drop, file as file_out, http_client as http_out, kafka as kafka_out,
+    redis as redis_out, sql_insert, stdout,
 };
 
 /// Every kind, one line each.
@@ -46,6 +47,7 @@ fn kinds() -> Registry {
         input::<postgres_cdc::PostgresCdcInputConfig>(),
         input::<sql_select::SqlSelectInputConfig>(),
         input::<redis_in::RedisInputConfig>(),
+        input::<amqp_in::AmqpInputConfig>(),
         output::<file_out::FileOutputConfig>(),
         output::<stdout::StdoutOutputConfig>(),
         output::<drop::DropOutputConfig>(),
@@ -55,6 +57,7 @@ fn kinds() -> Registry {
         output::<sql_insert::SqlInsertOutputConfig>(),
         output::<outputs::log::LogOutputConfig>(),
         output::<redis_out::RedisOutputConfig>(),
+        output::<amqp_out::AmqpOutputConfig>(),
         buffer::<MemoryBufferConfig>(),
         buffer::<SqliteBufferConfig>(),
         buffer::<WindowConfig>(),

@@ -1,5 +1,6 @@
 //! The native inputs.
 
+pub mod amqp_0_9;
 pub mod file;
 pub mod generate;
 pub mod http_client;

@@ -1,5 +1,6 @@
 //! The native outputs.
 
+pub mod amqp_0_9;
 pub mod drop;
 pub mod file;
 pub mod http_client;
