@@ -7,6 +7,7 @@ pub mod buffers;
 pub mod http;
 pub mod inputs;
 pub mod kafka;
+pub mod nats;
 pub mod net;
 pub mod outputs;
 pub mod redis;
@@ -21,13 +22,13 @@ use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 
 use buffers::sqlite::SqliteBufferConfig;
 use inputs::{
-    amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in, postgres_cdc,
-    redis as redis_in, sql_select, stdin,
+    amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in,
+    nats as nats_in, postgres_cdc, redis as redis_in, sql_select, stdin,
 };
 use outputs::sync_response;
 use outputs::{
     amqp_0_9 as amqp_out, drop, file as file_out, http_client as http_out, kafka as kafka_out,
-    redis as redis_out, sql_insert, stdout,
+    nats as nats_out, redis as redis_out, sql_insert, stdout,
 };
 
 /// Every kind, one line each.
@@ -48,6 +49,7 @@ fn kinds() -> Registry {
         input::<sql_select::SqlSelectInputConfig>(),
         input::<redis_in::RedisInputConfig>(),
         input::<amqp_in::AmqpInputConfig>(),
+        input::<nats_in::NatsInputConfig>(),
         output::<file_out::FileOutputConfig>(),
         output::<stdout::StdoutOutputConfig>(),
         output::<drop::DropOutputConfig>(),
@@ -58,6 +60,7 @@ fn kinds() -> Registry {
         output::<outputs::log::LogOutputConfig>(),
         output::<redis_out::RedisOutputConfig>(),
         output::<amqp_out::AmqpOutputConfig>(),
+        output::<nats_out::NatsOutputConfig>(),
         buffer::<MemoryBufferConfig>(),
         buffer::<SqliteBufferConfig>(),
         buffer::<WindowConfig>(),
