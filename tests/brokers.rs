@@ -136,7 +136,7 @@ async fn rabbitmq_loses_nothing_when_its_worker_is_killed() {
 #[tokio::test]
 async fn nats_jetstream_loses_nothing_when_its_worker_is_killed() {
     let name = format!("ORDERS_{}", suffix());
-    let subject = format!("orders.{}", suffix());
+    let subject = format!("airtruct-test.orders.{}", suffix());
     // The reading stream creates the JetStream stream; the writing one waits for JetStream's acknowledgements.
     through_a_killed_worker(
         "nats-jetstream",
