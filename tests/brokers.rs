@@ -21,6 +21,17 @@ fn cleanup(program: &str, args: &[&str]) {
 /// Runs `generate -> to` and `from -> PostgreSQL` on a worker killed mid run, then on another; checks that every
 /// message arrived. Returns the rows written (duplicates included).
 async fn through_a_killed_worker(name: &str, to: Value, from: Value) -> u64 {
+    through_a_killed_worker_at(name, to, from, None).await
+}
+
+/// The same, generating one message every `interval` (for a broker that drops what a slow subscriber lets pile
+/// up, as Mosquitto does past 1000 queued messages by default).
+async fn through_a_killed_worker_at(
+    name: &str,
+    to: Value,
+    from: Value,
+    interval: Option<&str>,
+) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let store = PgDb::new();
     let target = PgDb::new();
@@ -54,7 +65,8 @@ async fn through_a_killed_worker(name: &str, to: Value, from: Value) -> u64 {
         .post(
             "/api/v1/streams",
             json!({"name": format!("{name}-in"), "config": {
-                "input": {"generate": {"count": N, "payload": "{\"id\":{{seq}}}"}},
+                "input": {"generate": {"count": N, "interval": interval,
+                                       "payload": "{\"id\":{{seq}}}"}},
                 "pipeline": {"batch": {"size": 100, "period": "5ms"}},
                 "output": to}}),
         )
@@ -148,4 +160,18 @@ async fn nats_jetstream_loses_nothing_when_its_worker_is_killed() {
     .await;
     let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
     js.delete_stream(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn mqtt_loses_nothing_when_its_worker_is_killed() {
+    let topic = format!("airtruct-test/orders/{}", suffix());
+    // QoS 1 both ways; the reading stream's session is persistent (its client id is the stream's), so the worker
+    // that takes it over gets what the killed one had not acknowledged.
+    through_a_killed_worker_at(
+        "mqtt",
+        json!({"mqtt": {"url": "mqtt://127.0.0.1:1883", "topic": topic, "qos": 1}}),
+        json!({"mqtt": {"url": "mqtt://127.0.0.1:1883", "topics": [topic], "qos": 1}}),
+        Some("1ms"),
+    )
+    .await;
 }

@@ -7,6 +7,7 @@ pub mod buffers;
 pub mod http;
 pub mod inputs;
 pub mod kafka;
+pub mod mqtt;
 pub mod nats;
 pub mod net;
 pub mod outputs;
@@ -23,12 +24,11 @@ use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 use buffers::sqlite::SqliteBufferConfig;
 use inputs::{
     amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in,
-    nats as nats_in, postgres_cdc, redis as redis_in, sql_select, stdin,
+    mqtt as mqtt_in, nats as nats_in, postgres_cdc, redis as redis_in, sql_select, stdin,
 };
-use outputs::sync_response;
 use outputs::{
     amqp_0_9 as amqp_out, drop, file as file_out, http_client as http_out, kafka as kafka_out,
-    nats as nats_out, redis as redis_out, sql_insert, stdout,
+    mqtt as mqtt_out, nats as nats_out, redis as redis_out, sql_insert, stdout, sync_response,
 };
 
 /// Every kind, one line each.
@@ -50,6 +50,7 @@ fn kinds() -> Registry {
         input::<redis_in::RedisInputConfig>(),
         input::<amqp_in::AmqpInputConfig>(),
         input::<nats_in::NatsInputConfig>(),
+        input::<mqtt_in::MqttInputConfig>(),
         output::<file_out::FileOutputConfig>(),
         output::<stdout::StdoutOutputConfig>(),
         output::<drop::DropOutputConfig>(),
@@ -61,6 +62,7 @@ fn kinds() -> Registry {
         output::<redis_out::RedisOutputConfig>(),
         output::<amqp_out::AmqpOutputConfig>(),
         output::<nats_out::NatsOutputConfig>(),
+        output::<mqtt_out::MqttOutputConfig>(),
         buffer::<MemoryBufferConfig>(),
         buffer::<SqliteBufferConfig>(),
         buffer::<WindowConfig>(),

@@ -6,6 +6,7 @@ pub mod file;
 pub mod http_client;
 pub mod kafka;
 pub mod log;
+pub mod mqtt;
 pub mod nats;
 pub mod redis;
 pub mod sql_insert;
