@@ -1,18 +1,15 @@
 //! Kafka -> mapping -> Kafka through the airtruct runtime, against a plain rdkafka consume-and-produce loop (the
 //! ceiling on this machine), in the same run, on the broker at 127.0.0.1:9092 (`scripts/services` starts one).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airtruct_engine::Engine;
-use airtruct_runtime::{BuildContext, StreamMetrics, build_stream, run_stream, validate_stream};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio_util::sync::CancellationToken;
 
 const BROKERS: &str = "127.0.0.1:9092";
 
@@ -115,31 +112,8 @@ async fn stream(engine: &Engine, from: &str, to: &str, group: &str, n: u64) -> D
                      "processors": [{"mapping": super::MAPPING}]},
         "output": {"kafka": {"brokers": [BROKERS], "topic": to}},
     });
-    let plan = validate_stream(
-        airtruct_connectors::registry(),
-        engine,
-        &config,
-        &Default::default(),
-    )
-    .map_err(|e| format!("{e:?}"))
-    .unwrap();
-    let metrics = Arc::new(StreamMetrics::default());
-    let stop = CancellationToken::new();
-    let cx = BuildContext::local(engine.clone(), metrics.clone(), stop.clone());
-    let built = build_stream(plan, cx).await.unwrap();
-    let run = tokio::spawn(run_stream(built));
     // The clock starts at the first message received, as for the plain loop (group joins are not measured).
-    while metrics.snapshot().received == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let t = Instant::now();
-    while metrics.snapshot().sent < n {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let d = t.elapsed();
-    stop.cancel();
-    run.await.unwrap().unwrap();
-    d
+    super::brokers::stream_through(engine, config, n).await
 }
 
 pub fn kafka(engine: &Engine) {

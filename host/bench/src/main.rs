@@ -3,6 +3,7 @@
 //! natively, measured in the same run; and control-plane timings (failover, pause) with real processes. Run with
 //! `cargo build --release -p airtruct && cargo run --release -p airtruct-bench`.
 
+mod brokers;
 mod control;
 mod ingest;
 mod kafka;
@@ -406,6 +407,9 @@ fn main() {
     }
     if sections == "all" || sections == "kafka" {
         kafka::kafka(&engine);
+    }
+    if sections == "all" || sections == "brokers" {
+        brokers::brokers(&engine);
     }
     if sections == "all" || sections == "control" {
         control::control();

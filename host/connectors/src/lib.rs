@@ -2,6 +2,7 @@
 //! the one table of every kind a stream config may name, one line each. The catalogue, parsing, validation and
 //! building all read it; adding a kind is one file and one line here.
 
+pub mod acks;
 pub mod amqp;
 pub mod buffers;
 pub mod http;

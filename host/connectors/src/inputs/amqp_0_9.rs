@@ -16,10 +16,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::acks::AckTask;
 use crate::amqp::{CREDENTIALS, HEADER_PREFIX, check_url, external, header_text, open};
 use crate::inputs::READ_CHUNK;
 use airtruct_runtime::kind::{Check, InputKind, Kind};
-use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
+use airtruct_runtime::{BuildContext, Error, Input, InputBatch, Metadata, message};
 
 /// Declare the queue at start.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -125,13 +126,24 @@ impl InputKind for AmqpInputConfig {
             )
             .await
             .map_err(external("consuming"))?;
-        let (acks, acked) = mpsc::unbounded_channel();
+        let acker = channel.clone();
+        let acks = AckTask::spawn(cx, move |tags: Vec<u64>| {
+            let channel = acker.clone();
+            async move {
+                for t in tags {
+                    channel
+                        .basic_ack(BasicAckArguments::new(t, false))
+                        .await
+                        .map_err(external("acknowledging"))?;
+                }
+                Ok(())
+            }
+        });
         Ok(Box::new(AmqpInput {
             _conn: conn,
-            channel,
+            _channel: channel,
             deliveries,
             acks,
-            acked,
         }))
     }
 }
@@ -140,23 +152,10 @@ impl InputKind for AmqpInputConfig {
 pub struct AmqpInput {
     /// Kept open while the input lives.
     _conn: Connection,
-    channel: Channel,
+    _channel: Channel,
     deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
-    /// Delivery tags of delivered messages, acknowledged by the reading side (where the channel is).
-    acks: mpsc::UnboundedSender<Vec<u64>>,
-    acked: mpsc::UnboundedReceiver<Vec<u64>>,
-}
-
-impl AmqpInput {
-    async fn ack(&self, tags: Vec<u64>) -> Result<(), Error> {
-        for t in tags {
-            self.channel
-                .basic_ack(BasicAckArguments::new(t, false))
-                .await
-                .map_err(external("acknowledging"))?;
-        }
-        Ok(())
-    }
+    /// Acknowledges the delivery tags of delivered messages.
+    acks: AckTask<u64>,
 }
 
 fn to_message(m: ConsumerMessage) -> Option<(u64, airtruct_runtime::Message)> {
@@ -184,15 +183,10 @@ fn to_message(m: ConsumerMessage) -> Option<(u64, airtruct_runtime::Message)> {
 #[async_trait]
 impl Input for AmqpInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
-        // Acknowledgements are sent while waiting: with a prefetch bound, the broker sends more only after them.
-        let first = loop {
-            tokio::select! {
-                Some(tags) = self.acked.recv() => self.ack(tags).await?,
-                m = self.deliveries.recv() => match m {
-                    Some(m) => break m,
-                    None => return Err(Error::External("amqp: the broker closed the consumer".into())),
-                },
-            }
+        let Some(first) = self.deliveries.recv().await else {
+            return Err(Error::External(
+                "amqp: the broker closed the consumer".into(),
+            ));
         };
         let mut batch = vec![first];
         while batch.len() < READ_CHUNK {
@@ -202,19 +196,13 @@ impl Input for AmqpInput {
             }
         }
         let (tags, messages): (Vec<u64>, Vec<_>) = batch.into_iter().filter_map(to_message).unzip();
-        let acks = self.acks.clone();
-        let ack = Ack::new(move |d| {
-            if d == Delivery::Delivered {
-                let _ = acks.send(tags);
-            }
-        });
-        Ok(Some(InputBatch { messages, ack }))
+        Ok(Some(InputBatch {
+            messages,
+            ack: self.acks.ack(tags),
+        }))
     }
 
     async fn close(&mut self) -> Result<(), Error> {
-        while let Ok(tags) = self.acked.try_recv() {
-            self.ack(tags).await?;
-        }
-        Ok(())
+        self.acks.close().await
     }
 }

@@ -5,15 +5,16 @@
 //! Metadata: `mqtt_topic`, `mqtt_qos`, `mqtt_retain`, `mqtt_dup`.
 
 use async_trait::async_trait;
-use rumqttc::{AsyncClient, Event, Incoming, Publish};
+use rumqttc::{Event, Incoming, Publish};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::acks::AckTask;
 use crate::inputs::READ_CHUNK;
 use crate::mqtt::{CREDENTIALS, check_url, client, default_qos, external, qos};
 use airtruct_runtime::kind::{Check, InputKind, Kind};
-use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
+use airtruct_runtime::{BuildContext, Error, Input, InputBatch, Metadata, message};
 
 /// Subscribes to MQTT topics.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -100,13 +101,20 @@ impl InputKind for MqttInputConfig {
                 }
             }
         });
-        let (acks, acked) = mpsc::unbounded_channel();
+        let acker = client.clone();
+        let acks = AckTask::spawn(cx, move |publishes: Vec<Publish>| {
+            let client = acker.clone();
+            async move {
+                for p in &publishes {
+                    client.ack(p).await.map_err(external("acknowledging"))?;
+                }
+                Ok(())
+            }
+        });
         Ok(Box::new(MqttInput {
             _stop: stop,
-            client,
             incoming: rx,
             acks,
-            acked,
         }))
     }
 }
@@ -114,22 +122,8 @@ impl InputKind for MqttInputConfig {
 /// The running `mqtt` input.
 pub struct MqttInput {
     _stop: tokio_util::sync::DropGuard,
-    client: AsyncClient,
     incoming: mpsc::UnboundedReceiver<Result<Publish, Error>>,
-    acks: mpsc::UnboundedSender<Vec<Publish>>,
-    acked: mpsc::UnboundedReceiver<Vec<Publish>>,
-}
-
-impl MqttInput {
-    async fn ack(&self, publishes: Vec<Publish>) -> Result<(), Error> {
-        for p in &publishes {
-            self.client
-                .ack(p)
-                .await
-                .map_err(external("acknowledging"))?;
-        }
-        Ok(())
-    }
+    acks: AckTask<Publish>,
 }
 
 fn to_message(p: &Publish) -> airtruct_runtime::Message {
@@ -144,14 +138,9 @@ fn to_message(p: &Publish) -> airtruct_runtime::Message {
 #[async_trait]
 impl Input for MqttInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
-        let first = loop {
-            tokio::select! {
-                Some(publishes) = self.acked.recv() => self.ack(publishes).await?,
-                p = self.incoming.recv() => match p {
-                    Some(p) => break p?,
-                    None => return Err(Error::External("mqtt: the connection ended".into())),
-                },
-            }
+        let first = match self.incoming.recv().await {
+            Some(p) => p?,
+            None => return Err(Error::External("mqtt: the connection ended".into())),
         };
         let mut batch = vec![first];
         while batch.len() < READ_CHUNK {
@@ -161,19 +150,13 @@ impl Input for MqttInput {
             }
         }
         let messages = batch.iter().map(to_message).collect();
-        let acks = self.acks.clone();
-        let ack = Ack::new(move |d| {
-            if d == Delivery::Delivered {
-                let _ = acks.send(batch);
-            }
-        });
-        Ok(Some(InputBatch { messages, ack }))
+        Ok(Some(InputBatch {
+            messages,
+            ack: self.acks.ack(batch),
+        }))
     }
 
     async fn close(&mut self) -> Result<(), Error> {
-        while let Ok(publishes) = self.acked.try_recv() {
-            self.ack(publishes).await?;
-        }
-        Ok(())
+        self.acks.close().await
     }
 }

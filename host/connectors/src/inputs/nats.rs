@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
+use crate::acks::AckTask;
 use crate::inputs::READ_CHUNK;
 use crate::nats::{CREDENTIALS, check_url, connect, external, headers_into};
 use airtruct_runtime::kind::{Check, InputKind, Kind};
-use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
+use airtruct_runtime::{Ack, BuildContext, Error, Input, InputBatch, Metadata, message};
 
 /// Where a new durable consumer starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -166,12 +166,13 @@ impl InputKind for NatsInputConfig {
             .messages()
             .await
             .map_err(external("consuming"))?;
-        let (acks, acked) = mpsc::unbounded_channel();
-        Ok(Box::new(JetStreamIn {
-            messages,
-            acks,
-            acked,
-        }))
+        let acks = AckTask::spawn(cx, |ackers: Vec<Acker>| async move {
+            for a in ackers {
+                a.ack().await.map_err(external("acknowledging"))?;
+            }
+            Ok(())
+        });
+        Ok(Box::new(JetStreamIn { messages, acks }))
     }
 }
 
@@ -213,31 +214,17 @@ impl Input for CoreInput {
 /// The running `nats` input on a JetStream consumer.
 pub struct JetStreamIn {
     messages: pull::Stream,
-    acks: mpsc::UnboundedSender<Vec<Acker>>,
-    acked: mpsc::UnboundedReceiver<Vec<Acker>>,
-}
-
-async fn ack_all(ackers: Vec<Acker>) -> Result<(), Error> {
-    for a in ackers {
-        a.ack().await.map_err(external("acknowledging"))?;
-    }
-    Ok(())
+    acks: AckTask<Acker>,
 }
 
 #[async_trait]
 impl Input for JetStreamIn {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
-        let mut batch = Vec::new();
-        loop {
-            tokio::select! {
-                Some(ackers) = self.acked.recv() => ack_all(ackers).await?,
-                m = self.messages.next() => match m {
-                    Some(Ok(m)) => { batch.push(m); break; }
-                    Some(Err(e)) => return Err(external("consuming")(e)),
-                    None => return Err(Error::External("nats: the consumer ended".into())),
-                },
-            }
-        }
+        let mut batch = match self.messages.next().await {
+            Some(Ok(m)) => vec![m],
+            Some(Err(e)) => return Err(external("consuming")(e)),
+            None => return Err(Error::External("nats: the consumer ended".into())),
+        };
         while batch.len() < READ_CHUNK {
             match futures_util::FutureExt::now_or_never(self.messages.next()) {
                 Some(Some(Ok(m))) => batch.push(m),
@@ -252,19 +239,13 @@ impl Input for JetStreamIn {
             messages.push(to_message(&m, sequence));
             ackers.push(acker);
         }
-        let acks = self.acks.clone();
-        let ack = Ack::new(move |d| {
-            if d == Delivery::Delivered {
-                let _ = acks.send(ackers);
-            }
-        });
-        Ok(Some(InputBatch { messages, ack }))
+        Ok(Some(InputBatch {
+            messages,
+            ack: self.acks.ack(ackers),
+        }))
     }
 
     async fn close(&mut self) -> Result<(), Error> {
-        while let Ok(ackers) = self.acked.try_recv() {
-            ack_all(ackers).await?;
-        }
-        Ok(())
+        self.acks.close().await
     }
 }
