@@ -22,20 +22,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::inputs::READ_CHUNK;
+use crate::inputs::kafka::StartFrom;
 use crate::redis::{CREDENTIALS, check_url, client, connect, external};
 use airtruct_runtime::kind::{Check, InputKind, Kind};
 use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
-
-/// Where a new consumer group starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StartFrom {
-    /// The oldest entry kept.
-    #[default]
-    Earliest,
-    /// Only entries added from now on.
-    Latest,
-}
 
 /// Streams read in a consumer group.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
