@@ -19,6 +19,14 @@ pub fn check_url(check: &mut Check<'_>, url: &str) {
     crate::net::check_url(check, "url", url, SCHEMES);
 }
 
+/// Reports a problem unless exactly one of the ways (`stream`, `list`, ...) is set.
+pub fn check_one_way(check: &mut Check<'_>, ways: &[(&str, bool)]) {
+    if ways.iter().filter(|(_, set)| *set).count() != 1 {
+        let names: Vec<&str> = ways.iter().map(|(name, _)| *name).collect();
+        check.problem("", format!("exactly one of {}", names.join(", ")));
+    }
+}
+
 /// A Redis error as a stream error: retried, with what was being done.
 pub fn external(what: &str) -> impl Fn(::redis::RedisError) -> Error + '_ {
     move |e| Error::External(format!("redis: {what}: {e}"))

@@ -11,8 +11,6 @@
 //! Metadata: `redis_key` (stream or list), `redis_id` (stream entry), every other field of a stream entry by its
 //! name, `redis_channel` (pub/sub).
 
-use std::sync::{Arc, Mutex};
-
 use ::redis::aio::MultiplexedConnection;
 use ::redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use ::redis::{AsyncCommands, Value as RedisValue};
@@ -21,11 +19,12 @@ use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::acks::AckTask;
 use crate::inputs::READ_CHUNK;
 use crate::inputs::kafka::StartFrom;
-use crate::redis::{CREDENTIALS, check_url, client, connect, external};
+use crate::redis::{CREDENTIALS, check_one_way, check_url, client, connect, external};
 use airtruct_runtime::kind::{Check, InputKind, Kind};
-use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
+use airtruct_runtime::{Ack, BuildContext, Error, Input, InputBatch, Metadata, message};
 
 /// Streams read in a consumer group.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -103,14 +102,14 @@ impl Kind for RedisInputConfig {
 
     fn check(&mut self, check: &mut Check<'_>) {
         check_url(check, &self.url);
-        let ways = [
-            self.stream.is_some(),
-            self.list.is_some(),
-            self.pubsub.is_some(),
-        ];
-        if ways.iter().filter(|w| **w).count() != 1 {
-            check.problem("", "exactly one of stream, list and pubsub");
-        }
+        check_one_way(
+            check,
+            &[
+                ("stream", self.stream.is_some()),
+                ("list", self.list.is_some()),
+                ("pubsub", self.pubsub.is_some()),
+            ],
+        );
         if let Some(s) = &self.stream {
             if s.keys.is_empty() || s.keys.iter().any(|k| k.is_empty()) {
                 check.problem("stream.keys", "at least one key, none empty");
@@ -141,10 +140,10 @@ impl InputKind for RedisInputConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Input>, Error> {
         let client = client(cx, &self.url).await?;
         if let Some(s) = &self.stream {
-            return Ok(Box::new(StreamInput::open(&client, s).await?));
+            return Ok(Box::new(StreamInput::open(cx, &client, s).await?));
         }
         if let Some(l) = &self.list {
-            return Ok(Box::new(ListInput::open(&client, l).await?));
+            return Ok(Box::new(ListInput::open(cx, &client, l).await?));
         }
         let p = self
             .pubsub
@@ -172,14 +171,40 @@ impl InputKind for RedisInputConfig {
 /// How long a blocking read waits before the input looks at its acknowledgements again.
 const BLOCK_MS: usize = 500;
 
-/// Acknowledgements said and not yet sent to Redis, sent before the next read and at close.
-type Acked<T> = Arc<Mutex<Vec<T>>>;
+/// Acknowledges delivered stream entries, a pipeline of `XACK`s per batch.
+fn stream_acks(
+    cx: &BuildContext,
+    conn: MultiplexedConnection,
+    group: String,
+) -> AckTask<(String, String)> {
+    AckTask::spawn(cx, move |ids: Vec<(String, String)>| {
+        let (mut conn, group) = (conn.clone(), group.clone());
+        async move {
+            let mut pipe = ::redis::pipe();
+            for (key, id) in &ids {
+                pipe.xack(key, &group, &[id]).ignore();
+            }
+            let sent: Result<(), _> = pipe.query_async(&mut conn).await;
+            sent.map_err(external("acknowledging"))
+        }
+    })
+}
 
-fn ack_into<T: Send + 'static>(acked: &Acked<T>, items: Vec<T>) -> Ack {
-    let acked = acked.clone();
-    Ack::new(move |d| {
-        if d == Delivery::Delivered {
-            acked.lock().expect("redis acks").extend(items);
+/// Removes delivered items from the processing list, a pipeline of `LREM`s per batch.
+fn list_acks(
+    cx: &BuildContext,
+    conn: MultiplexedConnection,
+    processing: String,
+) -> AckTask<Vec<u8>> {
+    AckTask::spawn(cx, move |items: Vec<Vec<u8>>| {
+        let (mut conn, processing) = (conn.clone(), processing.clone());
+        async move {
+            let mut pipe = ::redis::pipe();
+            for item in &items {
+                pipe.lrem(&processing, 1, item).ignore();
+            }
+            let sent: Result<(), _> = pipe.query_async(&mut conn).await;
+            sent.map_err(external("acknowledging"))
         }
     })
 }
@@ -200,13 +225,18 @@ pub struct StreamInput {
     /// For acknowledgements and claims.
     conn: MultiplexedConnection,
     consumer: String,
-    acked: Acked<(String, String)>,
+    /// `XACK`s the (key, id) of delivered entries.
+    acks: AckTask<(String, String)>,
     /// When the next look for entries other consumers left idle is due.
     next_claim: tokio::time::Instant,
 }
 
 impl StreamInput {
-    async fn open(client: &::redis::Client, config: &RedisStreamInput) -> Result<Self, Error> {
+    async fn open(
+        cx: &BuildContext,
+        client: &::redis::Client,
+        config: &RedisStreamInput,
+    ) -> Result<Self, Error> {
         let mut conn = connect(client).await?;
         let start = match config.start_from {
             StartFrom::Earliest => "0",
@@ -230,36 +260,11 @@ impl StreamInput {
         Ok(Self {
             config: config.clone(),
             reads: connect(client).await?,
+            acks: stream_acks(cx, conn.clone(), config.group.clone()),
             conn,
             consumer: format!("airtruct-{:016x}", rand_u64()),
-            acked: Arc::default(),
             next_claim: tokio::time::Instant::now(),
         })
-    }
-
-    async fn flush_acks(&mut self) -> Result<(), Error> {
-        let acked = std::mem::take(&mut *self.acked.lock().expect("redis acks"));
-        if acked.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = ::redis::pipe();
-        for key in &self.config.keys {
-            let ids: Vec<&str> = acked
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, id)| id.as_str())
-                .collect();
-            if !ids.is_empty() {
-                pipe.xack(key, &self.config.group, &ids).ignore();
-            }
-        }
-        let sent: Result<(), _> = pipe.query_async(&mut self.conn).await;
-        if let Err(e) = sent {
-            // Put them back: the next read sends them again.
-            self.acked.lock().expect("redis acks").extend(acked);
-            return Err(external("acknowledging")(e));
-        }
-        Ok(())
     }
 
     fn to_message(&self, key: &str, id: &::redis::streams::StreamId) -> airtruct_runtime::Message {
@@ -323,7 +328,6 @@ fn rand_u64() -> u64 {
 impl Input for StreamInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
         loop {
-            self.flush_acks().await?;
             let mut entries = Vec::new();
             if tokio::time::Instant::now() >= self.next_claim {
                 entries = self.claim().await?;
@@ -354,13 +358,13 @@ impl Input for StreamInput {
             let ids = entries.into_iter().map(|(key, id)| (key, id.id)).collect();
             return Ok(Some(InputBatch {
                 messages,
-                ack: ack_into(&self.acked, ids),
+                ack: self.acks.ack(ids),
             }));
         }
     }
 
     async fn close(&mut self) -> Result<(), Error> {
-        self.flush_acks().await
+        self.acks.close().await
     }
 }
 
@@ -369,12 +373,16 @@ pub struct ListInput {
     key: String,
     processing: String,
     reads: MultiplexedConnection,
-    conn: MultiplexedConnection,
-    acked: Acked<Vec<u8>>,
+    /// `LREM`s delivered items from the processing list.
+    acks: AckTask<Vec<u8>>,
 }
 
 impl ListInput {
-    async fn open(client: &::redis::Client, config: &RedisListInput) -> Result<Self, Error> {
+    async fn open(
+        cx: &BuildContext,
+        client: &::redis::Client,
+        config: &RedisListInput,
+    ) -> Result<Self, Error> {
         let mut conn = connect(client).await?;
         let processing = config
             .processing_key
@@ -401,28 +409,10 @@ impl ListInput {
         }
         Ok(Self {
             key: config.key.clone(),
+            acks: list_acks(cx, conn, processing.clone()),
             processing,
             reads: connect(client).await?,
-            conn,
-            acked: Arc::default(),
         })
-    }
-
-    async fn flush_acks(&mut self) -> Result<(), Error> {
-        let acked = std::mem::take(&mut *self.acked.lock().expect("redis acks"));
-        if acked.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = ::redis::pipe();
-        for item in &acked {
-            pipe.lrem(&self.processing, 1, item).ignore();
-        }
-        let sent: Result<(), _> = pipe.query_async(&mut self.conn).await;
-        if let Err(e) = sent {
-            self.acked.lock().expect("redis acks").extend(acked);
-            return Err(external("acknowledging")(e));
-        }
-        Ok(())
     }
 }
 
@@ -430,7 +420,6 @@ impl ListInput {
 impl Input for ListInput {
     async fn read(&mut self) -> Result<Option<InputBatch>, Error> {
         loop {
-            self.flush_acks().await?;
             let first: Option<Vec<u8>> = ::redis::cmd("BLMOVE")
                 .arg(&self.key)
                 .arg(&self.processing)
@@ -466,13 +455,13 @@ impl Input for ListInput {
                 .collect();
             return Ok(Some(InputBatch {
                 messages,
-                ack: ack_into(&self.acked, items),
+                ack: self.acks.ack(items),
             }));
         }
     }
 
     async fn close(&mut self) -> Result<(), Error> {
-        self.flush_acks().await
+        self.acks.close().await
     }
 }
 

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::inputs::redis::default_body_key;
-use crate::redis::{CREDENTIALS, check_url, client, connect, external};
+use crate::redis::{CREDENTIALS, check_one_way, check_url, client, connect, external};
 use airtruct_runtime::kind::{Check, Kind, OutputKind};
 use airtruct_runtime::{BuildContext, Error, Message, Metadata, Output};
 
@@ -57,14 +57,14 @@ impl Kind for RedisOutputConfig {
 
     fn check(&mut self, check: &mut Check<'_>) {
         check_url(check, &self.url);
-        let ways = [
-            self.stream.is_some(),
-            self.list.is_some(),
-            self.channel.is_some(),
-        ];
-        if ways.iter().filter(|w| **w).count() != 1 {
-            check.problem("", "exactly one of stream, list and channel");
-        }
+        check_one_way(
+            check,
+            &[
+                ("stream", self.stream.is_some()),
+                ("list", self.list.is_some()),
+                ("channel", self.channel.is_some()),
+            ],
+        );
         if self.stream.as_ref().is_some_and(|s| s.key.is_empty()) {
             check.problem("stream.key", "must not be empty");
         }
