@@ -156,6 +156,14 @@ impl Api {
         }
     }
 
+    /// A client that sends `token`.
+    pub fn with_token(base: &str, token: &str) -> Self {
+        Self {
+            token: Some(token.to_string()),
+            ..Self::new(base)
+        }
+    }
+
     /// Logs in as admin.
     pub async fn login(base: &str) -> Self {
         let mut api = Self::new(base);

@@ -10,6 +10,7 @@ import { ProcessorsPage } from './pages/Processors';
 import { WorkersPage } from './pages/Workers';
 import { SecretsPage } from './pages/Secrets';
 import { FilesPage } from './pages/Files';
+import { McpToolsPage } from './pages/McpTools';
 import { AuditPage } from './pages/Audit';
 import { UsersPage } from './pages/Users';
 import { AccountPage } from './pages/Account';
@@ -99,6 +100,8 @@ export function App() {
           <NavLink to="/workers">Workers</NavLink>
           <NavLink to="/secrets">Secrets</NavLink>
           <NavLink to="/files">Files</NavLink>
+          {/* Not /mcp: the server answers that path itself (the endpoint agents call), so a reload there would miss the console. */}
+          <NavLink to="/tools">MCP tools</NavLink>
           <NavLink to="/audit">Audit</NavLink>
           {access?.isAdmin && <NavLink to="/users">Users</NavLink>}
         </div>
@@ -136,6 +139,7 @@ export function App() {
                   <Route path="/workers" element={<WorkersPage />} />
                   <Route path="/secrets" element={<SecretsPage />} />
                   <Route path="/files" element={<FilesPage />} />
+                  <Route path="/tools" element={<McpToolsPage />} />
                   <Route path="/audit" element={<AuditPage />} />
                   <Route path="/users" element={<UsersPage />} />
                   <Route path="/account" element={<AccountPage />} />

@@ -1,27 +1,18 @@
 // Browser tests of the console: the real airtruct binary (standalone) serving ui/dist, driven in headless
-// Chromium through playwright-core. Run by `npm --prefix ui test` (which builds first).
+// Chromium through playwright-core. Run by `npm --prefix ui test` (which builds first); the server and the
+// browser are started by ./helpers.mjs.
 //
 // AIRTRUCT_BIN: the binary (default ${CARGO_TARGET_DIR:-../target}/debug/airtruct, relative to ui/).
 // CHROMIUM: the browser (default /usr/bin/chromium).
 // TEMPLATE_WASM: a processor component to upload (default: guests/wasm32-wasip2/release/template.wasm in the target
 // directory, $CARGO_TARGET_DIR or the binary's).
 // Screenshots go to ui/test-results/screenshots/ (`npm run docs:screenshots` copies them to docs/console/).
-import { spawn } from 'node:child_process';
-import { after, before, test as nodeTest } from 'node:test';
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { BIN, PASSWORD, consoleUnderTest, escapeRe, expectText, targetDir, waitFor } from './helpers.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const ui = path.resolve(here, '..');
-// A relative CARGO_TARGET_DIR is taken from the repository root, as cargo run there takes it.
-const targetDir = path.resolve(ui, '..', process.env.CARGO_TARGET_DIR ?? 'target');
-const BIN = process.env.AIRTRUCT_BIN ? path.resolve(process.env.AIRTRUCT_BIN) : path.join(targetDir, 'debug/airtruct');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // The template processor is built with the binary: next to it in the same target directory.
 const TEMPLATE =
   process.env.TEMPLATE_WASM ??
@@ -29,61 +20,19 @@ const TEMPLATE =
     fs.existsSync(f),
   ) ??
   path.join(targetDir, 'guests/wasm32-wasip2/release/template.wasm');
-const SHOTS = path.join(ui, 'test-results/screenshots');
-const PASSWORD = 'console-test-password';
 
-let server;
-let serverLog;
-let dataDir;
+// This file runs first: its start empties the screenshots of an earlier run.
+const harness = consoleUnderTest({ clearShots: true });
+const { test, shot, api } = harness;
 let base;
-let browser;
 let page;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+before(async () => {
+  await harness.start();
+  ({ base, page } = harness);
+});
 
-/** Polls `fn` until it answers something truthy; fails with `what` and the last value after `timeout` ms. */
-async function waitFor(what, fn, timeout = 15000) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Waits until the locator is visible and its text matches. */
-async function expectText(locator, re, what, timeout = 15000) {
-  await waitFor(`${what}: ${re}`, async () => {
-    const n = await locator.count();
-    for (let i = 0; i < n; i++) {
-      const l = locator.nth(i);
-      if ((await l.isVisible()) && re.test(await l.innerText())) return true;
-    }
-    return false;
-  }, timeout);
-}
-
-let shotN = 0;
-/** A screenshot of the window (or, with `fullPage`, of the whole page) as test-results/screenshots/NN-name.png. */
-async function shot(name, { fullPage = false } = {}) {
-  shotN++;
-  await page.screenshot({ path: path.join(SHOTS, `${String(shotN).padStart(2, '0')}-${name}.png`), fullPage });
-}
+after(() => harness.stop());
 
 async function number(locator) {
   const t = (await locator.innerText()).trim();
@@ -102,100 +51,6 @@ async function nodeCounter(node, key) {
 /** Text as the page shows it: `code` spans without their backticks, white space collapsed. */
 function plain(text) {
   return text.replace(/`/g, '').replace(/\s+/g, ' ').trim();
-}
-
-async function api(method, url, body) {
-  return page.evaluate(
-    async ([method, url, body]) => {
-      const r = await fetch(url, {
-        method,
-        headers: { authorization: `Bearer ${localStorage.getItem('airtruct.token')}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: r.status, body: r.status === 204 ? null : await r.json().catch(() => null) };
-    },
-    [method, url, body],
-  );
-}
-
-before(async () => {
-  assert.ok(fs.existsSync(BIN), `the airtruct binary is missing at ${BIN} (set AIRTRUCT_BIN)`);
-  assert.ok(fs.existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
-  assert.ok(fs.existsSync(path.join(ui, 'dist/index.html')), 'ui/dist is not built (npm run build)');
-  fs.rmSync(SHOTS, { recursive: true, force: true });
-  fs.mkdirSync(SHOTS, { recursive: true });
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'airtruct-console-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  serverLog = path.join(dataDir, 'server.log');
-  const log = fs.openSync(serverLog, 'a');
-  server = spawn(BIN, ['standalone', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dataDir, 'data'), '--console-dir', path.join(ui, 'dist')], {
-    cwd: dataDir,
-    env: { ...process.env, AIRTRUCT_ADMIN_PASSWORD: PASSWORD, AIRTRUCT_CACHE_DIR: process.env.AIRTRUCT_CACHE_DIR ?? path.join(os.homedir(), '.cache/airtruct/components') },
-    stdio: ['ignore', log, log],
-  });
-  server.on('exit', (code, signal) => fs.appendFileSync(serverLog, `\n[server exited: ${code ?? signal}]\n`));
-  await waitFor(
-    `${base}/healthz`,
-    async () => {
-      if (server.exitCode !== null) throw new Error(`the server exited:\n${fs.readFileSync(serverLog, 'utf8').slice(-2000)}`);
-      const r = await fetch(`${base}/healthz`).catch(() => undefined);
-      return r?.ok;
-    },
-    60000,
-  );
-  // The first catalogue compiles the built-in processor components (about 25 s with a cold component cache on
-  // 2 cores): wait for it here, so that no page test times out on it.
-  const login = await fetch(`${base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-  }).then((r) => r.json());
-  const warm = await fetch(`${base}/api/v1/components`, {
-    headers: { authorization: `Bearer ${login.token}` },
-    signal: AbortSignal.timeout(180000),
-  });
-  assert.equal(warm.status, 200, 'the components catalogue');
-  await fetch(`${base}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${login.token}` } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
-  context.setDefaultTimeout(15000);
-  page = await context.newPage();
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await Promise.race([new Promise((r) => server.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
-  if (failed && serverLog && fs.existsSync(serverLog)) {
-    console.error('--- server log (tail) ---\n' + fs.readFileSync(serverLog, 'utf8').slice(-4000));
-  }
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-});
-
-let failed = false;
-
-/** A test whose failure leaves a screenshot of the page in test-results/failures/. */
-function test(name, fn) {
-  nodeTest(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      const dir = path.join(ui, 'test-results/failures');
-      fs.mkdirSync(dir, { recursive: true });
-      await page?.screenshot({ path: path.join(dir, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`) }).catch(() => {});
-      throw e;
-    }
-  });
 }
 
 let streamUrl;
@@ -677,12 +532,10 @@ const VIEWER = 'viewer1';
 const VIEWER_FIRST_PASSWORD = 'viewer1-first-password';
 const VIEWER_PASSWORD = 'viewer1-password';
 
-function escapeRe(s) {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** Signs in from the login page (the session must have ended) and waits for the name and role in the header. */
 async function signIn(username, password, role) {
+  // A Log out just clicked may still be waiting for the API: leaving the page then would keep its token.
+  await waitFor('the session ended', () => page.evaluate(() => localStorage.getItem('airtruct.token') === null));
   await page.goto(`${base}/login`);
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   await page.getByLabel('User name').fill(username);

@@ -24,7 +24,7 @@ use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 
 use buffers::sqlite::SqliteBufferConfig;
 use inputs::{
-    amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in,
+    amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in, mcp_tool,
     mqtt as mqtt_in, nats as nats_in, postgres_cdc, redis as redis_in, sql_select, stdin,
 };
 use outputs::{
@@ -52,6 +52,7 @@ fn kinds() -> Registry {
         input::<amqp_in::AmqpInputConfig>(),
         input::<nats_in::NatsInputConfig>(),
         input::<mqtt_in::MqttInputConfig>(),
+        input::<mcp_tool::McpToolInputConfig>(),
         output::<file_out::FileOutputConfig>(),
         output::<stdout::StdoutOutputConfig>(),
         output::<drop::DropOutputConfig>(),

@@ -39,7 +39,12 @@ async fn every_kind_has_a_valid_schema_and_an_example_that_parses_checks_and_bui
         .load(airtruct_builtins::VALIDATE.wasm)
         .expect("the validate component");
     let metrics = Arc::new(StreamMetrics::default());
-    let build_cx = BuildContext::local(engine.clone(), metrics, CancellationToken::new());
+    let mut build_cx = BuildContext::local(engine.clone(), metrics, CancellationToken::new());
+    // As a worker builds it: an `mcp_tool` input is reached through the server's stream it belongs to.
+    build_cx.stream = Some(airtruct_runtime::StreamRef {
+        id: "example".into(),
+        version: 1,
+    });
     let mut examples = 0;
     for kind in reg.kinds() {
         let name = format!("{} {}", kind.role().as_str(), kind.name());

@@ -119,6 +119,12 @@ CREATE TABLE checkpoints (
 )
 "#,
     ),
+    (
+        "0007_token_scopes",
+        r#"
+ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'api'
+"#,
+    ),
 ];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.

@@ -39,6 +39,8 @@ pub struct TokenRecord {
     pub expires_at: Option<i64>,
     /// The role it acts with, at most its owner's (`None`: the owner's).
     pub role: Option<String>,
+    /// What it may be used for, comma-separated (`api`: the REST API; `mcp`: the `/mcp` endpoint).
+    pub scopes: String,
 }
 
 /// A secret, encrypted (base64 nonce and ciphertext).
@@ -173,8 +175,8 @@ impl Store {
     /// Records a token by its hash.
     pub async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (token_hash, username, name, created_at, expires_at, role) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_tokens (token_hash, username, name, created_at, expires_at, role, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&token.token_hash)
         .bind(&token.username)
@@ -182,6 +184,7 @@ impl Store {
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(token.role.as_deref())
+        .bind(&token.scopes)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -190,7 +193,7 @@ impl Store {
     /// The token with this hash, if it exists and has not expired.
     pub async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT token_hash, username, name, created_at, expires_at, role FROM api_tokens WHERE token_hash = $1",
+            "SELECT token_hash, username, name, created_at, expires_at, role, scopes FROM api_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -203,6 +206,7 @@ impl Store {
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
             role: row.try_get("role")?,
+            scopes: row.try_get("scopes")?,
         };
         Ok(token
             .expires_at
@@ -213,7 +217,7 @@ impl Store {
     /// A user's tokens that have not expired, newest first.
     pub async fn list_tokens(&self, username: &str) -> Result<Vec<TokenRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT token_hash, username, name, created_at, expires_at, role FROM api_tokens \
+            "SELECT token_hash, username, name, created_at, expires_at, role, scopes FROM api_tokens \
              WHERE username = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, name",
         )
         .bind(username)
@@ -229,6 +233,7 @@ impl Store {
                     created_at: row.try_get("created_at")?,
                     expires_at: row.try_get("expires_at")?,
                     role: row.try_get("role")?,
+                    scopes: row.try_get("scopes")?,
                 })
             })
             .collect()

@@ -175,6 +175,7 @@ async fn keeps_users_tokens_and_secrets(store: &Store) {
         created_at: 1,
         expires_at: None,
         role: Some("viewer".into()),
+        scopes: "api,mcp".into(),
     };
     store.create_token(&token).await.unwrap();
     assert_eq!(store.find_token("h1").await.unwrap(), Some(token.clone()));

@@ -138,6 +138,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mcp/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tools streams expose on this server's /mcp endpoint */
+        get: operations["listMcpTools"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -874,6 +891,11 @@ export interface components {
             name: string;
             /** @description The role it acts with, no higher than yours (default: yours, whatever it becomes). */
             role?: components["schemas"]["UserRole"] | null;
+            /**
+             * @description What it may be used for (default `["api"]`): `api` for the REST API, `mcp` for the `/mcp` endpoint's
+             *     tools. Give an agent a token with `mcp` alone.
+             */
+            scopes?: components["schemas"]["TokenScope"][] | null;
         };
         CreateUser: {
             /** @description 8 to 1024 characters. */
@@ -1028,6 +1050,17 @@ export interface components {
         LoginRequest: {
             password: string;
             username: string;
+        };
+        /** @description A tool a stream exposes. */
+        McpToolView: {
+            /** @description Agents see and call only the tools of active streams. */
+            callable: boolean;
+            description: string;
+            /** @description The JSON Schema of its arguments. */
+            input_schema: unknown;
+            name: string;
+            stream_id: string;
+            stream_name: string;
         };
         Me: {
             /** @description The role this token acts with. */
@@ -1394,9 +1427,13 @@ export interface components {
             name: string;
             /** @description The role it acts with (`None`: its owner's, whatever that becomes). */
             role?: components["schemas"]["UserRole"] | null;
+            /** @description What it may be used for. */
+            scopes: components["schemas"]["TokenScope"][];
             /** @description Send it as `Authorization: Bearer TOKEN`. */
             token: string;
         };
+        /** @description What an API token may be used for. A token made for an agent (`mcp` alone) cannot drive the REST API. */
+        TokenScope: "api" | "mcp";
         TokenView: {
             /** Format: int64 */
             created_at: number;
@@ -1406,6 +1443,8 @@ export interface components {
             name: string;
             /** @description The role it acts with (`None`: its owner's). */
             role?: components["schemas"]["UserRole"] | null;
+            /** @description What it may be used for. */
+            scopes: components["schemas"]["TokenScope"][];
         };
         UpdateUser: {
             disabled?: boolean | null;
@@ -1874,6 +1913,44 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an error, in the error envelope */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listMcpTools: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpToolView"][];
+                };
             };
             /** @description missing or invalid credentials */
             401: {

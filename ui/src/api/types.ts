@@ -33,3 +33,7 @@ export type UserView = S['UserView'];
 export type TokenView = S['TokenView'];
 export type TokenCreated = S['TokenCreated'];
 export type AuditEntry = S['AuditView'];
+/** What a token may be used for: `api` (the REST API) or `mcp` (the `/mcp` endpoint's tools). */
+export type TokenScope = S['TokenScope'];
+/** `GET /api/v1/mcp/tools`: a tool a stream exposes through its `mcp_tool` input. */
+export type McpTool = S['McpToolView'];

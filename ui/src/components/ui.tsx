@@ -108,6 +108,32 @@ export function Confirm(props: {
   );
 }
 
+/**
+ * Copies `text` to the clipboard. The browser offers the clipboard only on https and localhost; elsewhere no button
+ * shows, and the text beside it is selected and copied by hand.
+ */
+export function CopyButton({ text, label }: { text: string; label: string }) {
+  const [copied, setCopied] = useState<string>();
+  const clipboard = typeof navigator !== 'undefined' && navigator.clipboard ? navigator.clipboard : undefined;
+  if (!clipboard) return null;
+  return (
+    <button
+      type="button"
+      className="btn small ghost"
+      aria-label={label}
+      onClick={() =>
+        clipboard.writeText(text).then(
+          () => setCopied('Copied'),
+          () => setCopied('Select it to copy'),
+        )
+      }
+      onBlur={() => setCopied(undefined)}
+    >
+      {copied ?? 'Copy'}
+    </button>
+  );
+}
+
 export function Empty({ children }: { children: React.ReactNode }) {
   return <div className="empty">{children}</div>;
 }

@@ -1,12 +1,23 @@
 // The signed-in user's own account: their role, a new password, and their API tokens (created with a role no
-// higher than theirs, shown once, revoked after a confirmation).
+// higher than theirs and the scopes they are for, shown once, revoked after a confirmation).
 import { useState } from 'react';
+import { Link } from 'react-router';
 import { api, getSessionId, ok } from '../api/client';
-import type { TokenCreated, TokenView, UserRole } from '../api/types';
+import type { TokenCreated, TokenScope, TokenView, UserRole } from '../api/types';
 import { Confirm, Empty, ErrorBanner, PageHeader, RoleBadge } from '../components/ui';
 import { ROLES, ROLE_TEXT, atLeast, useAccess } from '../lib/access';
 import { fmtTime } from '../lib/format';
 import { useLoad, useNow } from '../lib/hooks';
+
+/** What a token may be used for, as the console names each scope. */
+const SCOPES: readonly { scope: TokenScope; label: string; hint: string }[] = [
+  { scope: 'api', label: 'REST API', hint: 'scripts calling /api/v1, with its role' },
+  { scope: 'mcp', label: 'MCP tools', hint: 'agents calling streams’ tools at /mcp' },
+];
+
+function scopeLabel(scope: TokenScope): string {
+  return SCOPES.find((s) => s.scope === scope)?.label ?? scope;
+}
 
 export function AccountPage() {
   const { me } = useAccess();
@@ -106,7 +117,7 @@ function Tokens({ role }: { role: UserRole }) {
       <div className="section-head">
         <h2>API tokens</h2>
         <span className="muted small">
-          for scripts: send one as <code>Authorization: Bearer TOKEN</code>. Each sign-in to the console is a token named <em>session</em> too.
+          for scripts and agents: send one as <code>Authorization: Bearer TOKEN</code>. Each sign-in to the console is a token named <em>session</em> too.
         </span>
       </div>
       <NewToken
@@ -125,6 +136,7 @@ function Tokens({ role }: { role: UserRole }) {
             <tr>
               <th>Name</th>
               <th>Role</th>
+              <th>Scopes</th>
               <th>Created</th>
               <th>Expires</th>
               <th className="actions-col" />
@@ -138,6 +150,9 @@ function Tokens({ role }: { role: UserRole }) {
                 </td>
                 <td>
                   <TokenRole role={t.role} mine={role} />
+                </td>
+                <td>
+                  <TokenScopes scopes={t.scopes} />
                 </td>
                 <td className="muted small">{fmtTime(t.created_at)}</td>
                 <td className="small">
@@ -206,25 +221,46 @@ function TokenRole({ role, mine }: { role: UserRole | null | undefined; mine: Us
   );
 }
 
+/** A token's scopes, in the order the form offers them. */
+function TokenScopes({ scopes }: { scopes: TokenScope[] }) {
+  return (
+    <span className="scope-tags" data-scopes={scopes.join(' ')}>
+      {SCOPES.filter((s) => scopes.includes(s.scope)).map((s) => (
+        <span key={s.scope} className="tag" title={`For ${s.hint}`}>
+          {s.label}
+        </span>
+      ))}
+    </span>
+  );
+}
+
 function NewToken({ role, onCreated }: { role: UserRole; onCreated: (t: TokenCreated) => void }) {
   const allowed = ROLES.filter((r) => atLeast(role, r));
   const [name, setName] = useState('');
   const [expires, setExpires] = useState('30d');
   // '' is no role of its own: the token follows its owner's.
   const [tokenRole, setTokenRole] = useState<UserRole | ''>('');
+  // The REST API to start with, as the API's own default; a token for an agent is MCP tools alone.
+  const [scopes, setScopes] = useState<TokenScope[]>(['api']);
+  const noScope = scopes.length === 0;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   return (
     <>
       <form
-        className="inline-form"
+        className="inline-form token-form"
         aria-label="New token"
         onSubmit={async (e) => {
           e.preventDefault();
           setBusy(true);
           setError(undefined);
           try {
-            const body = { name: name.trim(), ...(tokenRole ? { role: tokenRole } : {}), ...(expires.trim() ? { expires_in: expires.trim() } : {}) };
+            const body = {
+              name: name.trim(),
+              scopes,
+              ...(tokenRole ? { role: tokenRole } : {}),
+              ...(expires.trim() ? { expires_in: expires.trim() } : {}),
+            };
             const t = await ok(api.POST('/api/v1/tokens', { body }));
             setName('');
             onCreated(t);
@@ -262,7 +298,33 @@ function NewToken({ role, onCreated }: { role: UserRole; onCreated: (t: TokenCre
           </select>
           <p className="help">no higher than yours; “yours” follows it</p>
         </div>
-        <button className="btn primary" type="submit" disabled={busy || !name.trim()}>
+        <fieldset className={`field scopes${noScope ? ' has-error' : ''}`} aria-describedby={noScope ? 'token-scopes-error' : undefined}>
+          <legend className="field-label">Scopes</legend>
+          {SCOPES.map((s) => (
+            <div key={s.scope}>
+              <label className="check">
+                <input
+                  type="checkbox"
+                  checked={scopes.includes(s.scope)}
+                  onChange={(e) =>
+                    setScopes((now) => SCOPES.map((o) => o.scope).filter((o) => (o === s.scope ? e.target.checked : now.includes(o))))
+                  }
+                  aria-describedby={`token-scope-${s.scope}-help`}
+                />
+                {s.label}
+              </label>
+              <p className="help" id={`token-scope-${s.scope}-help`}>
+                {s.hint}
+              </p>
+            </div>
+          ))}
+          {noScope && (
+            <p className="help warn" id="token-scopes-error" role="alert">
+              check at least one: a token with no scope can be used for nothing
+            </p>
+          )}
+        </fieldset>
+        <button className="btn primary" type="submit" disabled={busy || !name.trim() || noScope}>
           Create token
         </button>
       </form>
@@ -279,8 +341,14 @@ function CreatedToken({ token, onDone }: { token: TokenCreated; onDone: () => vo
   return (
     <div className="banner success created-token" role="status" aria-label="New token">
       <div>
-        <strong>{token.name}</strong> ({token.role ?? 'your role'}
+        <strong>{token.name}</strong> ({token.role ?? 'your role'}, for {token.scopes.map(scopeLabel).join(' and ')}
         {token.expires_at ? `, until ${fmtTime(token.expires_at)}` : ', no expiry'}): copy it now, it is not shown again.
+        {token.scopes.includes('mcp') && (
+          <>
+            {' '}
+            Agents use it at <code>{window.location.origin}/mcp</code>; the <Link to="/tools">MCP tools</Link> page lists what they can call.
+          </>
+        )}
       </div>
       <div className="token-row">
         <input className="code" readOnly value={token.token} aria-label="The new token" onFocus={(e) => e.target.select()} autoFocus />

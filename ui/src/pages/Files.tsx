@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import { ApiError, api, download, ok, raw } from '../api/client';
 import type { FileView } from '../api/types';
-import { ConfirmAction, Dropzone, Empty, ErrorBanner, PageHeader } from '../components/ui';
+import { ConfirmAction, CopyButton, Dropzone, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtBytes, fmtTime } from '../lib/format';
 import { useAccess } from '../lib/access';
 import { useLoad } from '../lib/hooks';
@@ -215,27 +215,10 @@ function Upload(props: {
 
 /** The path a config names, with a copy button where the browser allows the clipboard (https or localhost). */
 function CopyPath({ name, path }: { name: string; path: string }) {
-  const [copied, setCopied] = useState<string>();
-  const clipboard = typeof navigator !== 'undefined' && navigator.clipboard ? navigator.clipboard : undefined;
   return (
     <span className="file-path">
       <code>{path}</code>
-      {clipboard && (
-        <button
-          type="button"
-          className="btn small ghost"
-          aria-label={`Copy the path of ${name}`}
-          onClick={() =>
-            clipboard.writeText(path).then(
-              () => setCopied('Copied'),
-              () => setCopied('Select it to copy'),
-            )
-          }
-          onBlur={() => setCopied(undefined)}
-        >
-          {copied ?? 'Copy'}
-        </button>
-      )}
+      <CopyButton text={path} label={`Copy the path of ${name}`} />
     </span>
   );
 }

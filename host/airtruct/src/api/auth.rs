@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::Body;
-use super::{Access, ApiError, AppState, Caller, Role, Route, route};
+use super::{Access, ApiError, AppState, Caller, Role, Route, Scope, route};
 use crate::coordinator::Throttled;
 use crate::listener::Peer;
 
@@ -102,6 +102,8 @@ pub struct TokenCreated {
     pub expires_at: Option<i64>,
     /// The role it acts with (`None`: its owner's, whatever that becomes).
     pub role: Option<Role>,
+    /// What it may be used for.
+    pub scopes: Vec<Scope>,
 }
 
 async fn issue(
@@ -109,6 +111,7 @@ async fn issue(
     name: &str,
     expires_at: Option<i64>,
     role: Option<Role>,
+    scopes: &[Scope],
     state: &AppState,
 ) -> Result<TokenCreated, ApiError> {
     let (token, hash) = airtruct_auth::new_token();
@@ -121,6 +124,7 @@ async fn issue(
             created_at: now_ms(),
             expires_at,
             role: role.map(|r| r.as_str().to_string()),
+            scopes: Scope::join(scopes),
         })
         .await?;
     Ok(TokenCreated {
@@ -129,6 +133,7 @@ async fn issue(
         name: name.into(),
         expires_at,
         role,
+        scopes: scopes.to_vec(),
     })
 }
 
@@ -191,6 +196,7 @@ async fn login(
         "session",
         Some(now_ms() + SESSION_MS),
         None,
+        &[Scope::Api],
         &state,
     )
     .await?;
@@ -234,6 +240,8 @@ pub struct TokenView {
     pub expires_at: Option<i64>,
     /// The role it acts with (`None`: its owner's).
     pub role: Option<Role>,
+    /// What it may be used for.
+    pub scopes: Vec<Scope>,
 }
 
 async fn list_tokens(
@@ -250,6 +258,7 @@ async fn list_tokens(
                 created_at: t.created_at,
                 expires_at: t.expires_at,
                 role: t.role.as_deref().and_then(Role::parse),
+                scopes: Scope::parse_list(&t.scopes),
             })
             .collect(),
     ))
@@ -265,6 +274,10 @@ pub struct CreateToken {
     pub expires_in: Option<airtruct_model::Duration>,
     /// The role it acts with, no higher than yours (default: yours, whatever it becomes).
     pub role: Option<Role>,
+    /// What it may be used for (default `["api"]`): `api` for the REST API, `mcp` for the `/mcp` endpoint's
+    /// tools. Give an agent a token with `mcp` alone.
+    #[schemars(length(min = 1))]
+    pub scopes: Option<Vec<Scope>>,
 }
 
 async fn create_token(
@@ -289,17 +302,35 @@ async fn create_token(
             )],
         ));
     }
+    let mut scopes = req.scopes.unwrap_or_else(|| vec![Scope::Api]);
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(ApiError::invalid(
+            "the token is not valid",
+            vec![ValidationError::new(
+                "scopes",
+                "a token needs at least one scope (api, mcp)",
+            )],
+        ));
+    }
     let expires_at = req.expires_in.map(|d| now_ms() + d.0.as_millis() as i64);
     let created = issue(
         &caller.username,
         req.name.trim(),
         expires_at,
         req.role,
+        &scopes,
         &state,
     )
     .await?;
     caller
-        .audit(&state, "token.create", &created.name, "")
+        .audit(
+            &state,
+            "token.create",
+            &created.name,
+            &format!("scopes {}", Scope::join(&created.scopes)),
+        )
         .await;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -78,6 +78,41 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
     if rest.split('/').any(|seg| seg == ".." || seg == ".") {
         return IngestResponse::error(400, "the path must not hold . or .. segments");
     }
+    if !state.ingest.is_local(&stream.id) {
+        // The stream runs on another worker: its method, token and signature header are checked here, before the
+        // body is read, so a refused caller costs no body and no forwarding.
+        let headers = req.headers().clone();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match remote_precheck(&state, &stream.config).await {
+            Ok(check) => {
+                if let Err(refused) = check.check(req.method().as_str(), header) {
+                    return refused;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, stream = %stream.id, "ingest: reading the stream's credentials");
+                return IngestResponse::error(500, "internal error");
+            }
+        }
+    }
+    pass_on(&state, &stream.id, &key, rest, req, timeout).await
+}
+
+/// Hands a request to a running stream (`/{rest}` its path) and waits up to `timeout` for its answer: to the
+/// stream's input in this process, or forwarded to a worker that runs it (whose credentials the caller checked).
+pub async fn pass_on(
+    state: &AppState,
+    stream: &str,
+    key: &str,
+    rest: String,
+    req: Request,
+    timeout: Duration,
+) -> IngestResponse {
     let path = format!("/{rest}");
     let headers = req.headers().clone();
     let header = |name: &str| {
@@ -86,10 +121,7 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    if let Some(checked) = state
-        .ingest
-        .precheck(&stream.id, req.method().as_str(), header)
-    {
+    if let Some(checked) = state.ingest.precheck(stream, req.method().as_str(), header) {
         // The stream runs in this process: refuse bad credentials before reading the body.
         if let Err(refused) = checked {
             return refused;
@@ -98,23 +130,10 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
             Ok(r) => r,
             Err(refused) => return refused,
         };
-        if let Err(busy) = state.ingest.dispatch(&stream.id, request) {
+        if let Err(busy) = state.ingest.dispatch(stream, request) {
             return busy;
         }
         return await_reply(rx, timeout).await;
-    }
-    // The stream runs on another worker: its method, token and signature header are checked here, before the body
-    // is read, so a refused caller costs no body and no forwarding.
-    match remote_precheck(&state, &stream.config).await {
-        Ok(check) => {
-            if let Err(refused) = check.check(req.method().as_str(), header) {
-                return refused;
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, stream = %stream.id, "ingest: reading the stream's credentials");
-            return IngestResponse::error(500, "internal error");
-        }
     }
     // Bodies being forwarded share one memory budget: when it is spent, callers are told to come back.
     let size = req
@@ -132,7 +151,7 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
             "the server holds too many request bodies right now; send it again",
         );
     };
-    let targets = state.ingest_targets(&stream.id);
+    let targets = state.ingest_targets(stream);
     if targets.is_empty() {
         return IngestResponse::error(
             503,
@@ -145,7 +164,7 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
     let (worker, url) = targets[state.next_ingest() % targets.len()].clone();
     // The worker's listener takes `/ingest/{stream}` and `/ingest/{stream}/{*rest}`: no trailing `/` for the root.
     let forwarded = if rest.is_empty() { "" } else { path.as_str() };
-    forward(&state, &worker, &url, &stream.id, forwarded, req, timeout).await
+    forward(state, &worker, &url, stream, forwarded, req, timeout).await
 }
 
 /// The precheck of a stream's `http_server` input, with its token's secrets resolved by the coordinator (which

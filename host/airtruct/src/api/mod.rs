@@ -9,6 +9,7 @@ mod checks;
 pub(crate) mod error;
 mod files;
 pub mod ingest;
+pub mod mcp;
 mod metrics;
 mod multipart;
 pub mod openapi;
@@ -110,6 +111,110 @@ impl Role {
             _ => None,
         }
     }
+}
+
+/// What an API token may be used for. A token made for an agent (`mcp` alone) cannot drive the REST API.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "TokenScope")]
+pub enum Scope {
+    /// The REST API (and so the console).
+    Api,
+    /// The `/mcp` endpoint: listing and calling the tools streams expose.
+    Mcp,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Api => "api",
+            Scope::Mcp => "mcp",
+        }
+    }
+
+    /// The scopes of a stored token (`api,mcp`); unknown names are ignored.
+    pub fn parse_list(s: &str) -> Vec<Scope> {
+        s.split(',')
+            .filter_map(|p| match p.trim() {
+                "api" => Some(Scope::Api),
+                "mcp" => Some(Scope::Mcp),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How a token's scopes are stored.
+    pub fn join(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The user and role behind a bearer token that carries `scope`: `Err` is the refusal to answer.
+pub async fn caller_of(
+    state: &AppState,
+    token: Option<&str>,
+    scope: Scope,
+) -> Result<Caller, ApiError> {
+    let Some(token) = token else {
+        return Err(ApiError::unauthorized(
+            "log in or send an API token as \"Authorization: Bearer TOKEN\"",
+        ));
+    };
+    let hash = airtruct_auth::token_hash(token);
+    let Some(t) = state.store.find_token(&hash).await? else {
+        return Err(ApiError::unauthorized(
+            "the token is unknown or expired: log in again",
+        ));
+    };
+    let user = state.store.get_user(&t.username).await?;
+    if user.disabled {
+        return Err(ApiError::unauthorized("this user is disabled"));
+    }
+    let scopes = Scope::parse_list(&t.scopes);
+    if !scopes.contains(&scope) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token is not for the {}: its scopes are {}; make one with the {} scope",
+                match scope {
+                    Scope::Api => "REST API",
+                    Scope::Mcp => "/mcp endpoint",
+                },
+                if scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    Scope::join(&scopes)
+                },
+                scope.as_str()
+            ),
+        ));
+    }
+    let user_role = Role::parse(&user.role).unwrap_or(Role::Viewer);
+    let role = t
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .map_or(user_role, |r| r.min(user_role));
+    Ok(Caller {
+        username: t.username,
+        token_hash: hash,
+        role,
+    })
 }
 
 /// The caller of a `User`, `Editor` or `Admin` route.
@@ -306,6 +411,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(files::routes());
     all.extend(processors::routes());
     all.extend(worker::routes());
+    all.extend(mcp::routes());
     all
 }
 
@@ -336,6 +442,13 @@ pub fn router(state: AppState, console: Option<PathBuf>) -> Router {
         .route(
             "/ingest/{stream}/{*rest}",
             axum::routing::any(ingest::nested),
+        )
+        .route(
+            "/mcp",
+            axum::routing::post(mcp::post)
+                .get(mcp::other)
+                .delete(mcp::other)
+                .layer(axum::extract::DefaultBodyLimit::max(mcp::MAX_MESSAGE)),
         )
         .fallback(move |req: Request| serve_console(console.clone(), req))
         .with_state(state)
@@ -449,50 +562,23 @@ async fn authenticate(
         },
         Access::User | Access::Editor | Access::Admin => {
             let needed = access.role().unwrap_or(Role::Admin);
-            let Some(token) = bearer(&req).map(str::to_string) else {
-                return ApiError::unauthorized(
-                    "log in or send an API token as \"Authorization: Bearer TOKEN\"",
+            let caller = match caller_of(&state, bearer(&req), Scope::Api).await {
+                Ok(c) => c,
+                Err(refused) => return refused.into_response(),
+            };
+            if caller.role < needed {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "this needs the {} role; the token acts as {}",
+                        needed.as_str(),
+                        caller.role.as_str()
+                    ),
                 )
                 .into_response();
-            };
-            let hash = airtruct_auth::token_hash(&token);
-            match state.store.find_token(&hash).await {
-                Ok(Some(t)) => {
-                    let user = match state.store.get_user(&t.username).await {
-                        Ok(u) if !u.disabled => u,
-                        Ok(_) => {
-                            return ApiError::unauthorized("this user is disabled").into_response();
-                        }
-                        Err(e) => return ApiError::from(e).into_response(),
-                    };
-                    let user_role = Role::parse(&user.role).unwrap_or(Role::Viewer);
-                    let role = t
-                        .role
-                        .as_deref()
-                        .and_then(Role::parse)
-                        .map_or(user_role, |r| r.min(user_role));
-                    if role < needed {
-                        return ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            format!(
-                                "this needs the {} role; the token acts as {}",
-                                needed.as_str(),
-                                role.as_str()
-                            ),
-                        )
-                        .into_response();
-                    }
-                    req.extensions_mut().insert(Caller {
-                        username: t.username,
-                        token_hash: hash,
-                        role,
-                    });
-                    next.run(req).await
-                }
-                Ok(None) => ApiError::unauthorized("the token is unknown or expired: log in again")
-                    .into_response(),
-                Err(e) => ApiError::from(e).into_response(),
             }
+            req.extensions_mut().insert(caller);
+            next.run(req).await
         }
     }
 }

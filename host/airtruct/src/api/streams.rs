@@ -158,6 +158,7 @@ pub fn routes() -> Vec<Route> {
 async fn check_save(
     state: &AppState,
     input: StreamInput,
+    id: Option<&str>,
 ) -> Result<(String, StreamStatus, Value), ApiError> {
     let mut errors = Vec::new();
     let name = input.name.trim().to_string();
@@ -182,6 +183,11 @@ async fn check_save(
             e.into_iter()
                 .map(|e| ValidationError::new(join("config", &e.path), e.message)),
         );
+    }
+    if let Some(c) = &config
+        && let Some(taken) = super::mcp::name_taken(state, c, id).await?
+    {
+        errors.push(taken);
     }
     match config {
         Some(c) if errors.is_empty() => Ok((name, input.status.into(), c)),
@@ -211,7 +217,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     Body(input): Body<StreamInput>,
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
-    let (name, status, config) = check_save(&state, input).await?;
+    let (name, status, config) = check_save(&state, input, None).await?;
     let s = state
         .store
         .create_stream(&name, status, &config, &caller.username)
@@ -265,7 +271,7 @@ async fn update(
     Body(input): Body<StreamInput>,
 ) -> Result<Json<StreamView>, ApiError> {
     state.store.get_stream(&id).await?;
-    let (name, status, config) = check_save(&state, input).await?;
+    let (name, status, config) = check_save(&state, input, Some(&id)).await?;
     // Read after the checks (which may wait on uploads), so the comparison is with what is saved now.
     let current = state.store.get_stream(&id).await?;
     if current.name == name && current.status == status && current.config == config {

@@ -175,6 +175,34 @@ impl HttpServerInputConfig {
     }
 }
 
+/// The input of an `mcp_tool` stream: calls of the tool `tool` reach it through the hub, as `POST` requests whose
+/// body is the call's arguments. The coordinator checked the caller (an API token with the `mcp` scope).
+pub fn tool_input(stream: &str, tool: &str, hub: &IngestHub) -> HttpServerInput {
+    let (tx, rx) = mpsc::channel(1024);
+    let methods = vec!["POST".to_string()];
+    let registration = hub.register(
+        stream,
+        tx,
+        Precheck {
+            methods: methods.clone(),
+            token: None,
+            signature_header: None,
+        },
+    );
+    HttpServerInput {
+        rx,
+        gate: Gate {
+            methods,
+            token: None,
+            hmac: None,
+            tool: Some(tool.to_string()),
+        },
+        hub: hub.clone(),
+        _registration: Some(registration),
+        _listener: None,
+    }
+}
+
 /// Serves every path on `address`, handing requests to the input, until the returned guard drops.
 async fn listen(
     address: &str,
@@ -335,6 +363,8 @@ pub struct Gate {
     methods: Vec<String>,
     token: Option<String>,
     hmac: Option<Arc<HmacCheck>>,
+    /// For an `mcp_tool` input: the tool's name. Its messages carry `mcp_tool` and `http_request_id` only.
+    tool: Option<String>,
 }
 
 impl HttpServerInputConfig {
@@ -351,6 +381,7 @@ impl HttpServerInputConfig {
             methods: self.upper_methods(),
             token: self.token.clone(),
             hmac: self.hmac.clone().map(Arc::new),
+            tool: None,
         }
     }
 }
@@ -394,6 +425,11 @@ impl Gate {
     /// The message of an accepted request, with `id` as its request id.
     pub fn to_message(&self, r: &IngestRequest, id: &str) -> airtruct_runtime::Message {
         let mut meta = Metadata::default();
+        if let Some(tool) = &self.tool {
+            meta.insert("mcp_tool", tool);
+            meta.insert("http_request_id", id);
+            return message(r.body.clone(), meta);
+        }
         meta.insert("http_method", &r.method);
         meta.insert("http_path", &r.path);
         meta.insert("http_query", &r.query);
@@ -504,6 +540,7 @@ mod tests {
                     prefix: default_prefix(),
                 })
             }),
+            tool: None,
         }
     }
 

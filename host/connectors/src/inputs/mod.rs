@@ -6,6 +6,7 @@ pub mod generate;
 pub mod http_client;
 pub mod http_server;
 pub mod kafka;
+pub mod mcp_tool;
 pub mod mqtt;
 pub mod nats;
 pub mod postgres_cdc;
