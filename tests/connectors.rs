@@ -61,13 +61,18 @@ async fn create_topic(topic: &str, partitions: i32) {
 }
 
 async fn produce(topic: &str, n: u64) {
+    produce_ids(topic, 1..=n).await;
+}
+
+/// Produces the messages of `ids` (`{"id": ..., "amount": ...}`, keyed over 17 keys), confirmed by the broker.
+async fn produce_ids(topic: &str, ids: std::ops::RangeInclusive<u64>) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .set("linger.ms", "5")
         .create()
         .unwrap();
     let mut pending = Vec::new();
-    for i in 1..=n {
+    for i in ids {
         let payload = format!("{{\"id\":{i},\"amount\":{}}}", i % 100);
         let key = format!("k{}", i % 17);
         pending.push(
@@ -156,6 +161,262 @@ async fn kafka_to_postgres_loses_nothing_when_its_worker_is_killed() {
     );
     let s = stream(&api, &id).await;
     assert_eq!(s["status"], "active");
+}
+
+#[tokio::test]
+async fn kafka_replicas_lose_nothing_while_a_third_consumer_joins_and_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PgDb::new();
+    let target = PgDb::new();
+    psql(&target.url(), "CREATE TABLE got (id BIGINT NOT NULL)");
+    let topic = format!("rebalance-{}", suffix());
+    create_topic(&topic, 6).await;
+    let (_coordinator, base) = coordinator(dir.path(), &store);
+    let _w1 = worker(dir.path(), &base, "w1");
+    let _w2 = worker(dir.path(), &base, "w2");
+    let api = Api::login(&base).await;
+    // Three replicas wanted, two workers: two consumers share the six partitions until a third worker comes.
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "rebalance", "config": {
+                "input": {"kafka": {"brokers": [BROKERS], "topics": [topic],
+                                    "consumer_group": format!("g-{topic}"), "start_from": "earliest"}},
+                "replicas": 3,
+                "pipeline": {"batch": {"size": 200, "period": "5ms"}},
+                "output": {"sql_insert": {"driver": "postgres", "dsn": target.url(), "table": "got",
+                                          "columns": ["id"], "args_mapping": "[.id]"}}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    let running = |s: &Value| {
+        s["replicas"]
+            .as_array()
+            .map_or(0, |r| r.iter().filter(|r| r["state"] == "running").count())
+    };
+    eventually("two replicas running", Duration::from_secs(60), || async {
+        (running(&stream(&api, &id).await) == 2).then_some(())
+    })
+    .await;
+
+    // 40,000 messages over about 40 s, so that consumers join and leave while they arrive.
+    let n = 40_000u64;
+    let producing = {
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            for chunk in 0..80u64 {
+                produce_ids(&topic, chunk * 500 + 1..=chunk * 500 + 500).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let count = |sql: &str| psql(&target.url(), sql).parse::<u64>().unwrap();
+    eventually("the first rows", Duration::from_secs(60), || async {
+        (count("SELECT count(*) FROM got") >= 3_000).then_some(())
+    })
+    .await;
+
+    // A third consumer joins: the group rebalances over three.
+    let mut w3 = worker(dir.path(), &base, "w3");
+    eventually(
+        "a third replica running",
+        Duration::from_secs(60),
+        || async { (running(&stream(&api, &id).await) == 3).then_some(()) },
+    )
+    .await;
+    let joined = count("SELECT count(DISTINCT id) FROM got");
+    eventually(
+        "rows read by three consumers",
+        Duration::from_secs(60),
+        || async { (count("SELECT count(DISTINCT id) FROM got") >= joined + 5_000).then_some(()) },
+    )
+    .await;
+
+    // It leaves (its worker stops): the group rebalances over two again, mid run.
+    let left = count("SELECT count(DISTINCT id) FROM got");
+    w3.terminate();
+    assert!(
+        left < n && !producing.is_finished(),
+        "the third consumer left after everything was produced ({left} rows): produce for longer"
+    );
+    eventually("two replicas again", Duration::from_secs(60), || async {
+        (running(&stream(&api, &id).await) == 2).then_some(())
+    })
+    .await;
+    producing.await.unwrap();
+    eventually(
+        "every message in the table",
+        Duration::from_secs(120),
+        || async { (count("SELECT count(DISTINCT id) FROM got") == n).then_some(()) },
+    )
+    .await;
+    assert_eq!(count("SELECT min(id) FROM got"), 1);
+    assert_eq!(count("SELECT max(id) FROM got"), n);
+    let total = count("SELECT count(*) FROM got");
+    eprintln!(
+        "kafka rebalance: {n} messages, {total} rows; a third consumer joined at {joined} and left at {left} \
+         ({} read twice)",
+        total - n
+    );
+}
+
+#[tokio::test]
+async fn mysql_cdc_delivers_every_change_in_order_per_row_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("cdc_{}", suffix());
+    mariadb(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL, price DECIMAL(10,2), \
+         seen DATETIME, big BIGINT UNSIGNED); CREATE TABLE {table}_other (id INT PRIMARY KEY)"
+    ));
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let out = dir.path().join("changes.jsonl");
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "mysql-cdc", "config": {
+                "input": {"mysql_cdc": {"dsn": "mysql://root@127.0.0.1:3306/test",
+                                        "tables": [format!("test.{table}")]}},
+                "output": {"file": {"path": out}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    eventually(
+        "the stream to read the log",
+        Duration::from_secs(60),
+        || async { (stream(&api, &id).await["replicas"][0]["state"] == "running").then_some(()) },
+    )
+    .await;
+
+    // What each row goes through, as (op, name) after the change.
+    let mut expected: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut change = |sql: &str, rows: &[(i64, String)]| {
+        mariadb(sql);
+        for (id, what) in rows {
+            expected.entry(*id).or_default().push(what.clone());
+        }
+    };
+    for i in 1..=30 {
+        change(
+            &format!(
+                "INSERT INTO {table} VALUES ({i}, 'u{i}', {i}.25, '2026-12-03 10:00:0{}', 18446744073709551615)",
+                i % 10
+            ),
+            &[(i, format!("insert u{i}"))],
+        );
+    }
+    // One transaction of several rows, and a table the input leaves out.
+    change(
+        &format!(
+            "BEGIN; UPDATE {table} SET name = CONCAT('v', id) WHERE id % 2 = 1; \
+             INSERT INTO {table}_other VALUES (1); COMMIT"
+        ),
+        &(1..=30)
+            .step_by(2)
+            .map(|i| (i, format!("update v{i}")))
+            .collect::<Vec<_>>(),
+    );
+    let seen = |out: &std::path::Path| -> BTreeMap<i64, Vec<String>> {
+        let mut by_row: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for l in lines(out) {
+            let v: Value = serde_json::from_str(&l).unwrap();
+            assert_eq!(v["table"], format!("test.{table}"), "{v}");
+            let op = v["op"].as_str().unwrap();
+            let row = if op == "delete" { &v["old"] } else { &v["new"] };
+            let name = if op == "delete" {
+                String::new()
+            } else {
+                format!(" {}", row["name"].as_str().unwrap())
+            };
+            by_row
+                .entry(row["id"].as_i64().unwrap())
+                .or_default()
+                .push(format!("{op}{name}"));
+        }
+        by_row
+    };
+    eventually("the first changes", Duration::from_secs(60), || async {
+        (seen(&out).values().map(Vec::len).sum::<usize>() >= 45).then_some(())
+    })
+    .await;
+    // Values keep their types; an update carries the row before it.
+    let first: Vec<Value> = lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let insert = first.iter().find(|v| v["op"] == "insert").unwrap();
+    assert_eq!(insert["new"]["id"], 1, "{insert}");
+    assert_eq!(insert["new"]["price"], 1.25, "{insert}");
+    assert_eq!(insert["new"]["seen"], "2026-12-03 10:00:01", "{insert}");
+    assert_eq!(
+        insert["new"]["big"],
+        json!(18446744073709551615u64),
+        "{insert}"
+    );
+    assert_eq!(insert["old"], Value::Null);
+    let update = first.iter().find(|v| v["op"] == "update").unwrap();
+    assert_eq!(update["old"]["name"], "u1", "{update}");
+    assert_eq!(update["new"]["name"], "v1", "{update}");
+
+    // Restart the stream (pause, change rows while it is down, resume): it reads on from its checkpoint.
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("the stream to stop", Duration::from_secs(60), || async {
+        let s = stream(&api, &id).await;
+        s["replicas"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    for i in 1..=10 {
+        change(
+            &format!("UPDATE {table} SET name = 'w{i}' WHERE id = {i}"),
+            &[(i, format!("update w{i}"))],
+        );
+    }
+    change(
+        &format!("DELETE FROM {table} WHERE id >= 25"),
+        &(25..=30)
+            .map(|i| (i, "delete".to_string()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let total: usize = expected.values().map(Vec::len).sum();
+    eventually("every change", Duration::from_secs(60), || async {
+        let got = seen(&out);
+        expected
+            .iter()
+            .all(|(row, want)| got.get(row).is_some_and(|g| in_order(want, g)))
+            .then_some(())
+    })
+    .await;
+    let got = seen(&out);
+    for (row, g) in &got {
+        let want: HashSet<&String> = expected[row].iter().collect();
+        assert!(
+            g.iter().all(|c| want.contains(c)),
+            "row {row}: unexpected change in {g:?}"
+        );
+    }
+    let delivered: usize = got.values().map(Vec::len).sum();
+    eprintln!("mysql_cdc: {total} changes, {delivered} delivered");
+    assert!(
+        delivered < total + 45,
+        "the restarted stream read from the start instead of its checkpoint ({delivered} of {total})"
+    );
+    mariadb(&format!("DROP TABLE {table}, {table}_other"));
 }
 
 /// True when `expected` appears in `got` in order (other items may repeat between them).

@@ -25,7 +25,8 @@ use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 use buffers::sqlite::SqliteBufferConfig;
 use inputs::{
     amqp_0_9 as amqp_in, file, generate, http_client, http_server, kafka as kafka_in, mcp_tool,
-    mqtt as mqtt_in, nats as nats_in, postgres_cdc, redis as redis_in, sql_select, stdin,
+    mqtt as mqtt_in, mysql_cdc, nats as nats_in, postgres_cdc, redis as redis_in, sql_select,
+    stdin,
 };
 use outputs::{
     amqp_0_9 as amqp_out, drop, file as file_out, http_client as http_out, kafka as kafka_out,
@@ -47,6 +48,7 @@ fn kinds() -> Registry {
         input::<http_client::HttpClientInputConfig>(),
         input::<kafka_in::KafkaInputConfig>(),
         input::<postgres_cdc::PostgresCdcInputConfig>(),
+        input::<mysql_cdc::MysqlCdcInputConfig>(),
         input::<sql_select::SqlSelectInputConfig>(),
         input::<redis_in::RedisInputConfig>(),
         input::<amqp_in::AmqpInputConfig>(),

@@ -8,6 +8,7 @@ pub mod http_server;
 pub mod kafka;
 pub mod mcp_tool;
 pub mod mqtt;
+pub mod mysql_cdc;
 pub mod nats;
 pub mod postgres_cdc;
 pub mod redis;
