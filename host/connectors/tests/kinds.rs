@@ -225,3 +225,43 @@ fn validation_reports_every_problem_of_every_component_at_once_with_its_path() {
         .unwrap();
     assert!(args.message.contains("error"), "{}", args.message);
 }
+
+#[test]
+fn options_are_listed_in_the_order_that_explains_them_not_alphabetically() {
+    let reg = registry();
+    let keys = |role: Role, kind: &str| -> Vec<String> {
+        let doc = reg.docs(role).into_iter().find(|d| d.kind == kind).unwrap();
+        doc.config_schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    // The connection options shared by Kafka's input and output come from one flattened struct: the kind says
+    // which go first.
+    let kafka = keys(Role::Input, "kafka");
+    assert_eq!(
+        kafka,
+        [
+            "brokers",
+            "topics",
+            "consumer_group",
+            "start_from",
+            "tls",
+            "sasl",
+            "options"
+        ],
+        "{kafka:?}"
+    );
+    let out = keys(Role::Output, "kafka");
+    assert_eq!(out[..2], ["brokers", "topic"], "{out:?}");
+    assert_eq!(out[out.len() - 3..], ["tls", "sasl", "options"], "{out:?}");
+    // Other kinds as their types declare them.
+    let http = keys(Role::Input, "http_server");
+    assert_eq!(
+        http,
+        ["methods", "token", "hmac", "address", "timeout"],
+        "{http:?}"
+    );
+}

@@ -53,6 +53,10 @@ pub trait Kind: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     /// The fields that carry credentials (`dsn`, `sasl.password`, `headers.*` for every value of a map): the
     /// only places a `${secret:NAME}` may appear.
     const CREDENTIALS: &'static [&'static str] = &[];
+    /// Options the catalogue's schema lists first, in this order; the rest follow in the order the type declares
+    /// them (which is the order the console's forms show). For a type whose shared options come from a flattened
+    /// struct, which would otherwise all come first.
+    const FIELD_ORDER: &'static [&'static str] = &[];
 
     /// Checks what serde cannot, reporting every problem with [`Check::problem`]; it may resolve what the
     /// options reference (a VRL program, a nested output) into fields of its own.
@@ -272,8 +276,21 @@ pub struct KindEntry {
     imp: Imp,
 }
 
-fn schema_of<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null)
+fn schema_of<T: Kind>() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
+    if let Some(Value::Object(props)) = schema.get_mut("properties")
+        && !T::FIELD_ORDER.is_empty()
+    {
+        let mut ordered = serde_json::Map::new();
+        for name in T::FIELD_ORDER {
+            if let Some(v) = props.remove(*name) {
+                ordered.insert(name.to_string(), v);
+            }
+        }
+        ordered.append(props);
+        *props = ordered;
+    }
+    schema
 }
 
 fn typed<T: Kind>(imp: Imp) -> KindEntry {

@@ -56,6 +56,15 @@ impl Kind for KafkaInputConfig {
          messages the output confirmed";
     const EXAMPLE: &'static str = r#"{"brokers": ["127.0.0.1:9092"], "topics": ["orders"],
         "consumer_group": "orders-to-db", "start_from": "earliest"}"#;
+    const FIELD_ORDER: &'static [&'static str] = &[
+        "brokers",
+        "topics",
+        "consumer_group",
+        "start_from",
+        "tls",
+        "sasl",
+        "options",
+    ];
 
     const CREDENTIALS: &'static [&'static str] = crate::kafka::CREDENTIALS;
 

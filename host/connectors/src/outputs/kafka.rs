@@ -67,6 +67,18 @@ impl Kind for KafkaOutputConfig {
     const DESCRIPTION: &'static str = "Produces to a Kafka topic; a batch is confirmed once the brokers acknowledged every message";
     const EXAMPLE: &'static str = r#"{"brokers": ["127.0.0.1:9092"], "topic": "orders-enriched",
         "key_metadata": "kafka_key", "compression": "zstd"}"#;
+    const FIELD_ORDER: &'static [&'static str] = &[
+        "brokers",
+        "topic",
+        "topic_metadata",
+        "key_metadata",
+        "compression",
+        "idempotent",
+        "timeout",
+        "tls",
+        "sasl",
+        "options",
+    ];
 
     const CREDENTIALS: &'static [&'static str] = crate::kafka::CREDENTIALS;
 
