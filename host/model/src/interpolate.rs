@@ -196,7 +196,8 @@ mod tests {
         assert_eq!(
             refs,
             [
-                ("pg".to_string(), "output.sql.args[0]".to_string()),
+                // Each name once, where the config (in its written order) first uses it.
+                ("pg".to_string(), "output.sql.dsn".to_string()),
                 ("other".to_string(), "output.sql.args[1]".to_string())
             ]
         );
