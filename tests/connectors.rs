@@ -319,27 +319,14 @@ async fn mysql_cdc_delivers_every_change_in_order_per_row_across_a_restart() {
             .map(|i| (i, format!("update v{i}")))
             .collect::<Vec<_>>(),
     );
-    let seen = |out: &std::path::Path| -> BTreeMap<i64, Vec<String>> {
-        let mut by_row: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for l in lines(out) {
-            let v: Value = serde_json::from_str(&l).unwrap();
-            assert_eq!(v["table"], format!("test.{table}"), "{v}");
-            let op = v["op"].as_str().unwrap();
-            let row = if op == "delete" { &v["old"] } else { &v["new"] };
-            let name = if op == "delete" {
-                String::new()
-            } else {
-                format!(" {}", row["name"].as_str().unwrap())
-            };
-            by_row
-                .entry(row["id"].as_i64().unwrap())
-                .or_default()
-                .push(format!("{op}{name}"));
-        }
-        by_row
-    };
+    let tested = format!("test.{table}");
     eventually("the first changes", Duration::from_secs(60), || async {
-        (seen(&out).values().map(Vec::len).sum::<usize>() >= 45).then_some(())
+        (changes_by_row(&out, &tested)
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+            >= 45)
+            .then_some(())
     })
     .await;
     // Values keep their types; an update carries the row before it.
@@ -362,18 +349,7 @@ async fn mysql_cdc_delivers_every_change_in_order_per_row_across_a_restart() {
     assert_eq!(update["new"]["name"], "v1", "{update}");
 
     // Restart the stream (pause, change rows while it is down, resume): it reads on from its checkpoint.
-    let (status, _) = api
-        .post(
-            &format!("/api/v1/streams/{id}/status"),
-            json!({"status": "paused"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    eventually("the stream to stop", Duration::from_secs(60), || async {
-        let s = stream(&api, &id).await;
-        s["replicas"].as_array().unwrap().is_empty().then_some(())
-    })
-    .await;
+    set_status(&api, &id, "paused").await;
     for i in 1..=10 {
         change(
             &format!("UPDATE {table} SET name = 'w{i}' WHERE id = {i}"),
@@ -386,23 +362,55 @@ async fn mysql_cdc_delivers_every_change_in_order_per_row_across_a_restart() {
             .map(|i| (i, "delete".to_string()))
             .collect::<Vec<_>>(),
     );
-    let (status, _) = api
-        .post(
-            &format!("/api/v1/streams/{id}/status"),
-            json!({"status": "active"}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    set_status(&api, &id, "active").await;
     let total: usize = expected.values().map(Vec::len).sum();
+    let delivered = every_change_in_order(&out, &tested, &expected).await;
+    eprintln!("mysql_cdc: {total} changes, {delivered} delivered");
+    assert!(
+        delivered < total + 45,
+        "the restarted stream read from the start instead of its checkpoint ({delivered} of {total})"
+    );
+    mariadb(&format!("DROP TABLE {table}, {table}_other"));
+}
+
+/// The changes a CDC stream wrote to `out` (JSON lines, all of `table`), by row id, each as `insert NAME`,
+/// `update NAME` or `delete`.
+fn changes_by_row(out: &std::path::Path, table: &str) -> BTreeMap<i64, Vec<String>> {
+    let mut by_row: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for l in lines(out) {
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["table"], table, "{v}");
+        let op = v["op"].as_str().unwrap();
+        let row = if op == "delete" { &v["old"] } else { &v["new"] };
+        let name = if op == "delete" {
+            String::new()
+        } else {
+            format!(" {}", row["name"].as_str().unwrap())
+        };
+        by_row
+            .entry(row["id"].as_i64().unwrap())
+            .or_default()
+            .push(format!("{op}{name}"));
+    }
+    by_row
+}
+
+/// Waits until every row of `table` went through its `expected` changes in order (a change may come twice), and
+/// checks that no change came that was not made; answers how many were delivered.
+async fn every_change_in_order(
+    out: &std::path::Path,
+    table: &str,
+    expected: &BTreeMap<i64, Vec<String>>,
+) -> usize {
     eventually("every change", Duration::from_secs(60), || async {
-        let got = seen(&out);
+        let got = changes_by_row(out, table);
         expected
             .iter()
             .all(|(row, want)| got.get(row).is_some_and(|g| in_order(want, g)))
             .then_some(())
     })
     .await;
-    let got = seen(&out);
+    let got = changes_by_row(out, table);
     for (row, g) in &got {
         let want: HashSet<&String> = expected[row].iter().collect();
         assert!(
@@ -410,13 +418,25 @@ async fn mysql_cdc_delivers_every_change_in_order_per_row_across_a_restart() {
             "row {row}: unexpected change in {g:?}"
         );
     }
-    let delivered: usize = got.values().map(Vec::len).sum();
-    eprintln!("mysql_cdc: {total} changes, {delivered} delivered");
-    assert!(
-        delivered < total + 45,
-        "the restarted stream read from the start instead of its checkpoint ({delivered} of {total})"
-    );
-    mariadb(&format!("DROP TABLE {table}, {table}_other"));
+    got.values().map(Vec::len).sum()
+}
+
+/// Pauses (waiting until no replica runs) or resumes a stream.
+async fn set_status(api: &Api, id: &str, status: &str) {
+    let (code, body) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({ "status": status }),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    if status == "paused" {
+        eventually("the stream to stop", Duration::from_secs(60), || async {
+            let s = stream(api, id).await;
+            s["replicas"].as_array().unwrap().is_empty().then_some(())
+        })
+        .await;
+    }
 }
 
 /// True when `expected` appears in `got` in order (other items may repeat between them).
@@ -479,43 +499,18 @@ async fn postgres_cdc_delivers_every_change_in_order_per_row_across_a_restart() 
             &format!("update v{i}"),
         );
     }
-    let seen = |out: &std::path::Path| -> BTreeMap<i64, Vec<String>> {
-        let mut by_row: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for l in lines(out) {
-            let v: Value = serde_json::from_str(&l).unwrap();
-            assert_eq!(v["table"], "public.users");
-            let op = v["op"].as_str().unwrap();
-            let row = if op == "delete" { &v["old"] } else { &v["new"] };
-            let name = if op == "delete" {
-                String::new()
-            } else {
-                format!(" {}", row["name"].as_str().unwrap())
-            };
-            by_row
-                .entry(row["id"].as_i64().unwrap())
-                .or_default()
-                .push(format!("{op}{name}"));
-        }
-        by_row
-    };
     eventually("the first changes", Duration::from_secs(60), || async {
-        (seen(&out).values().map(Vec::len).sum::<usize>() >= 45).then_some(())
+        (changes_by_row(&out, "public.users")
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+            >= 45)
+            .then_some(())
     })
     .await;
 
     // Restart the stream (pause, change rows while it is down, resume): the slot kept the changes.
-    let (status, _) = api
-        .post(
-            &format!("/api/v1/streams/{id}/status"),
-            json!({"status": "paused"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    eventually("the stream to stop", Duration::from_secs(60), || async {
-        let s = stream(&api, &id).await;
-        s["replicas"].as_array().unwrap().is_empty().then_some(())
-    })
-    .await;
+    set_status(&api, &id, "paused").await;
     for i in 1..=10 {
         change(
             &format!("UPDATE users SET name = 'w{i}' WHERE id = {i}"),
@@ -526,34 +521,10 @@ async fn postgres_cdc_delivers_every_change_in_order_per_row_across_a_restart() 
     for i in 25..=30 {
         change(&format!("DELETE FROM users WHERE id = {i}"), i, "delete");
     }
-    let (status, _) = api
-        .post(
-            &format!("/api/v1/streams/{id}/status"),
-            json!({"status": "active"}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    set_status(&api, &id, "active").await;
     let total: usize = expected.values().map(Vec::len).sum();
-    eventually("every change", Duration::from_secs(60), || async {
-        let got = seen(&out);
-        expected
-            .iter()
-            .all(|(row, want)| got.get(row).is_some_and(|g| in_order(want, g)))
-            .then_some(())
-    })
-    .await;
-    let got = seen(&out);
-    for (row, g) in &got {
-        let want: HashSet<&String> = expected[row].iter().collect();
-        assert!(
-            g.iter().all(|c| want.contains(c)),
-            "row {row}: unexpected change in {g:?}"
-        );
-    }
-    eprintln!(
-        "postgres_cdc: {total} changes, {} delivered",
-        got.values().map(Vec::len).sum::<usize>()
-    );
+    let delivered = every_change_in_order(&out, "public.users", &expected).await;
+    eprintln!("postgres_cdc: {total} changes, {delivered} delivered");
     // The slot stands past what was delivered; drop it so the database can go.
     let (status, _) = api
         .call("DELETE", &format!("/api/v1/streams/{id}"), None)
