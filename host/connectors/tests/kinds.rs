@@ -254,6 +254,16 @@ fn options_are_listed_in_the_order_that_explains_them_not_alphabetically() {
         ],
         "{kafka:?}"
     );
+    // A default the form can show (`default (earliest)`), not only in the description.
+    let kafka_doc = reg
+        .docs(Role::Input)
+        .into_iter()
+        .find(|d| d.kind == "kafka")
+        .unwrap();
+    assert_eq!(
+        kafka_doc.config_schema["properties"]["start_from"]["default"],
+        "earliest"
+    );
     let out = keys(Role::Output, "kafka");
     assert_eq!(out[..2], ["brokers", "topic"], "{out:?}");
     assert_eq!(out[out.len() - 3..], ["tls", "sasl", "options"], "{out:?}");

@@ -24,8 +24,8 @@ use crate::kafka::KafkaConnection;
 use airtruct_runtime::kind::{Check, InputKind, Kind};
 use airtruct_runtime::{Ack, BuildContext, Delivery, Error, Input, InputBatch, Metadata, message};
 
-/// Where a new consumer group starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+/// Where a new consumer group starts. Serialize: the schema shows the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     /// The oldest message kept.

@@ -32,8 +32,8 @@ use airtruct_runtime::checkpoint::{Checkpoint, InOrder};
 use airtruct_runtime::kind::{Check, InputKind, Kind};
 use airtruct_runtime::{BuildContext, Error, Input, InputBatch, Message, Metadata, message};
 
-/// Where a stream without a checkpoint starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+/// Where a stream without a checkpoint starts. Serialize: the schema shows the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MysqlStart {
     /// At the end of the binary log: changes from now on (the default).
