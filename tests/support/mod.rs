@@ -359,3 +359,27 @@ pub fn worker_with(dir: &Path, base: &str, name: &str, flags: &[&str]) -> Proc {
     p.wait_for_line("registered with the coordinator", WAIT);
     p
 }
+
+/// Runs SQL on this machine's MariaDB (database `test`, as root); answers its output, tab-separated.
+pub fn mariadb(sql: &str) -> String {
+    let out = std::process::Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "-N",
+            "-B",
+            "test",
+            "-e",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mariadb {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

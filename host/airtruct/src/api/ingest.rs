@@ -81,16 +81,11 @@ async fn handle(state: AppState, key: String, rest: String, req: Request) -> Ing
     if !state.ingest.is_local(&stream.id) {
         // The stream runs on another worker: its method, token and signature header are checked here, before the
         // body is read, so a refused caller costs no body and no forwarding.
-        let headers = req.headers().clone();
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
         match remote_precheck(&state, &stream.config).await {
             Ok(check) => {
-                if let Err(refused) = check.check(req.method().as_str(), header) {
+                if let Err(refused) =
+                    check.check(req.method().as_str(), |n| header_value(req.headers(), n))
+                {
                     return refused;
                 }
             }
@@ -114,14 +109,10 @@ pub async fn pass_on(
     timeout: Duration,
 ) -> IngestResponse {
     let path = format!("/{rest}");
-    let headers = req.headers().clone();
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    if let Some(checked) = state.ingest.precheck(stream, req.method().as_str(), header) {
+    let checked = state.ingest.precheck(stream, req.method().as_str(), |n| {
+        header_value(req.headers(), n)
+    });
+    if let Some(checked) = checked {
         // The stream runs in this process: refuse bad credentials before reading the body.
         if let Err(refused) = checked {
             return refused;
@@ -165,6 +156,14 @@ pub async fn pass_on(
     // The worker's listener takes `/ingest/{stream}` and `/ingest/{stream}/{*rest}`: no trailing `/` for the root.
     let forwarded = if rest.is_empty() { "" } else { path.as_str() };
     forward(state, &worker, &url, stream, forwarded, req, timeout).await
+}
+
+/// A header's value, when it is text.
+fn header_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The precheck of a stream's `http_server` input, with its token's secrets resolved by the coordinator (which

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Access, ApiError, AppState, Caller, Route, Scope, caller_of, route};
+use super::{Access, ApiError, AppState, Caller, Route, Scope, bearer, caller_of, route};
 
 /// The protocol versions of the `initialize` handshake this server speaks, oldest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
@@ -154,15 +154,6 @@ fn foreign_origin(headers: &HeaderMap) -> bool {
         .unwrap_or("");
     let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     !authority.eq_ignore_ascii_case(host)
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
 }
 
 /// `POST /mcp`: one JSON-RPC message.

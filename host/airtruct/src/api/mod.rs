@@ -530,8 +530,9 @@ fn version_number(v: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::not_found(format!("version {v} not found")))
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    req.headers()
+/// The bearer token a request carries.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
@@ -546,11 +547,11 @@ async fn authenticate(
 ) -> Response {
     match access {
         Access::Public => next.run(req).await,
-        Access::Join => match bearer(&req) {
+        Access::Join => match bearer(req.headers()) {
             Some(t) if state.is_worker_token(t) => next.run(req).await,
             _ => ApiError::unauthorized("this path needs the worker token").into_response(),
         },
-        Access::Worker => match bearer(&req).and_then(|t| state.worker_of(t)) {
+        Access::Worker => match bearer(req.headers()).and_then(|t| state.worker_of(t)) {
             Some(id) => {
                 req.extensions_mut().insert(worker::WorkerCaller(id));
                 next.run(req).await
@@ -562,7 +563,7 @@ async fn authenticate(
         },
         Access::User | Access::Editor | Access::Admin => {
             let needed = access.role().unwrap_or(Role::Admin);
-            let caller = match caller_of(&state, bearer(&req), Scope::Api).await {
+            let caller = match caller_of(&state, bearer(req.headers()), Scope::Api).await {
                 Ok(c) => c,
                 Err(refused) => return refused.into_response(),
             };
