@@ -324,3 +324,172 @@ async fn takes_uploads_as_forms_as_curl_f_sends_them() {
         ("200", "code,name\n1,one\n")
     );
 }
+
+const ORDER_AVSC: &str = r#"{"type": "record", "name": "Order", "namespace": "shop", "fields": [
+  {"name": "order_id", "type": "long"},
+  {"name": "sku", "type": "string"},
+  {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
+  {"name": "note", "type": ["null", "string"], "default": null}
+]}"#;
+
+const MONEY_PROTO: &str = "syntax = \"proto3\";\npackage shop.common;\nmessage Money { string currency = 1; int64 cents = 2; }\n";
+
+const ORDER_PROTO: &str = "syntax = \"proto3\";\npackage shop.v1;\nimport \"common/money.proto\";\n\
+    message Order { int64 order_id = 1; string sku = 2; shop.common.Money price = 3; }\n";
+
+/// Avro and Protobuf with their schemas from files: one uploaded through the API, a folder of .proto files the
+/// operator put under the root; paths outside the root, and links inside a folder that lead out of it, refused.
+#[tokio::test]
+async fn converts_avro_and_protobuf_with_schemas_read_from_files_under_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+
+    let resp = reqwest::Client::new()
+        .put(format!("{base}/api/v1/files/order.avsc"))
+        .bearer_auth(api.token.as_ref().unwrap())
+        .header("content-type", "application/octet-stream")
+        .body(ORDER_AVSC)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let avsc = resp.json::<Value>().await.unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let protos = dir.path().join("protos");
+    std::fs::create_dir_all(protos.join("common")).unwrap();
+    std::fs::write(protos.join("common/money.proto"), MONEY_PROTO).unwrap();
+    std::fs::write(protos.join("order.proto"), ORDER_PROTO).unwrap();
+
+    // JSON -> Avro -> JSON, reshaped by a mapping, -> Protobuf -> JSON.
+    let out = dir.path().join("orders.jsonl");
+    let processors = json!([
+        {"avro": {"operator": "from_json", "encoding": "confluent", "schema_id": 7, "schema_path": avsc}},
+        {"avro": {"operator": "to_json", "encoding": "confluent", "schema_id": 7, "schema_path": avsc}},
+        {"mapping": ".price = {\"currency\": \"EUR\", \"cents\": to_int(parse_float!(.price) * 100)}\ndel(.note)"},
+        {"protobuf": {"operator": "from_json", "message": "shop.v1.Order", "import_paths": [protos],
+            "use_proto_names": true}},
+        {"protobuf": {"operator": "to_json", "message": "shop.v1.Order", "import_paths": [protos],
+            "use_proto_names": true}},
+    ]);
+    let config = json!({
+        "input": {"generate": {"count": 30,
+            "payload": "{\"order_id\": {{seq}}, \"sku\": \"sku-{{seq}}\", \"price\": \"12.50\"}"}},
+        "pipeline": {"processors": processors},
+        "output": {"file": {"path": out}}
+    });
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "codecs", "config": config}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    wait_status(&api, saved["id"].as_str().unwrap(), "completed", WAIT).await;
+    let written = lines(&out);
+    assert_eq!(written.len(), 30);
+    let first: Value = serde_json::from_str(&written[0]).unwrap();
+    let seq = first["order_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        first,
+        json!({"order_id": seq, "sku": format!("sku-{seq}"), "price": {"currency": "EUR", "cents": "1250"}})
+    );
+
+    // The test panel shows the Avro bytes of the first step in base64: the Confluent header, then the datum.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": {"pipeline": {"processors": processors}},
+                "messages": [{"payload": {"order_id": 1, "sku": "a", "price": "0.05", "note": "x"}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let steps = &body["results"][0]["steps"];
+    assert_eq!(
+        steps[0]["output"][0]["payload_base64"],
+        "AAAAAAcCAmECBQICeA=="
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(steps[1]["output"][0]["payload"].as_str().unwrap()).unwrap(),
+        json!({"order_id": 1, "sku": "a", "price": "0.05", "note": "x"})
+    );
+    assert!(steps[1]["output"][0].get("payload_base64").is_none());
+    assert!(steps[3]["output"][0]["payload_base64"].is_string());
+
+    // Outside the root, and a link inside the folder that leads out of it: refused at the option.
+    let refused = |processor: Value| {
+        let api = api.clone();
+        async move {
+            let config = json!({"input": {"generate": {}}, "output": {"drop": {}},
+                "pipeline": {"processors": [processor]}});
+            let (status, body) = api
+                .post(
+                    "/api/v1/streams",
+                    json!({"name": "refused", "config": config}),
+                )
+                .await;
+            assert_eq!(status, 400, "{body}");
+            body["details"][0].clone()
+        }
+    };
+    let e = refused(json!({"avro": {"operator": "to_json", "schema_path": "/etc/hostname"}})).await;
+    assert_eq!(
+        e["path"], "config.pipeline.processors[0].avro.schema_path",
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the folders streams may use"),
+        "{e}"
+    );
+    std::os::unix::fs::symlink("/etc/hostname", protos.join("common/leak.proto")).unwrap();
+    let e = refused(
+        json!({"protobuf": {"operator": "to_json", "message": "shop.v1.Order",
+        "import_paths": [protos]}}),
+    )
+    .await;
+    assert_eq!(
+        e["path"], "config.pipeline.processors[0].protobuf.import_paths[0]",
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("leak.proto\" is outside the folders"),
+        "{e}"
+    );
+    let e = refused(
+        json!({"avro": {"operator": "to_json", "schema_path": dir.path().join("nope.avsc")}}),
+    )
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().starts_with("cannot read"),
+        "{e}"
+    );
+    // A type the definitions do not have, found by the component's own check.
+    std::fs::remove_file(protos.join("common/leak.proto")).unwrap();
+    let e = refused(
+        json!({"protobuf": {"operator": "to_json", "message": "shop.v1.Nope",
+        "import_paths": [protos]}}),
+    )
+    .await;
+    assert!(
+        e["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.pipeline.processors[0].protobuf"),
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("shop.common.Money, shop.v1.Order"),
+        "{e}"
+    );
+}

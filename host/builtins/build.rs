@@ -14,6 +14,8 @@ const COMPONENTS: &[&str] = &[
     "validate",
     "split",
     "aggregate",
+    "avro",
+    "protobuf",
     "template",
     "fixture_loop",
     "fixture_membomb",

@@ -189,3 +189,45 @@ test('on a page longer than the window the sidebar runs its whole height, its li
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot('long-page', { fullPage: true });
 });
+
+test('avro in the test panel: the binary step shown as its size and base64, the next step as JSON again', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await page.getByRole('button', { name: 'New stream' }).click();
+  await page.getByRole('heading', { name: 'New stream' }).waitFor();
+  // The catalogue offers both converters.
+  await page.getByRole('button', { name: '+ Add processor' }).click();
+  await page.locator('.pick[data-kind=protobuf]').waitFor();
+  await page.locator('.pick[data-kind=avro]').click();
+  await page.locator('[data-field$=".avro.operator"]').first().waitFor();
+  // The Avro specification's example record: {"a": 27, "b": "foo"} is 36 06 66 6f 6f.
+  const schema = '{"type":"record","name":"test","fields":[{"name":"a","type":"long"},{"name":"b","type":"string"}]}';
+  const yaml = page.getByLabel('YAML config');
+  await yaml.fill(
+    [
+      'input:',
+      '  generate:',
+      `    payload: '{"a":27,"b":"foo"}'`,
+      'pipeline:',
+      '  processors:',
+      '    - avro:',
+      '        operator: from_json',
+      `        schema: '${schema}'`,
+      '    - avro:',
+      '        operator: to_json',
+      `        schema: '${schema}'`,
+      'output:',
+      '  drop: {}',
+      '',
+    ].join('\n'),
+  );
+  const samples = page.getByLabel('Sample messages, one per line');
+  await samples.fill('{"a":27,"b":"foo"}');
+  await page.getByRole('button', { name: /^Run on 1 message/ }).click();
+  const table = page.getByRole('table', { name: 'Test results' });
+  await table.waitFor();
+  const cell = (message, step) => table.locator(`[data-message="${message}"] [data-step="${step}"]`);
+  await expectText(cell(1, 1), /binary, 5 bytes: NgZmb28=/, 'the Avro bytes after from_json');
+  await expectText(cell(1, 2), /"a": 27, "b": "foo"/, 'the JSON after to_json');
+  await table.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-test-panel-binary');
+});

@@ -115,8 +115,16 @@ export function consoleUnderTest({ clearShots = false } = {}) {
         },
         60000,
       );
-      // The first catalogue compiles the built-in processor components (about 25 s with a cold component cache on
-      // 2 cores): wait for it here, so that no page test times out on it.
+      // The server compiles the built-in processor components in the background at start (about 25 s with a cold
+      // component cache on 2 cores): wait for it here, so that no page test times out on it or shares the cores.
+      await waitFor(
+        'the built-in processors compiled',
+        async () => {
+          if (server.exitCode !== null) throw new Error(`the server exited:\n${fs.readFileSync(serverLog, 'utf8').slice(-2000)}`);
+          return fs.readFileSync(serverLog, 'utf8').includes('built-in processors ready');
+        },
+        180000,
+      );
       const login = await fetch(`${base}/api/v1/auth/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -45,8 +45,13 @@ pub const SPLIT: Builtin = builtin!("split");
 /// The `aggregate` processor.
 pub const AGGREGATE: Builtin = builtin!("aggregate");
 
+/// The `avro` processor (Avro to and from JSON).
+pub const AVRO: Builtin = builtin!("avro");
+/// The `protobuf` processor (Protobuf to and from JSON).
+pub const PROTOBUF: Builtin = builtin!("protobuf");
+
 /// Every built-in processor, by the kind name used in stream configs.
-pub const BUILTINS: &[Builtin] = &[MAPPING, FILTER, VALIDATE, SPLIT, AGGREGATE];
+pub const BUILTINS: &[Builtin] = &[MAPPING, FILTER, VALIDATE, SPLIT, AGGREGATE, AVRO, PROTOBUF];
 
 /// The built-in processor of this kind.
 pub fn builtin(kind: &str) -> Option<&'static Builtin> {

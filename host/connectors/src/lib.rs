@@ -17,7 +17,7 @@ pub mod sql;
 
 use std::sync::LazyLock;
 
-use airtruct_builtins::{AGGREGATE, FILTER, MAPPING, SPLIT, VALIDATE};
+use airtruct_builtins::{AGGREGATE, AVRO, FILTER, MAPPING, PROTOBUF, SPLIT, VALIDATE};
 use airtruct_runtime::buffers::{memory::MemoryBufferConfig, window::WindowConfig};
 use airtruct_runtime::kind::{Registry, buffer, builtin, input, output, processor};
 use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
@@ -75,6 +75,8 @@ fn kinds() -> Registry {
         builtin(&VALIDATE),
         builtin(&SPLIT),
         builtin(&AGGREGATE),
+        builtin(&AVRO),
+        builtin(&PROTOBUF),
         processor::<WasmProcessorConfig>(resolve_wasm),
     ])
 }

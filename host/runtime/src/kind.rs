@@ -172,6 +172,11 @@ impl<'a> Check<'a> {
         self.problems.push(ValidationError::new(path, message));
     }
 
+    /// How many problems have been reported so far (by this check and the ones before it).
+    pub fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     /// Reports problems found elsewhere, already with their paths.
     pub fn extend(&mut self, errors: impl IntoIterator<Item = ValidationError>) {
         self.problems.extend(errors);

@@ -13,6 +13,7 @@ pub mod kind;
 pub mod metrics;
 pub mod policy;
 pub mod processors;
+mod reads;
 pub mod retry;
 pub mod stream;
 pub mod tasks;

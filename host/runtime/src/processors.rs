@@ -54,6 +54,22 @@ pub(crate) fn resolve_builtin(
     problems: &mut Vec<ValidationError>,
 ) -> Option<ProcessorSpec> {
     let b = entry.builtin()?;
+    // Files its options name, read here (the component reads none itself).
+    let options = if b.config_schema.contains("x-airtruct-read") {
+        let schema: Value = serde_json::from_str(b.config_schema).unwrap_or(Value::Null);
+        let before = problems.len();
+        let options = crate::reads::with_files(
+            &schema,
+            &c.options,
+            &mut Check::new(cx, c.options_path(), problems),
+        );
+        if problems.len() > before {
+            return None;
+        }
+        options
+    } else {
+        c.options.clone()
+    };
     let component = load_builtin(cx.engine, b)
         .map_err(|e| {
             problems.push(ValidationError::new(
@@ -66,7 +82,7 @@ pub(crate) fn resolve_builtin(
         path: c.path.clone(),
         kind: c.kind.clone(),
         component,
-        config: c.options.to_string(),
+        config: options.to_string(),
         limits: Limits::default(),
     })
 }

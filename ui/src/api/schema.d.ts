@@ -1136,6 +1136,11 @@ export interface components {
         TestOutput: {
             /** @description The payload as text (invalid UTF-8 replaced). */
             payload: string;
+            /**
+             * @description The payload's bytes in base64, when they are not text (not UTF-8, or with control characters other than
+             *     tab and line breaks: Avro or Protobuf, say).
+             */
+            payload_base64?: string | null;
             metadata: {
                 [key: string]: string;
             };

@@ -44,6 +44,12 @@ function pretty(payload: string): string {
   return payload;
 }
 
+/** How many bytes a base64 text holds. */
+function binaryLength(b64: string): number {
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return (b64.length / 4) * 3 - pad;
+}
+
 export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCase }: Props) {
   const [text, setText] = useState<string>();
   const [caseName, setCaseName] = useState('');
@@ -206,7 +212,13 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
                     ))}
                   {step.output.map((o, j) => (
                     <div className={`msg${o.error ? ' failed' : ''}`} key={j}>
-                      <pre>{pretty(o.payload)}</pre>
+                      {o.payload_base64 ? (
+                        <pre className="binary" title="binary payload, in base64">
+                          binary, {binaryLength(o.payload_base64)} bytes: {o.payload_base64}
+                        </pre>
+                      ) : (
+                        <pre>{pretty(o.payload)}</pre>
+                      )}
                       {Object.keys(o.metadata).length > 0 && (
                         <div className="meta">
                           {Object.entries(o.metadata).map(([k, v]) => (

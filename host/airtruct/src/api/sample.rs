@@ -11,6 +11,8 @@ use airtruct_runtime::kind::CheckContext;
 use airtruct_runtime::{Metadata, message};
 use axum::Json;
 use axum::extract::State;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,6 +48,10 @@ pub struct TestRequest {
 pub struct TestOutput {
     /// The payload as text (invalid UTF-8 replaced).
     pub payload: String,
+    /// The payload's bytes in base64, when they are not text (not UTF-8, or with control characters other than
+    /// tab and line breaks: Avro or Protobuf, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_base64: Option<String>,
     pub metadata: BTreeMap<String, String>,
     /// Why it failed, with the processor that failed it.
     pub error: Option<String>,
@@ -78,8 +84,13 @@ fn test_output(m: &airtruct_runtime::Message) -> TestOutput {
     let metadata = Metadata::iter_bytes(&m.metadata)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let binary = std::str::from_utf8(&m.payload).is_err()
+        || m.payload
+            .iter()
+            .any(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f);
     TestOutput {
         payload: String::from_utf8_lossy(&m.payload).into_owned(),
+        payload_base64: binary.then(|| BASE64.encode(&m.payload)),
         metadata,
         error: m.error.clone(),
     }
