@@ -877,3 +877,99 @@ async fn the_api_runs_a_configs_cases_without_opening_its_input_or_output() {
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("config.tests[0]"), "{body}");
 }
+
+#[tokio::test]
+async fn airtruct_tap_prints_a_running_streams_messages_at_the_step_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base) = support::standalone(dir.path());
+    let api = support::Api::login(&base).await;
+    let token = api.token.clone().unwrap();
+    let file = dir.path().join("tapped.yaml");
+    std::fs::write(
+        &file,
+        "input:\n  generate: { interval: 20ms, payload: '{\"n\":{{seq}}}' }\npipeline:\n  processors:\n    \
+         - mapping: .label = \"n=\" + to_string!(.n)\noutput:\n  drop: {}\n",
+    )
+    .unwrap();
+    let applied = remote(
+        dir.path(),
+        &base,
+        &token,
+        &["streams", "apply", "-f", file.to_str().unwrap()],
+        None,
+    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let got: serde_json::Value = serde_json::from_str(&stdout(&remote(
+        dir.path(),
+        &base,
+        &token,
+        &["streams", "get", "tapped", "--json"],
+        None,
+    )))
+    .unwrap();
+    support::wait_status(&api, got["id"].as_str().unwrap(), "active", support::WAIT).await;
+
+    // Three messages after the mapping, as JSON lines; then as lines for people.
+    let tapped = support::eventually("three messages tapped", support::WAIT, || async {
+        let o = remote(
+            dir.path(),
+            &base,
+            &token,
+            &["tap", "tapped", "--step", "1", "--count", "3", "--json"],
+            None,
+        );
+        o.status.success().then_some(o)
+    })
+    .await;
+    let lines: Vec<serde_json::Value> = stdout(&tapped)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", stdout(&tapped));
+    for l in &lines {
+        assert_eq!(l["step"], 1);
+        let payload: serde_json::Value =
+            serde_json::from_str(l["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload["label"], format!("n={}", payload["n"]), "{l}");
+    }
+    assert!(
+        stderr(&tapped).contains("tapping \"tapped\" (1 replica running)"),
+        "{}",
+        stderr(&tapped)
+    );
+    let o = remote(
+        dir.path(),
+        &base,
+        &token,
+        &["tap", "tapped", "--step", "0", "--count", "1"],
+        None,
+    );
+    assert!(
+        stdout(&o).starts_with("[0 input (generate)] {\"n\":"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A stream that is not running: the server's reason, exit status 1.
+    assert!(
+        remote(
+            dir.path(),
+            &base,
+            &token,
+            &["streams", "pause", "tapped"],
+            None
+        )
+        .status
+        .success()
+    );
+    let o = support::eventually("the tap refused", support::WAIT, || async {
+        let o = remote(dir.path(), &base, &token, &["tap", "tapped"], None);
+        (!o.status.success()).then_some(o)
+    })
+    .await;
+    assert!(
+        stderr(&o).contains("is not running: there is nothing to tap (409)"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -811,3 +811,145 @@ async fn an_unauthenticated_body_for_a_stream_on_a_remote_worker_is_refused_befo
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(answer.contains("bearer token"), "{answer}");
 }
+
+/// The server-sent events of a tap, as `(event, data)`, until `enough` says so or `timeout` passes.
+async fn tap_events(
+    base: &str,
+    token: &str,
+    path: &str,
+    timeout: Duration,
+    mut enough: impl FnMut(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    use futures_util::StreamExt;
+    let resp = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.bytes_stream();
+    let (mut pending, mut events) = (String::new(), Vec::new());
+    let deadline = Instant::now() + timeout;
+    while !enough(&events) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, body.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out tapping {path}: {events:?}"));
+        pending.push_str(&String::from_utf8_lossy(
+            &chunk.expect("the tap ended").unwrap(),
+        ));
+        while let Some(end) = pending.find("\n\n") {
+            let frame: String = pending.drain(..end + 2).collect();
+            let event = frame.lines().find_map(|l| l.strip_prefix("event: "));
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(event), Some(data)) = (event, data) {
+                events.push((event.to_string(), serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn the_live_tap_of_a_stream_on_a_worker_shows_each_step_to_editors_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let _w = worker_with(
+        dir.path(),
+        &base,
+        "w-tap",
+        &["--ingest-listen", "127.0.0.1:0"],
+    );
+    let api = Api::login(&base).await;
+    let admin = api.token.clone().unwrap();
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "tapped", "config": {
+                "input": {"generate": {"interval": "10ms", "payload": "{\"n\": {{seq}}}"}},
+                "pipeline": {"processors": [
+                    {"mapping": ".twice = to_int!(.n) * 2"},
+                    {"filter": "mod(to_int!(.n), 2) == 0"},
+                ]},
+                "output": {"drop": {}}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    wait_running_on_one(&api, &id).await;
+    let tap = format!("/api/v1/streams/{id}/tap");
+
+    // Every step: the input, the mapping, the filter and the output, relayed from the worker's listener.
+    let messages = |events: &[(String, Value)]| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|(e, _)| e == "message")
+            .map(|(_, d)| d.clone())
+            .collect()
+    };
+    let steps_seen = |events: &[(String, Value)]| {
+        let mut steps: Vec<u64> = messages(events)
+            .iter()
+            .filter_map(|m| m["step"].as_u64())
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        steps
+    };
+    let events = tap_events(&base, &admin, &tap, WAIT, |e| steps_seen(e) == [0, 1, 2, 3]).await;
+    assert_eq!(events[0], ("open".to_string(), json!({"replicas": 1})));
+    for m in messages(&events) {
+        let payload: Value = serde_json::from_str(m["payload"].as_str().unwrap()).unwrap();
+        let n = payload["n"].as_i64().unwrap();
+        match m["step"].as_u64().unwrap() {
+            0 => assert_eq!(m["label"], "input (generate)"),
+            1 => {
+                assert_eq!(m["label"], "pipeline.processors[0] (mapping)");
+                assert_eq!(payload["twice"], n * 2, "{m}");
+            }
+            2 | 3 => assert_eq!(n % 2, 0, "only even ones pass the filter: {m}"),
+            _ => panic!("no such step: {m}"),
+        }
+    }
+
+    // One step only: the output's.
+    let events = tap_events(&base, &admin, &format!("{tap}?step=3"), WAIT, |e| {
+        messages(e).len() >= 5
+    })
+    .await;
+    assert!(
+        messages(&events)
+            .iter()
+            .all(|m| m["step"] == 3 && m["label"] == "output (drop)")
+    );
+
+    // A viewer may not tap; a paused stream has nothing to tap.
+    let (status, token) = api
+        .post("/api/v1/tokens", json!({"name": "look", "role": "viewer"}))
+        .await;
+    assert_eq!(status, 201, "{token}");
+    let viewer = Api::with_token(&base, token["token"].as_str().unwrap());
+    let (status, body) = viewer.call("GET", &tap, None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("the stream to stop on the worker", WAIT, || async {
+        running_on(&api, &id).await.is_empty().then_some(())
+    })
+    .await;
+    let (status, body) = api.call("GET", &tap, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("is not running"),
+        "{body}"
+    );
+}

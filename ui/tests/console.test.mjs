@@ -233,6 +233,25 @@ test('the detail page shows the counters rising, the worker and the chart', asyn
   await waitFor('the chart lines', async () => (await page.locator('.chart polyline').count()) > 0, 20000);
 });
 
+test('the Live tab shows the running stream\'s messages at each step, and one step alone', async () => {
+  await page.getByRole('tab', { name: 'Live' }).click();
+  const live = page.getByRole('region', { name: 'Live' });
+  await expectText(live.getByRole('status'), /tapping/, 'the tap open');
+  const events = live.getByRole('list', { name: 'Tapped messages' });
+  // The mapping upper-cases the names; the filter lets even ids through.
+  await waitFor('messages after the mapping', async () => (await events.locator('li[data-step="1"]').count()) > 0);
+  await waitFor('messages after the filter', async () => (await events.locator('li[data-step="2"]').count()) > 0);
+  await expectText(events.locator('li[data-step="1"]').first(), /processors\[0\] \(mapping\)[^]*USER \d+/, 'a mapped message');
+  await live.getByLabel('Step').selectOption('2');
+  await live.getByRole('button', { name: 'Clear' }).click();
+  await waitFor('messages of step 2 only', async () => (await events.locator('li').count()) >= 3);
+  assert.equal(await events.locator('li:not([data-step="2"])').count(), 0, 'only the filter\'s step');
+  const ids = await events.locator('li pre').allInnerTexts();
+  assert.ok(ids.every((t) => Number(JSON.parse(t).id) % 2 === 0), `only even ids after the filter: ${ids.join(' | ')}`);
+  await shot('stream-live');
+  await page.getByRole('tab', { name: 'Overview' }).click();
+});
+
 test('workers page: the worker is alive and runs the stream', async () => {
   await page.getByRole('navigation').getByRole('link', { name: 'Workers', exact: true }).click();
   const row = page.locator('tr[data-worker]').first();

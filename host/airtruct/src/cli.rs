@@ -116,6 +116,20 @@ enum Command {
         #[command(flatten)]
         target: crate::remote::Target,
     },
+    /// Prints a live sample of the messages at each step of a running stream (after the input, after each
+    /// processor, at the output, and failures with their errors), as they come; editors and admins only.
+    Tap {
+        /// The stream's name or id.
+        stream: String,
+        /// Only this step: 0 the input, 1 to N the processors, N + 1 the output.
+        #[arg(long)]
+        step: Option<usize>,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+        #[command(flatten)]
+        target: crate::remote::Target,
+    },
     /// Secrets on a server: list, set (the value from standard input).
     Secrets {
         #[command(subcommand)]
@@ -321,6 +335,12 @@ pub fn main() -> ExitCode {
         Command::Streams { command, target } => crate::remote::streams(target, command),
         Command::Processors { command, target } => crate::remote::processors(target, command),
         Command::Secrets { command, target } => crate::remote::secrets(target, command),
+        Command::Tap {
+            stream,
+            step,
+            count,
+            target,
+        } => crate::tap::tap(target, stream, *step, *count),
         command => serve(&cli.global, command),
     };
     match result {

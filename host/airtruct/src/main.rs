@@ -1,5 +1,5 @@
 //! The `airtruct` binary: `standalone`, `coordinator` and `worker` processes, `run` and `validate` for a stream
-//! file, and `streams`, `processors` and `secrets` for a server's API.
+//! file, and `streams`, `processors`, `secrets` and `tap` for a server's API.
 
 mod api;
 mod cli;
@@ -10,6 +10,7 @@ mod protocol;
 mod remote;
 mod server;
 mod stream_tests;
+mod tap;
 mod worker;
 
 fn main() -> std::process::ExitCode {

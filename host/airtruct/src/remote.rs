@@ -22,13 +22,13 @@ pub struct Target {
         default_value = "http://localhost:8080",
         global = true
     )]
-    server: String,
+    pub(crate) server: String,
     /// An API token (made on the console's Account page or with POST /api/v1/tokens).
     #[arg(long, env = "AIRTRUCT_TOKEN", hide_env_values = true, global = true)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Print the API's JSON answer instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand)]
@@ -93,14 +93,14 @@ pub enum SecretsCommand {
 }
 
 /// A client for one server.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl Api {
-    fn new(t: &Target) -> anyhow::Result<Self> {
+    pub(crate) fn new(t: &Target) -> anyhow::Result<Self> {
         let token = t.token.clone().context(
             "no API token: give --token or set AIRTRUCT_TOKEN (make one on the console's Account page)",
         )?;
@@ -116,7 +116,7 @@ impl Api {
     }
 
     /// Sends a request; the answer's JSON (null when empty), or the API's error with its details.
-    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
         let resp = req
             .bearer_auth(&self.token)
             .send()
@@ -173,7 +173,7 @@ impl Api {
             .cloned())
     }
 
-    async fn stream_id(&self, which: &str) -> anyhow::Result<(String, String)> {
+    pub(crate) async fn stream_id(&self, which: &str) -> anyhow::Result<(String, String)> {
         let s = self
             .stream(which)
             .await?
@@ -255,7 +255,9 @@ fn print_json(v: &Value) {
 }
 
 /// Runs one API command on a small runtime of its own.
-fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<ExitCode> {
+pub(crate) fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(
+    f: F,
+) -> anyhow::Result<ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -475,8 +475,54 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
         // The coordinator bounds the wait with the stream's timeout.
         to_http(await_reply(rx, std::time::Duration::from_secs(600)).await)
     }
+    /// The live tap of a stream running here, relayed by the coordinator (which checked the caller's role).
+    async fn tap(
+        hub: &IngestHub,
+        client: &Client,
+        stream: String,
+        step: Option<usize>,
+        headers: &axum::http::HeaderMap,
+    ) -> axum::response::Response {
+        let given = headers
+            .get(FORWARD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let expected = client.forward_token().unwrap_or_default();
+        if expected.is_empty()
+            || !airtruct_runtime::ingest::constant_time_eq(given.as_bytes(), expected.as_bytes())
+        {
+            return to_http(IngestResponse::error(
+                401,
+                "this listener takes requests from the coordinator only",
+            ));
+        }
+        let Some(watches) = hub.taps().watch(&stream) else {
+            return to_http(IngestResponse::error(
+                409,
+                "the stream does not run on this worker now",
+            ));
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        crate::api::tap::pump_local(watches, step, &tx);
+        crate::api::tap::event_stream(rx)
+    }
+    #[derive(serde::Deserialize)]
+    struct TapQuery {
+        step: Option<usize>,
+    }
     type Shared = State<(IngestHub, Client)>;
     axum::Router::new()
+        .route(
+            "/tap/{stream}",
+            axum::routing::get(
+                |State((hub, client)): Shared,
+                 Path(stream): Path<String>,
+                 axum::extract::Query(q): axum::extract::Query<TapQuery>,
+                 headers: axum::http::HeaderMap| async move {
+                    tap(&hub, &client, stream, q.step, &headers).await
+                },
+            ),
+        )
         .route(
             "/ingest/{stream}",
             axum::routing::any(

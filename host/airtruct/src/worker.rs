@@ -422,6 +422,8 @@ impl Supervised {
 
     async fn attempt(&self) -> Result<StreamExit, Error> {
         let a = &self.assignment;
+        // Whoever taps the stream here sees this run until it ends.
+        let (tap, _tap) = self.ingest.taps().open(&a.stream_id);
         let cx = BuildContext::new(
             self.engine.clone(),
             Some(StreamRef {
@@ -434,7 +436,8 @@ impl Supervised {
             self.tasks.named(format!("stream {}", a.stream_id)),
         )
         .with_policy(a.policy.clone().map(Arc::new))
-        .with_checkpoints(self.checkpoints.clone());
+        .with_checkpoints(self.checkpoints.clone())
+        .with_tap(tap);
         let start = async {
             let config = self.resolve()?;
             let uploaded = self.fetch_components().await?;

@@ -7,6 +7,7 @@ use airtruct_engine::{Engine, InitError, Limits, LoadedComponent, ProcessorInsta
 use airtruct_model::{Component, ValidationError, join_path};
 
 use crate::metrics::ComponentMetrics;
+use crate::tap::Tap;
 use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.
@@ -117,6 +118,26 @@ impl Chain {
         counters: &[Arc<ComponentMetrics>],
     ) -> ChainOutput {
         self.run_with(batch, counters, |_, _, _| {})
+    }
+
+    /// [`Chain::run_counted`], sampling what each step handed on and what failed at it into `tap` (step `i + 1`
+    /// for processor `i`) while someone watches.
+    pub fn run_tapped(
+        &mut self,
+        batch: Vec<Message>,
+        counters: &[Arc<ComponentMetrics>],
+        tap: &Tap,
+    ) -> ChainOutput {
+        if !tap.active() {
+            return self.run_counted(batch, counters);
+        }
+        let labels: Vec<String> = self.steps.iter().map(|(s, _)| s.label()).collect();
+        let mut failed_before = 0;
+        self.run_with(batch, counters, |i, ok, failed| {
+            let label = || labels[i].clone();
+            tap.sample(i + 1, &label, ok.iter().chain(&failed[failed_before..]));
+            failed_before = failed.len();
+        })
     }
 
     fn run_with(

@@ -46,6 +46,8 @@ pub struct BuildContext {
     pub checkpoints: Arc<dyn CheckpointStore>,
     /// The component's path in the stream (`input`, `output`; empty for the stream itself).
     pub path: String,
+    /// The stream's live tap (one nobody watches unless [`BuildContext::with_tap`] gave one).
+    pub tap: crate::tap::Tap,
 }
 
 impl BuildContext {
@@ -72,7 +74,14 @@ impl BuildContext {
             policy: None,
             checkpoints: Arc::new(MemoryCheckpoints::default()),
             path: String::new(),
+            tap: crate::tap::Tap::default(),
         }
+    }
+
+    /// The same, sampling into `tap` for whoever watches the stream.
+    pub fn with_tap(mut self, tap: crate::tap::Tap) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// The same, keeping checkpoints in `store`.

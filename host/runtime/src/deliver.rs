@@ -11,6 +11,7 @@ use crate::batcher::nack;
 use crate::chain::ChainOutput;
 use crate::metrics::ComponentMetrics;
 use crate::stream::Processed;
+use crate::tap::Tap;
 use crate::{Delivery, Error, Message, Output, StreamMetrics, meta_set};
 
 /// A stream's output and dead-letter output, with their counters.
@@ -124,6 +125,7 @@ pub(crate) async fn output_loop(
     policy: ErrorPolicy,
     metrics: Arc<StreamMetrics>,
     abort: CancellationToken,
+    (tap, output_step, output_label): (Tap, usize, String),
 ) -> Result<(), Error> {
     let Outputs {
         mut output,
@@ -180,8 +182,10 @@ pub(crate) async fn output_loop(
                 ok.iter().map(|m| m.payload.len() as u64).sum(),
             );
             confirmed(&output_metrics, &ok);
+            tap.sample(output_step, &|| output_label.clone(), &ok);
             StreamMetrics::add(&metrics.failed, refused.len() as u64);
             StreamMetrics::add(&output_metrics.failed, refused.len() as u64);
+            tap.sample(output_step, &|| output_label.clone(), &refused);
             if let Err(e) = handle_failed(
                 &mut refused,
                 &policy,

@@ -171,8 +171,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The hub of one process: which streams take requests here, and the answers their `sync_response` outputs
-/// recorded. Clones share it; the server makes one and hands it to the API and to every stream it builds.
+/// The hub of one process: which streams take requests here, the answers their `sync_response` outputs
+/// recorded, and the live taps of the streams running here. Clones share it; the server makes one and hands it to
+/// the API and to every stream it builds.
 #[derive(Clone, Default)]
 pub struct IngestHub {
     inner: Arc<Hub>,
@@ -184,6 +185,7 @@ struct Hub {
     next: AtomicU64,
     /// What `sync_response` outputs wrote, by request id, until the request's input acknowledgement takes it.
     responses: Mutex<HashMap<String, Vec<Message>>>,
+    taps: crate::tap::Taps,
 }
 
 /// A stream's place in the hub; dropping it removes the stream (unless a newer run took its place).
@@ -203,6 +205,11 @@ impl Drop for Registration {
 }
 
 impl IngestHub {
+    /// The live taps of the streams running in this process.
+    pub fn taps(&self) -> &crate::tap::Taps {
+        &self.inner.taps
+    }
+
     /// Routes requests for `stream` to `tx`, after `check`.
     pub fn register(
         &self,

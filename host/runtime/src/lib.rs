@@ -16,6 +16,7 @@ pub mod processors;
 mod reads;
 pub mod retry;
 pub mod stream;
+pub mod tap;
 pub mod tasks;
 pub mod validate;
 pub mod vrl;

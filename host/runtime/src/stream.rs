@@ -210,6 +210,7 @@ pub async fn run_stream_with_grace(
         let done_tx = done_tx.clone();
         let metrics = metrics.clone();
         let steps = steps.clone();
+        let tap = cx.tap.clone();
         let handle = std::thread::Builder::new()
             .name(format!("processor-{i}"))
             .spawn(move || {
@@ -218,7 +219,7 @@ pub async fn run_stream_with_grace(
                     let (failed_in, todo): (Vec<Message>, Vec<Message>) =
                         work.messages.into_iter().partition(|m| m.error.is_some());
                     let restarts = chain.restarts();
-                    let mut out = chain.run_counted(todo, &steps);
+                    let mut out = chain.run_tapped(todo, &steps, &tap);
                     StreamMetrics::add(&metrics.processor_restarts, chain.restarts() - restarts);
                     out.failed.extend(failed_in);
                     if done_tx
@@ -244,6 +245,8 @@ pub async fn run_stream_with_grace(
         let shutdown = shutdown.clone();
         let abort = abort.clone();
         let metrics = metrics.clone();
+        let tap = cx.tap.clone();
+        let input_label = format!("input ({})", plan.config.input.kind);
         tasks.spawn("input", async move {
             let mut backoff = RetryPolicy::INPUT.start();
             let result = loop {
@@ -255,6 +258,7 @@ pub async fn run_stream_with_grace(
                 match read {
                     Ok(Some(b)) => {
                         backoff.reset();
+                        tap.sample(0, &|| input_label.clone(), &b.messages);
                         StreamMetrics::add(&metrics.received, b.messages.len() as u64);
                         StreamMetrics::add(
                             &metrics.bytes_in,
@@ -300,6 +304,11 @@ pub async fn run_stream_with_grace(
             plan.config.on_error.clone(),
             metrics.clone(),
             abort.clone(),
+            (
+                cx.tap.clone(),
+                plan.processors.len() + 1,
+                format!("output ({})", plan.config.output.kind),
+            ),
         ),
     );
 

@@ -4,6 +4,7 @@ import { ApiError, api, ok } from '../api/client';
 import type { MetricsHistory, VersionView } from '../api/types';
 import { LineChart, type Series } from '../components/Chart';
 import { LineDiff } from '../components/Diff';
+import { LiveTap } from '../components/LiveTap';
 import { StreamFlow } from '../components/StreamFlow';
 import { Confirm, ErrorBanner, PageHeader, StatusBadge } from '../components/ui';
 import { toYaml, isObj } from '../lib/config';
@@ -34,6 +35,7 @@ export function StreamDetailPage() {
   const [busy, setBusy] = useState(false);
   const [confirm, setConfirm] = useState<{ kind: 'delete' } | { kind: 'rollback'; v: VersionView }>();
   const [confirmError, setConfirmError] = useState<unknown>();
+  const [tab, setTab] = useState<'overview' | 'live'>('overview');
 
   const s = stream.data;
 
@@ -108,6 +110,28 @@ export function StreamDetailPage() {
         </div>
       )}
 
+      <div className="tabs" role="tablist" aria-label="Stream views">
+        {(
+          [
+            ['overview', 'Overview'],
+            ['live', 'Live'],
+          ] as const
+        ).map(([key, label]) => (
+          <button key={key} type="button" role="tab" aria-selected={tab === key} className={`tab${tab === key ? ' active' : ''}`} onClick={() => setTab(key)}>
+            {label}
+          </button>
+        ))}
+      </div>
+
+      {tab === 'live' &&
+        (canEdit ? (
+          <LiveTap streamId={s.id} config={cfg} running={s.status === 'active' && s.replicas.some((r) => r.state === 'running')} />
+        ) : (
+          <p className="muted">Only editors and admins may tap a stream: its messages may hold what a viewer should not see.</p>
+        ))}
+
+      {tab === 'overview' && (
+        <>
       <StreamFlow config={cfg} counters={s.components ?? []} />
 
       <div className="stats" aria-label="Counters">
@@ -163,6 +187,8 @@ export function StreamDetailPage() {
             : undefined
         }
       />
+        </>
+      )}
 
       {confirm?.kind === 'delete' && (
         <Confirm

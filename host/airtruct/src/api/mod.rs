@@ -18,6 +18,7 @@ mod sample;
 mod secrets;
 mod stream_views;
 mod streams;
+pub mod tap;
 mod users;
 mod worker;
 mod workers;
@@ -412,6 +413,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(processors::routes());
     all.extend(worker::routes());
     all.extend(mcp::routes());
+    all.extend(tap::routes());
     all
 }
 
