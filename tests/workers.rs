@@ -953,3 +953,95 @@ async fn the_live_tap_of_a_stream_on_a_worker_shows_each_step_to_editors_only() 
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn traced_messages_journeys_are_kept_on_the_worker_after_the_run_and_found_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (_coordinator, base) = coordinator(dir.path(), &db);
+    let _w = worker_with(
+        dir.path(),
+        &base,
+        "w-trace",
+        &["--ingest-listen", "127.0.0.1:0"],
+    );
+    let api = Api::login(&base).await;
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "traced", "config": {
+                "input": {"generate": {"count": 30, "payload": "{\"n\": {{seq}}}"}},
+                "pipeline": {"processors": [
+                    {"mapping": ".twice = to_int!(.n) * 2"},
+                    {"filter": "mod(to_int!(.n), 2) == 0"},
+                ]},
+                "output": {"drop": {}},
+                "trace": {"sample": 0.34}
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    wait_status(&api, &id, "completed", WAIT).await;
+
+    // About one message in three (every third: ten of thirty), kept on the worker after the run ended.
+    let all = api.get(&format!("/api/v1/streams/{id}/journeys")).await;
+    let journeys = all["journeys"].as_array().unwrap();
+    assert_eq!(journeys.len(), 10, "{all}");
+    let mut filtered = 0;
+    assert_eq!(all["unreachable"], json!([]));
+    for j in journeys {
+        let steps: Vec<u64> = j["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_u64().unwrap())
+            .collect();
+        let first: Value =
+            serde_json::from_str(j["steps"][0]["payload"].as_str().unwrap()).unwrap();
+        let n = first["n"].as_i64().unwrap();
+        if n % 2 == 0 {
+            assert_eq!(steps, [0, 1, 2, 3], "an even one reaches the output: {j}");
+        } else {
+            assert_eq!(steps, [0, 1, 2], "an odd one ends at the filter: {j}");
+            assert_eq!(j["steps"][2]["filtered"], true, "{j}");
+            filtered += 1;
+        }
+        let mapped: Value =
+            serde_json::from_str(j["steps"][1]["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(mapped["twice"], n * 2);
+        assert_eq!(j["steps"][1]["metadata"]["trace_id"], j["trace_id"]);
+    }
+    assert_eq!(filtered, 5, "every other traced message is odd");
+    // Found by its id, and by the metadata value.
+    let trace_id = journeys[3]["trace_id"].as_str().unwrap().to_string();
+    let by_id = api
+        .get(&format!(
+            "/api/v1/streams/{id}/journeys?trace_id={trace_id}"
+        ))
+        .await;
+    assert_eq!(by_id["journeys"].as_array().unwrap().len(), 1);
+    assert_eq!(by_id["journeys"][0], journeys[3]);
+    let by_value = api
+        .get(&format!(
+            "/api/v1/streams/{id}/journeys?key=trace_id&value={trace_id}"
+        ))
+        .await;
+    assert_eq!(by_value["journeys"][0]["trace_id"], trace_id.as_str());
+    let none = api
+        .get(&format!(
+            "/api/v1/streams/{id}/journeys?trace_id=0000000000000000"
+        ))
+        .await;
+    assert_eq!(none["journeys"], json!([]));
+    // A bad sample is refused at its path.
+    let (status, body) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "bad-trace", "config": {"input": {"generate": {}}, "output": {"drop": {}},
+                "trace": {"sample": 2}}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["details"][0]["path"], "config.trace.sample", "{body}");
+}

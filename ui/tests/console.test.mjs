@@ -252,6 +252,47 @@ test('the Live tab shows the running stream\'s messages at each step, and one st
   await page.getByRole('tab', { name: 'Overview' }).click();
 });
 
+test('a traced message found by its id: its journey through every step, and where the filter dropped one', async () => {
+  const created = await api('POST', '/api/v1/streams', {
+    name: 'traced',
+    config: {
+      input: { generate: { interval: '50ms', payload: '{"id":{{seq}}}' } },
+      pipeline: { processors: [{ mapping: '.seen = true' }, { filter: 'mod(to_int!(.id), 2) == 0' }] },
+      output: { drop: {} },
+      trace: { sample: 0.34 },
+    },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  try {
+    await page.goto(`${base}/streams/${created.body.id}`);
+    await page.getByRole('tab', { name: 'Live' }).click();
+    const live = page.getByRole('region', { name: 'Live' });
+    // A traced message shows its trace_id among its metadata at the output.
+    await live.getByLabel('Step').selectOption('3');
+    const chip = live.locator('li[data-step="3"] .chip', { hasText: 'trace_id=' }).first();
+    await waitFor('a traced message at the output', async () => (await chip.count()) > 0, 30000);
+    const id = (await chip.innerText()).replace('trace_id=', '').trim();
+    const journeys = page.getByRole('region', { name: 'Journeys' });
+    await journeys.getByLabel('Trace id or metadata value').fill(id);
+    await journeys.getByRole('button', { name: 'Find' }).click();
+    const journey = journeys.getByRole('list', { name: `Journey ${id}` });
+    await journey.waitFor();
+    assert.deepEqual(await journey.locator('li').evaluateAll((els) => els.map((e) => e.dataset.step)), ['0', '1', '2', '3'], 'input, mapping, filter, output');
+    await expectText(journey.locator('li[data-step="1"]'), /"seen":true/, 'the payload after the mapping');
+    // Any traced odd id was filtered out at step 2, and its journey says so.
+    const all = await api('GET', `/api/v1/streams/${created.body.id}/journeys`);
+    const dropped = all.body.journeys.find((j) => j.steps.some((s) => s.filtered));
+    assert.ok(dropped, `a journey that ends at the filter: ${JSON.stringify(all.body).slice(0, 500)}`);
+    await journeys.getByLabel('Trace id or metadata value').fill(`trace_id=${dropped.trace_id}`);
+    await journeys.getByRole('button', { name: 'Find' }).click();
+    await expectText(journeys.getByRole('list', { name: `Journey ${dropped.trace_id}` }), /filtered out here/, 'where it was filtered out');
+    await journeys.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+    await shot('stream-journey');
+  } finally {
+    assert.equal((await api('DELETE', `/api/v1/streams/${created.body.id}`)).status, 204);
+  }
+});
+
 test('workers page: the worker is alive and runs the stream', async () => {
   await page.getByRole('navigation').getByRole('link', { name: 'Workers', exact: true }).click();
   const row = page.locator('tr[data-worker]').first();

@@ -426,6 +426,27 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
     use airtruct_runtime::ingest::IngestResponse;
     use axum::extract::{Path, Request, State};
 
+    /// The refusal of a request without this worker's forward token, which only the coordinator has.
+    fn not_from_coordinator(
+        client: &Client,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<axum::response::Response> {
+        let given = headers
+            .get(FORWARD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let expected = client.forward_token().unwrap_or_default();
+        if expected.is_empty()
+            || !airtruct_runtime::ingest::constant_time_eq(given.as_bytes(), expected.as_bytes())
+        {
+            return Some(to_http(IngestResponse::error(
+                401,
+                "this listener takes requests from the coordinator only",
+            )));
+        }
+        None
+    }
+
     async fn take(
         hub: &IngestHub,
         client: &Client,
@@ -433,20 +454,10 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
         rest: String,
         mut req: Request,
     ) -> axum::response::Response {
-        let given = req
-            .headers_mut()
-            .remove(FORWARD_HEADER)
-            .and_then(|v| v.to_str().ok().map(str::to_string))
-            .unwrap_or_default();
-        let expected = client.forward_token().unwrap_or_default();
-        if expected.is_empty()
-            || !airtruct_runtime::ingest::constant_time_eq(given.as_bytes(), expected.as_bytes())
-        {
-            return to_http(IngestResponse::error(
-                401,
-                "this listener takes requests from the coordinator only",
-            ));
+        if let Some(refused) = not_from_coordinator(client, req.headers()) {
+            return refused;
         }
+        req.headers_mut().remove(FORWARD_HEADER);
         let headers = req.headers().clone();
         let header = |name: &str| {
             headers
@@ -483,18 +494,8 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
         step: Option<usize>,
         headers: &axum::http::HeaderMap,
     ) -> axum::response::Response {
-        let given = headers
-            .get(FORWARD_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let expected = client.forward_token().unwrap_or_default();
-        if expected.is_empty()
-            || !airtruct_runtime::ingest::constant_time_eq(given.as_bytes(), expected.as_bytes())
-        {
-            return to_http(IngestResponse::error(
-                401,
-                "this listener takes requests from the coordinator only",
-            ));
+        if let Some(refused) = not_from_coordinator(client, headers) {
+            return refused;
         }
         let Some(watches) = hub.taps().watch(&stream) else {
             return to_http(IngestResponse::error(
@@ -512,6 +513,25 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
     }
     type Shared = State<(IngestHub, Client)>;
     axum::Router::new()
+        .route(
+            "/journeys/{stream}",
+            axum::routing::get(
+                |State((hub, client)): Shared,
+                 Path(stream): Path<String>,
+                 axum::extract::Query(q): axum::extract::Query<crate::api::tap::JourneyQuery>,
+                 headers: axum::http::HeaderMap| async move {
+                    use axum::response::IntoResponse;
+                    if let Some(refused) = not_from_coordinator(&client, &headers) {
+                        return refused;
+                    }
+                    axum::Json(crate::api::tap::JourneysView {
+                        journeys: crate::api::tap::local_journeys(hub.taps(), &stream, &q),
+                        unreachable: Vec::new(),
+                    })
+                    .into_response()
+                },
+            ),
+        )
         .route(
             "/tap/{stream}",
             axum::routing::get(

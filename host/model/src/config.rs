@@ -21,6 +21,8 @@ pub struct StreamConfig {
     pub on_error: ErrorPolicy,
     /// On how many workers the stream runs at once (its input splits the work).
     pub replicas: u32,
+    /// The fraction of messages whose journey through the steps is kept (`trace: {sample: 0.01}`).
+    pub trace: Option<f64>,
 }
 
 /// One component: its kind and its options, written `kind: options`.
@@ -215,8 +217,36 @@ fn parse_pipeline(v: &Value, errors: &mut Vec<ValidationError>) -> Option<Pipeli
 }
 
 const TOP_KEYS: &[&str] = &[
-    "input", "buffer", "pipeline", "output", "on_error", "replicas", "tests",
+    "input", "buffer", "pipeline", "output", "on_error", "replicas", "trace", "tests",
 ];
+
+/// Reads `trace: {sample: F}`, F above 0 and at most 1.
+fn parse_trace(v: Option<&Value>, errors: &mut Vec<ValidationError>) -> Option<f64> {
+    let v = v.filter(|v| !v.is_null())?;
+    let Some(map) = v.as_object() else {
+        errors.push(ValidationError::new(
+            "trace",
+            "expected `{sample: F}`, the fraction of messages traced",
+        ));
+        return None;
+    };
+    for key in map.keys().filter(|k| *k != "sample") {
+        errors.push(ValidationError::new(
+            format!("trace.{key}"),
+            format!("unknown field \"{key}\", expected sample"),
+        ));
+    }
+    match map.get("sample").and_then(Value::as_f64) {
+        Some(f) if f > 0.0 && f <= 1.0 => Some(f),
+        _ => {
+            errors.push(ValidationError::new(
+                "trace.sample",
+                "must be a number above 0 and at most 1 (0.01 traces one message in a hundred)",
+            ));
+            None
+        }
+    }
+}
 
 fn kind_of(v: &Value) -> &'static str {
     match v {
@@ -321,6 +351,7 @@ pub struct PartialStream {
     pub output: Option<Component>,
     pub on_error: Option<ErrorPolicy>,
     pub replicas: u32,
+    pub trace: Option<f64>,
     /// The stream's test cases (`tests:`), for `airtruct test`; a running stream ignores them.
     pub tests: Vec<crate::TestCase>,
 }
@@ -337,6 +368,7 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
             on_error: Some(on_error),
             buffer,
             replicas,
+            trace,
             tests: _,
         } if errors.is_empty() => Ok(StreamConfig {
             input,
@@ -345,6 +377,7 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
             output,
             on_error,
             replicas,
+            trace,
         }),
         _ => Err(errors),
     }
@@ -413,6 +446,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
         }
     };
     let replicas = count_1_to_64(map.get("replicas"), "replicas", &mut errors);
+    let trace = parse_trace(map.get("trace"), &mut errors);
     let processors = pipeline.as_ref().map_or(0, |p| p.processors.len());
     let (tests, test_errors) = crate::parse_cases(map.get("tests"), processors);
     errors.extend(test_errors);
@@ -424,6 +458,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
             output,
             on_error,
             replicas,
+            trace,
             tests,
         },
         errors,
@@ -457,6 +492,9 @@ impl StreamConfig {
         );
         if self.replicas != 1 {
             m.insert("replicas".into(), self.replicas.into());
+        }
+        if let Some(sample) = self.trace {
+            m.insert("trace".into(), serde_json::json!({ "sample": sample }));
         }
         Value::Object(m)
     }

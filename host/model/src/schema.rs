@@ -37,11 +37,25 @@ pub struct StreamSchema {
     #[serde(default = "one")]
     #[schemars(range(min = 1, max = 64))]
     pub replicas: u32,
+    /// Keep the journey of a fraction of the messages: each traced message gets a `trace_id` metadata value,
+    /// and its payload and metadata at each step (where it was filtered out or failed) are kept for 15 minutes,
+    /// the newest 1,000 journeys of the stream on each worker, found by the id or a metadata value.
+    #[serde(default)]
+    pub trace: Option<TraceSchema>,
     /// Test cases for `airtruct test`, the API's `POST /api/v1/streams/tests` and the console: sample input
     /// messages and the messages expected (or VRL conditions on them) at the end or after a processor. A running
     /// stream ignores them.
     #[serde(default)]
     pub tests: Vec<crate::TestCase>,
+}
+
+/// Which messages are traced.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct TraceSchema {
+    /// The fraction of messages traced, above 0 and at most 1 (0.01: one in a hundred).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub sample: f64,
 }
 
 /// The processing part of a stream.

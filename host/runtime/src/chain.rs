@@ -7,7 +7,7 @@ use airtruct_engine::{Engine, InitError, Limits, LoadedComponent, ProcessorInsta
 use airtruct_model::{Component, ValidationError, join_path};
 
 use crate::metrics::ComponentMetrics;
-use crate::tap::Tap;
+use crate::tap::{TRACE_KEY, Tap};
 use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.
@@ -128,14 +128,40 @@ impl Chain {
         counters: &[Arc<ComponentMetrics>],
         tap: &Tap,
     ) -> ChainOutput {
-        if !tap.active() {
+        if !tap.active() && !tap.tracing() {
             return self.run_counted(batch, counters);
         }
         let labels: Vec<String> = self.steps.iter().map(|(s, _)| s.label()).collect();
         let mut failed_before = 0;
+        let traced = |ms: &[Message]| -> Vec<Message> {
+            ms.iter()
+                .filter(|m| crate::meta_get(m, TRACE_KEY).is_some())
+                .cloned()
+                .collect()
+        };
+        // The traced messages that went into the step being run, to tell which of them it filtered out.
+        let mut going_in = if tap.tracing() {
+            traced(&batch)
+        } else {
+            Vec::new()
+        };
         self.run_with(batch, counters, |i, ok, failed| {
             let label = || labels[i].clone();
-            tap.sample(i + 1, &label, ok.iter().chain(&failed[failed_before..]));
+            let new_failed = &failed[failed_before..];
+            tap.sample(i + 1, &label, ok.iter().chain(new_failed));
+            if tap.tracing() {
+                tap.record(i + 1, &label, ok.iter().chain(new_failed), false);
+                let out: std::collections::HashSet<&str> = ok
+                    .iter()
+                    .chain(new_failed)
+                    .filter_map(|m| crate::meta_get(m, TRACE_KEY))
+                    .collect();
+                let filtered = going_in
+                    .iter()
+                    .filter(|m| crate::meta_get(m, TRACE_KEY).is_some_and(|id| !out.contains(id)));
+                tap.record(i + 1, &label, filtered, true);
+                going_in = traced(ok);
+            }
             failed_before = failed.len();
         })
     }

@@ -183,9 +183,11 @@ pub(crate) async fn output_loop(
             );
             confirmed(&output_metrics, &ok);
             tap.sample(output_step, &|| output_label.clone(), &ok);
+            tap.record(output_step, &|| output_label.clone(), &ok, false);
             StreamMetrics::add(&metrics.failed, refused.len() as u64);
             StreamMetrics::add(&output_metrics.failed, refused.len() as u64);
             tap.sample(output_step, &|| output_label.clone(), &refused);
+            tap.record(output_step, &|| output_label.clone(), &refused, false);
             if let Err(e) = handle_failed(
                 &mut refused,
                 &policy,

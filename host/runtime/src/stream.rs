@@ -122,6 +122,7 @@ pub async fn run_stream_with_grace(
         outputs,
     } = stream;
     let metrics = cx.stream_metrics.clone();
+    cx.tap.set_trace(plan.config.trace);
     let shutdown = cx.shutdown.clone();
     let tasks = cx.tasks.clone();
     let keep_batches = plan.buffer.as_ref().is_some_and(|b| b.keeps_batches());
@@ -256,8 +257,9 @@ pub async fn run_stream_with_grace(
                     r = input.read() => r,
                 };
                 match read {
-                    Ok(Some(b)) => {
+                    Ok(Some(mut b)) => {
                         backoff.reset();
+                        tap.mark(0, &|| input_label.clone(), &mut b.messages);
                         tap.sample(0, &|| input_label.clone(), &b.messages);
                         StreamMetrics::add(&metrics.received, b.messages.len() as u64);
                         StreamMetrics::add(
@@ -420,6 +422,7 @@ mod tests {
                 output: component("hangs", "output"),
                 on_error: ErrorPolicy::Drop,
                 replicas: 1,
+                trace: None,
             },
             input: Box::new(Kinds),
             output: Box::new(Kinds),

@@ -4,6 +4,11 @@
 //! A stream that nobody watches pays one atomic load per batch and step. A watched one sends at most
 //! [`PER_STEP_PER_SECOND`] messages a second from each step, each payload cut at [`MAX_PAYLOAD`] bytes; a
 //! watcher that reads too slowly misses events (it is told how many) rather than slowing the stream.
+//!
+//! Journeys: a stream with `trace: {sample: F}` marks that fraction of the messages its input reads with a
+//! `trace_id` metadata value, and keeps each traced message's payload and metadata at every step (where it was
+//! filtered out or failed too) in its [`Journeys`]: the newest [`MAX_JOURNEYS`] of the stream in this process, for
+//! [`JOURNEY_TTL`], shared by its replicas here and outliving a run, found by the id or by a metadata value.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +28,7 @@ pub const MAX_PAYLOAD: usize = 4096;
 const QUEUE: usize = 256;
 
 /// One sampled message at one step.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct TapEvent {
     /// The step: 0 the input, 1 to N the processors in order, N + 1 the output.
     pub step: usize,
@@ -37,6 +42,9 @@ pub struct TapEvent {
     /// Why it failed at this step, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// In a journey: the message was filtered out at this step (the payload is what went into it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub filtered: bool,
     /// When it was sampled (milliseconds since the Unix epoch).
     pub at_ms: u64,
 }
@@ -52,6 +60,11 @@ struct Inner {
     tx: broadcast::Sender<Arc<TapEvent>>,
     /// Per step: the second being counted and what is left of its budget.
     budget: Mutex<HashMap<usize, (Instant, u32)>>,
+    /// The fraction traced, and how much of the next trace the messages so far have earned.
+    trace: Mutex<Option<(f64, f64)>>,
+    /// Whether `trace` is set (read without the lock on every batch).
+    tracing: std::sync::atomic::AtomicBool,
+    journeys: Journeys,
 }
 
 impl Default for Inner {
@@ -60,6 +73,9 @@ impl Default for Inner {
             watchers: AtomicUsize::new(0),
             tx: broadcast::channel(QUEUE).0,
             budget: Mutex::new(HashMap::new()),
+            trace: Mutex::new(None),
+            tracing: std::sync::atomic::AtomicBool::new(false),
+            journeys: Journeys::default(),
         }
     }
 }
@@ -104,6 +120,71 @@ impl Tap {
         }
     }
 
+    /// Traces this fraction of the messages from now on (`None`: none).
+    pub fn set_trace(&self, sample: Option<f64>) {
+        *self.inner.trace.lock().unwrap_or_else(|p| p.into_inner()) = sample.map(|s| (s, 0.0));
+        self.inner
+            .tracing
+            .store(sample.is_some(), Ordering::Relaxed);
+    }
+
+    /// Whether the stream traces messages.
+    pub fn tracing(&self) -> bool {
+        self.inner.tracing.load(Ordering::Relaxed)
+    }
+
+    /// Marks the share of `messages` that is traced with a `trace_id`, and records them at `step` (the input).
+    pub fn mark(&self, step: usize, label: &dyn Fn() -> String, messages: &mut [Message]) {
+        if !self.tracing() {
+            return;
+        }
+        let mut chosen = Vec::new();
+        {
+            let mut trace = self.inner.trace.lock().unwrap_or_else(|p| p.into_inner());
+            let Some((sample, earned)) = trace.as_mut() else {
+                return;
+            };
+            for (i, m) in messages.iter().enumerate() {
+                *earned += *sample;
+                if *earned >= 1.0 && crate::meta_get(m, TRACE_KEY).is_none() {
+                    *earned -= 1.0;
+                    chosen.push(i);
+                }
+            }
+        }
+        for i in chosen {
+            crate::meta_set(&mut messages[i], TRACE_KEY, &new_trace_id());
+        }
+        self.record(step, label, messages.iter(), false);
+    }
+
+    /// Records the traced ones of `messages` at `step` (`filtered`: filtered out there).
+    pub fn record<'a>(
+        &self,
+        step: usize,
+        label: &dyn Fn() -> String,
+        messages: impl IntoIterator<Item = &'a Message>,
+        filtered: bool,
+    ) {
+        if !self.tracing() {
+            return;
+        }
+        let mut label_once: Option<String> = None;
+        for m in messages {
+            if let Some(id) = crate::meta_get(m, TRACE_KEY) {
+                let label = label_once.get_or_insert_with(label).clone();
+                let mut event = event_of(step, label, m, now_ms());
+                event.filtered = filtered;
+                self.inner.journeys.add(id, event);
+            }
+        }
+    }
+
+    /// The journeys of this stream.
+    pub fn journeys(&self) -> &Journeys {
+        &self.inner.journeys
+    }
+
     /// Samples messages at a step, within the step's budget; nothing when nobody watches.
     pub fn sample<'a>(
         &self,
@@ -130,25 +211,159 @@ impl Tap {
             return;
         }
         let label = label();
-        let at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let at_ms = now_ms();
         for m in chosen {
-            let cut = &m.payload[..m.payload.len().min(MAX_PAYLOAD)];
-            let event = TapEvent {
-                step,
-                label: label.clone(),
-                payload: String::from_utf8_lossy(cut).into_owned(),
-                bytes: m.payload.len(),
-                metadata: Metadata::iter_bytes(&m.metadata)
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                error: m.error.clone(),
-                at_ms,
-            };
             // No receiver left between the check and now: nothing to do.
-            let _ = self.inner.tx.send(Arc::new(event));
+            let _ = self
+                .inner
+                .tx
+                .send(Arc::new(event_of(step, label.clone(), m, at_ms)));
+        }
+    }
+}
+
+/// The metadata key of a traced message's id.
+pub const TRACE_KEY: &str = "trace_id";
+/// The most journeys kept per stream and process.
+pub const MAX_JOURNEYS: usize = 1000;
+/// How long a journey is kept after it began.
+pub const JOURNEY_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// The most steps kept in one journey (a message split in many keeps the first ones).
+const MAX_STEPS: usize = 64;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// 16 hex digits, unique enough to find one message among a stream's recent ones.
+fn new_trace_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut x = now_ms()
+        ^ (NEXT.fetch_add(1, Ordering::Relaxed) << 40)
+        ^ u64::from(std::process::id()) << 20;
+    // splitmix64
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:016x}", x ^ (x >> 31))
+}
+
+fn event_of(step: usize, label: String, m: &Message, at_ms: u64) -> TapEvent {
+    let cut = &m.payload[..m.payload.len().min(MAX_PAYLOAD)];
+    TapEvent {
+        step,
+        label,
+        payload: String::from_utf8_lossy(cut).into_owned(),
+        bytes: m.payload.len(),
+        metadata: Metadata::iter_bytes(&m.metadata)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        error: m.error.clone(),
+        filtered: false,
+        at_ms,
+    }
+}
+
+/// One traced message's path through the steps.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Journey {
+    pub trace_id: String,
+    /// When it was read (milliseconds since the Unix epoch).
+    pub started_ms: u64,
+    /// What it was at each step, in order (several at one step when a processor split it).
+    pub steps: Vec<TapEvent>,
+}
+
+/// The recent journeys of one stream.
+#[derive(Clone, Default)]
+pub struct Journeys {
+    inner: Arc<Mutex<JourneyStore>>,
+}
+
+#[derive(Default)]
+struct JourneyStore {
+    by_id: HashMap<String, Journey>,
+    /// Ids, oldest first, with when they began.
+    order: std::collections::VecDeque<(Instant, String)>,
+}
+
+impl Journeys {
+    fn is_empty(&self) -> bool {
+        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        store.expire();
+        store.order.is_empty()
+    }
+
+    fn add(&self, id: &str, event: TapEvent) {
+        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        store.expire();
+        if let Some(j) = store.by_id.get_mut(id) {
+            if j.steps.len() < MAX_STEPS {
+                j.steps.push(event);
+            }
+            return;
+        }
+        if store.order.len() >= MAX_JOURNEYS
+            && let Some((_, old)) = store.order.pop_front()
+        {
+            store.by_id.remove(&old);
+        }
+        store.order.push_back((Instant::now(), id.to_string()));
+        store.by_id.insert(
+            id.to_string(),
+            Journey {
+                trace_id: id.to_string(),
+                started_ms: event.at_ms,
+                steps: vec![event],
+            },
+        );
+    }
+
+    /// The journeys with this trace id, or with a step whose metadata has `key` (any key when `None`) set to
+    /// `value`; newest first, at most `limit`.
+    pub fn find(
+        &self,
+        trace_id: Option<&str>,
+        key: Option<&str>,
+        value: Option<&str>,
+        limit: usize,
+    ) -> Vec<Journey> {
+        let mut store = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        store.expire();
+        let matches = |j: &Journey| match (trace_id, value) {
+            (Some(id), _) => j.trace_id == id,
+            (None, Some(value)) => j.steps.iter().any(|s| {
+                s.metadata
+                    .iter()
+                    .any(|(k, v)| v == value && key.is_none_or(|key| key == k))
+            }),
+            (None, None) => true,
+        };
+        store
+            .order
+            .iter()
+            .rev()
+            .filter_map(|(_, id)| store.by_id.get(id))
+            .filter(|j| matches(j))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+impl JourneyStore {
+    fn expire(&mut self) {
+        while let Some((at, _)) = self.order.front() {
+            if at.elapsed() < JOURNEY_TTL {
+                break;
+            }
+            if let Some((_, id)) = self.order.pop_front() {
+                self.by_id.remove(&id);
+            }
         }
     }
 }
@@ -157,12 +372,26 @@ impl Tap {
 #[derive(Clone, Default)]
 pub struct Taps {
     inner: Arc<Mutex<HashMap<String, Vec<Tap>>>>,
+    /// Each stream's journeys, kept across its runs here.
+    journeys: Arc<Mutex<HashMap<String, Journeys>>>,
 }
 
 impl Taps {
     /// A new tap for a replica of `stream`, removed when the returned guard drops (the replica stopped).
     pub fn open(&self, stream: &str) -> (Tap, TapGuard) {
-        let tap = Tap::default();
+        let journeys = self
+            .journeys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(stream.to_string())
+            .or_default()
+            .clone();
+        let tap = Tap {
+            inner: Arc::new(Inner {
+                journeys,
+                ..Inner::default()
+            }),
+        };
         let mut taps = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         taps.entry(stream.to_string())
             .or_default()
@@ -173,6 +402,15 @@ impl Taps {
             tap: tap.clone(),
         };
         (tap, guard)
+    }
+
+    /// The journeys of `stream` kept here, when it ran here.
+    pub fn journeys(&self, stream: &str) -> Option<Journeys> {
+        self.journeys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream)
+            .cloned()
     }
 
     /// Watches every replica of `stream` running here; `None` when none runs here.
@@ -198,6 +436,12 @@ impl Drop for TapGuard {
             if list.is_empty() {
                 taps.remove(&self.stream);
             }
+        }
+        drop(taps);
+        // A stream that traced nothing leaves nothing behind.
+        let mut journeys = self.taps.journeys.lock().unwrap_or_else(|p| p.into_inner());
+        if journeys.get(&self.stream).is_some_and(Journeys::is_empty) {
+            journeys.remove(&self.stream);
         }
     }
 }
@@ -238,5 +482,35 @@ mod tests {
         assert!(!tap.active());
         drop(guard);
         assert!(taps.watch("s").is_none());
+    }
+
+    #[test]
+    fn traces_the_share_asked_for_and_keeps_their_journeys_after_the_run() {
+        let taps = Taps::default();
+        let (tap, guard) = taps.open("s");
+        tap.set_trace(Some(0.25));
+        let mut batch: Vec<Message> = (0..20).map(|i| msg(&format!("m{i}"))).collect();
+        tap.mark(0, &|| "input".into(), &mut batch);
+        let traced: Vec<&Message> = batch
+            .iter()
+            .filter(|m| crate::meta_get(m, TRACE_KEY).is_some())
+            .collect();
+        assert_eq!(traced.len(), 5, "one in four");
+        let id = crate::meta_get(traced[0], TRACE_KEY).unwrap().to_string();
+        assert_eq!(id.len(), 16);
+        tap.record(1, &|| "filter".into(), [traced[0]], true);
+        drop(guard);
+        // Found by its id after the run ended, with both steps; by a metadata value too.
+        let found = taps.journeys("s").unwrap().find(Some(&id), None, None, 10);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].steps.len(), 2);
+        assert_eq!(found[0].steps[0].payload, "m3");
+        assert!(found[0].steps[1].filtered);
+        let by_value = taps.journeys("s").unwrap().find(None, None, Some(&id), 10);
+        assert_eq!(by_value.len(), 1);
+        assert_eq!(
+            taps.journeys("s").unwrap().find(None, None, None, 10).len(),
+            5
+        );
     }
 }

@@ -742,6 +742,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/streams/{id}/journeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Traced messages' journeys through the steps (`trace: {sample}`), by trace id or metadata value */
+        get: operations["findJourneys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1550,6 +1567,55 @@ export interface components {
             stream_name: string;
             /** @description Agents see and call only the tools of active streams. */
             callable: boolean;
+        };
+        /** @description The journeys found, newest first (at most 50), from this process and every worker's listener. */
+        JourneysView: {
+            journeys: components["schemas"]["Journey"][];
+            /**
+             * @description Workers whose journeys could not be read, and why.
+             * @default []
+             */
+            unreachable: string[];
+        };
+        /** @description One traced message's path through the steps. */
+        Journey: {
+            trace_id: string;
+            /**
+             * Format: uint64
+             * @description When it was read (milliseconds since the Unix epoch).
+             */
+            started_ms: number;
+            /** @description What it was at each step, in order (several at one step when a processor split it). */
+            steps: components["schemas"]["TapEvent"][];
+        };
+        /** @description One sampled message at one step. */
+        TapEvent: {
+            /**
+             * Format: uint
+             * @description The step: 0 the input, 1 to N the processors in order, N + 1 the output.
+             */
+            step: number;
+            /** @description What the step is (`input (generate)`, `pipeline.processors[0] (mapping)`, `output (file)`). */
+            label: string;
+            /** @description The payload as text (invalid UTF-8 replaced), cut at 4 KiB. */
+            payload: string;
+            /**
+             * Format: uint
+             * @description The payload's whole size in bytes.
+             */
+            bytes: number;
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description Why it failed at this step, when it did. */
+            error?: string | null;
+            /** @description In a journey: the message was filtered out at this step (the payload is what went into it). */
+            filtered?: boolean;
+            /**
+             * Format: uint64
+             * @description When it was sampled (milliseconds since the Unix epoch).
+             */
+            at_ms: number;
         };
     };
     responses: never;
@@ -3707,6 +3773,53 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            /** @description missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an error, in the error envelope */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    findJourneys: {
+        parameters: {
+            query?: {
+                /** @description null */
+                trace_id?: string | null;
+                /** @description null */
+                key?: string | null;
+                /** @description null */
+                value?: string | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JourneysView"];
                 };
             };
             /** @description missing or invalid credentials */

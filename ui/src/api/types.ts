@@ -5,6 +5,7 @@ type S = components['schemas'];
 
 export type StreamView = S['StreamView'];
 export type VersionView = S['VersionView'];
+export type Journey = S['Journey'];
 export type Catalogue = S['Catalogue'];
 export type KindDoc = S['KindDoc'];
 export type UploadedKind = S['UploadedKind'];

@@ -2,7 +2,8 @@
 // (`GET /api/v1/streams/{id}/tap`, server-sent events read with fetch, since EventSource cannot send the token).
 // Nothing is stored: closing the tab, or Stop, ends the tap.
 import { useEffect, useRef, useState } from 'react';
-import { ApiError, getToken } from '../api/client';
+import { ApiError, api, getToken, ok } from '../api/client';
+import type { Journey } from '../api/types';
 import { ErrorBanner } from './ui';
 
 /** One sampled message, as the API sends it. */
@@ -75,6 +76,63 @@ async function readEvents(url: string, signal: AbortSignal, on: (event: string, 
   }
 }
 
+/** Finds traced messages' journeys (`GET /api/v1/streams/{id}/journeys`) by trace id or `key=value`. */
+function Journeys({ streamId, tracing }: { streamId: string; tracing: boolean }) {
+  const [text, setText] = useState('');
+  const [found, setFound] = useState<Journey[]>();
+  const [error, setError] = useState<unknown>();
+  const find = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setError(undefined);
+    const t = text.trim();
+    const eq = t.indexOf('=');
+    const query = t === '' ? {} : eq > 0 ? { key: t.slice(0, eq), value: t.slice(eq + 1) } : /^[0-9a-f]{16}$/.test(t) ? { trace_id: t } : { value: t };
+    try {
+      const r = await ok(api.GET('/api/v1/streams/{id}/journeys', { params: { path: { id: streamId }, query } }));
+      setFound(r.journeys);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <section className="card" aria-label="Journeys">
+      <div className="section-head">
+        <h2>Journeys</h2>
+        <span className="muted small">
+          {tracing ? 'traced messages, kept 15 minutes: find one by its trace_id or a metadata value (key=value)' : 'this stream traces no message: add `trace: {sample: 0.01}` to its config'}
+        </span>
+      </div>
+      <form className="row gap" onSubmit={find} aria-label="Find a journey">
+        <input aria-label="Trace id or metadata value" placeholder="trace id, key=value, or a value" value={text} onChange={(e) => setText(e.target.value)} />
+        <button type="submit" className="btn">
+          Find
+        </button>
+      </form>
+      <ErrorBanner error={error} title="Not found" />
+      {found && found.length === 0 && <p className="muted">No journey matches.</p>}
+      {found?.map((j) => (
+        <div key={j.trace_id} className="journey" data-trace={j.trace_id}>
+          <div className="strong small">
+            trace_id {j.trace_id} · read {new Date(j.started_ms).toLocaleTimeString()}
+          </div>
+          <ol className="tap-events" aria-label={`Journey ${j.trace_id}`}>
+            {j.steps.map((s, i) => (
+              <li key={i} className={`msg${s.error ? ' failed' : ''}`} data-step={s.step}>
+                <div className="muted small">
+                  <span className="chip">{s.step}</span> {s.label}
+                  {s.filtered && <strong> · filtered out here</strong>}
+                </div>
+                <pre>{pretty(s.payload)}</pre>
+                {s.error && <div className="msg-error">{s.error}</div>}
+              </li>
+            ))}
+          </ol>
+        </div>
+      ))}
+    </section>
+  );
+}
+
 export function LiveTap({ streamId, config, running }: { streamId: string; config: Record<string, unknown>; running: boolean }) {
   const steps = stepsOf(config);
   const [step, setStep] = useState<string>('');
@@ -107,7 +165,9 @@ export function LiveTap({ streamId, config, running }: { streamId: string; confi
     return () => abort.abort();
   }, [streamId, step, on, running]);
 
+  const tracing = Boolean(config.trace);
   return (
+    <>
     <section className="card" aria-label="Live">
       <div className="section-head">
         <h2>Live</h2>
@@ -159,5 +219,7 @@ export function LiveTap({ streamId, config, running }: { streamId: string; confi
         ))}
       </ol>
     </section>
+    <Journeys streamId={streamId} tracing={tracing} />
+    </>
   );
 }

@@ -100,6 +100,12 @@ impl Coordinator {
         }))
     }
 
+    /// Every worker with a listener, with its URL (the journeys of a stream that ran there are kept there).
+    pub fn listeners(&self) -> Vec<(String, String)> {
+        let urls = self.ingest_urls.lock().expect("ingest lock");
+        urls.iter().map(|(w, u)| (w.clone(), u.clone())).collect()
+    }
+
     /// The workers that report `stream_id` running, with their ingest URLs.
     pub fn ingest_targets(&self, stream_id: &str) -> Vec<(String, String)> {
         let reports = self.reports.lock().expect("reports lock");
