@@ -228,6 +228,13 @@ test('avro in the test panel: the binary step shown as its size and base64, the 
   const cell = (message, step) => table.locator(`[data-message="${message}"] [data-step="${step}"]`);
   await expectText(cell(1, 1), /binary, 5 bytes: NgZmb28=/, 'the Avro bytes after from_json');
   await expectText(cell(1, 2), /"a": 27, "b": "foo"/, 'the JSON after to_json');
+  const save = page.getByRole('button', { name: 'Save as test case' });
+  assert.ok(await save.isEnabled(), 'a case of JSON payloads may be saved');
+  // Ending with the Avro bytes: a case writes payloads as text, so none is saved from them.
+  await yaml.fill((await yaml.inputValue()).replace(/\n    - avro:\n        operator: to_json\n        schema: '[^']*'/, ''));
+  await page.getByRole('button', { name: /^Run on 1 message/ }).click();
+  await waitFor('one step only', async () => (await table.locator('[data-step="2"]').count()) === 0);
+  await waitFor('no case from binary payloads', () => save.isDisabled());
   await table.evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await shot('builder-test-panel-binary');
 });

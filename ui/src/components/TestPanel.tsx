@@ -60,6 +60,8 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const samples = text ?? initial;
+  // A case writes the last step's payloads as text or JSON: binary ones (Avro, Protobuf) would be saved garbled.
+  const binaryOut = Boolean(result?.response.results.some((t) => t.steps[t.steps.length - 1]?.output.some((o) => !o.error && o.payload_base64)));
 
   const run = async () => {
     const inputs = samples.split('\n').filter((l) => l.trim() !== '');
@@ -241,9 +243,16 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
       {result && result.response.results.length > 0 && !result.response.stopped && (
         <div className="row save-case">
           <input aria-label="Test case name" placeholder={`case ${cases.length + 1}`} value={caseName} onChange={(e) => setCaseName(e.target.value)} />
-          <button type="button" className="btn" onClick={saveCase}>
+          <button
+            type="button"
+            className="btn"
+            onClick={saveCase}
+            disabled={binaryOut}
+            title={binaryOut ? 'A test case compares text and JSON payloads; these processors make binary ones' : undefined}
+          >
             Save as test case
           </button>
+          {binaryOut && <span className="help">A binary payload cannot be written in a test case.</span>}
           {saved && (
             <span className="help" role="status">
               {saved}
