@@ -172,11 +172,6 @@ impl<'a> Check<'a> {
         self.problems.push(ValidationError::new(path, message));
     }
 
-    /// How many problems have been reported so far (by this check and the ones before it).
-    pub fn problem_count(&self) -> usize {
-        self.problems.len()
-    }
-
     /// Reports problems found elsewhere, already with their paths.
     pub fn extend(&mut self, errors: impl IntoIterator<Item = ValidationError>) {
         self.problems.extend(errors);
@@ -194,10 +189,10 @@ impl<'a> Check<'a> {
     }
 
     /// Checks a path option against the policy: it must resolve under a root, outside the server's files.
-    pub fn path(&mut self, field: &str, path: &std::path::Path) {
-        if let Some(Err(e)) = self.cx.policy.map(|p| p.check_path(path)) {
-            self.problem(field, e);
-        }
+    /// False when it was refused (and reported).
+    pub fn path(&mut self, field: &str, path: &std::path::Path) -> bool {
+        let refused = self.cx.policy.and_then(|p| p.check_path(path).err());
+        refused.map(|e| self.problem(field, e)).is_none()
     }
 
     /// Checks an outbound destination against the egress policy.

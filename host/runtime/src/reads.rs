@@ -75,9 +75,7 @@ struct Files {
 impl Files {
     /// Reads one file under `name`; false when it could not (reported).
     fn file(&mut self, check: &mut Check<'_>, field: &str, path: &str, name: String) -> bool {
-        let before = check.problem_count();
-        check.path(field, Path::new(path));
-        if check.problem_count() > before {
+        if !check.path(field, Path::new(path)) {
             return false;
         }
         if self.read.len() >= MAX_FILES {
@@ -114,9 +112,7 @@ impl Files {
 
     /// A folder's files ending in `ext`, by their path below it, or a single file by its name.
     fn tree(&mut self, check: &mut Check<'_>, field: &str, root: &Path, ext: &str) {
-        let before = check.problem_count();
-        check.path(field, root);
-        if check.problem_count() > before {
+        if !check.path(field, root) {
             return;
         }
         if root.is_file() {

@@ -111,6 +111,26 @@ async fn journeys(
             vec![ValidationError::new("query", e.body_text())],
         )
     })?;
+    let too_long: Vec<ValidationError> = [
+        ("trace_id", &q.trace_id, 200),
+        ("key", &q.key, 200),
+        ("value", &q.value, 1000),
+    ]
+    .into_iter()
+    .filter(|(_, v, max)| v.as_ref().is_some_and(|v| v.chars().count() > *max))
+    .map(|(field, _, max)| {
+        ValidationError::new(
+            format!("query.{field}"),
+            format!("at most {max} characters"),
+        )
+    })
+    .collect();
+    if !too_long.is_empty() {
+        return Err(ApiError::invalid(
+            "the journeys' query is not understood",
+            too_long,
+        ));
+    }
     state.store.get_stream(&id).await?;
     let mut view = JourneysView {
         journeys: local_journeys(state.ingest.taps(), &id, &q),
