@@ -150,17 +150,20 @@ impl Chain {
             let new_failed = &failed[failed_before..];
             tap.sample(i + 1, &label, ok.iter().chain(new_failed));
             if tap.tracing() {
-                tap.record(i + 1, &label, ok.iter().chain(new_failed), false);
-                let out: std::collections::HashSet<&str> = ok
+                // One look at each message's metadata; what follows works on the few traced ones.
+                let traced_ok = traced(ok);
+                let traced_failed = traced(new_failed);
+                tap.record(i + 1, &label, traced_ok.iter().chain(&traced_failed), false);
+                let out: std::collections::HashSet<&str> = traced_ok
                     .iter()
-                    .chain(new_failed)
+                    .chain(&traced_failed)
                     .filter_map(|m| crate::meta_get(m, TRACE_KEY))
                     .collect();
                 let filtered = going_in
                     .iter()
                     .filter(|m| crate::meta_get(m, TRACE_KEY).is_some_and(|id| !out.contains(id)));
                 tap.record(i + 1, &label, filtered, true);
-                going_in = traced(ok);
+                going_in = traced_ok;
             }
             failed_before = failed.len();
         })
