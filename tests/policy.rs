@@ -509,7 +509,9 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn a_flood_of_logins_is_throttled_per_address_and_the_server_stays_small() {
     let dir = tempfile::tempdir().unwrap();
-    let (p, base) = standalone(dir.path());
+    let (mut p, base) = standalone(dir.path());
+    // What the server grows by compiling its built-in processors in the background is not the logins'.
+    p.wait_for_line("built-in processors ready", WAIT);
     let http = reqwest::Client::new();
     let before = rss_kib(p.pid());
     // 600 logins at once, each with a new name: each would cost a 19 MiB password hash.
@@ -533,8 +535,10 @@ async fn a_flood_of_logins_is_throttled_per_address_and_the_server_stays_small()
     // Only the first failures from this address got as far as a password check.
     assert!(checked <= 20, "{checked} logins were checked");
     assert!(throttled >= 500, "{throttled} throttled");
+    // Unbounded, 600 checks would take 11 GiB; bounded, what the connections and the allocator keep is
+    // 150-215 MiB on this kind of machine (it passed 200 MiB in one run in six).
     let grown = rss_kib(p.pid()).saturating_sub(before);
-    assert!(grown < 200 << 10, "the server grew by {grown} KiB");
+    assert!(grown < 256 << 10, "the server grew by {grown} KiB");
     // This address is throttled now, for any name, with a message that says so.
     let resp = http
         .post(format!("{base}/api/v1/auth/login"))
