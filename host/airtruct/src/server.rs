@@ -518,14 +518,14 @@ fn ingest_listener(client: Client, hub: IngestHub) -> axum::Router {
             axum::routing::get(
                 |State((hub, client)): Shared,
                  Path(stream): Path<String>,
-                 axum::extract::Query(q): axum::extract::Query<crate::api::tap::JourneyQuery>,
+                 axum::extract::Query(q): axum::extract::Query<crate::api::journeys::JourneyQuery>,
                  headers: axum::http::HeaderMap| async move {
                     use axum::response::IntoResponse;
                     if let Some(refused) = not_from_coordinator(&client, &headers) {
                         return refused;
                     }
-                    axum::Json(crate::api::tap::JourneysView {
-                        journeys: crate::api::tap::local_journeys(hub.taps(), &stream, &q),
+                    axum::Json(crate::api::journeys::JourneysView {
+                        journeys: crate::api::journeys::local_journeys(hub.taps(), &stream, &q),
                         unreachable: Vec::new(),
                     })
                     .into_response()

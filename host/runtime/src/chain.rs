@@ -6,8 +6,9 @@ use std::sync::Arc;
 use airtruct_engine::{Engine, InitError, Limits, LoadedComponent, ProcessorInstance};
 use airtruct_model::{Component, ValidationError, join_path};
 
+use crate::journeys::TRACE_KEY;
 use crate::metrics::ComponentMetrics;
-use crate::tap::{TRACE_KEY, Tap};
+use crate::tap::Tap;
 use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.

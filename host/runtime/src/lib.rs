@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod context;
 mod deliver;
 pub mod ingest;
+pub mod journeys;
 pub mod kind;
 pub mod metrics;
 pub mod policy;

@@ -9,6 +9,7 @@ mod checks;
 pub(crate) mod error;
 mod files;
 pub mod ingest;
+pub mod journeys;
 pub mod mcp;
 mod metrics;
 mod multipart;
@@ -414,6 +415,7 @@ pub fn routes() -> Vec<Route> {
     all.extend(worker::routes());
     all.extend(mcp::routes());
     all.extend(tap::routes());
+    all.extend(journeys::routes());
     all
 }
 
