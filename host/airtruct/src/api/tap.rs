@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 
 use super::ingest::FORWARD_HEADER;
 use super::{Access, ApiError, AppState, Route, route};
+use crate::protocol::ReplicaState;
 
 /// How often an idle tap sends a comment, so that the caller and any proxy see the connection alive.
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -126,10 +127,11 @@ async fn tap(
     }
     let targets = state.ingest_targets(&id);
     if targets.is_empty() {
-        let running_somewhere = state
-            .reports()
-            .values()
-            .any(|r| r.streams.iter().any(|s| s.stream_id == id));
+        let running_somewhere = state.reports().values().any(|r| {
+            r.streams
+                .iter()
+                .any(|s| s.stream_id == id && s.state == ReplicaState::Running)
+        });
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             if running_somewhere {
