@@ -1045,3 +1045,169 @@ async fn traced_messages_journeys_are_kept_on_the_worker_after_the_run_and_found
     assert_eq!(status, 400);
     assert_eq!(body["details"][0]["path"], "config.trace.sample", "{body}");
 }
+
+/// The coordinators a coordinator lists, as (address, leader, this).
+async fn coordinators(api: &Api) -> Vec<(String, bool, bool)> {
+    api.get("/api/v1/coordinators")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["leader"].as_bool().unwrap(),
+                c["this"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = PgDb::new();
+    let (c1, base1) = coordinator(dir.path(), &db);
+    let (c2, base2) = coordinator(dir.path(), &db);
+    let mut procs = vec![(c1, base1.clone()), (c2, base2.clone())];
+    // Each worker knows both coordinators and talks to whichever it reaches.
+    let both = format!("{base1},{base2}");
+    let _workers = [
+        worker(dir.path(), &both, "wa"),
+        worker(dir.path(), &both, "wb"),
+    ];
+    let apis = [Api::login(&base1).await, Api::login(&base2).await];
+
+    // Both serve the API and agree on the one leader.
+    let leader = eventually("one leader among two coordinators", WAIT, || async {
+        let seen = coordinators(&apis[1]).await;
+        let leaders: Vec<_> = seen.iter().filter(|c| c.1).collect();
+        (seen.len() == 2 && leaders.len() == 1).then(|| leaders[0].0.clone())
+    })
+    .await;
+    let seen = coordinators(&apis[0]).await;
+    assert_eq!(seen.iter().filter(|c| c.2).count(), 1, "{seen:?}");
+    assert!(seen.iter().any(|c| c.0 == leader && c.1), "{seen:?}");
+    let lead = procs.iter().position(|(_, b)| *b == leader).unwrap();
+    let other = 1 - lead;
+
+    // A stream saved through the coordinator that does not lead runs on both workers.
+    let out = dir.path().join("ticks.jsonl");
+    let (status, saved) = apis[other]
+        .post(
+            "/api/v1/streams",
+            json!({"name": "ticks", "config": ticks(&out, 2)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    eventually("the stream to run on both workers", WAIT, || async {
+        (running_on(&apis[lead], &id).await == ["wa", "wb"]).then_some(())
+    })
+    .await;
+    // Counters, the same through either coordinator, and a sample in their history.
+    let before = eventually("counters and a history sample", WAIT, || async {
+        let sent = stream(&apis[other], &id).await["sent"]
+            .as_u64()
+            .unwrap();
+        let history = apis[other]
+            .get(&format!("/api/v1/streams/{id}/metrics/history"))
+            .await;
+        let sampled = history["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["sent"].as_u64().unwrap() > 0);
+        (sent >= 100 && sampled).then_some(sent)
+    })
+    .await;
+    let lead_sent = stream(&apis[lead], &id).await["sent"]
+        .as_u64()
+        .unwrap();
+    assert!(lead_sent >= before / 2, "{lead_sent} against {before}");
+
+    // kill -9 the leader: the other leads within the lease, and the stream goes on.
+    let killed_at = Instant::now();
+    procs[lead].0.kill();
+    let (_, ref survivor) = procs[other];
+    eventually("the other coordinator to lead", WAIT, || async {
+        coordinators(&apis[other])
+            .await
+            .iter()
+            .any(|c| c.0 == *survivor && c.1 && c.2)
+            .then_some(())
+    })
+    .await;
+    let took_over = killed_at.elapsed();
+    println!("another coordinator led {took_over:?} after the leader was killed");
+    assert!(
+        took_over < Duration::from_secs(10),
+        "the issue asks for a new leader within 10 s: {took_over:?}"
+    );
+    let lines_then = lines(&out).len();
+    eventually("the stream to keep delivering", WAIT, || async {
+        (lines(&out).len() >= lines_then + 200).then_some(())
+    })
+    .await;
+    // Never twice on one worker: each replica on its own worker, through the failover.
+    for _ in 0..10 {
+        let s = stream(&apis[other], &id).await;
+        let mut on: Vec<&str> = s["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["worker_name"].as_str().unwrap())
+            .collect();
+        let n = on.len();
+        on.sort();
+        on.dedup();
+        assert_eq!(on.len(), n, "a stream runs twice on one worker: {s}");
+        assert!(n <= 2, "{s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = stream(&apis[other], &id).await["sent"]
+        .as_u64()
+        .unwrap();
+    assert!(after >= before, "counters went back: {after} < {before}");
+
+    // Paused through the survivor, the stream stops; its counters and history outlive a restart of every
+    // coordinator.
+    let (status, _) = apis[other]
+        .post(
+            &format!("/api/v1/streams/{id}/status"),
+            json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually("the stream to stop", WAIT, || async {
+        replicas(&apis[other], &id).await.is_empty().then_some(())
+    })
+    .await;
+    let paused = stream(&apis[other], &id).await["sent"]
+        .as_u64()
+        .unwrap();
+    assert!(paused >= after);
+    let samples = apis[other]
+        .get(&format!("/api/v1/streams/{id}/metrics/history"))
+        .await["samples"]
+        .as_array()
+        .unwrap()
+        .len();
+    procs[other].0.kill();
+    let (_c3, base3) = coordinator(dir.path(), &db);
+    let api = Api::login(&base3).await;
+    assert_eq!(
+        stream(&api, &id).await["sent"]
+            .as_u64()
+            .unwrap(),
+        paused,
+        "the counters a stream showed are there after a restart"
+    );
+    let history = api
+        .get(&format!("/api/v1/streams/{id}/metrics/history"))
+        .await;
+    assert!(
+        history["samples"].as_array().unwrap().len() >= samples,
+        "{history}"
+    );
+}

@@ -299,6 +299,12 @@ test('workers page: the worker is alive and runs the stream', async () => {
   await expectText(row, /alive/, 'an alive worker');
   await expectText(row, /orders/, 'the stream on the worker');
   await expectText(row, /s ago/, 'its last heartbeat');
+  // The one coordinator, answering this console, leads.
+  const coordinators = page.getByRole('region', { name: 'Coordinators' });
+  const coordinator = coordinators.locator('tr[data-coordinator]');
+  assert.equal(await coordinator.count(), 1);
+  await expectText(coordinator, /leader/, 'the coordinator leading');
+  await expectText(coordinator, /answering you/, 'the coordinator that answers');
   await shot('workers');
 });
 

@@ -189,7 +189,8 @@ struct WorkerArgs {
     /// A YAML file with any of: coordinator, coordinator_ca, worker_token, secret_key_file, name.
     #[arg(long, env = "AIRTRUCT_CONFIG")]
     config: Option<PathBuf>,
-    /// The coordinator's URL (`http://coordinator:8080` or `https://...`).
+    /// The coordinator's URL (`http://coordinator:8080` or `https://...`); for several coordinators sharing one
+    /// store, their URLs separated by commas (the worker moves to the next when one is out of reach).
     #[arg(long, env = "AIRTRUCT_COORDINATOR")]
     coordinator: Option<String>,
     /// Certificates (PEM) to trust for an `https://` coordinator, besides the system's: the coordinator's own

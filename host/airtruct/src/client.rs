@@ -1,6 +1,7 @@
 //! How a worker talks to its coordinator: a direct call in `standalone`, the worker protocol over HTTP
 //! otherwise: it registers with the worker (join) token and then uses the credential it was given.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,12 +17,56 @@ pub enum Client {
     Local(Arc<Coordinator>),
     Remote {
         http: reqwest::Client,
-        base: String,
+        /// The coordinators it may talk to.
+        bases: Arc<Bases>,
         /// The join token.
         token: String,
         /// What the last registration gave this worker.
         session: Arc<Mutex<Option<Session>>>,
     },
+}
+
+/// The coordinators a worker may talk to (all share one store, so any of them answers), and the one it talks
+/// to now: after a call that could not reach it, the next.
+pub struct Bases {
+    urls: Vec<String>,
+    current: AtomicUsize,
+}
+
+impl Bases {
+    fn new(urls: &str) -> Self {
+        Self {
+            urls: urls
+                .split(',')
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty())
+                .collect(),
+            current: AtomicUsize::new(0),
+        }
+    }
+
+    /// The coordinator to call now.
+    fn now(&self) -> String {
+        self.urls[self.current.load(Ordering::Relaxed) % self.urls.len()].clone()
+    }
+
+    /// A call to `tried` did not reach it (or it answered that it is unavailable): the next call goes to the
+    /// next coordinator, unless another call moved on already.
+    fn failed(&self, tried: &str) {
+        if self.urls.len() < 2 {
+            return;
+        }
+        let at = self.current.load(Ordering::Relaxed);
+        if self.urls[at % self.urls.len()] == tried
+            && self
+                .current
+                .compare_exchange(at, at + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let next = &self.urls[(at + 1) % self.urls.len()];
+            tracing::warn!(from = tried, to = %next, "the coordinator is out of reach: trying the next one");
+        }
+    }
 }
 
 /// A registered worker's own secrets.
@@ -56,10 +101,13 @@ fn causes(e: &dyn std::error::Error) -> String {
 }
 
 impl Client {
-    /// A client for the coordinator at `base` (`http://host:8080` or `https://...`); `ca` is a PEM file of
-    /// certificates to trust besides the system's (for a coordinator with its own CA).
+    /// A client for the coordinator at `base` (`http://host:8080` or `https://...`; several, separated by
+    /// commas, for coordinators sharing a store); `ca` is a PEM file of certificates to trust besides the
+    /// system's (for a coordinator with its own CA).
     pub fn remote(base: &str, token: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
         use anyhow::Context as _;
+        let bases = Bases::new(base);
+        anyhow::ensure!(!bases.urls.is_empty(), "no coordinator URL in \"{base}\"");
         let mut http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
         if let Some(ca) = ca {
             let pem = std::fs::read(ca).with_context(|| format!("reading \"{}\"", ca.display()))?;
@@ -71,7 +119,7 @@ impl Client {
         }
         Ok(Self::Remote {
             http: http.build().context("building the HTTP client")?,
-            base: base.trim_end_matches('/').to_string(),
+            bases: Arc::new(bases),
             token: token.to_string(),
             session: Arc::default(),
         })
@@ -111,9 +159,10 @@ impl Client {
         body: &Req,
         timeout: Duration,
     ) -> Result<Resp, ClientError> {
-        let Self::Remote { http, base, .. } = self else {
+        let Self::Remote { http, bases, .. } = self else {
             unreachable!("post is only called on remote clients")
         };
+        let base = &bases.now();
         let joining = path.ends_with("/register");
         let resp = http
             .post(format!("{base}{path}"))
@@ -122,8 +171,14 @@ impl Client {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| ClientError::Other(format!("calling {base}: {}", causes(&e))))?;
+            .map_err(|e| {
+                bases.failed(base);
+                ClientError::Other(format!("calling {base}: {}", causes(&e)))
+            })?;
         let status = resp.status();
+        if matches!(status.as_u16(), 502..=504) {
+            bases.failed(base);
+        }
         if status.is_success() {
             return resp
                 .json()
@@ -171,14 +226,18 @@ impl Client {
                 .get_blob(sha256)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { http, base, .. } => {
+            Self::Remote { http, bases, .. } => {
+                let base = &bases.now();
                 let resp = http
                     .get(format!("{base}/api/v1/worker/components/{sha256}"))
                     .bearer_auth(self.bearer(false)?)
                     .timeout(Duration::from_secs(120))
                     .send()
                     .await
-                    .map_err(|e| ClientError::Other(format!("fetching component {sha256}: {e}")))?;
+                    .map_err(|e| {
+                        bases.failed(base);
+                        ClientError::Other(format!("fetching component {sha256}: {e}"))
+                    })?;
                 if !resp.status().is_success() {
                     return Err(ClientError::Other(format!(
                         "fetching component {sha256}: the coordinator answered {}",
@@ -200,7 +259,8 @@ impl Client {
                 .leave(worker_id)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { http, base, .. } => {
+            Self::Remote { http, bases, .. } => {
+                let base = &bases.now();
                 let resp = http
                     .post(format!("{base}/api/v1/worker/leave"))
                     .bearer_auth(self.bearer(false)?)
@@ -262,7 +322,8 @@ impl Client {
                 .checkpoint(stream, key)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { http, base, .. } => {
+            Self::Remote { http, bases, .. } => {
+                let base = &bases.now();
                 let resp = http
                     .get(Self::checkpoint_url(base, stream, key)?)
                     .bearer_auth(self.bearer(false)?)
@@ -301,7 +362,8 @@ impl Client {
                 .save_checkpoint(stream, worker, key, value)
                 .await
                 .map_err(|e| ClientError::Other(e.to_string())),
-            Self::Remote { http, base, .. } => {
+            Self::Remote { http, bases, .. } => {
+                let base = &bases.now();
                 let resp = http
                     .put(Self::checkpoint_url(base, stream, key)?)
                     .bearer_auth(self.bearer(false)?)

@@ -179,7 +179,11 @@ async fn bootstrap_admin(store: &Store, password: Option<&str>) -> anyhow::Resul
         _ => (random_hex(12), true),
     };
     let hash = airtruct_auth::hash_password(&password)?;
-    store.create_user("admin", &hash, "admin").await?;
+    match store.create_user("admin", &hash, "admin").await {
+        // Another coordinator on the same store created it first.
+        Err(airtruct_store::StoreError::Conflict(_)) => return Ok(()),
+        other => other?,
+    };
     if generated {
         eprintln!(
             "\n  Created user \"admin\" with password: {password}\n  \
@@ -275,6 +279,7 @@ pub async fn run_server(
         ingest.clone(),
         policy,
     ));
+    coordinator.set_address(format!("{scheme}://{addr}"));
 
     let shutdown = CancellationToken::new();
     let tasks = Tasks::default();

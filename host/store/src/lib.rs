@@ -1,10 +1,13 @@
-//! The coordinator's store: streams and their versions, workers and assignments, uploaded processors, users, API tokens and secrets, on SQLite (the default,
+//! The coordinator's store: streams and their versions, workers and assignments, runs and their counters,
+//! coordinators and their leases, uploaded processors, users, API tokens and secrets, on SQLite (the default,
 //! embedded) or PostgreSQL. Queries are checked at run time and tested on both databases; the schema is created by
 //! the migrations in `migrations.rs`, applied in order at connect.
 
 mod checkpoints;
+mod leases;
 mod migrations;
 mod processors;
+mod runs;
 mod streams;
 mod users;
 mod workers;
@@ -12,7 +15,9 @@ mod workers;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+pub use leases::CoordinatorRecord;
 pub use processors::ProcessorRecord;
+pub use runs::{FOLDED, RunRecord};
 pub use streams::{StreamRecord, StreamStatus, VersionRecord, new_id};
 pub use users::{AuditRecord, SecretRecord, TokenRecord, UserRecord};
 pub use workers::{AssignmentRecord, WorkerRecord, WorkerState};

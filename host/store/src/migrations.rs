@@ -125,6 +125,39 @@ CREATE TABLE checkpoints (
 ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'api'
 "#,
     ),
+    (
+        "0008_counters_and_leadership",
+        r#"
+CREATE TABLE stream_runs (
+    stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+    worker_id TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    report TEXT NOT NULL,
+    live BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (stream_id, worker_id, started_at)
+);
+CREATE INDEX stream_runs_updated_at ON stream_runs (updated_at);
+CREATE TABLE stream_history (
+    stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    counters TEXT NOT NULL,
+    PRIMARY KEY (stream_id, at)
+);
+CREATE TABLE coordinators (
+    id TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL
+);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+ALTER TABLE workers ADD COLUMN ingest_url TEXT
+"#,
+    ),
 ];
 
 /// Applies the migrations not yet recorded in `schema_migrations`.

@@ -288,6 +288,14 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        for table in ["stream_runs", "stream_history"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE stream_id = $1"
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         let done = sqlx::query("DELETE FROM streams WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -46,6 +46,8 @@ pub struct WorkerRecord {
     pub state: WorkerState,
     pub started_at: i64,
     pub last_heartbeat: i64,
+    /// Where it takes forwarded `/ingest/...` requests, as its last heartbeat said.
+    pub ingest_url: Option<String>,
 }
 
 /// One replica of a stream placed on a worker.
@@ -65,6 +67,7 @@ fn worker_of(row: &AnyRow) -> Result<WorkerRecord, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("unknown worker state \"{state}\"")))?,
         started_at: row.try_get("started_at")?,
         last_heartbeat: row.try_get("last_heartbeat")?,
+        ingest_url: row.try_get("ingest_url")?,
     })
 }
 
@@ -87,7 +90,7 @@ impl Store {
     /// The worker with this id.
     pub async fn get_worker(&self, id: &str) -> Result<WorkerRecord, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, state, started_at, last_heartbeat FROM workers WHERE id = $1",
+            "SELECT id, name, state, started_at, last_heartbeat, ingest_url FROM workers WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -99,23 +102,28 @@ impl Store {
     /// Every worker, oldest first.
     pub async fn list_workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, state, started_at, last_heartbeat FROM workers ORDER BY started_at, id",
+            "SELECT id, name, state, started_at, last_heartbeat, ingest_url FROM workers ORDER BY started_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(worker_of).collect()
     }
 
-    /// Renews a worker's lease. A `dead` worker that heartbeats again is alive again (draining, if it was drained),
-    /// with no streams: they were moved when it died.
-    pub async fn heartbeat_worker(&self, id: &str) -> Result<WorkerRecord, StoreError> {
+    /// Renews a worker's lease and keeps where it takes ingest requests. A `dead` worker that heartbeats again is
+    /// alive again (draining, if it was drained), with no streams: they were moved when it died.
+    pub async fn heartbeat_worker(
+        &self,
+        id: &str,
+        ingest_url: Option<&str>,
+    ) -> Result<WorkerRecord, StoreError> {
         let done = sqlx::query(
-            "UPDATE workers SET last_heartbeat = $1, \
+            "UPDATE workers SET last_heartbeat = $1, ingest_url = $3, \
              state = CASE WHEN state <> 'dead' THEN state WHEN drained = 1 THEN 'draining' ELSE 'alive' END \
              WHERE id = $2",
         )
         .bind(now_ms())
         .bind(id)
+        .bind(ingest_url)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -147,8 +155,8 @@ impl Store {
         self.get_worker(id).await
     }
 
-    /// Declares dead every live worker whose last heartbeat is older than `before` (ms), and takes its
-    /// assignments away; returns the workers declared dead.
+    /// Declares dead every live worker whose last heartbeat is older than `before` (ms), takes its assignments
+    /// away and ends its runs; returns the workers declared dead.
     pub async fn expire_workers(&self, before: i64) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let expired: Vec<(String,)> = sqlx::query_as(
@@ -174,6 +182,14 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
+            // Its runs ended; their last counters stay.
+            sqlx::query(
+                "UPDATE stream_runs SET live = 0, updated_at = $1 WHERE worker_id = $2 AND live = 1",
+            )
+            .bind(now_ms())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
             dead.push(id);
         }
         tx.commit().await?;

@@ -254,7 +254,7 @@ async fn tracks_workers_leases_and_assignments(store: &Store) {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let cutoff = airtruct_store::now_ms();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    store.heartbeat_worker("wb").await.unwrap();
+    store.heartbeat_worker("wb", None).await.unwrap();
     assert_eq!(store.expire_workers(cutoff).await.unwrap(), ["wa"]);
     assert_eq!(
         store.get_worker("wa").await.unwrap().state,
@@ -269,7 +269,7 @@ async fn tracks_workers_leases_and_assignments(store: &Store) {
 
     // A dead worker that heartbeats again is alive, with nothing assigned.
     assert_eq!(
-        store.heartbeat_worker("wa").await.unwrap().state,
+        store.heartbeat_worker("wa", None).await.unwrap().state,
         WorkerState::Alive
     );
     store
@@ -277,21 +277,21 @@ async fn tracks_workers_leases_and_assignments(store: &Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.heartbeat_worker("wb").await.unwrap().state,
+        store.heartbeat_worker("wb", None).await.unwrap().state,
         WorkerState::Draining
     );
     // A drained worker that misses its lease and comes back is still draining, not taking streams.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let later = airtruct_store::now_ms();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    store.heartbeat_worker("wa").await.unwrap();
+    store.heartbeat_worker("wa", None).await.unwrap();
     assert_eq!(store.expire_workers(later).await.unwrap(), ["wb"]);
     assert_eq!(
-        store.heartbeat_worker("wb").await.unwrap().state,
+        store.heartbeat_worker("wb", None).await.unwrap().state,
         WorkerState::Draining
     );
     assert!(matches!(
-        store.heartbeat_worker("nobody").await,
+        store.heartbeat_worker("nobody", None).await,
         Err(StoreError::NotFound(_))
     ));
 
@@ -491,4 +491,213 @@ async fn refuses_an_unsupported_database_url() {
         err.to_string().contains("unsupported database URL"),
         "{err}"
     );
+}
+
+async fn keeps_runs_history_and_the_placement_lease(store: &Store) {
+    let s = store
+        .create_stream("counted", StreamStatus::Active, &json!({}), "admin")
+        .await
+        .unwrap();
+    store.register_worker("wa", "host-a").await.unwrap();
+    let key = |t: i64| (s.id.clone(), t);
+    let live = |runs: &[airtruct_store::RunRecord]| -> Vec<(i64, String, bool)> {
+        let mut v: Vec<_> = runs
+            .iter()
+            .map(|r| (r.started_at, r.report.clone(), r.live))
+            .collect();
+        v.sort();
+        v
+    };
+
+    // Two runs reported; then only the second: the first ended and keeps its last report.
+    store
+        .record_runs(
+            "wa",
+            &[key(1), key(2)],
+            &[
+                (s.id.clone(), 1, "r1".into()),
+                (s.id.clone(), 2, "r2".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .record_runs("wa", &[key(2)], &[(s.id.clone(), 2, "r2b".into())])
+        .await
+        .unwrap();
+    let all = store.runs_since(i64::MIN).await.unwrap();
+    assert_eq!(
+        live(&all),
+        [(1, "r1".into(), false), (2, "r2b".into(), true)]
+    );
+    // Only what changed since a moment is read again.
+    let later = airtruct_store::now_ms() + 1;
+    assert!(store.runs_since(later).await.unwrap().is_empty());
+    // A report of a stream that is gone is dropped.
+    store
+        .record_runs(
+            "wa",
+            &[("gone".into(), 5)],
+            &[("gone".into(), 5, "x".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.runs_since(i64::MIN).await.unwrap().len(), 2);
+    store.end_runs("wa").await.unwrap();
+    assert!(
+        store
+            .runs_since(i64::MIN)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.live)
+    );
+
+    // Folding sums what ended before the cut into one row; folding again adds to it.
+    let sum = |_: &str, reports: &[String]| reports.join("+");
+    let cut = airtruct_store::now_ms() + 1;
+    assert_eq!(store.fold_runs(cut, sum).await.unwrap(), 2);
+    let all = store.runs_since(i64::MIN).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].worker_id, airtruct_store::FOLDED);
+    assert!(
+        all[0].report == "r1+r2b" || all[0].report == "r2b+r1",
+        "{all:?}"
+    );
+    store
+        .record_runs("wa", &[key(3)], &[(s.id.clone(), 3, "r3".into())])
+        .await
+        .unwrap();
+    store.end_runs("wa").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cut = airtruct_store::now_ms();
+    assert_eq!(store.fold_runs(cut, sum).await.unwrap(), 1);
+    let all = store.runs_since(i64::MIN).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].report.ends_with("+r3"), "{all:?}");
+
+    // History: samples in order, old ones forgotten, and a deleted stream's rows go with it.
+    store
+        .add_history(100, &[(s.id.clone(), "a".into())], 0)
+        .await
+        .unwrap();
+    store
+        .add_history(
+            200,
+            &[(s.id.clone(), "b".into()), ("gone".into(), "c".into())],
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history(&s.id).await.unwrap(),
+        [(100, "a".to_string()), (200, "b".to_string())]
+    );
+    store
+        .add_history(300, &[(s.id.clone(), "c".into())], 150)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history(&s.id).await.unwrap(),
+        [(200, "b".to_string()), (300, "c".to_string())]
+    );
+    store.delete_stream(&s.id).await.unwrap();
+    assert!(store.history(&s.id).await.unwrap().is_empty());
+    assert!(store.runs_since(i64::MIN).await.unwrap().is_empty());
+
+    // The lease: one holder until it expires or gives it up.
+    assert!(
+        store
+            .hold_lease("placement", "c1", 1000, 5000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .hold_lease("placement", "c2", 2000, 5000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .hold_lease("placement", "c1", 3000, 5000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .lease_holder("placement", 3000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("c1")
+    );
+    // c1 stopped renewing at 3000: at 8001 its lease is over and c2 takes it.
+    assert!(
+        !store
+            .hold_lease("placement", "c2", 7999, 5000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .hold_lease("placement", "c2", 8001, 5000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .hold_lease("placement", "c1", 8002, 5000)
+            .await
+            .unwrap()
+    );
+    store.release_lease("placement", "c1").await.unwrap();
+    assert_eq!(
+        store
+            .lease_holder("placement", 8002)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("c2")
+    );
+    store.release_lease("placement", "c2").await.unwrap();
+    assert!(
+        store
+            .hold_lease("placement", "c1", 8003, 5000)
+            .await
+            .unwrap()
+    );
+
+    // Coordinators say they are alive; those not seen lately are left out, and forgotten when pruned.
+    store
+        .see_coordinator("c1", "http://a:8080", 10, 1000)
+        .await
+        .unwrap();
+    store
+        .see_coordinator("c2", "http://b:8080", 20, 1000)
+        .await
+        .unwrap();
+    store
+        .see_coordinator("c1", "http://a:8080", 10, 5000)
+        .await
+        .unwrap();
+    let seen = store.list_coordinators(2000).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].id.as_str(), seen[0].last_seen), ("c1", 5000));
+    assert_eq!(store.list_coordinators(0).await.unwrap().len(), 2);
+    store.prune_coordinators(2000).await.unwrap();
+    store.forget_coordinator("c1").await.unwrap();
+    assert!(store.list_coordinators(0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_keeps_runs_history_and_the_placement_lease() {
+    let (_dir, store) = sqlite().await;
+    keeps_runs_history_and_the_placement_lease(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_runs_history_and_the_placement_lease() {
+    let (_db, store) = PgDb::new().await;
+    keeps_runs_history_and_the_placement_lease(&store).await;
 }

@@ -240,6 +240,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/coordinators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the coordinators sharing this store, and which one leads (places streams) */
+        get: operations["listCoordinators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/components": {
         parameters: {
             query?: never;
@@ -985,6 +1002,23 @@ export interface components {
              * @description Time spent in it, in microseconds.
              */
             processing_us: number;
+        };
+        /** @description A coordinator sharing the store. */
+        CoordinatorView: {
+            id: string;
+            /** @description Where it serves the API, as it says (its listen address). */
+            address: string;
+            /** Format: int64 */
+            started_at: number;
+            /**
+             * Format: int64
+             * @description When it last said it is alive (ms since the epoch; about twice a second).
+             */
+            last_seen: number;
+            /** @description Whether it holds the placement lease: it places streams on workers and expires their leases. */
+            leader: boolean;
+            /** @description Whether it is the one that answered this request. */
+            this: boolean;
         };
         /** @description Every component kind, by role. */
         Catalogue: {
@@ -2205,6 +2239,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WorkerView"];
+                };
+            };
+            /** @description missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an error, in the error envelope */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listCoordinators: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoordinatorView"][];
                 };
             };
             /** @description missing or invalid credentials */

@@ -12,6 +12,7 @@ export function WorkersPage() {
   const { canEdit } = useAccess();
   const workers = useLoad(() => ok(api.GET('/api/v1/workers')), [], 3000);
   const streams = useLoad(() => ok(api.GET('/api/v1/streams')), [], 10000);
+  const coordinators = useLoad(() => ok(api.GET('/api/v1/coordinators')), [], 5000);
   const [drain, setDrain] = useState<WorkerView>();
   // The server's warning when draining would leave streams with no worker: shown, then a forced drain.
   const [warning, setWarning] = useState<ApiError>();
@@ -99,6 +100,39 @@ export function WorkersPage() {
           </table>
         </div>
       )}
+      {coordinators.data && (
+        <section className="card" aria-label="Coordinators">
+          <div className="section-head">
+            <h2>Coordinators</h2>
+            <span className="muted small">every one serves the API and the console; the leader places streams, and another leads within seconds when it stops</span>
+          </div>
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Address</th>
+                <th>Role</th>
+                <th>Last seen</th>
+                <th>Started</th>
+              </tr>
+            </thead>
+            <tbody>
+              {coordinators.data.map((c) => (
+                <tr key={c.id} data-coordinator={c.address}>
+                  <td>
+                    <span className="strong">{c.address}</span>
+                    {c.this && <span className="muted small"> (answering you)</span>}
+                    <div className="muted small">{c.id}</div>
+                  </td>
+                  <td>{c.leader ? <span className="badge status-running">leader</span> : <span className="badge">standby</span>}</td>
+                  <td title={fmtTime(c.last_seen)}>{ago(c.last_seen, now)}</td>
+                  <td className="muted small">{fmtTime(c.started_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+      <ErrorBanner error={coordinators.error} title="Cannot load the coordinators" />
       {drain && (
         <Confirm
           title={`Drain ${drain.name}?`}

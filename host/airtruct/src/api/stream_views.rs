@@ -123,7 +123,7 @@ pub struct StreamView {
     pub output_kind: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// Counters since the coordinator started, summed over every run of the stream on every worker.
+    /// Counters summed over every run of the stream on every worker (kept in the store: they outlive restarts).
     #[serde(flatten)]
     pub counters: MetricsSnapshot,
     /// Where it runs.

@@ -255,6 +255,7 @@ async fn history(
     state.store.get_stream(&id).await?;
     let samples = state
         .history(&id)
+        .await?
         .into_iter()
         .map(|(at, counters)| HistorySample { at, counters })
         .collect();

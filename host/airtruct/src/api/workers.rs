@@ -1,5 +1,6 @@
 //! Workers as users see them: each with the streams it last reported, draining one (with a warning first when
-//! that leaves streams with no worker) and resuming a drained one. The worker protocol itself is in `worker`.
+//! that leaves streams with no worker) and resuming a drained one; and the coordinators sharing the store, with
+//! the one that leads. The worker protocol itself is in `worker`.
 
 use airtruct_model::ValidationError;
 use airtruct_store::{StreamStatus, WorkerState};
@@ -45,7 +46,60 @@ pub fn routes() -> Vec<Route> {
             resume_worker,
         )
         .returns::<WorkerView>(200),
+        route(
+            M::GET,
+            "/api/v1/coordinators",
+            User,
+            "listCoordinators",
+            "List the coordinators sharing this store, and which one leads (places streams)",
+            list_coordinators,
+        )
+        .returns::<Vec<CoordinatorView>>(200),
     ]
+}
+
+/// A coordinator sharing the store.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CoordinatorView {
+    pub id: String,
+    /// Where it serves the API, as it says (its listen address).
+    pub address: String,
+    pub started_at: i64,
+    /// When it last said it is alive (ms since the epoch; about twice a second).
+    pub last_seen: i64,
+    /// Whether it holds the placement lease: it places streams on workers and expires their leases.
+    pub leader: bool,
+    /// Whether it is the one that answered this request.
+    pub this: bool,
+}
+
+/// Coordinators not seen for this long are left out (and forgotten).
+const COORDINATOR_GONE_MS: i64 = 30_000;
+
+async fn list_coordinators(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<CoordinatorView>>, ApiError> {
+    let now = airtruct_store::now_ms();
+    let leader = state
+        .store
+        .lease_holder(crate::coordinator::PLACEMENT, now)
+        .await?;
+    let list = state
+        .store
+        .list_coordinators(now - COORDINATOR_GONE_MS)
+        .await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|c| CoordinatorView {
+                leader: leader.as_deref() == Some(c.id.as_str()),
+                this: c.id == state.id,
+                id: c.id,
+                address: c.address,
+                started_at: c.started_at,
+                last_seen: c.last_seen,
+            })
+            .collect(),
+    ))
 }
 
 /// How to drain.

@@ -1,6 +1,11 @@
 //! The coordinator: owns the store, places streams on workers (`schedule`), answers the worker protocol
 //! (`workers`), turns what workers report into stream statuses (`reports`) and counters (`counters`), and
 //! throttles logins (`login`). This file holds the shared state and the placement loop.
+//!
+//! Several coordinators may share one PostgreSQL store. Every one serves the API and the worker protocol (a
+//! worker talks to whichever it reaches); one at a time, the holder of the `placement` lease in the store,
+//! places streams, expires workers and samples counters. The lease lasts [`Timing::lease`] and is renewed on
+//! every round, so when its holder dies another coordinator leads within that time.
 
 mod counters;
 mod login;
@@ -8,13 +13,12 @@ mod reports;
 pub mod schedule;
 mod workers;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airtruct_auth::SecretKey;
 use airtruct_engine::Engine;
-use airtruct_runtime::MetricsSnapshot;
 use airtruct_runtime::ingest::IngestHub;
 use airtruct_runtime::policy::Policy;
 use airtruct_store::{Store, StoreError, StreamStatus, now_ms};
@@ -56,14 +60,16 @@ pub struct Coordinator {
     /// For forwarding ingest requests to workers.
     pub http: reqwest::Client,
     ingest_turn: std::sync::atomic::AtomicUsize,
-    reports: Mutex<HashMap<String, WorkerReport>>,
-    /// Per stream, the last counters of runs that ended (stopped, moved, their worker died), so the API's
-    /// counters add up over pauses and failovers.
-    settled: Mutex<HashMap<String, MetricsSnapshot>>,
+    /// Every run of every stream, as workers report them (here or to another coordinator).
+    runs: Mutex<reports::Runs>,
     changes: watch::Sender<u64>,
     kick: Notify,
-    /// Per stream, its counters sampled every [`HISTORY_EVERY`], oldest first, for the console's charts.
-    history: Mutex<HashMap<String, VecDeque<(i64, MetricsSnapshot)>>>,
+    /// This coordinator's id among those sharing the store, and where it serves the API.
+    pub id: String,
+    address: Mutex<String>,
+    started_at: i64,
+    /// Whether this coordinator holds the placement lease.
+    leading: std::sync::atomic::AtomicBool,
     /// Where each worker takes forwarded `/ingest/...` requests.
     ingest_urls: Mutex<HashMap<String, String>>,
     /// This process's ingest hub: the streams of a worker in the same process (standalone) take requests here.
@@ -88,6 +94,9 @@ struct IngestStreams {
 
 /// How long a stream found by an `/ingest` key is used without asking the store again.
 const INGEST_STREAM_TTL: Duration = Duration::from_secs(1);
+
+/// The lease the leading coordinator holds.
+pub const PLACEMENT: &str = "placement";
 
 /// The most ingest request bodies held at once while being forwarded (64 MiB, in KiB).
 pub const INGEST_BUDGET_KIB: usize = 64 << 10;
@@ -124,11 +133,13 @@ impl Coordinator {
                 .build()
                 .expect("an HTTP client with default TLS settings"),
             ingest_turn: Default::default(),
-            reports: Mutex::new(HashMap::new()),
-            settled: Mutex::new(HashMap::new()),
+            runs: Mutex::default(),
             changes: watch::channel(0).0,
             kick: Notify::new(),
-            history: Mutex::new(HashMap::new()),
+            id: airtruct_store::new_id(),
+            address: Mutex::new(String::new()),
+            started_at: now_ms(),
+            leading: Default::default(),
             ingest_urls: Mutex::new(HashMap::new()),
             ingest,
             policy,
@@ -263,10 +274,7 @@ impl Coordinator {
         if !expired.is_empty() {
             for w in &expired {
                 tracing::warn!(worker = %w, "worker lease expired: moving its streams");
-                let gone = self.reports.lock().expect("reports lock").remove(w);
-                if let Some(gone) = gone {
-                    self.settle(gone.streams);
-                }
+                self.end_runs(w);
             }
         }
         let active: Vec<(String, usize)> = self
@@ -300,24 +308,79 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Runs placement every `schedule_every`, or sooner when something changed, until `shutdown`.
+    /// Where this coordinator serves the API (`http://HOST:PORT`), as the coordinators list shows it.
+    pub fn set_address(&self, address: String) {
+        *self.address.lock().expect("address lock") = address;
+    }
+
+    /// Whether this coordinator holds the placement lease.
+    pub fn leads(&self) -> bool {
+        self.leading.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One round: says this coordinator is alive, takes or renews the placement lease, reads what other
+    /// coordinators wrote, and, while leading, places streams.
+    async fn round(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let address = self.address.lock().expect("address lock").clone();
+        self.store
+            .see_coordinator(&self.id, &address, self.started_at, now)
+            .await?;
+        let leads = self
+            .store
+            .hold_lease(
+                PLACEMENT,
+                &self.id,
+                now,
+                self.timing.lease.as_millis() as i64,
+            )
+            .await?;
+        let led = self
+            .leading
+            .swap(leads, std::sync::atomic::Ordering::Relaxed);
+        if leads != led {
+            if leads {
+                tracing::info!(coordinator = %self.id, "this coordinator leads: it places streams now");
+            } else {
+                tracing::warn!(coordinator = %self.id, "another coordinator leads now");
+            }
+        }
+        self.refresh().await?;
+        if leads {
+            self.schedule_once().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a round every `schedule_every`, or sooner when something changed, until `shutdown`; then gives the
+    /// lease up, so another coordinator leads at once.
     pub async fn run_scheduler(self: Arc<Self>, shutdown: CancellationToken) {
         let mut last_prune = 0;
+        let mut last_fold = 0;
         loop {
-            if let Err(e) = self.schedule_once().await {
+            if let Err(e) = self.round().await {
                 tracing::error!(error = %e, "placement failed");
             }
             let now = now_ms();
-            if now - last_prune > 60_000 {
+            if self.leads() && now - last_prune > 60_000 {
                 last_prune = now;
                 let _ = self.store.prune_workers(now - 3_600_000).await;
                 let _ = self.store.delete_expired_tokens(now).await;
+                let _ = self.store.prune_coordinators(now - 3_600_000).await;
+            }
+            if self.leads() && now - last_fold > 600_000 {
+                last_fold = now;
+                if let Err(e) = self.fold_runs().await {
+                    tracing::warn!(error = %e, "folding the counters of ended runs failed");
+                }
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 _ = self.kick.notified() => {}
                 _ = tokio::time::sleep(self.timing.schedule_every) => {}
             }
         }
+        let _ = self.store.release_lease(PLACEMENT, &self.id).await;
+        let _ = self.store.forget_coordinator(&self.id).await;
     }
 }

@@ -94,6 +94,7 @@ mod tests {
             state,
             started_at: 0,
             last_heartbeat: 0,
+            ingest_url: None,
         }
     }
 

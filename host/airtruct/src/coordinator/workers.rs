@@ -62,7 +62,11 @@ impl Coordinator {
             }
         }
         let before = self.store.get_worker(&req.worker_id).await;
-        let worker = match self.store.heartbeat_worker(&req.worker_id).await {
+        let worker = match self
+            .store
+            .heartbeat_worker(&req.worker_id, req.ingest_url.as_deref())
+            .await
+        {
             Err(StoreError::NotFound(_)) => {
                 return Err(ProtocolError::UnknownWorker(req.worker_id));
             }
@@ -136,10 +140,8 @@ impl Coordinator {
                 &[],
             )
             .await?;
-        let gone = self.reports.lock().expect("reports lock").remove(worker);
-        if let Some(gone) = gone {
-            self.settle(gone.streams);
-        }
+        self.store.end_runs(worker).await?;
+        self.end_runs(worker);
         tracing::info!(worker, "worker left");
         self.changed();
         Ok(())
