@@ -1107,9 +1107,7 @@ async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_l
     .await;
     // Counters, the same through either coordinator, and a sample in their history.
     let before = eventually("counters and a history sample", WAIT, || async {
-        let sent = stream(&apis[other], &id).await["sent"]
-            .as_u64()
-            .unwrap();
+        let sent = stream(&apis[other], &id).await["sent"].as_u64().unwrap();
         let history = apis[other]
             .get(&format!("/api/v1/streams/{id}/metrics/history"))
             .await;
@@ -1121,9 +1119,7 @@ async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_l
         (sent >= 100 && sampled).then_some(sent)
     })
     .await;
-    let lead_sent = stream(&apis[lead], &id).await["sent"]
-        .as_u64()
-        .unwrap();
+    let lead_sent = stream(&apis[lead], &id).await["sent"].as_u64().unwrap();
     assert!(lead_sent >= before / 2, "{lead_sent} against {before}");
 
     // kill -9 the leader: the other leads within the lease, and the stream goes on.
@@ -1165,9 +1161,7 @@ async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_l
         assert!(n <= 2, "{s}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let after = stream(&apis[other], &id).await["sent"]
-        .as_u64()
-        .unwrap();
+    let after = stream(&apis[other], &id).await["sent"].as_u64().unwrap();
     assert!(after >= before, "counters went back: {after} < {before}");
 
     // Paused through the survivor, the stream stops; its counters and history outlive a restart of every
@@ -1183,9 +1177,7 @@ async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_l
         replicas(&apis[other], &id).await.is_empty().then_some(())
     })
     .await;
-    let paused = stream(&apis[other], &id).await["sent"]
-        .as_u64()
-        .unwrap();
+    let paused = stream(&apis[other], &id).await["sent"].as_u64().unwrap();
     assert!(paused >= after);
     let samples = apis[other]
         .get(&format!("/api/v1/streams/{id}/metrics/history"))
@@ -1197,9 +1189,7 @@ async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_l
     let (_c3, base3) = coordinator(dir.path(), &db);
     let api = Api::login(&base3).await;
     assert_eq!(
-        stream(&api, &id).await["sent"]
-            .as_u64()
-            .unwrap(),
+        stream(&api, &id).await["sent"].as_u64().unwrap(),
         paused,
         "the counters a stream showed are there after a restart"
     );
