@@ -1069,7 +1069,7 @@ async fn another_coordinator_leads_when_the_leader_is_killed_and_no_counter_is_l
     let db = PgDb::new();
     let (c1, base1) = coordinator(dir.path(), &db);
     let (c2, base2) = coordinator(dir.path(), &db);
-    let mut procs = vec![(c1, base1.clone()), (c2, base2.clone())];
+    let mut procs = [(c1, base1.clone()), (c2, base2.clone())];
     // Each worker knows both coordinators and talks to whichever it reaches.
     let both = format!("{base1},{base2}");
     let _workers = [
