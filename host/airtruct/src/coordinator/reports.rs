@@ -76,17 +76,22 @@ impl Runs {
 
     /// Takes a row read from the store, unless what is here was written later; whether it was a folded row
     /// this coordinator did not have (its runs are here still: every row must be read again).
-    fn take(&mut self, row: RunRecord) -> Result<bool, StoreError> {
+    fn take(&mut self, row: RunRecord) -> bool {
         let runs = self.by_stream.entry(row.stream_id.clone()).or_default();
         let key = (row.worker_id.clone(), row.started_at);
         if runs
             .get(&key)
             .is_some_and(|r| r.updated_at >= row.updated_at)
         {
-            return Ok(false);
+            return false;
         }
-        let report: StreamReport = serde_json::from_str(&row.report)
-            .map_err(|e| StoreError::Corrupt(format!("a run's report: {e}")))?;
+        let report: StreamReport = match serde_json::from_str(&row.report) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(stream = %row.stream_id, worker = %row.worker_id, error = %e, "a run's stored report does not read: it is left out");
+                return false;
+            }
+        };
         let folded = row.worker_id == FOLDED;
         runs.insert(
             key,
@@ -97,7 +102,7 @@ impl Runs {
                 updated_at: row.updated_at,
             },
         );
-        Ok(folded)
+        folded
     }
 }
 
@@ -132,7 +137,7 @@ impl Coordinator {
                 runs.read_all_at = now;
             }
             for row in rows {
-                stale |= runs.take(row)?;
+                stale |= runs.take(row);
             }
             runs.read_at = Some(now);
             if !stale || since == i64::MIN {
