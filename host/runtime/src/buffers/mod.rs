@@ -49,3 +49,27 @@ pub async fn pump_read(inner: &mut dyn Input, stop: &CancellationToken) -> Resul
         }
     }
 }
+
+/// Reads `inner` into a channel until it is exhausted (`Ok(true)`), `stop` is cancelled or the receiver is gone
+/// (`Ok(false)`), then closes it: waiting on the channel can be cancelled without losing a batch.
+pub async fn pump_into(
+    mut inner: Box<dyn Input>,
+    tx: tokio::sync::mpsc::Sender<InputBatch>,
+    stop: CancellationToken,
+) -> Result<bool, Error> {
+    let result = loop {
+        match pump_read(inner.as_mut(), &stop).await {
+            Ok(Pumped::Batch(b)) => {
+                if tx.send(b).await.is_err() {
+                    break Ok(false);
+                }
+            }
+            Ok(Pumped::Exhausted) => break Ok(true),
+            Ok(Pumped::Stopped) => break Ok(false),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(tx);
+    let closed = inner.close().await;
+    result.and_then(|exhausted| closed.map(|()| exhausted))
+}
