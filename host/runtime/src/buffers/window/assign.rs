@@ -187,13 +187,32 @@ impl Windows {
             self.pending.pop_first();
             let mut messages = Vec::new();
             let mut shares = Vec::new();
-            for h in self.held.range((start, 0)..(end, 0)).map(|(_, h)| h) {
-                let mut m = h.message.clone();
-                meta_set(&mut m, "window_start", &start.to_string());
-                meta_set(&mut m, "window_end", &end.to_string());
+            let (start_text, end_text) = (start.to_string(), end.to_string());
+            // A message whose last window this is moves into it, taking its hold on the acknowledgement along
+            // (every message of a tumbling window); one that a later window holds too is copied.
+            let spec = self.spec;
+            let last = |t: i64| spec.last_end(t) == end;
+            let keys: Vec<(i64, u64)> = self
+                .held
+                .range((start, 0)..(end, 0))
+                .map(|(&k, _)| k)
+                .collect();
+            messages.reserve(keys.len());
+            shares.reserve(keys.len());
+            for key in keys {
+                let (mut m, share) = if last(key.0) {
+                    let h = self.held.remove(&key).expect("a held key");
+                    self.arrivals.remove(&h.seq);
+                    (h.message, h.share)
+                } else {
+                    let h = &self.held[&key];
+                    h.share.acquire();
+                    (h.message.clone(), h.share.clone())
+                };
+                meta_set(&mut m, "window_start", &start_text);
+                meta_set(&mut m, "window_end", &end_text);
                 messages.push(m);
-                h.share.acquire();
-                shares.push(h.share.clone());
+                shares.push(share);
             }
             closed.push(Closed {
                 start,

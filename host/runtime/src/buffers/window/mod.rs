@@ -31,7 +31,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pumped, now_ms, pump_read};
+use super::{now_ms, pump_into};
 use crate::context::BuildContext;
 use crate::kind::{BufferKind, Check, Kind, OutputKind, Resolved};
 use crate::tasks::NamedTasks;
@@ -200,7 +200,7 @@ impl WindowConfig {
     ) -> Result<Box<dyn Input>, Error> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let stop = CancellationToken::new();
-        let pump = tasks.spawn("pump", pump(inner, tx, stop.clone()));
+        let pump = tasks.spawn("pump", pump_into(inner, tx, stop.clone()));
         let source = match (&self.timestamp_field, &self.timestamp_metadata) {
             (Some(f), _) => TimeSource::Field(f.split('.').map(str::to_string).collect()),
             (None, Some(k)) => TimeSource::Metadata(k.clone()),
@@ -220,28 +220,6 @@ impl WindowConfig {
             ended: false,
         }))
     }
-}
-
-/// Reads the upstream input into a channel, so that waiting for it can be cancelled without losing a batch.
-async fn pump(
-    mut inner: Box<dyn Input>,
-    tx: tokio::sync::mpsc::Sender<InputBatch>,
-    stop: CancellationToken,
-) -> Result<bool, Error> {
-    let result = loop {
-        match pump_read(inner.as_mut(), &stop).await {
-            Ok(Pumped::Batch(b)) => {
-                if tx.send(b).await.is_err() {
-                    break Ok(false);
-                }
-            }
-            Ok(Pumped::Exhausted) => break Ok(true),
-            Ok(Pumped::Stopped) => break Ok(false),
-            Err(e) => break Err(e),
-        }
-    };
-    let closed = inner.close().await;
-    result.and_then(|exhausted| closed.map(|()| exhausted))
 }
 
 struct WindowBuffer {
