@@ -21,6 +21,7 @@ use airtruct_sdk::{Message, Metadata};
 use vrl::compiler::runtime::{Runtime, Terminate};
 use vrl::compiler::{CompileConfig, Program, TargetValue, TimeZone, TypeState};
 use vrl::diagnostic::{DiagnosticList, Formatter};
+use vrl::path::PathPrefix;
 use vrl::value::{KeyString, ObjectMap, Secrets, Value};
 
 pub use vrl;
@@ -176,15 +177,17 @@ pub struct Output {
     pub payload: Value,
     /// Whether the input payload was JSON.
     pub was_json: bool,
-    /// The metadata (`%`) after the program.
+    /// The metadata (`%`) after the program (an empty object when the program does not use `%`).
     pub metadata: Value,
+    /// Whether the program reads or writes `%`: when it does not, the message's metadata is left as it was.
+    pub metadata_used: bool,
 }
 
 impl Output {
     /// Writes the program's target (payload and metadata) into `msg`. On error `msg` is unchanged.
     pub fn write_into(&self, msg: &mut Message) -> Result<(), String> {
         let payload = value_to_payload(&self.payload, self.was_json)?;
-        if !metadata_unchanged(&msg.metadata, &self.metadata) {
+        if self.metadata_used && !metadata_unchanged(&msg.metadata, &self.metadata) {
             msg.metadata = value_to_metadata(&self.metadata)?;
         }
         msg.payload = payload;
@@ -197,6 +200,8 @@ pub struct Vrl {
     program: Program,
     runtime: Runtime,
     timezone: TimeZone,
+    /// Whether the program reads or writes `%` anywhere: when not, the metadata is not made into a VRL object.
+    metadata_used: bool,
 }
 
 impl Vrl {
@@ -207,7 +212,14 @@ impl Vrl {
 
     /// Wraps a program compiled with [`compile`] or [`compile_with`].
     pub fn from_program(program: Program) -> Self {
+        let info = program.info();
+        let metadata_used = info
+            .target_queries
+            .iter()
+            .chain(&info.target_assignments)
+            .any(|p| p.prefix == PathPrefix::Metadata);
         Self {
+            metadata_used,
             program,
             runtime: Runtime::default(),
             timezone: TimeZone::parse("UTC").unwrap_or_default(),
@@ -223,7 +235,11 @@ impl Vrl {
     /// `abort` (`aborted` when it has no message).
     pub fn run(&mut self, msg: &Message) -> Result<Output, RunError> {
         let (payload, was_json) = payload_to_value(&msg.payload);
-        let metadata = metadata_to_value(&msg.metadata);
+        let metadata = if self.metadata_used {
+            metadata_to_value(&msg.metadata)
+        } else {
+            Value::Object(ObjectMap::new())
+        };
         let mut target = TargetValue {
             value: payload,
             metadata,
@@ -239,6 +255,7 @@ impl Vrl {
                 payload: target.value,
                 was_json,
                 metadata: target.metadata,
+                metadata_used: self.metadata_used,
             }),
             Err(e) => Err(RunError::from(e)),
         }
@@ -315,6 +332,36 @@ mod tests {
         map.insert("a".into(), Value::from("1"));
         map.insert("c".into(), Value::from("3"));
         assert!(!metadata_unchanged(&m, &Value::Object(map)));
+    }
+
+    #[test]
+    fn metadata_is_made_only_for_programs_that_use_it() {
+        for (source, used) in [
+            (".a = 1", false),
+            (".a = upcase!(.name)\ndel(.b)", false),
+            (".k = %kafka_key", true),
+            ("%x = 1", true),
+            ("del(%x)", true),
+            (". = %", true),
+            ("% = {}", true),
+            (".m = merge({}, %)", true),
+        ] {
+            assert_eq!(Vrl::new(source).unwrap().metadata_used, used, "{source}");
+        }
+        // A program that does not use `%` leaves the metadata as it was.
+        let mut msg = Message::new(r#"{"a": 0}"#);
+        msg.metadata.insert("kafka_key", "k1");
+        let out = Vrl::new(".a = 1").unwrap().run(&msg).unwrap();
+        out.write_into(&mut msg).unwrap();
+        assert_eq!(msg.metadata.get("kafka_key"), Some("k1"));
+        assert_eq!(msg.payload, br#"{"a":1}"#);
+        // One that does sees it and changes it.
+        let out = Vrl::new("%kafka_key = upcase!(%kafka_key)")
+            .unwrap()
+            .run(&msg)
+            .unwrap();
+        out.write_into(&mut msg).unwrap();
+        assert_eq!(msg.metadata.get("kafka_key"), Some("K1"));
     }
 
     #[test]
