@@ -131,13 +131,16 @@ impl SqliteBufferConfig {
                 Synchronous::Full => SqliteSynchronous::Full,
                 Synchronous::Normal => SqliteSynchronous::Normal,
             });
-        // One connection: with a second one, the reader's deletes wait on the pump's write locks (measured: 30x
-        // slower).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::User(format!("{}: {e}", where_())))?;
+        // Two connections: the writer's (inserts, and the deletes folded into them) and the reader's. In WAL mode
+        // a reader does not wait for a writer's transaction, so the processors are fed while a group commits.
+        let connect = |options: SqliteConnectOptions| async move {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(|e| Error::User(format!("{}: {e}", where_())))
+        };
+        let pool = connect(options.clone()).await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL, \
              metadata BLOB NOT NULL, checksum INTEGER NOT NULL, written_at INTEGER NOT NULL)",
@@ -150,6 +153,7 @@ impl SqliteBufferConfig {
             .await
             .map_err(|e| Error::User(format!("{}: {e}", where_())))?;
         metrics.set_buffer(held as u64, 0);
+        let reads = connect(options).await?;
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel(READ_AHEAD);
@@ -167,6 +171,7 @@ impl SqliteBufferConfig {
         );
         Ok(Box::new(SqliteBuffer {
             pool,
+            reads,
             metrics,
             oldest_checked: None,
             name: where_(),
@@ -326,7 +331,10 @@ impl Shared {
 }
 
 struct SqliteBuffer {
+    /// The writer's connection (deletes go through it once the writer has ended).
     pool: SqlitePool,
+    /// The reader's connection.
+    reads: SqlitePool,
     metrics: Arc<StreamMetrics>,
     /// When the age of the oldest record was last read.
     oldest_checked: Option<std::time::Instant>,
@@ -370,7 +378,7 @@ impl SqliteBuffer {
         self.oldest_checked = Some(std::time::Instant::now());
         let oldest: Option<i64> =
             sqlx::query_scalar("SELECT written_at FROM records ORDER BY id LIMIT 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reads)
                 .await
                 .map_err(|e| Error::External(format!("{}: reading: {e}", self.name)))?;
         self.metrics.buffer_oldest_at_ms.store(
@@ -397,7 +405,7 @@ impl Input for SqliteBuffer {
             )
             .bind(self.cursor)
             .bind(i64::from(self.read_batch))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await
             .map_err(|e| Error::External(format!("{}: reading: {e}", self.name)))?;
             if let Some(last) = rows.last() {
@@ -472,6 +480,7 @@ impl Input for SqliteBuffer {
             self.pump_result = Some(result);
         }
         self.delete_confirmed().await?;
+        self.reads.close().await;
         self.pool.close().await;
         match self.pump_result.take() {
             Some(Err(e)) => Err(e),
