@@ -79,6 +79,9 @@ fn build_guests(guests: &Path, target: &Path) -> PathBuf {
             "--target",
             "wasm32-wasip2",
             "--workspace",
+            // The benchmark's native loop, a program for this machine.
+            "--exclude",
+            "native-vrl",
         ])
         .env("CARGO_TARGET_DIR", target);
     // The outer cargo's settings are meant for the host crates, not for a nested wasm build.

@@ -9,6 +9,7 @@ use airtruct_sdk::{
     ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
 };
 use serde::Deserialize;
+use vrl_common::vrl::compiler::Program;
 use vrl_common::vrl::value::Value;
 use vrl_common::{RunError, Vrl};
 
@@ -38,6 +39,33 @@ fn wrap(condition: &str) -> String {
     )
 }
 
+/// Compiles a condition as the filter runs it; the error is VRL's formatted diagnostics.
+///
+/// A condition that VRL rejects only because it can fail at runtime (`error[E100]: unhandled error`, as in
+/// `.qty > 0` where `.qty` might not be a number) is accepted: it is wrapped so that the error is caught, and the
+/// program returns `{ERROR_KEY: message}` on a message where it fails.
+pub fn compile_condition(condition: &str) -> Result<Program, String> {
+    let program = match vrl_common::compile_diagnostics(condition, true) {
+        Ok(program) => program,
+        Err(diagnostics) => {
+            let errors = diagnostics.errors();
+            let only_unhandled =
+                !errors.is_empty() && errors.iter().all(|d| d.code == UNHANDLED_ERROR);
+            match only_unhandled.then(|| vrl_common::compile_diagnostics(&wrap(condition), true)) {
+                Some(Ok(program)) => program,
+                _ => return Err(vrl_common::format_diagnostics(condition, diagnostics)),
+            }
+        }
+    };
+    let kind = program.final_type_info().result.kind().clone();
+    if !kind.contains_boolean() {
+        return Err(format!(
+            "the condition must return a boolean, but it returns {kind}"
+        ));
+    }
+    Ok(program)
+}
+
 /// The filter processor: one compiled, read-only VRL condition.
 pub struct Filter {
     vrl: Vrl,
@@ -45,32 +73,8 @@ pub struct Filter {
 
 impl Filter {
     /// Compiles a condition directly (native use, benchmarks); the error is VRL's formatted diagnostics.
-    ///
-    /// A condition that VRL rejects only because it can fail at runtime (`error[E100]: unhandled error`, as in
-    /// `.qty > 0` where `.qty` might not be a number) is accepted: it is wrapped so that the error is caught,
-    /// and a message on which it fails fails with that error.
     pub fn from_condition(condition: &str) -> Result<Self, String> {
-        let program = match vrl_common::compile_diagnostics(condition, true) {
-            Ok(program) => program,
-            Err(diagnostics) => {
-                let errors = diagnostics.errors();
-                let only_unhandled =
-                    !errors.is_empty() && errors.iter().all(|d| d.code == UNHANDLED_ERROR);
-                match only_unhandled
-                    .then(|| vrl_common::compile_diagnostics(&wrap(condition), true))
-                {
-                    Some(Ok(program)) => program,
-                    _ => return Err(vrl_common::format_diagnostics(condition, diagnostics)),
-                }
-            }
-        };
-        let kind = program.final_type_info().result.kind().clone();
-        if !kind.contains_boolean() {
-            return Err(format!(
-                "the condition must return a boolean, but it returns {kind}"
-            ));
-        }
-        Ok(Self {
+        compile_condition(condition).map(|program| Self {
             vrl: Vrl::from_program(program),
         })
     }
