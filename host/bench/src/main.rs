@@ -9,6 +9,7 @@ mod ingest;
 mod kafka;
 mod scale;
 mod soak;
+mod startup;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -187,24 +188,60 @@ fn components() {
     }
 }
 
+/// Builds the lean native loop (`guests/native-vrl`) with the guests' release profile, beside the guests' own
+/// target directory; returns the program.
+fn native_vrl() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // <target>/<profile>/airtruct-bench
+    let target = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("guests");
+    let guests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests");
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&guests)
+            .args(["build", "--release", "-p", "native-vrl"])
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("running cargo for guests/native-vrl");
+    assert!(status.success(), "building guests/native-vrl failed");
+    target.join("release/native-vrl")
+}
+
+/// One run of the lean native loop over the lines in `file`: its own timing of the loop, and the lines kept.
+fn run_native_vrl(program: &std::path::Path, file: &std::path::Path) -> (Duration, u64) {
+    let out = std::process::Command::new(program)
+        .arg(file)
+        .arg(MAPPING)
+        .arg(FILTER)
+        .output()
+        .expect("running native-vrl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().unwrap());
+    let (ns, kept) = (parts.next().unwrap(), parts.next().unwrap());
+    (Duration::from_nanos(ns), kept)
+}
+
 fn pipeline(engine: &Engine) {
     let total: u64 = 50_000;
     let rounds = 9;
+    let lean = native_vrl();
     println!(
         "\n## generate -> mapping -> filter -> drop, one processor thread, {total} messages of 200 bytes\n"
     );
     println!(
-        "Each round runs the three variants one after the other; the best of {rounds} rounds is shown, as this"
+        "Each round runs the four variants one after the other; the best of {rounds} rounds is shown, as this"
     );
     println!("shared 2-core VM drifts by 2x between runs.\n");
-    println!("| variant | messages/s | relative to native |");
+    println!("| variant | messages/s | relative to VRL native |");
     println!("|---|---|---|");
-    let mc = engine
-        .load(airtruct_builtins::builtin("mapping").unwrap().wasm)
-        .unwrap();
-    let fc = engine
-        .load(airtruct_builtins::builtin("filter").unwrap().wasm)
-        .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -219,65 +256,50 @@ fn pipeline(engine: &Engine) {
                       "processors": [ { "mapping": MAPPING }, { "filter": FILTER } ] },
         "output": { "drop": {} },
     });
-    let (mut native, mut wasm_only, mut stream) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let lines = tempfile::NamedTempFile::new().unwrap();
+    let mut text = Vec::new();
+    for i in 0..total {
+        text.extend_from_slice(&record(i));
+        text.push(b'\n');
+    }
+    std::fs::write(lines.path(), &text).unwrap();
+    let (mut anchor, mut native, mut wasm_only, mut stream) =
+        (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut kept_by = (0u64, 0u64, 0u64);
     for _ in 0..rounds {
+        // VRL natively in a tight loop: what a user would run instead.
+        let (d, kept) = run_native_vrl(&lean, lines.path());
+        anchor = anchor.min(d);
+        kept_by.0 = kept;
+
         // Native: the same processor crates, called directly on batches of the same size.
-        native = native.min({
-            let mut m = mapping::Mapping::init(&serde_json::to_string(MAPPING).unwrap()).unwrap();
-            let mut f = filter::Filter::init(&serde_json::to_string(FILTER).unwrap()).unwrap();
-            let t = Instant::now();
-            let mut kept = 0usize;
-            for start in (0..total).step_by(256) {
-                let batch: Vec<airtruct_sdk::Message> = (start..(start + 256).min(total))
-                    .map(|i| airtruct_sdk::Message::new(record(i)))
-                    .collect();
-                let out = f.process(m.process(batch).unwrap()).unwrap();
-                kept += out.len();
-            }
-            std::hint::black_box(kept);
-            t.elapsed()
-        });
+        let (d, kept) = native_processors(total);
+        native = native.min(d);
+        kept_by.1 = kept;
 
         // Wasm processors alone: the built-in components on batches of the same size.
-        wasm_only = wasm_only.min({
-            let mut m = engine
-                .instantiate(
-                    &mc,
-                    &serde_json::to_string(MAPPING).unwrap(),
-                    Limits::default(),
-                )
-                .unwrap();
-            let mut f = engine
-                .instantiate(
-                    &fc,
-                    &serde_json::to_string(FILTER).unwrap(),
-                    Limits::default(),
-                )
-                .unwrap();
-            let t = Instant::now();
-            for start in (0..total).step_by(256) {
-                let batch: Vec<Message> = (start..(start + 256).min(total))
-                    .map(|i| Message {
-                        payload: record(i),
-                        metadata: Vec::new(),
-                        error: None,
-                    })
-                    .collect();
-                let out = f.process(&m.process(&batch).unwrap()).unwrap();
-                std::hint::black_box(out);
-            }
-            t.elapsed()
-        });
+        let (d, kept) = wasm_processors(engine, total);
+        wasm_only = wasm_only.min(d);
+        kept_by.2 = kept;
 
         // The whole runtime: generate input, batching, processor thread, acknowledgements, drop output.
         stream = stream.min(run_to_end(engine, &rt, &config).0);
     }
+    assert!(
+        kept_by.0 == kept_by.1 && kept_by.1 == kept_by.2,
+        "the variants kept different numbers of messages: {kept_by:?}"
+    );
 
     let n = total;
-    let ratio = |d: Duration| format!("{:.2}x", native.as_secs_f64() / d.as_secs_f64());
+    let ratio = |d: Duration| format!("{:.2}x", anchor.as_secs_f64() / d.as_secs_f64());
     println!(
-        "| native (same processor code, no wasm) | {} | 1.00x |",
-        rate(n, native)
+        "| VRL native (parse, run, serialize; fat LTO, one codegen unit) | {} | 1.00x |",
+        rate(n, anchor)
+    );
+    println!(
+        "| native processor crates (`guests/mapping`, `guests/filter` as a library) | {} | {} |",
+        rate(n, native),
+        ratio(native)
     );
     println!(
         "| wasm processors (components, same batches) | {} | {} |",
@@ -289,6 +311,70 @@ fn pipeline(engine: &Engine) {
         rate(n, stream),
         ratio(stream)
     );
+}
+
+/// The built-in mapping and filter's own crates called natively on batches of 256 `record`s: how long, and how
+/// many messages were kept. Alone (`airtruct-bench processors-native`), it is what a profiler looks at.
+fn native_processors(total: u64) -> (Duration, u64) {
+    let mut m = mapping::Mapping::init(&serde_json::to_string(MAPPING).unwrap()).unwrap();
+    let mut f = filter::Filter::init(&serde_json::to_string(FILTER).unwrap()).unwrap();
+    // The batches are made before the clock starts, as the other variants' lines are.
+    let batches: Vec<Vec<airtruct_sdk::Message>> = (0..total)
+        .step_by(256)
+        .map(|start| {
+            (start..(start + 256).min(total))
+                .map(|i| airtruct_sdk::Message::new(record(i)))
+                .collect()
+        })
+        .collect();
+    let t = Instant::now();
+    let mut kept = 0u64;
+    for batch in batches {
+        let out = f.process(m.process(batch).unwrap()).unwrap();
+        kept += out.len() as u64;
+    }
+    (t.elapsed(), kept)
+}
+
+/// The built-in mapping and filter components on batches of 256 `record`s: how long, and how many messages
+/// were kept. Alone (`airtruct-bench processors-wasm`, with `AIRTRUCT_WASM_PROFILER=perfmap`), it is what `perf`
+/// looks at.
+fn wasm_processors(engine: &Engine, total: u64) -> (Duration, u64) {
+    let load = |name: &str| {
+        engine
+            .load(airtruct_builtins::builtin(name).unwrap().wasm)
+            .unwrap()
+    };
+    let instance = |name: &str, source: &str| {
+        engine
+            .instantiate(
+                &load(name),
+                &serde_json::to_string(source).unwrap(),
+                Limits::default(),
+            )
+            .unwrap()
+    };
+    let mut m = instance("mapping", MAPPING);
+    let mut f = instance("filter", FILTER);
+    let batches: Vec<Vec<Message>> = (0..total)
+        .step_by(256)
+        .map(|start| {
+            (start..(start + 256).min(total))
+                .map(|i| Message {
+                    payload: record(i),
+                    metadata: Vec::new(),
+                    error: None,
+                })
+                .collect()
+        })
+        .collect();
+    let t = Instant::now();
+    let mut kept = 0;
+    for batch in &batches {
+        let out = f.process(&m.process(batch).unwrap()).unwrap();
+        kept += out.len() as u64;
+    }
+    (t.elapsed(), kept)
 }
 
 /// Runs a finite stream config to its end: how long it ran (after opening), and how many messages it received.
@@ -346,8 +432,12 @@ fn buffers(engine: &Engine) {
                                           "spill_dir": dir.join("spill")}}),
         ),
         (
-            "`sqlite` (synchronous = FULL)",
+            "`sqlite` (`synchronous: full`, the default)",
             serde_json::json!({"sqlite": {"path": dir.join("buffer.db")}}),
+        ),
+        (
+            "`sqlite` (`synchronous: normal`)",
+            serde_json::json!({"sqlite": {"path": dir.join("buffer.db"), "synchronous": "normal"}}),
         ),
         (
             "`system_window` (tumbling 1s of event time, 1000 messages a window)",
@@ -402,6 +492,15 @@ fn main() {
     if sections == "all" || sections == "pipeline" {
         pipeline(&engine);
     }
+    // One variant alone, many times over, for a profiler.
+    if sections == "processors-native" {
+        let (d, kept) = native_processors(500_000);
+        println!("native processor crates: 500000 messages in {d:?}, {kept} kept");
+    }
+    if sections == "processors-wasm" {
+        let (d, kept) = wasm_processors(&engine, 500_000);
+        println!("wasm processors: 500000 messages in {d:?}, {kept} kept");
+    }
     if sections == "all" || sections == "buffers" {
         buffers(&engine);
     }
@@ -413,6 +512,9 @@ fn main() {
     }
     if sections == "all" || sections == "control" {
         control::control();
+    }
+    if sections == "startup" {
+        startup::startup();
     }
     if sections == "ingest" || (sections == "all" && ingest::wrk_installed()) {
         ingest::ingest();

@@ -181,6 +181,10 @@ impl Engine {
             .max_wasm_stack(config.max_stack_bytes)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // For profiling with `perf`: the compiled guests' function names in /tmp/perf-<pid>.map.
+        if std::env::var_os("AIRTRUCT_WASM_PROFILER").is_some_and(|v| v == "perfmap") {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&wasm)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
