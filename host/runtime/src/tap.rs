@@ -64,6 +64,9 @@ struct Inner {
     /// Whether `trace` is set (read without the lock on every batch).
     tracing: std::sync::atomic::AtomicBool,
     journeys: Journeys,
+    /// Cancelled when the replica stops: its watchers then see the end (each holds the sender too, so the
+    /// channel alone would never close).
+    stopped: tokio_util::sync::CancellationToken,
 }
 
 impl Default for Inner {
@@ -75,6 +78,7 @@ impl Default for Inner {
             trace: Mutex::new(None),
             tracing: std::sync::atomic::AtomicBool::new(false),
             journeys: Journeys::default(),
+            stopped: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -89,7 +93,13 @@ impl Watch {
     /// The next event; `Err(n)` when `n` events were missed because this watcher read too slowly; `None` when
     /// the stream stopped.
     pub async fn next(&mut self) -> Option<Result<Arc<TapEvent>, u64>> {
-        match self.rx.recv().await {
+        // What was sampled before the stop is still handed over.
+        let next = tokio::select! {
+            biased;
+            next = self.rx.recv() => next,
+            _ = self.tap.inner.stopped.cancelled() => return None,
+        };
+        match next {
             Ok(e) => Some(Ok(e)),
             Err(broadcast::error::RecvError::Lagged(n)) => Some(Err(n)),
             Err(broadcast::error::RecvError::Closed) => None,
@@ -306,6 +316,7 @@ pub struct TapGuard {
 
 impl Drop for TapGuard {
     fn drop(&mut self) {
+        self.tap.inner.stopped.cancel();
         let mut taps = self.taps.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(list) = taps.get_mut(&self.stream) {
             list.retain(|t| !Arc::ptr_eq(&t.inner, &self.tap.inner));
@@ -358,6 +369,22 @@ mod tests {
         assert!(!tap.active());
         drop(guard);
         assert!(taps.watch("s").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_watch_ends_when_its_replica_stops_after_what_was_sampled_before() {
+        let taps = Taps::default();
+        let (tap, guard) = taps.open("s");
+        let mut watch = taps.watch("s").unwrap().pop().unwrap();
+        tap.sample(1, &|| "step".into(), &[msg("last")]);
+        // The stream's own handles may outlive the replica for a while: the stop alone ends the watch.
+        let kept = tap.clone();
+        drop(guard);
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), watch.next()).await;
+        assert_eq!(next.unwrap().unwrap().unwrap().payload, "last");
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), watch.next()).await;
+        assert!(end.expect("the watch ended").is_none());
+        drop(kept);
     }
 
     #[test]
