@@ -5,7 +5,7 @@
 
 use airtruct_engine::Engine;
 use airtruct_model::{ExpectedMessage, TestCase, ValidationError, payload_matches};
-use airtruct_runtime::chain::{Chain, ProcessorSpec};
+use airtruct_runtime::chain::{Chain, Step};
 use airtruct_runtime::kind::CheckContext;
 use airtruct_runtime::{Message, Metadata, Uploaded, message};
 use schemars::JsonSchema;
@@ -48,7 +48,7 @@ pub fn run_cases(
     let all_read = config["tests"]
         .as_array()
         .is_none_or(|t| t.len() == partial.tests.len());
-    let mut conditions: Vec<Vec<(String, ProcessorSpec)>> = Vec::new();
+    let mut conditions: Vec<Vec<(String, Step)>> = Vec::new();
     for (i, case) in partial.tests.iter().enumerate().filter(|_| all_read) {
         let mut specs = Vec::new();
         for (j, source) in case.conditions.iter().enumerate() {
@@ -74,7 +74,7 @@ pub fn run_cases(
         .map_err(|e| errors.extend(e))
         .ok();
     for (_, spec) in conditions.iter().flatten() {
-        if let Err(e) = spec.instantiate(engine) {
+        if let Err(e) = Chain::new(engine, std::slice::from_ref(spec)) {
             // A condition's own errors sit at its place in the case, not at a `filter` it was written as.
             errors.extend(e.into_iter().map(|mut e| {
                 e.path = e.path.replace("].filter", "]");
@@ -111,7 +111,7 @@ pub fn run_cases(
         for (source, spec) in &conditions {
             let mut check = Chain::new(engine, std::slice::from_ref(spec))?;
             for (n, m) in actual.iter().enumerate().filter(|(_, m)| m.error.is_none()) {
-                let out = check.run(vec![m.clone()], |_, _, _| {});
+                let out = check.run(vec![m.clone()], |_| {});
                 if let Some(failed) = out.failed.first() {
                     let e = failed.error.as_deref().unwrap_or("");
                     problems.push(format!(
@@ -142,7 +142,7 @@ pub fn processor_specs(
     partial: &airtruct_model::PartialStream,
     cx: &CheckContext<'_>,
     errors: &mut Vec<ValidationError>,
-) -> Vec<ProcessorSpec> {
+) -> Vec<Step> {
     partial
         .pipeline
         .iter()
@@ -166,9 +166,9 @@ fn leaving(chain: &mut Chain, case: &TestCase) -> Vec<Message> {
         })
         .collect();
     let mut at_step: Option<Vec<Message>> = None;
-    let out = chain.run(batch, |i, ok, failed| {
-        if case.after == Some(i) {
-            at_step = Some(ok.iter().chain(failed).cloned().collect());
+    let out = chain.run(batch, |seen| {
+        if seen.top.is_some() && case.after == seen.top {
+            at_step = Some(seen.ok.iter().chain(seen.failed_so_far).cloned().collect());
         }
     });
     // With no processors, `ok` is the batch as it was given.

@@ -19,6 +19,10 @@ use std::sync::LazyLock;
 
 use airtruct_builtins::{AGGREGATE, AVRO, FILTER, MAPPING, PROTOBUF, SPLIT, VALIDATE};
 use airtruct_runtime::buffers::{memory::MemoryBufferConfig, window::WindowConfig};
+use airtruct_runtime::control::{
+    CatchProcessorConfig, SwitchProcessorConfig, TryProcessorConfig, resolve_catch, resolve_switch,
+    resolve_try,
+};
 use airtruct_runtime::kind::{Registry, buffer, builtin, input, output, processor};
 use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
 
@@ -55,6 +59,7 @@ fn kinds() -> Registry {
         input::<nats_in::NatsInputConfig>(),
         input::<mqtt_in::MqttInputConfig>(),
         input::<mcp_tool::McpToolInputConfig>(),
+        input::<inputs::broker::BrokerInputConfig>(),
         output::<file_out::FileOutputConfig>(),
         output::<stdout::StdoutOutputConfig>(),
         output::<drop::DropOutputConfig>(),
@@ -67,6 +72,8 @@ fn kinds() -> Registry {
         output::<amqp_out::AmqpOutputConfig>(),
         output::<nats_out::NatsOutputConfig>(),
         output::<mqtt_out::MqttOutputConfig>(),
+        output::<outputs::switch::SwitchOutputConfig>(),
+        output::<outputs::broker::BrokerOutputConfig>(),
         buffer::<MemoryBufferConfig>(),
         buffer::<SqliteBufferConfig>(),
         buffer::<WindowConfig>(),
@@ -78,5 +85,8 @@ fn kinds() -> Registry {
         builtin(&AVRO),
         builtin(&PROTOBUF),
         processor::<WasmProcessorConfig>(resolve_wasm),
+        processor::<SwitchProcessorConfig>(resolve_switch),
+        processor::<CatchProcessorConfig>(resolve_catch),
+        processor::<TryProcessorConfig>(resolve_try),
     ])
 }

@@ -113,7 +113,7 @@ async fn every_kind_has_a_valid_schema_and_an_example_that_parses_checks_and_bui
             Role::Processor => {
                 let spec = reg.processor(&c, &cx, &mut problems);
                 assert!(problems.is_empty(), "{name}: {problems:?}");
-                let made = spec.unwrap().instantiate(&engine);
+                let made = airtruct_runtime::chain::Chain::new(&engine, &[spec.unwrap()]);
                 assert!(made.is_ok(), "{name}: {:?}", made.err());
             }
         }

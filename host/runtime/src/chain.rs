@@ -1,5 +1,9 @@
-//! The processor chain of a stream: which component and configuration each processor runs, and the per-thread
-//! chain of instances that a batch goes through step by step.
+//! The processor chain of a stream: which component and configuration each processor runs, the control flow the
+//! host runs among them (`switch`, `catch`, `try`: see [`crate::control`]), and the per-thread chain of instances
+//! that a batch goes through step by step.
+//!
+//! Steps are numbered in order, those inside control flow included (a `switch` first, then the steps of its
+//! cases): counters, the live tap and the test endpoint see every step by that number.
 
 use std::sync::Arc;
 
@@ -9,6 +13,7 @@ use airtruct_model::{Component, ValidationError, join_path};
 use crate::journeys::TRACE_KEY;
 use crate::metrics::ComponentMetrics;
 use crate::tap::Tap;
+use crate::vrl::{ConditionRunner, VrlCondition};
 use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.
@@ -62,6 +67,104 @@ impl ProcessorSpec {
     }
 }
 
+/// One step of a pipeline: a processor component, or control flow over steps of its own.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Processor(ProcessorSpec),
+    Control(Arc<ControlSpec>),
+}
+
+/// Control flow run by the host.
+#[derive(Debug)]
+pub struct ControlSpec {
+    /// Where it sits in the config (`pipeline.processors[1]`).
+    pub path: String,
+    /// `switch`, `catch`, `try`.
+    pub kind: String,
+    pub flow: Flow,
+}
+
+/// What a control step does.
+#[derive(Debug)]
+pub enum Flow {
+    /// Each message through the steps of the first case whose check it matches; one that matches none goes on
+    /// unchanged.
+    Switch(Vec<CaseSpec>),
+    /// The messages that failed before it, through its steps (their error in the `error` metadata key); those
+    /// that come out go on with the others, no longer failed.
+    Catch(Vec<Step>),
+    /// Its steps as one.
+    Try(Vec<Step>),
+}
+
+/// One case of a `switch` processor.
+#[derive(Debug)]
+pub struct CaseSpec {
+    /// The condition (none: every message), and where it sits (`pipeline.processors[1].switch.cases[0].check`).
+    pub check: Option<(VrlCondition, String)>,
+    pub steps: Vec<Step>,
+    /// Whether what its steps hand on runs through the next case's steps too (without that case's check).
+    pub fallthrough: bool,
+}
+
+impl Step {
+    pub fn path(&self) -> &str {
+        match self {
+            Step::Processor(p) => &p.path,
+            Step::Control(c) => &c.path,
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        match self {
+            Step::Processor(p) => &p.kind,
+            Step::Control(c) => &c.kind,
+        }
+    }
+
+    /// A label for errors and logs: `pipeline.processors[0] (mapping)`.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.path(), self.kind())
+    }
+
+    /// The steps directly inside this one.
+    pub fn children(&self) -> Vec<&Step> {
+        match self {
+            Step::Processor(_) => Vec::new(),
+            Step::Control(c) => match &c.flow {
+                Flow::Switch(cases) => cases.iter().flat_map(|c| &c.steps).collect(),
+                Flow::Catch(steps) | Flow::Try(steps) => steps.iter().collect(),
+            },
+        }
+    }
+
+    /// Every step, those inside control flow included, in the order they are numbered.
+    pub fn flatten(steps: &[Step]) -> Vec<&Step> {
+        fn walk<'a>(s: &'a Step, out: &mut Vec<&'a Step>) {
+            out.push(s);
+            for c in s.children() {
+                walk(c, out);
+            }
+        }
+        let mut out = Vec::new();
+        for s in steps {
+            walk(s, &mut out);
+        }
+        out
+    }
+
+    /// Every processor component, those inside control flow included.
+    pub fn processors(steps: &[Step]) -> Vec<&ProcessorSpec> {
+        Self::flatten(steps)
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Processor(p) => Some(p),
+                Step::Control(_) => None,
+            })
+            .collect()
+    }
+}
+
 /// The outcome of a batch through the chain.
 #[derive(Debug, Default)]
 pub struct ChainOutput {
@@ -73,56 +176,157 @@ pub struct ChainOutput {
     pub filtered: u64,
 }
 
-/// One thread's instances of every processor of a stream.
+/// What a step handed on, seen after it ran (by the test endpoint, the tap and stream tests).
+pub struct Seen<'a> {
+    /// The step's number (see the module's documentation).
+    pub at: usize,
+    /// Its position in `pipeline.processors`, for a step at the top.
+    pub top: Option<usize>,
+    /// What it handed on.
+    pub ok: &'a [Message],
+    /// What failed at it (inside it, for control flow).
+    pub failed_here: &'a [Message],
+    /// What has failed so far in the list it is in and not been caught (at the top: the whole pipeline's).
+    pub failed_so_far: &'a [Message],
+}
+
+/// One thread's instances of every step of a stream.
 pub struct Chain {
-    steps: Vec<(ProcessorSpec, ProcessorInstance)>,
+    nodes: Vec<Node>,
+    /// Every step's label, by number.
+    labels: Vec<String>,
+}
+
+struct Node {
+    at: usize,
+    label: String,
+    run: Run,
+}
+
+enum Run {
+    Processor(ProcessorInstance),
+    Switch(Vec<CaseNode>),
+    Catch(Box<Chain>),
+    Try(Box<Chain>),
+}
+
+struct CaseNode {
+    check: Option<(ConditionRunner, String)>,
+    chain: Chain,
+    fallthrough: bool,
 }
 
 impl Chain {
-    /// Instantiates every processor.
-    pub fn new(engine: &Engine, specs: &[ProcessorSpec]) -> Result<Self, Vec<ValidationError>> {
-        let mut steps = Vec::with_capacity(specs.len());
+    /// Instantiates every processor (and every condition).
+    pub fn new(engine: &Engine, steps: &[Step]) -> Result<Self, Vec<ValidationError>> {
         let mut errors = Vec::new();
-        for spec in specs {
-            match spec.instantiate(engine) {
-                Ok(i) => steps.push((spec.clone(), i)),
-                Err(e) => errors.extend(e),
-            }
-        }
+        let mut next = 0;
+        let chain = Self::build(engine, steps, &mut next, &mut errors);
         if errors.is_empty() {
-            Ok(Self { steps })
+            Ok(chain)
         } else {
             Err(errors)
         }
     }
 
+    fn build(
+        engine: &Engine,
+        steps: &[Step],
+        next: &mut usize,
+        errors: &mut Vec<ValidationError>,
+    ) -> Self {
+        let mut nodes = Vec::with_capacity(steps.len());
+        let mut labels = Vec::new();
+        for step in steps {
+            let at = *next;
+            *next += 1;
+            labels.push(step.label());
+            let run = match step {
+                Step::Processor(spec) => match spec.instantiate(engine) {
+                    Ok(i) => Some(Run::Processor(i)),
+                    Err(e) => {
+                        errors.extend(e);
+                        None
+                    }
+                },
+                Step::Control(c) => {
+                    let mut sub = |steps: &[Step], errors: &mut Vec<ValidationError>| {
+                        let chain = Self::build(engine, steps, next, errors);
+                        labels.extend(chain.labels.iter().cloned());
+                        chain
+                    };
+                    match &c.flow {
+                        Flow::Try(steps) => Some(Run::Try(Box::new(sub(steps, errors)))),
+                        Flow::Catch(steps) => Some(Run::Catch(Box::new(sub(steps, errors)))),
+                        Flow::Switch(cases) => {
+                            let mut nodes = Vec::with_capacity(cases.len());
+                            for case in cases {
+                                let check = match &case.check {
+                                    None => None,
+                                    Some((condition, path)) => match condition.runner() {
+                                        Ok(r) => Some((r, path.clone())),
+                                        Err(e) => {
+                                            errors.push(ValidationError::new(path, e.to_string()));
+                                            None
+                                        }
+                                    },
+                                };
+                                nodes.push(CaseNode {
+                                    check,
+                                    chain: sub(&case.steps, errors),
+                                    fallthrough: case.fallthrough,
+                                });
+                            }
+                            Some(Run::Switch(nodes))
+                        }
+                    }
+                }
+            };
+            if let Some(run) = run {
+                nodes.push(Node {
+                    at,
+                    label: step.label(),
+                    run,
+                });
+            }
+        }
+        Self { nodes, labels }
+    }
+
+    /// Every step's label (`pipeline.processors[0] (mapping)`), by number.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
     /// Instance replacements so far, over every step.
     pub fn restarts(&self) -> u64 {
-        self.steps.iter().map(|(_, i)| i.restarts()).sum()
+        self.nodes
+            .iter()
+            .map(|n| match &n.run {
+                Run::Processor(i) => i.restarts(),
+                Run::Switch(cases) => cases.iter().map(|c| c.chain.restarts()).sum(),
+                Run::Catch(c) | Run::Try(c) => c.restarts(),
+            })
+            .sum()
     }
 
-    /// Runs a batch through every processor. `observe(step, ok, failed_so_far)` sees the messages after each
-    /// step (used by the test endpoint).
-    pub fn run(
-        &mut self,
-        batch: Vec<Message>,
-        observe: impl FnMut(usize, &[Message], &[Message]),
-    ) -> ChainOutput {
-        self.run_with(batch, &[], observe)
+    /// Runs a batch through every step. `observe` sees what each step handed on (used by the test endpoint).
+    pub fn run(&mut self, batch: Vec<Message>, mut observe: impl FnMut(Seen<'_>)) -> ChainOutput {
+        self.run_with(batch, &[], &mut observe, true)
     }
 
-    /// Runs a batch through every processor, counting what each step took in, handed on, filtered and failed,
-    /// and its time, in `counters` (one per step).
+    /// Runs a batch through every step, counting what each took in, handed on, filtered and failed, and its
+    /// time, in `counters` (one per step, by number).
     pub fn run_counted(
         &mut self,
         batch: Vec<Message>,
         counters: &[Arc<ComponentMetrics>],
     ) -> ChainOutput {
-        self.run_with(batch, counters, |_, _, _| {})
+        self.run_with(batch, counters, &mut |_| {}, true)
     }
 
-    /// [`Chain::run_counted`], sampling what each step handed on and what failed at it into `tap` (step `i + 1`
-    /// for processor `i`) while someone watches.
+    /// [`Chain::run_counted`], sampling what each step handed on and what failed at it into `tap` (step `n + 1`
+    /// for step number `n`) while someone watches.
     pub fn run_tapped(
         &mut self,
         batch: Vec<Message>,
@@ -132,88 +336,113 @@ impl Chain {
         if !tap.active() && !tap.tracing() {
             return self.run_counted(batch, counters);
         }
-        let labels: Vec<String> = self.steps.iter().map(|(s, _)| s.label()).collect();
-        let mut failed_before = 0;
+        let labels = self.labels.clone();
         let traced = |ms: &[Message]| -> Vec<Message> {
             ms.iter()
                 .filter(|m| crate::meta_get(m, TRACE_KEY).is_some())
                 .cloned()
                 .collect()
         };
-        // The traced messages that went into the step being run, to tell which of them it filtered out.
+        // The traced messages that went into the top step being run, to tell which of them it filtered out.
         let mut going_in = if tap.tracing() {
             traced(&batch)
         } else {
             Vec::new()
         };
-        self.run_with(batch, counters, |i, ok, failed| {
-            let label = || labels[i].clone();
-            let new_failed = &failed[failed_before..];
-            tap.sample(i + 1, &label, ok.iter().chain(new_failed));
-            if tap.tracing() {
-                // One look at each message's metadata; what follows works on the few traced ones.
-                let traced_ok = traced(ok);
-                let traced_failed = traced(new_failed);
-                tap.record(i + 1, &label, traced_ok.iter().chain(&traced_failed), false);
-                let out: std::collections::HashSet<&str> = traced_ok
-                    .iter()
-                    .chain(&traced_failed)
-                    .filter_map(|m| crate::meta_get(m, TRACE_KEY))
-                    .collect();
-                let filtered = going_in
-                    .iter()
-                    .filter(|m| crate::meta_get(m, TRACE_KEY).is_some_and(|id| !out.contains(id)));
-                tap.record(i + 1, &label, filtered, true);
-                going_in = traced_ok;
-            }
-            failed_before = failed.len();
-        })
+        self.run_with(
+            batch,
+            counters,
+            &mut |seen: Seen<'_>| {
+                let i = seen.at;
+                let label = || labels.get(i).cloned().unwrap_or_default();
+                tap.sample(i + 1, &label, seen.ok.iter().chain(seen.failed_here));
+                if tap.tracing() {
+                    // One look at each message's metadata; what follows works on the few traced ones.
+                    let traced_ok = traced(seen.ok);
+                    let traced_failed = traced(seen.failed_here);
+                    tap.record(i + 1, &label, traced_ok.iter().chain(&traced_failed), false);
+                    if seen.top.is_some() {
+                        let out: std::collections::HashSet<&str> = traced_ok
+                            .iter()
+                            .chain(&traced_failed)
+                            .chain(seen.failed_so_far)
+                            .filter_map(|m| crate::meta_get(m, TRACE_KEY))
+                            .collect();
+                        let filtered = going_in.iter().filter(|m| {
+                            crate::meta_get(m, TRACE_KEY).is_some_and(|id| !out.contains(id))
+                        });
+                        tap.record(i + 1, &label, filtered, true);
+                        going_in = traced_ok;
+                    }
+                }
+            },
+            true,
+        )
     }
 
     fn run_with(
         &mut self,
         batch: Vec<Message>,
         counters: &[Arc<ComponentMetrics>],
-        mut observe: impl FnMut(usize, &[Message], &[Message]),
+        observe: &mut dyn FnMut(Seen<'_>),
+        top: bool,
     ) -> ChainOutput {
         let mut out = ChainOutput::default();
         let mut current = batch;
-        for (i, (spec, instance)) in self.steps.iter_mut().enumerate() {
-            if current.is_empty() {
-                observe(i, &current, &out.failed);
-                continue;
-            }
-            let n_in = current.len() as u64;
-            let bytes_in: u64 = current.iter().map(|m| m.payload.len() as u64).sum();
-            let failed_before = out.failed.len() as u64;
+        for (pos, node) in self.nodes.iter_mut().enumerate() {
+            let mut n_in = current.len() as u64;
+            let mut bytes_in: u64 = current.iter().map(|m| m.payload.len() as u64).sum();
+            // Where this step's failures start in `out.failed`.
+            let mut first_new = out.failed.len();
             let filtered_before = out.filtered;
             let started = std::time::Instant::now();
-            match instance.process(&current) {
-                Ok(result) => {
-                    let mut next = Vec::with_capacity(result.len());
-                    for mut m in result {
-                        match m.error.take() {
-                            None => next.push(m),
-                            Some(e) => {
-                                m.error = Some(format!("{}: {e}", spec.label()));
-                                out.failed.push(m);
-                            }
-                        }
-                    }
-                    let produced = next.len() as u64 + (out.failed.len() as u64 - failed_before);
-                    out.filtered += n_in.saturating_sub(produced);
-                    current = next;
+            let mut ran = true;
+            match &mut node.run {
+                Run::Processor(_) if current.is_empty() => ran = false,
+                Run::Processor(instance) => {
+                    current = run_processor(instance, &node.label, current, &mut out);
                 }
-                Err(e) => {
-                    tracing::warn!(processor = %spec.label(), error = %e, messages = current.len(), "batch failed");
-                    let error = format!("{}: {e}", spec.label());
-                    for mut m in current.drain(..) {
-                        m.error = Some(error.clone());
-                        out.failed.push(m);
+                Run::Try(chain) => {
+                    let sub =
+                        chain.run_with(std::mem::take(&mut current), counters, observe, false);
+                    current = sub.ok;
+                    out.failed.extend(sub.failed);
+                    out.filtered += sub.filtered;
+                }
+                Run::Catch(chain) => {
+                    let caught: Vec<Message> = std::mem::take(&mut out.failed)
+                        .into_iter()
+                        .map(|mut m| {
+                            let e = m.error.take().unwrap_or_default();
+                            crate::meta_set(&mut m, "error", &e);
+                            m
+                        })
+                        .collect();
+                    first_new = 0;
+                    n_in += caught.len() as u64;
+                    bytes_in += caught.iter().map(|m| m.payload.len() as u64).sum::<u64>();
+                    let sub = chain.run_with(caught, counters, observe, false);
+                    for mut m in sub.ok {
+                        let mut meta =
+                            crate::Metadata::from_bytes_unchecked(std::mem::take(&mut m.metadata));
+                        meta.remove("error");
+                        m.metadata = meta.into_bytes();
+                        current.push(m);
                     }
+                    out.failed.extend(sub.failed);
+                    out.filtered += sub.filtered;
+                }
+                Run::Switch(cases) => {
+                    current = run_switch(
+                        cases,
+                        std::mem::take(&mut current),
+                        counters,
+                        observe,
+                        &mut out,
+                    );
                 }
             }
-            if let Some(c) = counters.get(i) {
+            if ran && let Some(c) = counters.get(node.at) {
                 c.time(started);
                 StreamMetrics::add(&c.received, n_in);
                 StreamMetrics::add(&c.bytes_in, bytes_in);
@@ -223,11 +452,112 @@ impl Chain {
                     current.iter().map(|m| m.payload.len() as u64).sum(),
                 );
                 StreamMetrics::add(&c.filtered, out.filtered - filtered_before);
-                StreamMetrics::add(&c.failed, out.failed.len() as u64 - failed_before);
+                StreamMetrics::add(&c.failed, (out.failed.len() - first_new) as u64);
             }
-            observe(i, &current, &out.failed);
+            observe(Seen {
+                at: node.at,
+                top: top.then_some(pos),
+                ok: &current,
+                failed_here: &out.failed[first_new..],
+                failed_so_far: &out.failed,
+            });
         }
         out.ok = current;
         out
     }
+}
+
+/// One processor call: what it hands on, with its failures (labelled) added to `out`.
+fn run_processor(
+    instance: &mut ProcessorInstance,
+    label: &str,
+    mut current: Vec<Message>,
+    out: &mut ChainOutput,
+) -> Vec<Message> {
+    let n_in = current.len() as u64;
+    let failed_before = out.failed.len() as u64;
+    match instance.process(&current) {
+        Ok(result) => {
+            let mut next = Vec::with_capacity(result.len());
+            for mut m in result {
+                match m.error.take() {
+                    None => next.push(m),
+                    Some(e) => {
+                        m.error = Some(format!("{label}: {e}"));
+                        out.failed.push(m);
+                    }
+                }
+            }
+            let produced = next.len() as u64 + (out.failed.len() as u64 - failed_before);
+            out.filtered += n_in.saturating_sub(produced);
+            next
+        }
+        Err(e) => {
+            tracing::warn!(processor = %label, error = %e, messages = current.len(), "batch failed");
+            let error = format!("{label}: {e}");
+            for mut m in current.drain(..) {
+                m.error = Some(error.clone());
+                out.failed.push(m);
+            }
+            current
+        }
+    }
+}
+
+/// A `switch`: each case's check on the messages no case took yet, then its steps on those it matched (and on
+/// what the case before handed on, when that one falls through). Messages that match no case go on unchanged.
+fn run_switch(
+    cases: &mut [CaseNode],
+    batch: Vec<Message>,
+    counters: &[Arc<ComponentMetrics>],
+    observe: &mut dyn FnMut(Seen<'_>),
+    out: &mut ChainOutput,
+) -> Vec<Message> {
+    let mut remaining = batch;
+    let mut carry: Vec<Message> = Vec::new();
+    let mut done: Vec<Message> = Vec::new();
+    for case in cases.iter_mut() {
+        let matched = match &mut case.check {
+            None => std::mem::take(&mut remaining),
+            Some(_) if remaining.is_empty() => Vec::new(),
+            Some((runner, path)) => match runner.eval_blocking(&remaining) {
+                Ok(verdicts) => {
+                    let mut matched = Vec::new();
+                    let mut rest = Vec::with_capacity(remaining.len());
+                    for (mut m, v) in std::mem::take(&mut remaining).into_iter().zip(verdicts) {
+                        match v {
+                            Ok(true) => matched.push(m),
+                            Ok(false) => rest.push(m),
+                            Err(e) => {
+                                m.error = Some(format!("{path}: {e}"));
+                                out.failed.push(m);
+                            }
+                        }
+                    }
+                    remaining = rest;
+                    matched
+                }
+                Err(e) => {
+                    for mut m in std::mem::take(&mut remaining) {
+                        m.error = Some(format!("{path}: {e}"));
+                        out.failed.push(m);
+                    }
+                    Vec::new()
+                }
+            },
+        };
+        let mut input = std::mem::take(&mut carry);
+        input.extend(matched);
+        let sub = case.chain.run_with(input, counters, observe, false);
+        out.failed.extend(sub.failed);
+        out.filtered += sub.filtered;
+        if case.fallthrough {
+            carry = sub.ok;
+        } else {
+            done.extend(sub.ok);
+        }
+    }
+    done.extend(carry);
+    done.extend(remaining);
+    done
 }

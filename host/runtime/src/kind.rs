@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::chain::ProcessorSpec;
+use crate::chain::Step;
 use crate::context::BuildContext;
 use crate::policy::Policy;
 use crate::vrl::{Vrl, VrlProgram};
@@ -57,6 +57,9 @@ pub trait Kind: DeserializeOwned + JsonSchema + Send + Sync + 'static {
     /// them (which is the order the console's forms show). For a type whose shared options come from a flattened
     /// struct, which would otherwise all come first.
     const FIELD_ORDER: &'static [&'static str] = &[];
+    /// Where the options hold components of their own, and their role: `late_output`, `outputs[]` (each
+    /// element of a list), `cases[].output`. Validation finds the credential fields of nested components by it.
+    const NESTED: &'static [(&'static str, Role)] = &[];
 
     /// Checks what serde cannot, reporting every problem with [`Check::problem`]; it may resolve what the
     /// options reference (a VRL program, a nested output) into fields of its own.
@@ -234,18 +237,35 @@ impl<'a> Check<'a> {
         let (cx, problems) = (self.cx, &mut *self.problems);
         cx.registry.output(&c, cx, problems)
     }
+
+    /// Parses a nested input (`inputs[0]: {kafka: {...}}`) at `field`.
+    pub fn input(&mut self, field: &str, value: &Value) -> Option<Box<dyn InputKind>> {
+        let at = self.at(field);
+        let c = Component::parse(&at, value)
+            .map_err(|e| self.problems.push(e))
+            .ok()?;
+        let (cx, problems) = (self.cx, &mut *self.problems);
+        cx.registry.input(&c, cx, problems)
+    }
+
+    /// Compiles a VRL condition (`.level == "error"`) as a `filter` processor would, in the sandbox; its
+    /// diagnostics are reported at `field`.
+    pub fn condition(&mut self, field: &str, source: &str) -> Option<crate::vrl::VrlCondition> {
+        let at = self.at(field);
+        self.cx
+            .vrl
+            .condition(source)
+            .map_err(|e| self.problems.push(ValidationError::new(at, e)))
+            .ok()
+    }
 }
 
 /// Parses and checks a component as a kind, reporting its problems; `None` when there was one.
 type Parse<T> = fn(&Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<T>;
 
 /// Resolves a processor entry to the component it runs.
-pub type ResolveProcessor = fn(
-    &KindEntry,
-    &Component,
-    &CheckContext<'_>,
-    &mut Vec<ValidationError>,
-) -> Option<ProcessorSpec>;
+pub type ResolveProcessor =
+    fn(&KindEntry, &Component, &CheckContext<'_>, &mut Vec<ValidationError>) -> Option<Step>;
 
 /// How an entry of the table parses a component.
 enum Imp {
@@ -264,6 +284,7 @@ enum About {
         schema: fn() -> Value,
         example: &'static str,
         credentials: &'static [&'static str],
+        nested: &'static [(&'static str, Role)],
     },
     /// From a built-in component's own `describe`.
     Component(&'static Builtin),
@@ -301,6 +322,7 @@ fn typed<T: Kind>(imp: Imp) -> KindEntry {
             schema: schema_of::<T>,
             example: T::EXAMPLE,
             credentials: T::CREDENTIALS,
+            nested: T::NESTED,
         },
         imp,
     }
@@ -364,7 +386,7 @@ pub fn processor<T: Kind>(
         &Component,
         &CheckContext<'_>,
         &mut Vec<ValidationError>,
-    ) -> Option<ProcessorSpec>,
+    ) -> Option<Step>,
 ) -> KindEntry {
     typed::<T>(Imp::Processor(resolve))
 }
@@ -415,6 +437,14 @@ impl KindEntry {
     pub fn credentials(&self) -> &'static [&'static str] {
         match self.about {
             About::Typed { credentials, .. } => credentials,
+            About::Component(_) => &[],
+        }
+    }
+
+    /// Where its options hold components of their own (see [`Kind::NESTED`]).
+    pub fn nested(&self) -> &'static [(&'static str, Role)] {
+        match self.about {
+            About::Typed { nested, .. } => nested,
             About::Component(_) => &[],
         }
     }
@@ -565,7 +595,7 @@ impl Registry {
         c: &Component,
         cx: &CheckContext<'_>,
         problems: &mut Vec<ValidationError>,
-    ) -> Option<ProcessorSpec> {
+    ) -> Option<Step> {
         let entry = self.find(Role::Processor, c, problems)?;
         match entry.imp {
             Imp::Processor(resolve) => resolve(entry, c, cx, problems),

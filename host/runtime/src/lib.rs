@@ -7,6 +7,7 @@ pub mod buffers;
 pub mod chain;
 pub mod checkpoint;
 pub mod context;
+pub mod control;
 mod deliver;
 pub mod ingest;
 pub mod journeys;

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::chain::ProcessorSpec;
+use crate::chain::{ProcessorSpec, Step};
 use crate::kind::{Check, CheckContext, Kind, KindEntry, parse_options};
 
 /// Loads a built-in component (compiled once, then from the engine's cache).
@@ -52,7 +52,7 @@ pub(crate) fn resolve_builtin(
     c: &Component,
     cx: &CheckContext<'_>,
     problems: &mut Vec<ValidationError>,
-) -> Option<ProcessorSpec> {
+) -> Option<Step> {
     let b = entry.builtin()?;
     // Files its options name, read here (the component reads none itself).
     let options = if b.config_schema.contains("x-airtruct-read") {
@@ -78,13 +78,13 @@ pub(crate) fn resolve_builtin(
             ))
         })
         .ok()?;
-    Some(ProcessorSpec {
+    Some(Step::Processor(ProcessorSpec {
         path: c.path.clone(),
         kind: c.kind.clone(),
         component,
         config: options.to_string(),
         limits: Limits::default(),
-    })
+    }))
 }
 
 /// Runs a processor component of your own: one uploaded to the coordinator (`name`, `version`), or a `.wasm`
@@ -189,10 +189,10 @@ pub fn resolve_wasm(
     c: &Component,
     cx: &CheckContext<'_>,
     problems: &mut Vec<ValidationError>,
-) -> Option<ProcessorSpec> {
+) -> Option<Step> {
     let w = parse_options::<WasmProcessorConfig>(c, cx, problems)?;
     let (component, limits) = w.resolved?;
-    Some(ProcessorSpec {
+    Some(Step::Processor(ProcessorSpec {
         path: c.path.clone(),
         kind: c.kind.clone(),
         component,
@@ -201,7 +201,7 @@ pub fn resolve_wasm(
             .unwrap_or(Value::Object(Default::default()))
             .to_string(),
         limits,
-    })
+    }))
 }
 
 /// Per-processor limits.
@@ -263,8 +263,10 @@ impl LimitsConfig {
 /// A `wasm` processor that names an uploaded component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedRef {
-    /// Its index in `pipeline.processors`.
-    pub index: usize,
+    /// Where the step sits (`pipeline.processors[1]`, `pipeline.processors[2].catch[0]`).
+    pub at: String,
+    /// The JSON pointer of its `wasm` options (`/pipeline/processors/1/wasm`).
+    pub pointer: String,
     pub name: String,
     pub version: Option<i64>,
 }
@@ -272,29 +274,72 @@ pub struct UploadedRef {
 impl UploadedRef {
     /// Where its `name` sits in the config.
     pub fn path(&self) -> String {
-        join_path(&format!("pipeline.processors[{}]", self.index), "wasm.name")
+        join_path(&self.at, "wasm.name")
     }
 }
 
-/// The options of every `wasm` processor of a stream config (as JSON), with its index in `pipeline.processors`.
-pub fn wasm_steps(config: &Value) -> impl Iterator<Item = (usize, &Value)> {
-    config
-        .pointer("/pipeline/processors")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(index, step)| Some((index, step.get("wasm")?)))
+/// A `wasm` processor of a stream config (as JSON), at the top of the pipeline or inside control flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WasmStep<'a> {
+    /// Where the step sits (`pipeline.processors[1]`).
+    pub at: String,
+    /// The JSON pointer of its options (`/pipeline/processors/1/wasm`).
+    pub pointer: String,
+    pub options: &'a Value,
+}
+
+/// Every `wasm` processor of a stream config (as JSON), those inside control flow (a `switch` case, a `catch`)
+/// included, in order.
+pub fn wasm_steps(config: &Value) -> Vec<WasmStep<'_>> {
+    fn walk<'a>(list: &'a Value, at: &str, pointer: &str, out: &mut Vec<WasmStep<'a>>) {
+        for (i, step) in list.as_array().into_iter().flatten().enumerate() {
+            let (at, pointer) = (format!("{at}[{i}]"), format!("{pointer}/{i}"));
+            let Some((kind, options)) = step
+                .as_object()
+                .filter(|m| m.len() == 1)
+                .and_then(|m| m.iter().next())
+            else {
+                continue;
+            };
+            if kind == "wasm" {
+                out.push(WasmStep {
+                    at: at.clone(),
+                    pointer: format!("{pointer}/wasm"),
+                    options,
+                });
+            }
+            for (rel_at, rel_pointer, nested) in crate::control::nested_lists(kind, options) {
+                walk(
+                    nested,
+                    &format!("{at}.{kind}{rel_at}"),
+                    &format!("{pointer}/{kind}{rel_pointer}"),
+                    out,
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(list) = config.pointer("/pipeline/processors") {
+        walk(
+            list,
+            "pipeline.processors",
+            "/pipeline/processors",
+            &mut out,
+        );
+    }
+    out
 }
 
 /// Every uploaded component a stream config names, in order.
 pub fn uploaded_refs(config: &Value) -> Vec<UploadedRef> {
     wasm_steps(config)
-        .filter_map(|(index, wasm)| {
+        .into_iter()
+        .filter_map(|w| {
             Some(UploadedRef {
-                index,
-                name: wasm.get("name")?.as_str()?.to_string(),
-                version: wasm.get("version").and_then(Value::as_i64),
+                name: w.options.get("name")?.as_str()?.to_string(),
+                version: w.options.get("version").and_then(Value::as_i64),
+                at: w.at,
+                pointer: w.pointer,
             })
         })
         .collect()

@@ -71,6 +71,66 @@ impl Backoff {
     }
 }
 
+impl RetryPolicy {
+    /// No retries: for an output that retries what it holds itself (a `switch` or `broker` output).
+    pub const NONE: RetryPolicy = RetryPolicy {
+        first: Duration::from_millis(100),
+        max: Duration::from_secs(5),
+        retries: Some(0),
+    };
+}
+
+/// Writes to an output held by another (a `switch` case's, a `broker`'s), retrying a failure that may pass
+/// under the held output's own policy, and counting in `counters`: one failing output is retried alone, so the
+/// others are not written twice.
+pub async fn write_nested(
+    output: &mut dyn crate::Output,
+    batch: &[crate::Message],
+    counters: &crate::metrics::ComponentMetrics,
+) -> Result<(), crate::Error> {
+    use crate::StreamMetrics;
+    StreamMetrics::add(&counters.received, batch.len() as u64);
+    StreamMetrics::add(
+        &counters.bytes_in,
+        batch.iter().map(|m| m.payload.len() as u64).sum(),
+    );
+    let mut backoff = output.retry_policy().start();
+    loop {
+        let started = std::time::Instant::now();
+        let written = output.write(batch).await;
+        counters.time(started);
+        match written {
+            Ok(()) => {
+                StreamMetrics::add(&counters.sent, batch.len() as u64);
+                StreamMetrics::add(
+                    &counters.bytes_out,
+                    batch.iter().map(|m| m.payload.len() as u64).sum(),
+                );
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() => match backoff.next_wait() {
+                None => {
+                    return Err(crate::Error::External(format!(
+                        "{e} (gave up after {} retries)",
+                        backoff.tries()
+                    )));
+                }
+                Some(wait) => {
+                    tracing::warn!(error = %e, retry_in = ?wait, "output failed, retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            },
+            Err(crate::Error::Rejected(list)) => {
+                let sent = batch.len().saturating_sub(list.len());
+                StreamMetrics::add(&counters.sent, sent as u64);
+                StreamMetrics::add(&counters.failed, list.len() as u64);
+                return Err(crate::Error::Rejected(list));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::batcher::{Work, batcher, whole};
-use crate::chain::{Chain, ChainOutput};
+use crate::chain::{Chain, ChainOutput, Step};
 use crate::context::BuildContext;
 use crate::deliver::{Outputs, output_loop};
 use crate::metrics::ComponentMetrics;
@@ -181,10 +181,9 @@ pub async fn run_stream_with_grace(
     let _abort_on_exit = abort.clone().drop_guard();
 
     // Processor threads: wasm calls (instantiation and `init` included) never run on the async reactor.
-    let steps: Vec<Arc<ComponentMetrics>> = plan
-        .processors
-        .iter()
-        .map(|p| metrics.component(&p.path, &p.kind))
+    let steps: Vec<Arc<ComponentMetrics>> = Step::flatten(&plan.processors)
+        .into_iter()
+        .map(|p| metrics.component(p.path(), p.kind()))
         .collect();
     let chains = {
         let (engine, specs) = (cx.engine.clone(), plan.processors.clone());
@@ -308,7 +307,7 @@ pub async fn run_stream_with_grace(
             abort.clone(),
             (
                 cx.tap.clone(),
-                plan.processors.len() + 1,
+                Step::flatten(&plan.processors).len() + 1,
                 format!("output ({})", plan.config.output.kind),
             ),
         ),

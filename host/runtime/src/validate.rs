@@ -5,7 +5,7 @@ use airtruct_engine::Engine;
 use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_partial};
 use serde_json::Value;
 
-use crate::chain::ProcessorSpec;
+use crate::chain::{ProcessorSpec, Step};
 use crate::kind::{BufferKind, CheckContext, InputKind, OutputKind, Registry, Role, Uploaded};
 use crate::policy::Policy;
 
@@ -16,7 +16,8 @@ pub struct StreamPlan {
     pub output: Box<dyn OutputKind>,
     pub dead_letter: Option<Box<dyn OutputKind>>,
     pub buffer: Option<Box<dyn BufferKind>>,
-    pub processors: Vec<ProcessorSpec>,
+    /// The pipeline's steps: processors, and control flow over processors of its own.
+    pub processors: Vec<Step>,
 }
 
 /// Validates a stream config (as a JSON value, after interpolation) against the kinds of `registry`, returning
@@ -83,17 +84,23 @@ pub fn validate_stream_under(
         .as_ref()
         .map_or(&no_processors, |p| &p.processors);
     for c in steps {
-        let Some(spec) = registry.processor(c, &cx, &mut errors) else {
+        let Some(step) = registry.processor(c, &cx, &mut errors) else {
             continue;
         };
-        let schema_errors = check_described_schema(registry, engine, &spec);
-        if !schema_errors.is_empty() {
-            errors.extend(schema_errors);
-            continue;
+        // Every processor component, those inside control flow included: its schema, then its `init`.
+        let before = errors.len();
+        for spec in Step::processors(std::slice::from_ref(&step)) {
+            let schema_errors = check_described_schema(registry, engine, spec);
+            if !schema_errors.is_empty() {
+                errors.extend(schema_errors);
+                continue;
+            }
+            if let Err(e) = spec.instantiate(engine) {
+                errors.extend(e);
+            }
         }
-        match spec.instantiate(engine) {
-            Ok(_) => processors.push(spec),
-            Err(e) => errors.extend(e),
+        if errors.len() == before {
+            processors.push(step);
         }
     }
     match (partial, input, output) {
@@ -138,21 +145,19 @@ pub fn secrets_outside_credentials(registry: &Registry, value: &Value) -> Vec<Va
             .and_then(|m| m.keys().next())
             .cloned()
     };
-    let mut places: Vec<(String, Role, Option<String>)> = vec![
-        ("input".into(), Role::Input, kind_at(value.get("input"))),
-        ("output".into(), Role::Output, kind_at(value.get("output"))),
-        ("buffer".into(), Role::Buffer, kind_at(value.get("buffer"))),
+    let mut places: Vec<(String, Role, Option<String>)> = Vec::new();
+    for (at, role, v) in [
+        ("input", Role::Input, value.get("input")),
+        ("output", Role::Output, value.get("output")),
+        ("buffer", Role::Buffer, value.get("buffer")),
         (
-            "on_error.dead_letter".into(),
+            "on_error.dead_letter",
             Role::Output,
-            kind_at(value.pointer("/on_error/dead_letter")),
+            value.pointer("/on_error/dead_letter"),
         ),
-        (
-            "buffer.system_window.late_output".into(),
-            Role::Output,
-            kind_at(value.pointer("/buffer/system_window/late_output")),
-        ),
-    ];
+    ] {
+        component_places(registry, at.to_string(), role, v, &mut places);
+    }
     if let Some(steps) = value
         .pointer("/pipeline/processors")
         .and_then(Value::as_array)
@@ -201,6 +206,59 @@ pub fn secrets_outside_credentials(registry: &Registry, value: &Value) -> Vec<Va
         }
     }
     errors
+}
+
+/// The component at `at` (`{kind: options}`), and every component nested in its options (a switch's case
+/// outputs, a broker's inputs, a window's late output), as places where credential fields may be.
+fn component_places(
+    registry: &Registry,
+    at: String,
+    role: Role,
+    value: Option<&Value>,
+    places: &mut Vec<(String, Role, Option<String>)>,
+) {
+    let Some((kind, options)) = value
+        .and_then(Value::as_object)
+        .filter(|m| m.len() == 1)
+        .and_then(|m| m.iter().next())
+    else {
+        places.push((at, role, None));
+        return;
+    };
+    places.push((at.clone(), role, Some(kind.clone())));
+    let Some(entry) = registry.entry(role, kind) else {
+        return;
+    };
+    let options_at = airtruct_model::join_path(&at, kind);
+    for (pattern, nested_role) in entry.nested() {
+        let mut found = vec![(options_at.clone(), options)];
+        for segment in pattern.split('.') {
+            let (name, each) = match segment.strip_suffix("[]") {
+                Some(name) => (name, true),
+                None => (segment, false),
+            };
+            found = found
+                .into_iter()
+                .filter_map(|(p, v)| match name {
+                    // `[]`: the options are the list.
+                    "" => Some((p, v)),
+                    _ => v.get(name).map(|v| (format!("{p}.{name}"), v)),
+                })
+                .flat_map(|(p, v)| match (each, v.as_array()) {
+                    (true, Some(items)) => items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| (format!("{p}[{i}]"), item))
+                        .collect::<Vec<_>>(),
+                    (true, None) => Vec::new(),
+                    (false, _) => vec![(p, v)],
+                })
+                .collect();
+        }
+        for (p, v) in found {
+            component_places(registry, p, *nested_role, Some(v), places);
+        }
+    }
 }
 
 /// Checks a `wasm` processor's config against the JSON Schema its component describes, with the built-in

@@ -64,7 +64,7 @@ pub(super) async fn pin_versions(state: &AppState, config: &mut Value) -> Vec<Va
             Ok(p) => {
                 if r.version.is_none()
                     && let Some(wasm) = config
-                        .pointer_mut(&format!("/pipeline/processors/{}/wasm", r.index))
+                        .pointer_mut(&r.pointer)
                         .and_then(Value::as_object_mut)
                 {
                     wasm.insert("version".into(), Value::from(p.version));
@@ -105,10 +105,11 @@ pub(super) async fn fetch_uploaded(
 /// read files of their own disks. Paths are relative to the config.
 pub(super) fn refuse_local_paths(config: &Value) -> Vec<ValidationError> {
     wasm_steps(config)
-        .filter(|(_, wasm)| wasm.get("path").is_some())
-        .map(|(i, _)| {
+        .into_iter()
+        .filter(|w| w.options.get("path").is_some())
+        .map(|w| {
             ValidationError::new(
-                format!("pipeline.processors[{i}].wasm.path"),
+                format!("{}.wasm.path", w.at),
                 "a stream saved through the API uses an uploaded processor (`name`): `path` is for `airtruct run`",
             )
         })

@@ -278,8 +278,8 @@ fn run_test(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let labels: Vec<String> = specs.iter().map(|s| s.label()).collect();
     let mut chain = Chain::new(engine, &specs)?;
+    let labels: Vec<String> = chain.labels().to_vec();
     let total = messages.len();
     let started = std::time::Instant::now();
     let mut results = Vec::with_capacity(total);
@@ -301,18 +301,24 @@ fn run_test(
         for (k, v) in &m.metadata {
             meta.insert(k, v);
         }
-        let mut steps: Vec<TestStep> = Vec::with_capacity(labels.len());
-        let mut failed_before = 0;
-        chain.run(vec![message(payload, meta)], |i, ok, failed| {
-            let mut output: Vec<TestOutput> = ok.iter().map(test_output).collect();
-            output.extend(failed[failed_before..].iter().map(test_output));
-            failed_before = failed.len();
-            steps.push(TestStep {
-                processor: labels[i].clone(),
-                output,
-            });
+        // Every step, those inside control flow included, in the order they are numbered (a control step is seen
+        // after the steps inside it ran).
+        let mut steps: Vec<(usize, TestStep)> = Vec::with_capacity(labels.len());
+        chain.run(vec![message(payload, meta)], |seen| {
+            let mut output: Vec<TestOutput> = seen.ok.iter().map(test_output).collect();
+            output.extend(seen.failed_here.iter().map(test_output));
+            steps.push((
+                seen.at,
+                TestStep {
+                    processor: labels.get(seen.at).cloned().unwrap_or_default(),
+                    output,
+                },
+            ));
         });
-        results.push(TestTrace { steps });
+        steps.sort_by_key(|(at, _)| *at);
+        results.push(TestTrace {
+            steps: steps.into_iter().map(|(_, s)| s).collect(),
+        });
     }
     Ok(TestResponse { results, stopped })
 }

@@ -1,6 +1,7 @@
 //! The native inputs.
 
 pub mod amqp_0_9;
+pub mod broker;
 pub mod file;
 pub mod generate;
 pub mod http_client;

@@ -86,7 +86,10 @@ pub struct WindowConfig {
     /// Where late messages go, as an output (`file: {path: late.jsonl}`); when unset they are dropped and
     /// counted.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    #[schemars(
+        with = "Option<serde_json::Map<String, Value>>",
+        extend("x-airtruct-component" = "output")
+    )]
     pub late_output: Option<Value>,
     /// Set by the check: the late output, parsed.
     #[serde(skip)]
@@ -101,6 +104,7 @@ impl Kind for WindowConfig {
          key)";
     const EXAMPLE: &'static str = r#"{"type": "tumbling", "size": "10s", "timestamp_field": "ts",
         "allowed_lateness": "2s", "late_output": {"drop": {}}}"#;
+    const NESTED: &'static [(&'static str, crate::Role)] = &[("late_output", crate::Role::Output)];
 
     fn check(&mut self, check: &mut Check<'_>) {
         for (field, message) in self.problems() {

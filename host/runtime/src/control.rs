@@ -1,0 +1,210 @@
+//! Control flow among processors, run by the host (the steps inside stay wasm components): `switch` (cases, each
+//! a VRL check and processors of its own), `catch` (processors for the messages that failed before it, after
+//! which they go on) and `try` (processors as one step). Checks are VRL conditions read as a `filter` processor
+//! reads them, evaluated in the sandbox. The shapes are Benthos's (`switch: {cases: [{check, processors}]}`,
+//! `catch: [...]`, `try: [...]`), so its configs carry over.
+
+use std::sync::Arc;
+
+use airtruct_model::{Component, ValidationError};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::Role;
+use crate::chain::{CaseSpec, ControlSpec, Flow, Step};
+use crate::kind::{CheckContext, Kind, KindEntry, parse_options};
+
+/// Runs each message through the processors of the first case whose check it matches.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchProcessorConfig {
+    /// The cases, tried in order: a message runs through the processors of the first case whose `check` it
+    /// matches; a message that matches none goes on unchanged.
+    pub cases: Vec<ProcessorCase>,
+}
+
+/// One case of a `switch` processor.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorCase {
+    /// A VRL condition on the message (`.type == "order"`); empty or absent matches every message. A check that
+    /// fails on a message (or is not a boolean) fails that message.
+    #[serde(default)]
+    pub check: String,
+    /// The processors the messages that match run through, in order.
+    #[serde(default)]
+    #[schemars(
+        with = "Vec<serde_json::Map<String, Value>>",
+        extend("x-airtruct-component" = "processor")
+    )]
+    pub processors: Vec<Value>,
+    /// Whether what this case's processors hand on also runs through the next case's processors (without that
+    /// case's check).
+    #[serde(default)]
+    pub fallthrough: bool,
+}
+
+impl Kind for SwitchProcessorConfig {
+    const NAME: &'static str = "switch";
+    const DESCRIPTION: &'static str = "Runs each message through the processors of the first case whose VRL check \
+         it matches; a message that matches none goes on unchanged";
+    const EXAMPLE: &'static str = r#"{"cases": [
+        {"check": ".type == \"order\"", "processors": [{"mapping": ".total = to_int!(.qty) * to_int!(.price)"}]},
+        {"processors": [{"filter": ".keep == true"}]}]}"#;
+    const NESTED: &'static [(&'static str, Role)] = &[("cases[].processors[]", Role::Processor)];
+}
+
+/// Runs its processors on the messages that failed before it; those that come out go on, no longer failed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(extend("x-airtruct-component" = "processor"))]
+pub struct CatchProcessorConfig(
+    #[schemars(with = "Vec<serde_json::Map<String, Value>>")] pub Vec<Value>,
+);
+
+impl Kind for CatchProcessorConfig {
+    const NAME: &'static str = "catch";
+    const DESCRIPTION: &'static str = "Runs its processors on the messages that failed before it (the error is in \
+         the `error` metadata key); those they hand on go on with the others, no longer failed";
+    const EXAMPLE: &'static str = r#"[{"mapping": ".recovered = true\n.why = %error"}]"#;
+    const NESTED: &'static [(&'static str, Role)] = &[("[]", Role::Processor)];
+}
+
+/// Runs its processors as one step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(extend("x-airtruct-component" = "processor"))]
+pub struct TryProcessorConfig(
+    #[schemars(with = "Vec<serde_json::Map<String, Value>>")] pub Vec<Value>,
+);
+
+impl Kind for TryProcessorConfig {
+    const NAME: &'static str = "try";
+    const DESCRIPTION: &'static str = "Runs its processors as one step: a message that fails at one of them \
+         skips the rest (a catch after it takes it)";
+    const EXAMPLE: &'static str = r#"[{"mapping": ".n = to_int!(.n)"}, {"filter": ".n > 0"}]"#;
+    const NESTED: &'static [(&'static str, Role)] = &[("[]", Role::Processor)];
+}
+
+/// Resolves the processors of a nested list at `at` (`pipeline.processors[1].catch`).
+fn resolve_list(
+    items: &[Value],
+    at: &str,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Vec<Step> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(j, v)| {
+            let c = Component::parse(&format!("{at}[{j}]"), v)
+                .map_err(|e| problems.push(e))
+                .ok()?;
+            cx.registry.processor(&c, cx, problems)
+        })
+        .collect()
+}
+
+fn control(c: &Component, flow: Flow) -> Step {
+    Step::Control(Arc::new(ControlSpec {
+        path: c.path.clone(),
+        kind: c.kind.clone(),
+        flow,
+    }))
+}
+
+/// Resolves a `switch` entry: its checks compiled, its processors resolved.
+pub fn resolve_switch(
+    _entry: &KindEntry,
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<Step> {
+    let config = parse_options::<SwitchProcessorConfig>(c, cx, problems)?;
+    let at = c.options_path();
+    if config.cases.is_empty() {
+        problems.push(ValidationError::new(
+            format!("{at}.cases"),
+            "give at least one case",
+        ));
+    }
+    let mut cases = Vec::with_capacity(config.cases.len());
+    for (i, case) in config.cases.iter().enumerate() {
+        let check_at = format!("{at}.cases[{i}].check");
+        let check = if case.check.trim().is_empty() {
+            None
+        } else {
+            match cx.vrl.condition(&case.check) {
+                Ok(condition) => Some((condition, check_at)),
+                Err(e) => {
+                    problems.push(ValidationError::new(check_at, e));
+                    None
+                }
+            }
+        };
+        let steps = resolve_list(
+            &case.processors,
+            &format!("{at}.cases[{i}].processors"),
+            cx,
+            problems,
+        );
+        cases.push(CaseSpec {
+            check,
+            steps,
+            fallthrough: case.fallthrough,
+        });
+    }
+    // With problems reported, what did resolve is still handed back, so that validation reports the problems
+    // of the processors inside too (their `init`), all at once.
+    Some(control(c, Flow::Switch(cases)))
+}
+
+/// Resolves a `catch` entry.
+pub fn resolve_catch(
+    _entry: &KindEntry,
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<Step> {
+    let config = parse_options::<CatchProcessorConfig>(c, cx, problems)?;
+    let steps = resolve_list(&config.0, &c.options_path(), cx, problems);
+    Some(control(c, Flow::Catch(steps)))
+}
+
+/// Resolves a `try` entry.
+pub fn resolve_try(
+    _entry: &KindEntry,
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<Step> {
+    let config = parse_options::<TryProcessorConfig>(c, cx, problems)?;
+    let steps = resolve_list(&config.0, &c.options_path(), cx, problems);
+    Some(control(c, Flow::Try(steps)))
+}
+
+/// The processor lists nested in a control step's options, each with its path and JSON pointer relative to the
+/// options (`.cases[0].processors`, `/cases/0/processors`): for walking a config as JSON (uploaded processors).
+pub fn nested_lists<'a>(kind: &str, options: &'a Value) -> Vec<(String, String, &'a Value)> {
+    match kind {
+        SwitchProcessorConfig::NAME => options
+            .get("cases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, case)| {
+                Some((
+                    format!(".cases[{i}].processors"),
+                    format!("/cases/{i}/processors"),
+                    case.get("processors")?,
+                ))
+            })
+            .collect(),
+        CatchProcessorConfig::NAME | TryProcessorConfig::NAME => {
+            vec![(String::new(), String::new(), options)]
+        }
+        _ => Vec::new(),
+    }
+}
