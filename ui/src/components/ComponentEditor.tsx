@@ -1,5 +1,5 @@
-// The form of one component (input, processor, output, buffer, dead letter output): its kind, and its options
-// as a form generated from the catalogue's JSON Schema for that kind.
+// The form of one component (input, processor, output, buffer, dead letter output, or one nested in another's
+// options): its kind, and its options as a form generated from the catalogue's JSON Schema for that kind.
 import type { KindDoc, UploadedKind } from '../api/types';
 import { isObj, kindOf, optionsOf } from '../lib/config';
 import { type FieldError, type Path, equal, fieldId, startsWith, under } from '../lib/paths';
@@ -21,6 +21,8 @@ interface Props {
   actions?: React.ReactNode;
   /** The kind is chosen elsewhere (the buffer's select). */
   hideKind?: boolean;
+  /** What the component is for (a nested one's option description), shown with the picker until a kind is chosen. */
+  description?: string;
 }
 
 /** The `{kind: options}` value for a kind just chosen. */
@@ -120,6 +122,11 @@ export function ComponentEditor(props: Props) {
         {props.actions}
       </div>
       <FieldErrors errors={own} />
+      {!kind && props.description && (
+        <p className="help lead">
+          <Prose text={props.description} />
+        </p>
+      )}
       {!kind && <KindPicker kinds={kinds} uploaded={uploaded} onPick={pick} label={`Choose the ${props.title.toLowerCase()}`} />}
       {kind && doc && !up && (
         <>

@@ -1,10 +1,12 @@
 // A form generated from a JSON Schema: every field with its label, description and the validation errors
-// whose path falls on it. An optional object stays closed until it is added; a map is edited entry by entry.
-// Anything the generator has no control for is edited as YAML in place.
-import { useEffect, useRef, useState } from 'react';
+// whose path falls on it. An optional object stays closed until it is added; a map is edited entry by entry; an
+// option that holds components (`x-airtruct-component`) is edited as those components. Anything the generator has
+// no control for is edited as YAML in place.
+import { useContext, useEffect, useRef, useState } from 'react';
 import YAML from 'yaml';
 import { type FieldError, type Path, equal, fieldId, formatPath, under } from '../lib/paths';
-import { type Schema, boundsOf, boundsText, defaultFor, hasDefault, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
+import { type Schema, boundsOf, boundsText, componentRole, defaultFor, hasDefault, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
+import { CatalogueContext, ComponentField, ComponentList, kindsOf } from './NestedComponents';
 import { Prose } from './Text';
 
 interface Props {
@@ -51,6 +53,24 @@ export function SchemaForm(props: Props) {
   const shape = shapeOf(s, root);
   const label = (s.title as string | undefined) ?? name;
   const optional = !required || nullable;
+  const catalogue = useContext(CatalogueContext);
+
+  // Components in the options (a switch case's `output`, a broker's `outputs`): one editor per component.
+  const role = componentRole(s);
+  if (role && catalogue) {
+    const nested = {
+      role,
+      kinds: kindsOf(catalogue, role),
+      label: label ?? role,
+      description: s.description as string | undefined,
+      optional,
+      value: props.value,
+      onChange: props.onChange,
+      path,
+      errors,
+    };
+    return shape.kind === 'array' ? <ComponentList {...nested} /> : <ComponentField {...nested} />;
+  }
 
   const field = (control: React.ReactNode, mine: FieldError[], opts: { inline?: boolean; note?: React.ReactNode } = {}) => (
     <div className={`field${mine.length ? ' has-error' : ''}${opts.inline ? ' inline' : ''}`} id={fieldId(path)} data-field={path.join('.')}>
@@ -295,7 +315,7 @@ export function SchemaForm(props: Props) {
 
 /** A nested group of fields: a fieldset with its legend (`*` when it is required); `closed` for an optional one not
  * yet added. */
-function Group(p: { path: Path; label?: string; required?: boolean; closed?: boolean; children: React.ReactNode }) {
+export function Group(p: { path: Path; label?: string; required?: boolean; closed?: boolean; children: React.ReactNode }) {
   return (
     <fieldset className={`form-object nested${p.closed ? ' closed' : ''}`} id={fieldId(p.path)} data-field={p.path.join('.')}>
       {p.label && (

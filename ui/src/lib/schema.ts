@@ -241,3 +241,16 @@ export function propertyOf(schema: unknown, key: string, root: unknown): Schema 
   const p = asSchema(s.properties)[key];
   return p === undefined ? undefined : resolve(p, root);
 }
+
+/** The roles whose components an option may hold. */
+export type ComponentRole = 'input' | 'output';
+
+/**
+ * The role of the components an option holds, as the catalogue marks it (`"x-airtruct-component": "output"`): one
+ * component (`{kind: options}`) on an object-typed option, as a switch case's `output`, or a list of them on an
+ * array-typed one, as a broker's `outputs`; undefined for any other option.
+ */
+export function componentRole(s: Schema): ComponentRole | undefined {
+  const r = s['x-airtruct-component'];
+  return r === 'input' || r === 'output' ? r : undefined;
+}

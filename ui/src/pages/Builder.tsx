@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { ApiError, api, ok, type Detail } from '../api/client';
 import type { Catalogue } from '../api/types';
 import { ComponentEditor, KindPicker, newComponent } from '../components/ComponentEditor';
+import { CatalogueContext } from '../components/NestedComponents';
 import { Pipeline, type Selection } from '../components/Pipeline';
 import { FieldErrors } from '../components/SchemaForm';
 import { SettingsEditor, settingsSummary } from '../components/SettingsEditor';
@@ -347,7 +348,10 @@ export function BuilderPage() {
 
       <div className="builder-split">
         <section className="card editor-card" aria-label="Component">
-          <div key={selected}>{editor}</div>
+          {/* The catalogue, for the components nested in another's options (a switch's cases, a broker's outputs). */}
+          <CatalogueContext.Provider value={catalogue}>
+            <div key={selected}>{editor}</div>
+          </CatalogueContext.Provider>
           {otherErrors.length > 0 && (
             <div className="other-errors">
               <FieldErrors errors={otherErrors} />
