@@ -414,3 +414,65 @@ async fn processors_inside_control_flow_are_checked_like_the_others() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_branch_merges_what_its_processors_make_of_a_copy_back_into_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let flow = r#"
+pipeline:
+  processors:
+    - branch:
+        request_map: '{"id": .n}'
+        processors:
+          - mapping: |
+              if .id == 3 { .x = int!(.nothing) }
+          - mapping: .name = "user-" + to_string!(.id)
+        result_map: '{"user": {"name": .name}}'
+"#;
+    let (status, body) = api
+        .post(
+            "/api/v1/streams/test",
+            json!({"config": flow, "messages": [
+                {"payload": {"n": 1, "keep": "yes", "user": {"id": 9}}, "metadata": {"m": "kept"}},
+                {"payload": {"n": 3}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let steps = |i: usize| body["results"][i]["steps"].as_array().unwrap().clone();
+    let labels: Vec<&str> = body["results"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["processor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "pipeline.processors[0] (branch)",
+            "pipeline.processors[0].branch.processors[0] (mapping)",
+            "pipeline.processors[0].branch.processors[1] (mapping)",
+        ]
+    );
+    // The copy was `{"id": 1}`; the result merged deeply into the original, its metadata untouched.
+    let first = &steps(0)[0]["output"][0];
+    let merged: Value = serde_json::from_str(first["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        merged,
+        json!({"n": 1, "keep": "yes", "user": {"id": 9, "name": "user-1"}})
+    );
+    assert_eq!(first["metadata"], json!({"m": "kept"}));
+    let copy: Value =
+        serde_json::from_str(steps(0)[2]["output"][0]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(copy, json!({"id": 1, "name": "user-1"}));
+    // The copy of the second failed inside the branch: its original fails with that error.
+    let second = &steps(1)[0]["output"][0];
+    let error = second["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("pipeline.processors[0].branch.processors[0] (mapping):"),
+        "{error}"
+    );
+    assert_eq!(second["payload"], "{\"n\":3}");
+}

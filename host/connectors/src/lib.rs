@@ -20,8 +20,8 @@ use std::sync::LazyLock;
 use airtruct_builtins::{AGGREGATE, AVRO, FILTER, MAPPING, PROTOBUF, SPLIT, VALIDATE};
 use airtruct_runtime::buffers::{memory::MemoryBufferConfig, window::WindowConfig};
 use airtruct_runtime::control::{
-    CatchProcessorConfig, SwitchProcessorConfig, TryProcessorConfig, resolve_catch, resolve_switch,
-    resolve_try,
+    BranchProcessorConfig, CatchProcessorConfig, SwitchProcessorConfig, TryProcessorConfig,
+    resolve_branch, resolve_catch, resolve_switch, resolve_try,
 };
 use airtruct_runtime::kind::{Registry, buffer, builtin, input, output, processor};
 use airtruct_runtime::processors::{WasmProcessorConfig, resolve_wasm};
@@ -88,5 +88,6 @@ fn kinds() -> Registry {
         processor::<SwitchProcessorConfig>(resolve_switch),
         processor::<CatchProcessorConfig>(resolve_catch),
         processor::<TryProcessorConfig>(resolve_try),
+        processor::<BranchProcessorConfig>(resolve_branch),
     ])
 }

@@ -13,7 +13,7 @@ use airtruct_model::{Component, ValidationError, join_path};
 use crate::journeys::TRACE_KEY;
 use crate::metrics::ComponentMetrics;
 use crate::tap::Tap;
-use crate::vrl::{ConditionRunner, VrlCondition};
+use crate::vrl::{ConditionRunner, VrlCondition, VrlProgram, VrlRunner};
 use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.
@@ -95,6 +95,18 @@ pub enum Flow {
     Catch(Vec<Step>),
     /// Its steps as one.
     Try(Vec<Step>),
+    /// Its steps on a copy of each message, the result merged back into the original.
+    Branch(BranchSpec),
+}
+
+/// A `branch` processor.
+#[derive(Debug)]
+pub struct BranchSpec {
+    /// The program whose value is the copy (none: the original as it is).
+    pub request: Option<VrlProgram>,
+    pub steps: Vec<Step>,
+    /// The program whose value (an object) is merged into the original (none: the original is kept).
+    pub result: Option<VrlProgram>,
 }
 
 /// One case of a `switch` processor.
@@ -134,6 +146,7 @@ impl Step {
             Step::Control(c) => match &c.flow {
                 Flow::Switch(cases) => cases.iter().flat_map(|c| &c.steps).collect(),
                 Flow::Catch(steps) | Flow::Try(steps) => steps.iter().collect(),
+                Flow::Branch(b) => b.steps.iter().collect(),
             },
         }
     }
@@ -208,6 +221,13 @@ enum Run {
     Switch(Vec<CaseNode>),
     Catch(Box<Chain>),
     Try(Box<Chain>),
+    Branch(Box<BranchNode>),
+}
+
+struct BranchNode {
+    request: Option<VrlRunner>,
+    chain: Chain,
+    result: Option<VrlRunner>,
 }
 
 struct CaseNode {
@@ -258,6 +278,24 @@ impl Chain {
                     match &c.flow {
                         Flow::Try(steps) => Some(Run::Try(Box::new(sub(steps, errors)))),
                         Flow::Catch(steps) => Some(Run::Catch(Box::new(sub(steps, errors)))),
+                        Flow::Branch(b) => {
+                            let mut runner = |p: &Option<VrlProgram>, field: &str| {
+                                let p = p.as_ref()?;
+                                p.runner()
+                                    .map_err(|e| {
+                                        let at = format!("{}.branch.{field}", c.path);
+                                        errors.push(ValidationError::new(at, e.to_string()))
+                                    })
+                                    .ok()
+                            };
+                            let request = runner(&b.request, "request_map");
+                            let result = runner(&b.result, "result_map");
+                            Some(Run::Branch(Box::new(BranchNode {
+                                request,
+                                chain: sub(&b.steps, errors),
+                                result,
+                            })))
+                        }
                         Flow::Switch(cases) => {
                             let mut nodes = Vec::with_capacity(cases.len());
                             for case in cases {
@@ -306,6 +344,7 @@ impl Chain {
                 Run::Processor(i) => i.restarts(),
                 Run::Switch(cases) => cases.iter().map(|c| c.chain.restarts()).sum(),
                 Run::Catch(c) | Run::Try(c) => c.restarts(),
+                Run::Branch(b) => b.chain.restarts(),
             })
             .sum()
     }
@@ -441,6 +480,16 @@ impl Chain {
                         &mut out,
                     );
                 }
+                Run::Branch(b) => {
+                    current = run_branch(
+                        b,
+                        &node.label,
+                        std::mem::take(&mut current),
+                        counters,
+                        observe,
+                        &mut out,
+                    );
+                }
             }
             if ran && let Some(c) = counters.get(node.at) {
                 c.time(started);
@@ -560,4 +609,175 @@ fn run_switch(
     done.extend(carry);
     done.extend(remaining);
     done
+}
+
+/// The metadata key that ties a branch's copy to its original while the branch's processors run.
+const BRANCH_INDEX: &str = "airtruct_branch_index";
+
+/// A `branch`: the request mapping makes a copy of each message, the steps run on the copies, and the result
+/// mapping's value of each copy they hand on is merged into its original. A copy that fails fails its original;
+/// one filtered out (or split, or that lost its tie) leaves its original as it was, and one split in several
+/// fails it.
+fn run_branch(
+    b: &mut BranchNode,
+    label: &str,
+    batch: Vec<Message>,
+    counters: &[Arc<ComponentMetrics>],
+    observe: &mut dyn FnMut(Seen<'_>),
+    out: &mut ChainOutput,
+) -> Vec<Message> {
+    if batch.is_empty() {
+        let sub = b.chain.run_with(Vec::new(), counters, observe, false);
+        debug_assert!(sub.ok.is_empty());
+        return batch;
+    }
+    // The copies, each tied to its original by index; an original whose copy could not be made fails.
+    let mut failed_at: Vec<Option<String>> = vec![None; batch.len()];
+    let copies: Vec<Message> = match &mut b.request {
+        None => batch.clone(),
+        Some(r) => match r.run_blocking(&batch) {
+            Ok(made) => made,
+            Err(e) => {
+                failed_at = vec![Some(format!("{label}: request_map: {e}")); batch.len()];
+                Vec::new()
+            }
+        },
+    };
+    let mut tied = Vec::with_capacity(copies.len());
+    for (i, mut m) in copies.into_iter().enumerate() {
+        if let Some(e) = m.error.take() {
+            failed_at[i] = Some(format!("{label}: request_map: {e}"));
+            continue;
+        }
+        // The copy keeps the original's metadata.
+        m.metadata = batch[i].metadata.clone();
+        crate::meta_set(&mut m, BRANCH_INDEX, &i.to_string());
+        tied.push(m);
+    }
+    let sub = b.chain.run_with(tied, counters, observe, false);
+    for m in &sub.failed {
+        if let Some(i) = crate::meta_get(m, BRANCH_INDEX).and_then(|i| i.parse::<usize>().ok())
+            && let Some(slot) = failed_at.get_mut(i)
+        {
+            *slot = Some(m.error.clone().unwrap_or_default());
+        }
+    }
+    // What the steps made of each copy.
+    let mut results: Vec<Option<Message>> = vec![None; batch.len()];
+    for mut m in sub.ok {
+        let Some(i) = crate::meta_get(&m, BRANCH_INDEX).and_then(|i| i.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if i >= batch.len() {
+            continue;
+        }
+        if results[i].is_some() {
+            failed_at[i] = Some(format!(
+                "{label}: the branch's processors handed on several messages for one; they must hand on one"
+            ));
+            continue;
+        }
+        let mut meta = crate::Metadata::from_bytes_unchecked(std::mem::take(&mut m.metadata));
+        meta.remove(BRANCH_INDEX);
+        m.metadata = meta.into_bytes();
+        results[i] = Some(m);
+    }
+    // The result mapping on every result at once.
+    let have: Vec<usize> = (0..batch.len())
+        .filter(|&i| results[i].is_some() && failed_at[i].is_none())
+        .collect();
+    let mut values: Vec<Option<Result<Vec<u8>, String>>> = vec![None; batch.len()];
+    if let Some(r) = &mut b.result
+        && !have.is_empty()
+    {
+        let inputs: Vec<Message> = have.iter().filter_map(|&i| results[i].take()).collect();
+        match r.run_blocking(&inputs) {
+            Ok(mapped) => {
+                for (&i, m) in have.iter().zip(mapped) {
+                    values[i] = Some(match m.error {
+                        Some(e) => Err(format!("{label}: result_map: {e}")),
+                        None => Ok(m.payload),
+                    });
+                }
+            }
+            Err(e) => {
+                for &i in &have {
+                    values[i] = Some(Err(format!("{label}: result_map: {e}")));
+                }
+            }
+        }
+    }
+    let mut kept = Vec::with_capacity(batch.len());
+    for (i, mut m) in batch.into_iter().enumerate() {
+        if let Some(e) = failed_at[i].take() {
+            m.error = Some(e);
+            out.failed.push(m);
+            continue;
+        }
+        match values[i].take() {
+            None => kept.push(m),
+            Some(Err(e)) => {
+                m.error = Some(e);
+                out.failed.push(m);
+            }
+            Some(Ok(value)) => match merge_into(&m.payload, &value) {
+                Ok(merged) => {
+                    m.payload = merged;
+                    kept.push(m);
+                }
+                Err(e) => {
+                    m.error = Some(format!("{label}: result_map: {e}"));
+                    out.failed.push(m);
+                }
+            },
+        }
+    }
+    kept
+}
+
+/// Merges `value` (a JSON object) into `payload` (a JSON object): deeply, `value`'s fields winning.
+fn merge_into(payload: &[u8], value: &[u8]) -> Result<Vec<u8>, String> {
+    use serde_json::Value;
+    fn merge(into: &mut serde_json::Map<String, Value>, from: serde_json::Map<String, Value>) {
+        for (k, v) in from {
+            match (into.get_mut(&k), v) {
+                (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
+                (_, v) => {
+                    into.insert(k, v);
+                }
+            }
+        }
+    }
+    let Ok(Value::Object(from)) = serde_json::from_slice::<Value>(value) else {
+        return Err(format!(
+            "its value must be an object to merge into the message, got {}",
+            String::from_utf8_lossy(&value[..value.len().min(100)])
+        ));
+    };
+    let Ok(Value::Object(mut into)) = serde_json::from_slice::<Value>(payload) else {
+        return Err("the message is not a JSON object to merge the result into".into());
+    };
+    merge(&mut into, from);
+    serde_json::to_vec(&Value::Object(into)).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_into;
+
+    #[test]
+    fn a_result_merges_deeply_into_the_original() {
+        let merged = merge_into(
+            br#"{"id":1,"user":{"id":7,"name":"old"}}"#,
+            br#"{"user":{"name":"Ada","email":"a@x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&merged).unwrap(),
+            serde_json::json!({"id":1,"user":{"id":7,"name":"Ada","email":"a@x"}})
+        );
+        assert!(merge_into(br#"{"id":1}"#, b"3").is_err());
+        assert!(merge_into(b"[1]", br#"{"a":1}"#).is_err());
+    }
 }

@@ -1,8 +1,10 @@
 //! Control flow among processors, run by the host (the steps inside stay wasm components): `switch` (cases, each
 //! a VRL check and processors of its own), `catch` (processors for the messages that failed before it, after
-//! which they go on) and `try` (processors as one step). Checks are VRL conditions read as a `filter` processor
-//! reads them, evaluated in the sandbox. The shapes are Benthos's (`switch: {cases: [{check, processors}]}`,
-//! `catch: [...]`, `try: [...]`), so its configs carry over.
+//! which they go on), `try` (processors as one step) and `branch` (processors on a copy made by a request
+//! mapping, with the result merged back). Checks are VRL conditions read as a `filter` processor reads them, and
+//! mappings VRL programs, all evaluated in the sandbox. The shapes are Benthos's (`switch: {cases: [{check,
+//! processors}]}`, `catch: [...]`, `try: [...]`, `branch: {request_map, processors, result_map}`), so its
+//! configs carry over.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Role;
-use crate::chain::{CaseSpec, ControlSpec, Flow, Step};
+use crate::chain::{BranchSpec, CaseSpec, ControlSpec, Flow, Step};
 use crate::kind::{CheckContext, Kind, KindEntry, parse_options};
 
 /// Runs each message through the processors of the first case whose check it matches.
@@ -26,6 +28,7 @@ pub struct SwitchProcessorConfig {
 
 /// One case of a `switch` processor.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(title = "Case")]
 #[serde(deny_unknown_fields)]
 pub struct ProcessorCase {
     /// A VRL condition on the message (`.type == "order"`); empty or absent matches every message. A check that
@@ -85,6 +88,75 @@ impl Kind for TryProcessorConfig {
          skips the rest (a catch after it takes it)";
     const EXAMPLE: &'static str = r#"[{"mapping": ".n = to_int!(.n)"}, {"filter": ".n > 0"}]"#;
     const NESTED: &'static [(&'static str, Role)] = &[("[]", Role::Processor)];
+}
+
+/// Runs processors on a copy of each message and merges what they make back into the original.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BranchProcessorConfig {
+    /// A VRL program whose value is the message the processors get (`{"id": .user_id}`); its metadata is the
+    /// original's. Empty: a copy of the original.
+    #[serde(default)]
+    pub request_map: String,
+    /// The processors the copy runs through. Each must hand on one message per message (a mapping, an
+    /// enrichment); one it filters leaves its original unchanged, one that fails fails its original.
+    #[serde(default)]
+    #[schemars(
+        with = "Vec<serde_json::Map<String, Value>>",
+        extend("x-airtruct-component" = "processor")
+    )]
+    pub processors: Vec<Value>,
+    /// A VRL program run on the processors' result (`.` is the result) whose value, an object, is merged into
+    /// the original payload (`{"user": {"name": .name}}`): deeply, the result's fields winning. Empty: the
+    /// original is left as it was (the branch runs for its side effects).
+    #[serde(default)]
+    pub result_map: String,
+}
+
+impl Kind for BranchProcessorConfig {
+    const NAME: &'static str = "branch";
+    const DESCRIPTION: &'static str = "Runs processors on a copy of each message made by a request mapping, and          merges a result mapping of what they make back into the original";
+    const EXAMPLE: &'static str = r#"{"request_map": "{\"id\": .id}",
+        "processors": [{"mapping": ".name = \"n\" + to_string!(.id)"}],
+        "result_map": "{\"user\": {\"name\": .name}}"}"#;
+    const FIELD_ORDER: &'static [&'static str] = &["request_map", "processors", "result_map"];
+    const NESTED: &'static [(&'static str, Role)] = &[("processors[]", Role::Processor)];
+}
+
+/// Resolves a `branch` entry: its mappings compiled, its processors resolved.
+pub fn resolve_branch(
+    _entry: &KindEntry,
+    c: &Component,
+    cx: &CheckContext<'_>,
+    problems: &mut Vec<ValidationError>,
+) -> Option<Step> {
+    let config = parse_options::<BranchProcessorConfig>(c, cx, problems)?;
+    let at = c.options_path();
+    let mut program = |field: &str, source: &str| {
+        if source.trim().is_empty() {
+            return None;
+        }
+        cx.vrl
+            .value_program(source)
+            .map_err(|e| problems.push(ValidationError::new(format!("{at}.{field}"), e)))
+            .ok()
+    };
+    let request = program("request_map", &config.request_map);
+    let result = program("result_map", &config.result_map);
+    let steps = resolve_list(
+        &config.processors,
+        &format!("{at}.processors"),
+        cx,
+        problems,
+    );
+    Some(control(
+        c,
+        Flow::Branch(BranchSpec {
+            request,
+            steps,
+            result,
+        }),
+    ))
 }
 
 /// Resolves the processors of a nested list at `at` (`pipeline.processors[1].catch`).
@@ -201,6 +273,11 @@ pub fn nested_lists<'a>(kind: &str, options: &'a Value) -> Vec<(String, String, 
                     case.get("processors")?,
                 ))
             })
+            .collect(),
+        BranchProcessorConfig::NAME => options
+            .get("processors")
+            .map(|list| (".processors".to_string(), "/processors".to_string(), list))
+            .into_iter()
             .collect(),
         CatchProcessorConfig::NAME | TryProcessorConfig::NAME => {
             vec![(String::new(), String::new(), options)]

@@ -176,6 +176,19 @@ impl VrlRunner {
         }
         Ok(out)
     }
+
+    /// [`VrlRunner::run`] on this thread (for processor threads).
+    pub fn run_blocking(&mut self, batch: &[Message]) -> Result<Vec<Message>, Error> {
+        let out = self.0.process_blocking(batch)?;
+        if out.len() != batch.len() {
+            return Err(Error::User(format!(
+                "VRL program gave {} results for {} messages: it must not filter or split",
+                out.len(),
+                batch.len()
+            )));
+        }
+        Ok(out)
+    }
 }
 
 impl VrlCondition {

@@ -40,6 +40,7 @@ pub struct SwitchOutputConfig {
 
 /// One case of a `switch` output.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(title = "Case")]
 #[serde(deny_unknown_fields)]
 pub struct SwitchCase {
     /// A VRL condition on the message (`.type == "order"`, `%topic == "eu"`); empty or absent matches every
