@@ -2,10 +2,14 @@
 // `x-airtruct-component` in the catalogue) edited as components, each with its kind picker and its generated form.
 // A `broker` input of two `generate` inputs and a `switch` output of two cases (a check and a `file` output, then a
 // `drop` output) are built in the forms, saved, read back through the API, reopened, and a problem in a case's
-// output is shown at its nested field; a window buffer's optional `late_output` stays closed until added. Run by
-// `npm --prefix ui test`; the server and the browser are started by ./helpers.mjs.
+// output is shown at its nested field; a window buffer's optional `late_output` stays closed until added. Then
+// processors in control flow: a `switch` processor's cases, a `try` and a `catch` built as nested lists of processor
+// editors, saved, reopened, run in the test panel (the steps inside listed under their control step), a bad VRL
+// shown at its nested field, and a `try` in a `switch` case in a `catch`. Run by `npm --prefix ui test`; the server
+// and the browser are started by ./helpers.mjs.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import YAML from 'yaml';
 import { PASSWORD, consoleUnderTest, escapeRe, expectText, waitFor } from './helpers.mjs';
 
 const harness = consoleUnderTest();
@@ -222,4 +226,255 @@ test("a window buffer's optional late_output stays closed until added; Remove ta
   await late.getByRole('button', { name: 'Remove late_output' }).click();
   await waitFor('late_output gone from the YAML', async () => !/late_output/.test(await yaml.inputValue()));
   await add.waitFor();
+});
+
+// Processors in control flow: a `switch` processor's cases and the options of `try` and `catch` hold processors,
+// edited as nested lists of processor editors.
+
+const PROCESSORS = 'config.pipeline.processors';
+const SWITCH_CASES = `${PROCESSORS}.0.switch.cases`;
+const BIG = '.n > 3';
+let branchedId;
+let branched;
+
+/** Adds a processor of `kind` to the nested list of processors at `list` (a `data-field`). */
+async function addProcessor(list, kind) {
+  const f = field(list);
+  const n = await f.locator(':scope > .nested-component').count();
+  await f.locator(':scope > button', { hasText: /^Add processor$/ }).click();
+  await f.getByRole('list', { name: `Choose processor ${n + 1}` }).locator(`.pick[data-kind="${kind}"]`).click();
+  await field(`${list}.${n}`).waitFor();
+}
+
+/** The pipeline's node for processor `n` (from 1), selected. */
+const openProcessor = (n) => page.getByRole('button', { name: new RegExp(`^Processor ${n}:`) }).click();
+
+test('the catalogue marks the processor lists of switch cases, try and catch', async () => {
+  const catalogue = (await api('GET', '/api/v1/components')).body;
+  const schema = (kind) => catalogue.processors.find((k) => k.kind === kind)?.config_schema;
+  assert.deepEqual(marks(schema('switch')), ['processors: processor'], "a switch case's processors");
+  for (const kind of ['try', 'catch']) assert.equal(schema(kind)['x-airtruct-component'], 'processor', `${kind}'s options`);
+});
+
+test('a switch, a try and a catch processor built in the nested forms, saved in exactly that shape', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await page.getByRole('button', { name: 'New stream' }).click();
+  await page.getByRole('heading', { name: 'New stream' }).waitFor();
+  await page.locator('#stream-name').fill('branched');
+  const yaml = page.getByLabel('YAML config');
+  await page.locator('.pick[data-kind=generate]').click();
+  await box('config.input.generate.count').fill('5');
+  await box('config.input.generate.interval').fill('20ms');
+  await box('config.input.generate.payload').fill('{"n":{{seq}}}');
+  await page.getByRole('button', { name: /^Output:/ }).click();
+  await page.locator('.pick[data-kind=drop]').click();
+
+  // The pipeline's own picker: the kinds a nested list must offer too.
+  await page.getByRole('button', { name: '+ Add processor' }).click();
+  const offered = async (list) => list.locator('.pick').evaluateAll((els) => els.map((e) => e.dataset.kind));
+  const topKinds = await offered(page.getByRole('list', { name: 'Processor kinds' }));
+  assert.ok(topKinds.includes('switch') && topKinds.includes('mapping'), `the pipeline's kinds: ${topKinds}`);
+
+  // A switch starts with one case, empty: valid as it is.
+  await page.getByRole('list', { name: 'Processor kinds' }).locator('.pick[data-kind=switch]').click();
+  await box(`${SWITCH_CASES}.0.check`).waitFor();
+  await waitFor('the switch with one empty case in the YAML', async () => /processors:\n\s+- switch:\n\s+cases:\n\s+- \{\}\n/.test(await yaml.inputValue()));
+  assert.equal(await field(`${SWITCH_CASES}.1`).count(), 0, 'one case');
+
+  // Case 1: a check and a mapping, the mapping picked from the same kinds as the pipeline's.
+  await box(`${SWITCH_CASES}.0.check`).fill(BIG);
+  const list1 = `${SWITCH_CASES}.0.processors`;
+  await field(list1).locator(':scope > button', { hasText: /^Add processor$/ }).click();
+  assert.deepEqual(await offered(field(list1).getByRole('list', { name: 'Choose processor 1' })), topKinds, 'the nested picker offers what the pipeline offers');
+  await field(list1).getByRole('list', { name: 'Choose processor 1' }).locator('.pick[data-kind=mapping]').click();
+  await box(`${list1}.0.mapping`).fill('.big = true');
+  // Case 2: no check, a mapping.
+  await field(SWITCH_CASES).locator(':scope > button', { hasText: /^Add / }).click();
+  await addProcessor(`${SWITCH_CASES}.1.processors`, 'mapping');
+  await box(`${SWITCH_CASES}.1.processors.0.mapping`).fill('.big = false');
+
+  // A try, then a catch: each starts as an empty list, and gets a mapping.
+  for (const [n, kind, vrl] of [
+    [2, 'try', '.tried = true'],
+    [3, 'catch', '.caught = true'],
+  ]) {
+    await page.getByRole('button', { name: '+ Add processor' }).click();
+    await page.getByRole('list', { name: 'Processor kinds' }).locator(`.pick[data-kind=${kind}]`).click();
+    const list = `${PROCESSORS}.${n - 1}.${kind}`;
+    await field(list).waitFor();
+    await waitFor(`the empty ${kind} in the YAML`, async () => new RegExp(`\\n\\s+- ${kind}: \\[\\]\\n`).test(await yaml.inputValue()));
+    await addProcessor(list, 'mapping');
+    await box(`${list}.0.mapping`).fill(vrl);
+  }
+  await openProcessor(1);
+  await field(SWITCH_CASES).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await shot('builder-switch-processor');
+
+  await page.getByRole('button', { name: 'Save and run' }).click();
+  await page.waitForURL(/\/streams\/(?!new$)[^/]+$/);
+  branchedId = new URL(page.url()).pathname.split('/').pop();
+  branched = {
+    input: { generate: { count: 5, interval: '20ms', payload: '{"n":{{seq}}}' } },
+    pipeline: {
+      processors: [
+        { switch: { cases: [{ check: BIG, processors: [{ mapping: '.big = true' }] }, { processors: [{ mapping: '.big = false' }] }] } },
+        { try: [{ mapping: '.tried = true' }] },
+        { catch: [{ mapping: '.caught = true' }] },
+      ],
+    },
+    output: { drop: {} },
+  };
+  const saved = await api('GET', `/api/v1/streams/${branchedId}`);
+  assert.equal(saved.status, 200);
+  assert.deepEqual(saved.body.config, branched, 'the saved config');
+
+  // The stream's page lists the steps inside with their counters, indented under their control step: of the five
+  // messages, n = 4 and 5 took the first case, 1 to 3 the second.
+  const inside = page.getByRole('list', { name: 'Steps inside control flow' });
+  const row = (component) => inside.locator(`li[data-component="${component}"]`);
+  const received = (component) => row(component).locator('[data-counter=received]').getAttribute('data-value');
+  await waitFor('the cases counted', async () => (await received('pipeline.processors[0].switch.cases[0].processors[0]')) === '2' && (await received('pipeline.processors[0].switch.cases[1].processors[0]')) === '3', 30000);
+  await expectText(row('pipeline.processors[0].switch.cases[1].processors[0]'), /case 2 › processor 1 · mapping/, 'the second case’s mapping named by its place');
+  assert.equal(await row('pipeline.processors[0]').getAttribute('data-depth'), '0');
+  assert.equal(await row('pipeline.processors[1].try[0]').getAttribute('data-depth'), '1');
+  const x = async (component) => (await row(component).locator('.flow-step').evaluate((el) => el.getBoundingClientRect().left + parseFloat(getComputedStyle(el).paddingLeft)));
+  assert.ok((await x('pipeline.processors[0].switch.cases[0].processors[0]')) > (await x('pipeline.processors[0]')), 'a nested step indented under its switch');
+  await inside.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('stream-nested-counters');
+});
+
+test('reopened, the nested processor forms show the saved values', async () => {
+  await page.goto(`${base}/streams/${branchedId}/edit`);
+  await page.getByRole('heading', { name: 'Edit branched' }).waitFor();
+  await openProcessor(1);
+  await box(`${SWITCH_CASES}.1.processors.0.mapping`).waitFor();
+  assert.equal(await page.getByLabel('Processor 1 kind', { exact: true }).first().inputValue(), 'switch');
+  assert.equal(await box(`${SWITCH_CASES}.0.check`).inputValue(), BIG);
+  assert.equal(await box(`${SWITCH_CASES}.1.check`).inputValue(), '', 'no check: every message');
+  assert.equal(await field(`${SWITCH_CASES}.2`).count(), 0, 'two cases');
+  for (const [c, vrl] of [
+    [0, '.big = true'],
+    [1, '.big = false'],
+  ]) {
+    const list = `${SWITCH_CASES}.${c}.processors`;
+    assert.equal(await field(`${list}.0`).getByLabel('Processor 1 kind', { exact: true }).inputValue(), 'mapping');
+    assert.equal(await box(`${list}.0.mapping`).inputValue(), vrl);
+    assert.equal(await field(`${list}.1`).count(), 0, `one processor in case ${c + 1}`);
+  }
+  for (const [n, kind, vrl] of [
+    [2, 'try', '.tried = true'],
+    [3, 'catch', '.caught = true'],
+  ]) {
+    await openProcessor(n);
+    const list = `${PROCESSORS}.${n - 1}.${kind}`;
+    await box(`${list}.0.mapping`).waitFor();
+    assert.equal(await field(`${list}.0`).getByLabel('Processor 1 kind', { exact: true }).inputValue(), 'mapping');
+    assert.equal(await box(`${list}.0.mapping`).inputValue(), vrl);
+    assert.equal(await field(`${list}.1`).count(), 0, `one processor in the ${kind}`);
+  }
+});
+
+test('the test panel lists the steps inside switch, try and catch, indented under their control step', async () => {
+  const samples = page.getByLabel('Sample messages, one per line');
+  await samples.fill('{"n": 5}');
+  await page.getByRole('button', { name: 'Run on 1 message' }).click();
+  const table = page.getByRole('table', { name: 'Test results' });
+  await table.waitFor();
+  // One column per top-level processor; the steps inside in its cell, in the order they ran.
+  await waitFor('three step columns', async () => (await table.getByRole('columnheader').count()) === 4);
+  const cell = (step) => table.locator(`[data-message="1"] > [data-step="${step}"]`);
+  const sub = (path) => table.locator(`[data-message="1"] li[data-path="${path}"]`);
+  await expectText(cell(1).locator(':scope > .msg'), /"big": ?true/, 'after the switch');
+  const case1 = sub('pipeline.processors[0].switch.cases[0].processors[0]');
+  await expectText(case1, /case 1 › processor 1 · mapping/, "the first case's mapping named");
+  await expectText(case1.locator('.msg'), /"big": ?true/, "the first case's mapping's output");
+  await expectText(sub('pipeline.processors[0].switch.cases[1].processors[0]'), /case 2 › processor 1 · mapping[^]*no message here/, 'nothing in the second case');
+  assert.equal(await cell(1).locator('li[data-path]').count(), 2, 'two steps inside the switch');
+  await expectText(sub('pipeline.processors[1].try[0]').locator('.msg'), /"tried": ?true/, 'the mapping inside the try');
+  await expectText(sub('pipeline.processors[2].catch[0]'), /no message here/, 'nothing failed: nothing for the catch');
+  assert.deepEqual(
+    await table.locator('[data-message="1"] [data-step]').evaluateAll((els) => els.map((e) => e.dataset.step)),
+    ['1', '2', '3', '4', '5', '6', '7'],
+    'every step, control steps first',
+  );
+  // Indented: the steps inside start to the right of their control step's output.
+  const left = async (l) => (await l.boundingBox()).x;
+  assert.ok((await left(case1.locator('.msg'))) > (await left(cell(1).locator(':scope > .msg'))), 'indented under the switch');
+  await table.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-test-panel-nested');
+});
+
+test('a test case saved from a run with control flow expects what leaves the last processor, a caught failure recovered', async () => {
+  // The second sample fails at the switch's check (a string compared with a number); the catch recovers it.
+  const samples = page.getByLabel('Sample messages, one per line');
+  await samples.fill('{"n": 5}\n{"n": "x"}');
+  await page.getByRole('button', { name: 'Run on 2 messages' }).click();
+  const table = page.getByRole('table', { name: 'Test results' });
+  await expectText(table.locator('[data-message="2"] > [data-step="1"] > .msg.failed .msg-error'), /cases\[0\]\.check/, 'the failed check');
+  await expectText(table.locator('[data-message="2"] > [data-step="6"] > .msg'), /"caught": ?true/, 'recovered by the catch');
+  const panel = page.getByRole('region', { name: 'Test panel' });
+  await panel.getByLabel('Test case name').fill('routed and caught');
+  await panel.getByRole('button', { name: 'Save as test case' }).click();
+  const yaml = page.getByLabel('YAML config');
+  await waitFor('the case in the YAML', async () => /tests:[^]*routed and caught/.test(await yaml.inputValue()));
+  const config = YAML.parse(await yaml.inputValue());
+  assert.deepEqual(config.tests[0].expect, [{ payload: { big: true, n: 5, tried: true } }, { payload: { caught: true, n: 'x' } }], 'what leaves the catch, no failure');
+  await panel.getByRole('button', { name: "Run the stream's 1 test case" }).click();
+  await expectText(panel.getByLabel('Test cases'), /1 passed, 0 failed/, 'the case passing');
+});
+
+test('a bad VRL in a nested mapping shows its server error at that nested field, and nothing is saved', async () => {
+  const before = (await api('GET', `/api/v1/streams/${branchedId}`)).body.version;
+  await openProcessor(1);
+  const path = `${SWITCH_CASES}.1.processors.0.mapping`;
+  await box(path).fill('.big = (');
+  await page.getByRole('button', { name: 'Save and run' }).click();
+  const problems = page.getByRole('alert', { name: 'Problems' });
+  await expectText(problems, new RegExp(escapeRe('config.pipeline.processors[0].switch.cases[1].processors[0].mapping')), 'the problem listed with its path');
+  await expectText(field(path).locator('.field-error'), /syntax error/, "at the second case's mapping");
+  assert.match((await field(path).getAttribute('class')) ?? '', /\bhas-error\b/);
+  assert.equal(await field(`${SWITCH_CASES}.0`).locator('.field-error').count(), 0, 'nothing on the first case');
+  await expectText(page.locator('[data-node="Processor 1"] .err-count'), /^1$/, 'the error count on the switch node');
+  await field(path).evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-nested-processor-error');
+  assert.equal((await api('GET', `/api/v1/streams/${branchedId}`)).body.version, before, 'nothing saved');
+  await box(path).fill('.big = false');
+  await waitFor('the field error cleared', async () => (await page.locator('.field-error').count()) === 0);
+});
+
+test('nested as deep as the config: a try in a switch case in a catch; processors moved and removed', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Streams', exact: true }).click();
+  await page.getByRole('button', { name: 'New stream' }).click();
+  await page.getByRole('heading', { name: 'New stream' }).waitFor();
+  await page.getByRole('button', { name: '+ Add processor' }).click();
+  await page.getByRole('list', { name: 'Processor kinds' }).locator('.pick[data-kind=catch]').click();
+  const catchList = `${PROCESSORS}.0.catch`;
+  await addProcessor(catchList, 'switch');
+  const caseList = `${catchList}.0.switch.cases.0.processors`;
+  await addProcessor(caseList, 'try');
+  const tryList = `${caseList}.0.try`;
+  for (const vrl of ['.a = 1', '.b = 2', '.c = (']) {
+    await addProcessor(tryList, 'mapping');
+    const n = (await field(tryList).locator(':scope > .nested-component').count()) - 1;
+    await box(`${tryList}.${n}.mapping`).fill(vrl);
+  }
+  // Moved: the third up, then the first taken out.
+  await field(tryList).getByRole('button', { name: 'Move processor 3 up' }).click();
+  await waitFor('the moved mapping', async () => (await box(`${tryList}.1.mapping`).inputValue()) === '.c = (');
+  await field(tryList).getByRole('button', { name: 'Remove processor 1' }).click();
+  await waitFor('two mappings left', async () => (await field(`${tryList}.2`).count()) === 0);
+  const yaml = page.getByLabel('YAML config');
+  await waitFor('the nesting in the YAML', async () =>
+    /processors:\n\s+- catch:\n\s+- switch:\n\s+cases:\n\s+- processors:\n\s+- try:\n\s+- mapping: \.c = \(\n\s+- mapping: \.b = 2\n/.test(await yaml.inputValue()),
+  );
+  // Validated: the bad VRL's error at its field, four levels down.
+  await page.getByRole('button', { name: 'Validate' }).click();
+  await page.getByRole('alert', { name: 'Problems' }).waitFor();
+  await openProcessor(1);
+  const path = `${tryList}.0.mapping`;
+  await expectText(field(path).locator('.field-error'), /syntax error/, 'the error at the innermost mapping');
+  assert.equal(await field(`${tryList}.1`).locator('.field-error').count(), 0, 'nothing on the other mapping');
+  await expectText(page.locator('[data-node="Processor 1"] .err-count'), /^1$/, 'the error count on the catch node');
+  await field(path).evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await shot('builder-nested-deep');
 });

@@ -22,11 +22,29 @@ interface TapEvent {
 /** How many messages the tab keeps on screen (the newest). */
 const KEEP = 100;
 
-/** The steps of a stream config as the tap labels them: the input, each processor, the output. */
+/**
+ * The steps of a stream config as the tap numbers and labels them: the input, each processor (a control step, then
+ * the steps inside it: a switch's cases' processors, a try's or catch's list, a branch's processors, as the server
+ * numbers them), the output.
+ */
 export function stepsOf(config: Record<string, unknown>): string[] {
   const kind = (c: unknown) => (c && typeof c === 'object' ? Object.keys(c as object)[0] ?? '?' : '?');
-  const processors = ((config.pipeline as { processors?: unknown[] } | undefined)?.processors ?? []) as unknown[];
-  return [`input (${kind(config.input)})`, ...processors.map((p, i) => `pipeline.processors[${i}] (${kind(p)})`), `output (${kind(config.output)})`];
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const out: string[] = [`input (${kind(config.input)})`];
+  const walk = (items: unknown[], at: string) =>
+    items.forEach((p, i) => {
+      const path = `${at}[${i}]`;
+      const k = kind(p);
+      out.push(`${path} (${k})`);
+      const o = p && typeof p === 'object' ? (p as Record<string, unknown>)[k] : undefined;
+      const field = (name: string) => (o && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, unknown>)[name] : undefined);
+      if (k === 'switch') list(field('cases')).forEach((c, j) => walk(list(c && typeof c === 'object' ? (c as Record<string, unknown>).processors : undefined), `${path}.switch.cases[${j}].processors`));
+      else if (k === 'try' || k === 'catch') walk(list(o), `${path}.${k}`);
+      else if (k === 'branch') walk(list(field('processors')), `${path}.branch.processors`);
+    });
+  walk(list((config.pipeline as { processors?: unknown[] } | undefined)?.processors), 'pipeline.processors');
+  out.push(`output (${kind(config.output)})`);
+  return out;
 }
 
 function pretty(payload: string): string {

@@ -1,9 +1,10 @@
 // Options that hold components of their own (a switch case's `output`, a broker's `inputs` or `outputs`, a window
-// buffer's `late_output`), as the catalogue's schema marks them (`x-airtruct-component`): each edited as a
-// component, its kind picked from the catalogue's kinds of that role and then its generated form, as deep as the
-// config nests them.
+// buffer's `late_output`, a `switch` processor case's `processors`, the processors of a `try` or `catch`), as the
+// catalogue's schema marks them (`x-airtruct-component`): each edited as a component, its kind picked from the
+// catalogue's kinds of that role (and, for processors, the uploaded ones) and then its generated form, as deep as
+// the config nests them.
 import { createContext, useState } from 'react';
-import type { Catalogue, KindDoc } from '../api/types';
+import type { Catalogue, KindDoc, UploadedKind } from '../api/types';
 import { type FieldError, type Path, equal, under } from '../lib/paths';
 import type { ComponentRole } from '../lib/schema';
 import { ComponentEditor, KindPicker, newComponent } from './ComponentEditor';
@@ -13,13 +14,17 @@ import { Prose } from './Text';
 /** The catalogue, for the kinds a nested component may be; without it such options are edited as YAML. */
 export const CatalogueContext = createContext<Catalogue | undefined>(undefined);
 
-export function kindsOf(catalogue: Catalogue, role: ComponentRole): KindDoc[] {
-  return role === 'input' ? catalogue.inputs : catalogue.outputs;
+/** The kinds a component of `role` may be; for processors, the uploaded ones too, as the pipeline offers them. */
+export function kindsOf(catalogue: Catalogue, role: ComponentRole): { kinds: KindDoc[]; uploaded?: UploadedKind[] } {
+  if (role === 'processor') return { kinds: catalogue.processors, uploaded: catalogue.uploaded };
+  return { kinds: role === 'input' ? catalogue.inputs : catalogue.outputs };
 }
 
 interface Props {
   role: ComponentRole;
   kinds: KindDoc[];
+  /** Uploaded processors, offered with the built-in ones (processors only). */
+  uploaded?: UploadedKind[];
   /** The option's name or title (`output`, `late_output`, `outputs`). */
   label: string;
   description?: string;
@@ -30,7 +35,7 @@ interface Props {
   errors: FieldError[];
 }
 
-const noun = (role: ComponentRole) => (role === 'input' ? 'Input' : 'Output');
+const noun = (role: ComponentRole) => ({ input: 'Input', processor: 'Processor', output: 'Output' })[role];
 
 /**
  * One component (`{kind: options}`). An optional one not set stays closed, with its description and **Add**, which
@@ -60,6 +65,7 @@ export function ComponentField(p: Props) {
         title={p.label}
         description={p.description}
         kinds={p.kinds}
+        uploaded={p.uploaded}
         value={p.value}
         onChange={p.onChange}
         path={p.path}
@@ -86,7 +92,8 @@ export function ComponentField(p: Props) {
 
 /**
  * A list of components, each with its own editor, moved with its arrows and taken out with **Remove**; **Add
- * output** (or input) opens the kind picker, and the component joins the list once its kind is picked.
+ * output** (or input, or processor) opens the kind picker, and the component joins the list once its kind is
+ * picked.
  */
 export function ComponentList(p: Props) {
   const [adding, setAdding] = useState(false);
@@ -113,6 +120,7 @@ export function ComponentList(p: Props) {
           <ComponentEditor
             title={`${name} ${i + 1}`}
             kinds={p.kinds}
+            uploaded={p.uploaded}
             value={item}
             onChange={(v) => p.onChange(list.map((x, j) => (j === i ? v : x)))}
             path={[...p.path, i]}
@@ -151,10 +159,11 @@ export function ComponentList(p: Props) {
             </div>
             <KindPicker
               kinds={p.kinds}
+              uploaded={p.uploaded}
               label={`Choose ${lower} ${list.length + 1}`}
               onPick={(k) => {
                 setAdding(false);
-                p.onChange([...list, newComponent(k, p.kinds)]);
+                p.onChange([...list, newComponent(k, p.kinds, p.uploaded)]);
               }}
             />
           </div>

@@ -55,14 +55,16 @@ export function SchemaForm(props: Props) {
   const optional = !required || nullable;
   const catalogue = useContext(CatalogueContext);
 
-  // Components in the options (a switch case's `output`, a broker's `outputs`): one editor per component.
+  // Components in the options (a switch case's `output`, a broker's `outputs`, a case's `processors`): one editor
+  // per component. The options of a `try` or `catch` are such a list themselves: their kind's editor already says
+  // what they are for, and the schema's title is a type name.
   const role = componentRole(s);
   if (role && catalogue) {
     const nested = {
       role,
-      kinds: kindsOf(catalogue, role),
-      label: label ?? role,
-      description: s.description as string | undefined,
+      ...kindsOf(catalogue, role),
+      label: top ? (shape.kind === 'array' ? `${role}s` : role) : (label ?? role),
+      description: top ? undefined : (s.description as string | undefined),
       optional,
       value: props.value,
       onChange: props.onChange,

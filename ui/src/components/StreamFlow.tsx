@@ -1,9 +1,12 @@
 // The stream drawn read-only, as the builder draws it, with each component's counters on its node (the stream's
-// `components`, summed over its replicas), so that a user sees where messages are filtered out, fail or wait.
+// `components`, summed over its replicas), so that a user sees where messages are filtered out, fail or wait. The
+// steps inside a `switch`, `try` or `catch` are listed under the drawing, indented by how deep they are.
 import { Fragment } from 'react';
 import type { ComponentCounters } from '../api/types';
 import { type Config, isObj, kindOf, optionsOf, processorsOf } from '../lib/config';
 import { fmtBytes, fmtCount, fmtMicros } from '../lib/format';
+import { type Path, parsePath } from '../lib/paths';
+import { componentAt, stepsOf } from '../lib/steps';
 import { Arrow } from './Pipeline';
 
 type Role = 'input' | 'buffer' | 'processor' | 'output';
@@ -113,6 +116,42 @@ function Node({ node, c }: { node: FlowNode; c: ComponentCounters | undefined })
   );
 }
 
+/** Config order: a control step before the steps inside it, positions in a list in order. */
+function byPath(a: Path, b: Path): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] === b[i]) continue;
+    return typeof a[i] === 'number' && typeof b[i] === 'number' ? (a[i] as number) - (b[i] as number) : String(a[i]) < String(b[i]) ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+/** The counters of the steps inside control flow, each under its control step, indented by its depth. */
+function Inside({ config, counters }: { config: Config; counters: ComponentCounters[] }) {
+  // Only the steps the config has now: the sums keep those of runs that ended, at paths that may be gone.
+  const current = counters
+    .filter((c) => c.component.startsWith('pipeline.') && kindOf(componentAt(config, parsePath(c.component))) === c.kind)
+    .sort((a, b) => byPath(parsePath(a.component), parsePath(b.component)));
+  const steps = stepsOf(current.map((c) => ({ path: c.component, kind: c.kind })));
+  if (!steps.some((s) => s.depth > 0)) return null;
+  // A top-level row for each control step, heading the steps inside it.
+  const heads = new Set(steps.flatMap((s) => (s.parent !== undefined && steps[s.parent].depth === 0 ? [s.parent] : [])));
+  return (
+    <ul className="flow-inside" aria-label="Steps inside control flow">
+      {steps
+        .map((s, i) => ({ s, c: current[i], shown: s.depth > 0 || heads.has(i) }))
+        .filter((r) => r.shown)
+        .map(({ s, c }) => (
+          <li key={`${s.path} ${s.kind}`} data-component={s.path} data-depth={s.depth}>
+            <span className="flow-step" title={s.path} style={{ paddingLeft: `${s.depth * 18}px` }}>
+              {s.depth === 0 ? `Processor ${(s.top ?? 0) + 1}` : s.where} · {processorLabel(componentAt(config, s.segs))}
+            </span>
+            <Counters role="processor" c={c} />
+          </li>
+        ))}
+    </ul>
+  );
+}
+
 export function StreamFlow({ config, counters }: { config: Config; counters: ComponentCounters[] }) {
   // Matched by path and kind: counters of runs that ended stay in the sums, so after an edit a path may also
   // hold those of the kind that was there before.
@@ -138,6 +177,7 @@ export function StreamFlow({ config, counters }: { config: Config; counters: Com
           </>
         )}
       </div>
+      <Inside config={config} counters={counters} />
     </div>
   );
 }

@@ -1,9 +1,12 @@
 // Runs the builder's processors on sample messages (`POST /api/v1/streams/test`) and shows, per message, the
-// output of each step; failed messages are highlighted with their error. The samples and what the processors made
-// of them can be saved as a `tests:` case of the stream, and the stream's cases run (`POST /api/v1/streams/tests`).
+// output of each step, the steps inside a `switch`, `try` or `catch` indented under it; failed messages are
+// highlighted with their error. The samples and what the processors made of them can be saved as a `tests:` case
+// of the stream, and the stream's cases run (`POST /api/v1/streams/tests`).
 import { useState } from 'react';
 import { ApiError, api, ok, type Detail } from '../api/client';
 import type { CasesResponse, TestResponse } from '../api/types';
+import { kindOf } from '../lib/config';
+import { type Step, componentAt, splitLabel, stepsOf } from '../lib/steps';
 import { ErrorBanner } from './ui';
 
 interface Props {
@@ -12,8 +15,8 @@ interface Props {
   initial: string;
   /** Validation problems of the processors, to show at their fields. */
   onProblems: (details: Detail[]) => void;
-  /** Names of the processors, in order (an uploaded one by its name). */
-  labels: string[];
+  /** A processor's name: its kind, or an uploaded one's name. */
+  labelOf: (processor: unknown) => string;
   /** The stream's `tests:` cases. */
   cases: unknown[];
   /** Adds a case to the stream's `tests:`. */
@@ -29,10 +32,7 @@ function asValue(payload: string): unknown {
   }
 }
 
-function stepName(label: string): { n: string; kind: string } {
-  const m = /processors\[(\d+)\]\s*\(([^)]*)\)/.exec(label);
-  return m ? { n: String(Number(m[1]) + 1), kind: m[2] } : { n: '', kind: label };
-}
+type Output = TestResponse['results'][number]['steps'][number]['output'][number];
 
 function pretty(payload: string): string {
   try {
@@ -50,18 +50,64 @@ function binaryLength(b64: string): number {
   return (b64.length / 4) * 3 - pad;
 }
 
-export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCase }: Props) {
+/** What a step handed on, or failed, for one message. */
+function Outputs({ output, none }: { output: Output[]; none: string }) {
+  if (output.length === 0) return <div className="msg none">{none}</div>;
+  return (
+    <>
+      {output.map((o, j) => (
+        <div className={`msg${o.error ? ' failed' : ''}`} key={j}>
+          {o.payload_base64 ? (
+            <pre className="binary" title="binary payload, in base64">
+              binary, {binaryLength(o.payload_base64)} bytes: {o.payload_base64}
+            </pre>
+          ) : (
+            <pre>{pretty(o.payload)}</pre>
+          )}
+          {Object.keys(o.metadata).length > 0 && (
+            <div className="meta">
+              {Object.entries(o.metadata).map(([k, v]) => (
+                <span className="chip" key={k}>
+                  {k}={v}
+                </span>
+              ))}
+            </div>
+          )}
+          {o.error && <div className="msg-error">{o.error}</div>}
+        </div>
+      ))}
+    </>
+  );
+}
+
+export function TestPanel({ config, initial, onProblems, labelOf, cases, onSaveCase }: Props) {
   const [text, setText] = useState<string>();
   const [caseName, setCaseName] = useState('');
   const [saved, setSaved] = useState<string>();
   const [caseRun, setCaseRun] = useState<CasesResponse>();
   const [caseError, setCaseError] = useState<unknown>();
-  const [result, setResult] = useState<{ inputs: string[]; labels: string[]; response: TestResponse }>();
+  const [result, setResult] = useState<{ inputs: string[]; config: unknown; response: TestResponse }>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const samples = text ?? initial;
+  // The steps, as the first message's trace names them (every trace names the same): a control step, then the
+  // steps inside it. The columns are the top-level ones; each cell lists the steps inside indented under it.
+  const steps: Step[] = stepsOf((result?.response.results[0]?.steps ?? []).map((s) => splitLabel(s.processor)));
+  const tops = steps.flatMap((s, i) => (s.depth === 0 ? [i] : []));
+  const ancestors = (j: number): number[] => {
+    const p = steps[j]?.parent;
+    return p === undefined ? [] : [p, ...ancestors(p)];
+  };
+  /** The steps inside top-level step `t`, at any depth, in the order they run. */
+  const inside = (t: number) => steps.flatMap((_, j) => (ancestors(j).includes(t) ? [j] : []));
+  /** A step's name: the processor's (an uploaded one's name), or the kind its label gives. */
+  const nameOf = (s: Step) => {
+    const c = componentAt(result?.config, s.segs);
+    return kindOf(c) ? labelOf(c) : s.kind || s.path;
+  };
+  const last = tops[tops.length - 1];
   // A case writes the last step's payloads as text or JSON: binary ones (Avro, Protobuf) would be saved garbled.
-  const binaryOut = Boolean(result?.response.results.some((t) => t.steps[t.steps.length - 1]?.output.some((o) => !o.error && o.payload_base64)));
+  const binaryOut = last !== undefined && Boolean(result?.response.results.some((t) => t.steps[last]?.output.some((o) => !o.error && o.payload_base64)));
 
   const run = async () => {
     const inputs = samples.split('\n').filter((l) => l.trim() !== '');
@@ -73,7 +119,7 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
           body: { config: config as never, messages: inputs.map((payload) => ({ payload, metadata: {} })) },
         }),
       );
-      setResult({ inputs, labels, response });
+      setResult({ inputs, config, response });
       onProblems([]);
     } catch (e) {
       setResult(undefined);
@@ -84,18 +130,19 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
     }
   };
 
-  /** The samples, and what leaves the processors as a case sees it: every message handed on by the last step (in
-   * sample order), then those that failed, step by step (in sample order within a step). */
+  /** The samples, and what leaves the processors as a case sees it: every message handed on by the last top-level
+   * step (in sample order), then those that failed, step by step (in sample order within a step). The steps inside
+   * control flow are part of their control step's; a failure that a later `catch` takes is not one that leaves. */
   const saveCase = () => {
     if (!result) return;
     const traces = result.response.results;
-    const steps = traces[0]?.steps.length ?? 0;
+    const lastCatch = Math.max(-1, ...tops.filter((t) => steps[t].kind === 'catch'));
     const out =
-      steps === 0
+      last === undefined
         ? result.inputs.map((p) => ({ payload: p, metadata: {}, error: null as string | null | undefined }))
         : [
-            ...traces.flatMap((t) => t.steps[steps - 1].output.filter((o) => !o.error)),
-            ...Array.from({ length: steps }, (_, i) => traces.flatMap((t) => t.steps[i].output.filter((o) => o.error))).flat(),
+            ...traces.flatMap((t) => t.steps[last].output.filter((o) => !o.error)),
+            ...tops.filter((i) => i >= lastCatch).flatMap((i) => traces.flatMap((t) => t.steps[i].output.filter((o) => o.error))),
           ];
     const expect = out.map((o) => {
       const e: Record<string, unknown> = o.error ? { error: o.error } : { payload: asValue(o.payload) };
@@ -186,55 +233,42 @@ export function TestPanel({ config, initial, onProblems, labels, cases, onSaveCa
       )}
       {result && result.response.results.length > 0 && (
         <div className="trace-table" role="table" aria-label="Test results">
-          <div className="trace-row head" role="row" style={{ gridTemplateColumns: `repeat(${1 + (result.response.results[0]?.steps.length ?? 0)}, minmax(180px, 1fr))` }}>
+          <div className="trace-row head" role="row" style={{ gridTemplateColumns: `repeat(${1 + tops.length}, minmax(180px, 1fr))` }}>
             <div role="columnheader">Sample</div>
-            {result.response.results[0]?.steps.map((s, i) => {
-              const { n, kind } = stepName(s.processor);
-              return (
-                <div role="columnheader" key={i} title={s.processor}>
-                  {n && <span className="step-n">{n}</span>} after {result.labels[i] ?? kind}
-                </div>
-              );
-            })}
+            {tops.map((t) => (
+              <div role="columnheader" key={t} title={steps[t].path}>
+                {steps[t].top !== undefined && <span className="step-n">{steps[t].top + 1}</span>} after {nameOf(steps[t])}
+              </div>
+            ))}
           </div>
           {result.response.results.map((trace, m) => (
-            <div className="trace-row" role="row" key={m} data-message={m + 1} style={{ gridTemplateColumns: `repeat(${1 + trace.steps.length}, minmax(180px, 1fr))` }}>
+            <div className="trace-row" role="row" key={m} data-message={m + 1} style={{ gridTemplateColumns: `repeat(${1 + tops.length}, minmax(180px, 1fr))` }}>
               <div role="cell" className="trace-cell">
                 <div className="msg">
                   <pre>{pretty(result.inputs[m] ?? '')}</pre>
                 </div>
               </div>
-              {trace.steps.map((step, i) => (
-                <div role="cell" className="trace-cell" key={i} data-step={i + 1}>
-                  {step.output.length === 0 &&
-                    (i > 0 && trace.steps[i - 1].output.every((o) => o.error) ? (
-                      <div className="msg none">nothing reached this step</div>
-                    ) : (
-                      <div className="msg none">filtered out: no message</div>
-                    ))}
-                  {step.output.map((o, j) => (
-                    <div className={`msg${o.error ? ' failed' : ''}`} key={j}>
-                      {o.payload_base64 ? (
-                        <pre className="binary" title="binary payload, in base64">
-                          binary, {binaryLength(o.payload_base64)} bytes: {o.payload_base64}
-                        </pre>
-                      ) : (
-                        <pre>{pretty(o.payload)}</pre>
-                      )}
-                      {Object.keys(o.metadata).length > 0 && (
-                        <div className="meta">
-                          {Object.entries(o.metadata).map(([k, v]) => (
-                            <span className="chip" key={k}>
-                              {k}={v}
-                            </span>
-                          ))}
-                        </div>
-                      )}
-                      {o.error && <div className="msg-error">{o.error}</div>}
-                    </div>
-                  ))}
-                </div>
-              ))}
+              {tops.map((t, k) => {
+                const nested = inside(t);
+                const before = k > 0 ? trace.steps[tops[k - 1]] : undefined;
+                return (
+                  <div role="cell" className="trace-cell" key={t} data-step={t + 1} data-path={steps[t].path}>
+                    <Outputs output={trace.steps[t]?.output ?? []} none={before?.output.every((o) => o.error) ? 'nothing reached this step' : 'filtered out: no message'} />
+                    {nested.length > 0 && (
+                      <ol className="trace-inside" aria-label={`Steps inside ${nameOf(steps[t])}`}>
+                        {nested.map((j) => (
+                          <li key={j} className="trace-sub" data-step={j + 1} data-path={steps[j].path} data-depth={steps[j].depth} style={{ marginLeft: `${(steps[j].depth - 1) * 14}px` }}>
+                            <div className="trace-sub-label" title={steps[j].path}>
+                              {steps[j].where} · {nameOf(steps[j])}
+                            </div>
+                            <Outputs output={trace.steps[j]?.output ?? []} none="no message here" />
+                          </li>
+                        ))}
+                      </ol>
+                    )}
+                  </div>
+                );
+              })}
             </div>
           ))}
         </div>

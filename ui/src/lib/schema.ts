@@ -165,7 +165,7 @@ export function defaultFor(schema: unknown, root: unknown, depth = 0): unknown {
       for (const [k, p] of sh.properties) {
         if (!sh.required.has(k)) continue;
         const v = defaultFor(p, root, depth + 1);
-        if (v !== undefined) out[k] = v;
+        if (v !== undefined) out[k] = firstItem(p, root, depth) ?? v;
       }
       return out;
     }
@@ -182,6 +182,22 @@ export function defaultFor(schema: unknown, root: unknown, depth = 0): unknown {
     default:
       return s.type === 'object' ? {} : undefined;
   }
+}
+
+/**
+ * A required list whose items need nothing of their own (a `switch` processor's `cases`: a case with no check
+ * matches every message) starts with one item, ready to fill in, rather than empty (a `switch` of no case is
+ * refused). Undefined for any other list: one of components (`x-airtruct-component`), of values, or of items with
+ * required fields, as a `switch` output's cases (each needs its `output`).
+ */
+function firstItem(schema: Schema, root: unknown, depth: number): unknown[] | undefined {
+  const { schema: s } = unwrapNullable(resolve(schema, root), root);
+  const sh = shapeOf(s, root);
+  if (sh.kind !== 'array' || hasDefault(s) || componentRole(s)) return undefined;
+  const items = unwrapNullable(resolve(sh.items, root), root).schema;
+  const itemShape = shapeOf(items, root);
+  if (itemShape.kind !== 'object' || itemShape.required.size > 0) return undefined;
+  return [defaultFor(items, root, depth + 2)];
 }
 
 /** A short name for a variant, for the switch between them. */
@@ -243,14 +259,15 @@ export function propertyOf(schema: unknown, key: string, root: unknown): Schema 
 }
 
 /** The roles whose components an option may hold. */
-export type ComponentRole = 'input' | 'output';
+export type ComponentRole = 'input' | 'processor' | 'output';
 
 /**
  * The role of the components an option holds, as the catalogue marks it (`"x-airtruct-component": "output"`): one
  * component (`{kind: options}`) on an object-typed option, as a switch case's `output`, or a list of them on an
- * array-typed one, as a broker's `outputs`; undefined for any other option.
+ * array-typed one, as a broker's `outputs`, a `switch` processor case's `processors`, or the whole options of a
+ * `try` or `catch`; undefined for any other option.
  */
 export function componentRole(s: Schema): ComponentRole | undefined {
   const r = s['x-airtruct-component'];
-  return r === 'input' || r === 'output' ? r : undefined;
+  return r === 'input' || r === 'processor' || r === 'output' ? r : undefined;
 }

@@ -370,7 +370,7 @@ export function BuilderPage() {
 
       <TestPanel
         config={payloadConfig()}
-        labels={processors.map(labelOf)}
+        labelOf={labelOf}
         initial={initialSamples}
         cases={Array.isArray(cfg.tests) ? cfg.tests : []}
         onSaveCase={(c) => change({ ...cfg, tests: [...(Array.isArray(cfg.tests) ? cfg.tests : []), c] })}
