@@ -23,6 +23,7 @@ use crate::kind::{CheckContext, Kind, KindEntry, parse_options};
 pub struct SwitchProcessorConfig {
     /// The cases, tried in order: a message runs through the processors of the first case whose `check` it
     /// matches; a message that matches none goes on unchanged.
+    #[schemars(length(min = 1))]
     pub cases: Vec<ProcessorCase>,
 }
 

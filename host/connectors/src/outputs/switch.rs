@@ -27,6 +27,7 @@ use super::Held;
 pub struct SwitchOutputConfig {
     /// The cases, tried in order: a message goes to the output of the first case whose `check` it matches (and
     /// to later ones as well while the cases it matches say `continue`).
+    #[schemars(length(min = 1))]
     pub cases: Vec<SwitchCase>,
     /// A message that matches no case: `false` (the default) confirms it and counts it as filtered; `true`
     /// fails it, for the stream's `on_error` policy.
