@@ -220,7 +220,8 @@ async fn validation_reports_the_problems_of_nested_components_at_their_paths() {
         .post(
             "/api/v1/streams/validate",
             json!({"config": {
-            "input": {"broker": {"inputs": [{"generate": {"count": 1}}, {"nope": {}}]}},
+            "input": {"broker": {"inputs": [{"generate": {"count": 1}}, {"nope": {}},
+                                            {"http_server": {}}, {"http_server": {}}]}},
             "output": {"switch": {"cases": [
                 {"check": ".kind ==", "output": {"drop": {}}},
                 {"check": "1 + 1", "output": {"drop": {}}},
@@ -242,6 +243,7 @@ async fn validation_reports_the_problems_of_nested_components_at_their_paths() {
         .collect();
     for at in [
         "input.broker.inputs[1]",
+        "input.broker.inputs[3]",
         "output.switch.cases[0].check",
         "output.switch.cases[1].check",
         "output.switch.cases[2].output.broker.outputs[1].file.path",
@@ -254,6 +256,7 @@ async fn validation_reports_the_problems_of_nested_components_at_their_paths() {
         "a credential field was refused: {text}"
     );
     assert!(text.contains("must return a boolean"), "{text}");
+    assert!(text.contains("takes requests through one input"), "{text}");
 }
 
 /// A pipeline with a `switch`, a `try` and a `catch`, as YAML a user writes.

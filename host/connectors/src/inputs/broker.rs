@@ -18,6 +18,9 @@ use airtruct_runtime::metrics::ComponentMetrics;
 use airtruct_runtime::retry::RetryPolicy;
 use airtruct_runtime::{BuildContext, Error, Input, InputBatch, Role, StreamMetrics};
 
+/// The input kinds that take requests through the server's route for their stream (`/ingest/{stream}`, `/mcp`).
+const TAKES_REQUESTS: &[&str] = &["http_server", "mcp_tool"];
+
 /// Reads several inputs into one stream.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +54,30 @@ impl Kind for BrokerInputConfig {
             .iter()
             .enumerate()
             .map(|(i, v)| Resolved(check.input(&format!("inputs[{i}]"), v).map(Arc::from)))
+            .collect(); // A stream takes the server's requests through one route: a second input taking them would silently
+        // replace the first.
+        let routed: Vec<usize> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| {
+                v.as_object()
+                    .and_then(|m| m.keys().next())
+                    .is_some_and(|k| TAKES_REQUESTS.contains(&k.as_str()))
+            })
+            .map(|(i, _)| i)
             .collect();
+        if let [_, rest @ ..] = routed.as_slice() {
+            for i in rest {
+                check.problem(
+                    &format!("inputs[{i}]"),
+                    format!(
+                        "a stream takes requests through one input: give only one of {} in a broker",
+                        TAKES_REQUESTS.join(", ")
+                    ),
+                );
+            }
+        }
     }
 }
 
