@@ -5,7 +5,8 @@
 // output is shown at its nested field; a window buffer's optional `late_output` stays closed until added. Then
 // processors in control flow: a `switch` processor's cases, a `try` and a `catch` built as nested lists of processor
 // editors, saved, reopened, run in the test panel (the steps inside listed under their control step), a bad VRL
-// shown at its nested field, and a `try` in a `switch` case in a `catch`. Run by `npm --prefix ui test`; the server
+// shown at its nested field, and a `try` in a `switch` case in a `catch`; a running stream's Live tab, its steps
+// numbered as the server numbers them, a switch's nested step included. Run by `npm --prefix ui test`; the server
 // and the browser are started by ./helpers.mjs.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -477,4 +478,57 @@ test('nested as deep as the config: a try in a switch case in a catch; processor
   await expectText(page.locator('[data-node="Processor 1"] .err-count'), /^1$/, 'the error count on the catch node');
   await field(path).evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await shot('builder-nested-deep');
+});
+
+test("the Live tab's steps are numbered as the server numbers them, the steps inside a switch included", async () => {
+  const created = await api('POST', '/api/v1/streams', {
+    name: 'tapped-switch',
+    status: 'active',
+    config: {
+      input: { generate: { interval: '20ms', payload: '{"n":{{seq}}}' } },
+      pipeline: { processors: [{ switch: { cases: [{ check: '.n > 0', processors: [{ mapping: '.big = true' }] }] } }, { mapping: '.after = 1' }] },
+      output: { drop: {} },
+    },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  try {
+    await page.goto(`${base}/streams/${created.body.id}`);
+    await page.getByRole('tab', { name: 'Live' }).click();
+    const live = page.getByRole('region', { name: 'Live' });
+    await expectText(live.getByRole('status'), /tapping/, 'the tap open');
+    const menu = live.getByLabel('Step');
+    assert.deepEqual(
+      await menu.locator('option').evaluateAll((els) => els.map((e) => [e.value, e.textContent])),
+      [
+        ['', 'every step'],
+        ['0', '0 · input (generate)'],
+        ['1', '1 · pipeline.processors[0] (switch)'],
+        ['2', '2 · pipeline.processors[0].switch.cases[0].processors[0] (mapping)'],
+        ['3', '3 · pipeline.processors[1] (mapping)'],
+        ['4', '4 · output (drop)'],
+      ],
+      'the steps in the menu, the one inside the switch after it',
+    );
+    const events = live.getByRole('list', { name: 'Tapped messages' });
+    // The nested mapping alone: its messages, under its own label, carry what it set.
+    const nested = 'pipeline.processors[0].switch.cases[0].processors[0] (mapping)';
+    await menu.selectOption({ label: `2 · ${nested}` });
+    await live.getByRole('button', { name: 'Clear' }).click();
+    await waitFor('messages of the nested mapping', async () => (await events.locator('li').count()) >= 3);
+    assert.equal(await events.locator('li:not([data-step="2"])').count(), 0, 'only step 2');
+    await expectText(events.locator('li[data-step="2"]').first(), new RegExp(`${escapeRe(nested)}[^]*"big":true`), 'the nested mapping named, its output');
+    const labels = await events.locator('li .small').allInnerTexts();
+    assert.ok(labels.every((t) => t.includes(nested)), `every message under the nested step's label: ${labels.join(' | ')}`);
+    await shot('stream-live-nested');
+    // The mapping after the switch: number 3, not 2.
+    await menu.selectOption({ label: '3 · pipeline.processors[1] (mapping)' });
+    await live.getByRole('button', { name: 'Clear' }).click();
+    await waitFor('messages of the mapping after the switch', async () => (await events.locator('li').count()) >= 3);
+    assert.equal(await events.locator('li:not([data-step="3"])').count(), 0, 'only step 3');
+    const payloads = await events.locator('li pre').allInnerTexts();
+    assert.ok(payloads.every((t) => /"after":1/.test(t) && /"big":true/.test(t)), `after the switch and the mapping: ${payloads.join(' | ')}`);
+    await expectText(events.locator('li[data-step="3"]').first(), /pipeline\.processors\[1\] \(mapping\)/, 'the mapping after the switch named');
+  } finally {
+    assert.equal((await api('DELETE', `/api/v1/streams/${created.body.id}`)).status, 204);
+  }
 });
