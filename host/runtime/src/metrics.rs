@@ -185,6 +185,9 @@ pub fn add_components(sum: &mut Vec<ComponentSnapshot>, more: &[ComponentSnapsho
             None => sum.push(c.clone()),
         }
     }
+    // In the pipeline's order whatever order the reports came in (an early report may hold only the components
+    // built before the processors).
+    sum.sort_by_key(|c| pipeline_rank(&c.component));
 }
 
 /// A point-in-time copy of [`StreamMetrics`].
@@ -334,5 +337,45 @@ impl MetricsSnapshot {
                 self.buffer_oldest_age_ms,
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(component: &str, sent: u64) -> ComponentSnapshot {
+        ComponentSnapshot {
+            component: component.into(),
+            kind: "k".into(),
+            sent,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merged_components_keep_the_pipelines_order_whatever_order_reports_came_in() {
+        // The first report was taken before the processors' counters existed.
+        let mut sum = Vec::new();
+        add_components(&mut sum, &[c("input", 1), c("output", 1)]);
+        add_components(
+            &mut sum,
+            &[
+                c("input", 2),
+                c("pipeline.processors[0]", 2),
+                c("pipeline.processors[0].switch.cases[0].processors[0]", 2),
+                c("output", 2),
+            ],
+        );
+        let order: Vec<(&str, u64)> = sum.iter().map(|c| (c.component.as_str(), c.sent)).collect();
+        assert_eq!(
+            order,
+            [
+                ("input", 3),
+                ("pipeline.processors[0]", 2),
+                ("pipeline.processors[0].switch.cases[0].processors[0]", 2),
+                ("output", 3)
+            ]
+        );
     }
 }
