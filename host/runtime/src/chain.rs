@@ -10,10 +10,11 @@ use std::sync::Arc;
 use airtruct_engine::{Engine, InitError, Limits, LoadedComponent, ProcessorInstance};
 use airtruct_model::{Component, ValidationError, join_path};
 
+use crate::control::run::{BranchNode, CaseNode};
 use crate::journeys::TRACE_KEY;
 use crate::metrics::ComponentMetrics;
 use crate::tap::Tap;
-use crate::vrl::{ConditionRunner, VrlCondition, VrlProgram, VrlRunner};
+use crate::vrl::{VrlCondition, VrlProgram};
 use crate::{Message, StreamMetrics};
 
 /// A resolved processor: its component, its configuration (JSON text) and its limits.
@@ -205,10 +206,13 @@ pub struct Seen<'a> {
 
 /// One thread's instances of every step of a stream.
 pub struct Chain {
-    nodes: Vec<Node>,
+    steps: Steps,
     /// Every step's label, by number.
     labels: Vec<String>,
 }
+
+/// The instances of a list of steps (the pipeline's, or one inside control flow).
+pub(crate) struct Steps(Vec<Node>);
 
 struct Node {
     at: usize,
@@ -219,116 +223,23 @@ struct Node {
 enum Run {
     Processor(ProcessorInstance),
     Switch(Vec<CaseNode>),
-    Catch(Box<Chain>),
-    Try(Box<Chain>),
+    Catch(Steps),
+    Try(Steps),
     Branch(Box<BranchNode>),
-}
-
-struct BranchNode {
-    request: Option<VrlRunner>,
-    chain: Chain,
-    result: Option<VrlRunner>,
-}
-
-struct CaseNode {
-    check: Option<(ConditionRunner, String)>,
-    chain: Chain,
-    fallthrough: bool,
 }
 
 impl Chain {
     /// Instantiates every processor (and every condition).
     pub fn new(engine: &Engine, steps: &[Step]) -> Result<Self, Vec<ValidationError>> {
         let mut errors = Vec::new();
-        let mut next = 0;
-        let chain = Self::build(engine, steps, &mut next, &mut errors);
-        if errors.is_empty() {
-            Ok(chain)
-        } else {
-            Err(errors)
+        let built = Steps::build(engine, steps, &mut 0, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
         }
-    }
-
-    fn build(
-        engine: &Engine,
-        steps: &[Step],
-        next: &mut usize,
-        errors: &mut Vec<ValidationError>,
-    ) -> Self {
-        let mut nodes = Vec::with_capacity(steps.len());
-        let mut labels = Vec::new();
-        for step in steps {
-            let at = *next;
-            *next += 1;
-            labels.push(step.label());
-            let run = match step {
-                Step::Processor(spec) => match spec.instantiate(engine) {
-                    Ok(i) => Some(Run::Processor(i)),
-                    Err(e) => {
-                        errors.extend(e);
-                        None
-                    }
-                },
-                Step::Control(c) => {
-                    let mut sub = |steps: &[Step], errors: &mut Vec<ValidationError>| {
-                        let chain = Self::build(engine, steps, next, errors);
-                        labels.extend(chain.labels.iter().cloned());
-                        chain
-                    };
-                    match &c.flow {
-                        Flow::Try(steps) => Some(Run::Try(Box::new(sub(steps, errors)))),
-                        Flow::Catch(steps) => Some(Run::Catch(Box::new(sub(steps, errors)))),
-                        Flow::Branch(b) => {
-                            let mut runner = |p: &Option<VrlProgram>, field: &str| {
-                                let p = p.as_ref()?;
-                                p.runner()
-                                    .map_err(|e| {
-                                        let at = format!("{}.branch.{field}", c.path);
-                                        errors.push(ValidationError::new(at, e.to_string()))
-                                    })
-                                    .ok()
-                            };
-                            let request = runner(&b.request, "request_map");
-                            let result = runner(&b.result, "result_map");
-                            Some(Run::Branch(Box::new(BranchNode {
-                                request,
-                                chain: sub(&b.steps, errors),
-                                result,
-                            })))
-                        }
-                        Flow::Switch(cases) => {
-                            let mut nodes = Vec::with_capacity(cases.len());
-                            for case in cases {
-                                let check = match &case.check {
-                                    None => None,
-                                    Some((condition, path)) => match condition.runner() {
-                                        Ok(r) => Some((r, path.clone())),
-                                        Err(e) => {
-                                            errors.push(ValidationError::new(path, e.to_string()));
-                                            None
-                                        }
-                                    },
-                                };
-                                nodes.push(CaseNode {
-                                    check,
-                                    chain: sub(&case.steps, errors),
-                                    fallthrough: case.fallthrough,
-                                });
-                            }
-                            Some(Run::Switch(nodes))
-                        }
-                    }
-                }
-            };
-            if let Some(run) = run {
-                nodes.push(Node {
-                    at,
-                    label: step.label(),
-                    run,
-                });
-            }
-        }
-        Self { nodes, labels }
+        Ok(Self {
+            steps: built,
+            labels: Step::flatten(steps).iter().map(|s| s.label()).collect(),
+        })
     }
 
     /// Every step's label (`pipeline.processors[0] (mapping)`), by number.
@@ -338,20 +249,12 @@ impl Chain {
 
     /// Instance replacements so far, over every step.
     pub fn restarts(&self) -> u64 {
-        self.nodes
-            .iter()
-            .map(|n| match &n.run {
-                Run::Processor(i) => i.restarts(),
-                Run::Switch(cases) => cases.iter().map(|c| c.chain.restarts()).sum(),
-                Run::Catch(c) | Run::Try(c) => c.restarts(),
-                Run::Branch(b) => b.chain.restarts(),
-            })
-            .sum()
+        self.steps.restarts()
     }
 
     /// Runs a batch through every step. `observe` sees what each step handed on (used by the test endpoint).
     pub fn run(&mut self, batch: Vec<Message>, mut observe: impl FnMut(Seen<'_>)) -> ChainOutput {
-        self.run_with(batch, &[], &mut observe, true)
+        self.steps.run_with(batch, &[], &mut observe, true)
     }
 
     /// Runs a batch through every step, counting what each took in, handed on, filtered and failed, and its
@@ -361,7 +264,7 @@ impl Chain {
         batch: Vec<Message>,
         counters: &[Arc<ComponentMetrics>],
     ) -> ChainOutput {
-        self.run_with(batch, counters, &mut |_| {}, true)
+        self.steps.run_with(batch, counters, &mut |_| {}, true)
     }
 
     /// [`Chain::run_counted`], sampling what each step handed on and what failed at it into `tap` (step `n + 1`
@@ -388,7 +291,7 @@ impl Chain {
         } else {
             Vec::new()
         };
-        self.run_with(
+        self.steps.run_with(
             batch,
             counters,
             &mut |seen: Seen<'_>| {
@@ -418,8 +321,100 @@ impl Chain {
             true,
         )
     }
+}
 
-    fn run_with(
+impl Steps {
+    fn build(
+        engine: &Engine,
+        steps: &[Step],
+        next: &mut usize,
+        errors: &mut Vec<ValidationError>,
+    ) -> Self {
+        let mut nodes = Vec::with_capacity(steps.len());
+        for step in steps {
+            let at = *next;
+            *next += 1;
+            let run = match step {
+                Step::Processor(spec) => match spec.instantiate(engine) {
+                    Ok(i) => Some(Run::Processor(i)),
+                    Err(e) => {
+                        errors.extend(e);
+                        None
+                    }
+                },
+                Step::Control(c) => {
+                    let mut sub = |steps: &[Step], errors: &mut Vec<ValidationError>| {
+                        Self::build(engine, steps, next, errors)
+                    };
+                    match &c.flow {
+                        Flow::Try(steps) => Some(Run::Try(sub(steps, errors))),
+                        Flow::Catch(steps) => Some(Run::Catch(sub(steps, errors))),
+                        Flow::Branch(b) => {
+                            let mut runner = |p: &Option<VrlProgram>, field: &str| {
+                                let p = p.as_ref()?;
+                                p.runner()
+                                    .map_err(|e| {
+                                        let at = format!("{}.branch.{field}", c.path);
+                                        errors.push(ValidationError::new(at, e.to_string()))
+                                    })
+                                    .ok()
+                            };
+                            let request = runner(&b.request, "request_map");
+                            let result = runner(&b.result, "result_map");
+                            Some(Run::Branch(Box::new(BranchNode {
+                                request,
+                                steps: sub(&b.steps, errors),
+                                result,
+                            })))
+                        }
+                        Flow::Switch(cases) => {
+                            let mut nodes = Vec::with_capacity(cases.len());
+                            for case in cases {
+                                let check = match &case.check {
+                                    None => None,
+                                    Some((condition, path)) => match condition.runner() {
+                                        Ok(r) => Some((r, path.clone())),
+                                        Err(e) => {
+                                            errors.push(ValidationError::new(path, e.to_string()));
+                                            None
+                                        }
+                                    },
+                                };
+                                nodes.push(CaseNode {
+                                    check,
+                                    steps: sub(&case.steps, errors),
+                                    fallthrough: case.fallthrough,
+                                });
+                            }
+                            Some(Run::Switch(nodes))
+                        }
+                    }
+                }
+            };
+            if let Some(run) = run {
+                nodes.push(Node {
+                    at,
+                    label: step.label(),
+                    run,
+                });
+            }
+        }
+        Self(nodes)
+    }
+
+    fn restarts(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|n| match &n.run {
+                Run::Processor(i) => i.restarts(),
+                Run::Switch(cases) => cases.iter().map(|c| c.steps.restarts()).sum(),
+                Run::Catch(s) | Run::Try(s) => s.restarts(),
+                Run::Branch(b) => b.steps.restarts(),
+            })
+            .sum()
+    }
+
+    pub(crate) fn run_with(
         &mut self,
         batch: Vec<Message>,
         counters: &[Arc<ComponentMetrics>],
@@ -428,7 +423,7 @@ impl Chain {
     ) -> ChainOutput {
         let mut out = ChainOutput::default();
         let mut current = batch;
-        for (pos, node) in self.nodes.iter_mut().enumerate() {
+        for (pos, node) in self.0.iter_mut().enumerate() {
             let mut n_in = current.len() as u64;
             let mut bytes_in: u64 = current.iter().map(|m| m.payload.len() as u64).sum();
             // Where this step's failures start in `out.failed`.
@@ -462,17 +457,14 @@ impl Chain {
                     bytes_in += caught.iter().map(|m| m.payload.len() as u64).sum::<u64>();
                     let sub = chain.run_with(caught, counters, observe, false);
                     for mut m in sub.ok {
-                        let mut meta =
-                            crate::Metadata::from_bytes_unchecked(std::mem::take(&mut m.metadata));
-                        meta.remove("error");
-                        m.metadata = meta.into_bytes();
+                        crate::meta_remove(&mut m, "error");
                         current.push(m);
                     }
                     out.failed.extend(sub.failed);
                     out.filtered += sub.filtered;
                 }
                 Run::Switch(cases) => {
-                    current = run_switch(
+                    current = crate::control::run::run_switch(
                         cases,
                         std::mem::take(&mut current),
                         counters,
@@ -481,7 +473,7 @@ impl Chain {
                     );
                 }
                 Run::Branch(b) => {
-                    current = run_branch(
+                    current = crate::control::run::run_branch(
                         b,
                         &node.label,
                         std::mem::take(&mut current),
@@ -550,234 +542,5 @@ fn run_processor(
             }
             current
         }
-    }
-}
-
-/// A `switch`: each case's check on the messages no case took yet, then its steps on those it matched (and on
-/// what the case before handed on, when that one falls through). Messages that match no case go on unchanged.
-fn run_switch(
-    cases: &mut [CaseNode],
-    batch: Vec<Message>,
-    counters: &[Arc<ComponentMetrics>],
-    observe: &mut dyn FnMut(Seen<'_>),
-    out: &mut ChainOutput,
-) -> Vec<Message> {
-    let mut remaining = batch;
-    let mut carry: Vec<Message> = Vec::new();
-    let mut done: Vec<Message> = Vec::new();
-    for case in cases.iter_mut() {
-        let matched = match &mut case.check {
-            None => std::mem::take(&mut remaining),
-            Some(_) if remaining.is_empty() => Vec::new(),
-            Some((runner, path)) => match runner.eval_blocking(&remaining) {
-                Ok(verdicts) => {
-                    let mut matched = Vec::new();
-                    let mut rest = Vec::with_capacity(remaining.len());
-                    for (mut m, v) in std::mem::take(&mut remaining).into_iter().zip(verdicts) {
-                        match v {
-                            Ok(true) => matched.push(m),
-                            Ok(false) => rest.push(m),
-                            Err(e) => {
-                                m.error = Some(format!("{path}: {e}"));
-                                out.failed.push(m);
-                            }
-                        }
-                    }
-                    remaining = rest;
-                    matched
-                }
-                Err(e) => {
-                    for mut m in std::mem::take(&mut remaining) {
-                        m.error = Some(format!("{path}: {e}"));
-                        out.failed.push(m);
-                    }
-                    Vec::new()
-                }
-            },
-        };
-        let mut input = std::mem::take(&mut carry);
-        input.extend(matched);
-        let sub = case.chain.run_with(input, counters, observe, false);
-        out.failed.extend(sub.failed);
-        out.filtered += sub.filtered;
-        if case.fallthrough {
-            carry = sub.ok;
-        } else {
-            done.extend(sub.ok);
-        }
-    }
-    done.extend(carry);
-    done.extend(remaining);
-    done
-}
-
-/// The metadata key that ties a branch's copy to its original while the branch's processors run.
-const BRANCH_INDEX: &str = "airtruct_branch_index";
-
-/// A `branch`: the request mapping makes a copy of each message, the steps run on the copies, and the result
-/// mapping's value of each copy they hand on is merged into its original. A copy that fails fails its original;
-/// one filtered out (or split, or that lost its tie) leaves its original as it was, and one split in several
-/// fails it.
-fn run_branch(
-    b: &mut BranchNode,
-    label: &str,
-    batch: Vec<Message>,
-    counters: &[Arc<ComponentMetrics>],
-    observe: &mut dyn FnMut(Seen<'_>),
-    out: &mut ChainOutput,
-) -> Vec<Message> {
-    if batch.is_empty() {
-        let sub = b.chain.run_with(Vec::new(), counters, observe, false);
-        debug_assert!(sub.ok.is_empty());
-        return batch;
-    }
-    // The copies, each tied to its original by index; an original whose copy could not be made fails.
-    let mut failed_at: Vec<Option<String>> = vec![None; batch.len()];
-    let copies: Vec<Message> = match &mut b.request {
-        None => batch.clone(),
-        Some(r) => match r.run_blocking(&batch) {
-            Ok(made) => made,
-            Err(e) => {
-                failed_at = vec![Some(format!("{label}: request_map: {e}")); batch.len()];
-                Vec::new()
-            }
-        },
-    };
-    let mut tied = Vec::with_capacity(copies.len());
-    for (i, mut m) in copies.into_iter().enumerate() {
-        if let Some(e) = m.error.take() {
-            failed_at[i] = Some(format!("{label}: request_map: {e}"));
-            continue;
-        }
-        // The copy keeps the original's metadata.
-        m.metadata = batch[i].metadata.clone();
-        crate::meta_set(&mut m, BRANCH_INDEX, &i.to_string());
-        tied.push(m);
-    }
-    let sub = b.chain.run_with(tied, counters, observe, false);
-    for m in &sub.failed {
-        if let Some(i) = crate::meta_get(m, BRANCH_INDEX).and_then(|i| i.parse::<usize>().ok())
-            && let Some(slot) = failed_at.get_mut(i)
-        {
-            *slot = Some(m.error.clone().unwrap_or_default());
-        }
-    }
-    // What the steps made of each copy.
-    let mut results: Vec<Option<Message>> = vec![None; batch.len()];
-    for mut m in sub.ok {
-        let Some(i) = crate::meta_get(&m, BRANCH_INDEX).and_then(|i| i.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        if i >= batch.len() {
-            continue;
-        }
-        if results[i].is_some() {
-            failed_at[i] = Some(format!(
-                "{label}: the branch's processors handed on several messages for one; they must hand on one"
-            ));
-            continue;
-        }
-        let mut meta = crate::Metadata::from_bytes_unchecked(std::mem::take(&mut m.metadata));
-        meta.remove(BRANCH_INDEX);
-        m.metadata = meta.into_bytes();
-        results[i] = Some(m);
-    }
-    // The result mapping on every result at once.
-    let have: Vec<usize> = (0..batch.len())
-        .filter(|&i| results[i].is_some() && failed_at[i].is_none())
-        .collect();
-    let mut values: Vec<Option<Result<Vec<u8>, String>>> = vec![None; batch.len()];
-    if let Some(r) = &mut b.result
-        && !have.is_empty()
-    {
-        let inputs: Vec<Message> = have.iter().filter_map(|&i| results[i].take()).collect();
-        match r.run_blocking(&inputs) {
-            Ok(mapped) => {
-                for (&i, m) in have.iter().zip(mapped) {
-                    values[i] = Some(match m.error {
-                        Some(e) => Err(format!("{label}: result_map: {e}")),
-                        None => Ok(m.payload),
-                    });
-                }
-            }
-            Err(e) => {
-                for &i in &have {
-                    values[i] = Some(Err(format!("{label}: result_map: {e}")));
-                }
-            }
-        }
-    }
-    let mut kept = Vec::with_capacity(batch.len());
-    for (i, mut m) in batch.into_iter().enumerate() {
-        if let Some(e) = failed_at[i].take() {
-            m.error = Some(e);
-            out.failed.push(m);
-            continue;
-        }
-        match values[i].take() {
-            None => kept.push(m),
-            Some(Err(e)) => {
-                m.error = Some(e);
-                out.failed.push(m);
-            }
-            Some(Ok(value)) => match merge_into(&m.payload, &value) {
-                Ok(merged) => {
-                    m.payload = merged;
-                    kept.push(m);
-                }
-                Err(e) => {
-                    m.error = Some(format!("{label}: result_map: {e}"));
-                    out.failed.push(m);
-                }
-            },
-        }
-    }
-    kept
-}
-
-/// Merges `value` (a JSON object) into `payload` (a JSON object): deeply, `value`'s fields winning.
-fn merge_into(payload: &[u8], value: &[u8]) -> Result<Vec<u8>, String> {
-    use serde_json::Value;
-    fn merge(into: &mut serde_json::Map<String, Value>, from: serde_json::Map<String, Value>) {
-        for (k, v) in from {
-            match (into.get_mut(&k), v) {
-                (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
-                (_, v) => {
-                    into.insert(k, v);
-                }
-            }
-        }
-    }
-    let Ok(Value::Object(from)) = serde_json::from_slice::<Value>(value) else {
-        return Err(format!(
-            "its value must be an object to merge into the message, got {}",
-            String::from_utf8_lossy(&value[..value.len().min(100)])
-        ));
-    };
-    let Ok(Value::Object(mut into)) = serde_json::from_slice::<Value>(payload) else {
-        return Err("the message is not a JSON object to merge the result into".into());
-    };
-    merge(&mut into, from);
-    serde_json::to_vec(&Value::Object(into)).map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge_into;
-
-    #[test]
-    fn a_result_merges_deeply_into_the_original() {
-        let merged = merge_into(
-            br#"{"id":1,"user":{"id":7,"name":"old"}}"#,
-            br#"{"user":{"name":"Ada","email":"a@x"}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&merged).unwrap(),
-            serde_json::json!({"id":1,"user":{"id":7,"name":"Ada","email":"a@x"}})
-        );
-        assert!(merge_into(br#"{"id":1}"#, b"3").is_err());
-        assert!(merge_into(b"[1]", br#"{"a":1}"#).is_err());
     }
 }

@@ -2,7 +2,6 @@
 //! stream is aborted), the error policy for failed and refused messages, and the acknowledgements.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use airtruct_model::ErrorPolicy;
 use tokio_util::sync::CancellationToken;
@@ -10,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batcher::nack;
 use crate::chain::ChainOutput;
 use crate::metrics::ComponentMetrics;
+use crate::retry::{confirmed, write_confirmed};
 use crate::stream::Processed;
 use crate::tap::Tap;
 use crate::{Delivery, Error, Message, Output, StreamMetrics, meta_set};
@@ -19,52 +19,6 @@ pub(crate) struct Outputs {
     pub output: Box<dyn Output>,
     pub output_metrics: Arc<ComponentMetrics>,
     pub dead_letter: Option<(Box<dyn Output>, Arc<ComponentMetrics>)>,
-}
-
-/// Writes with retries until confirmed, the retries run out or the stream is aborted (a write in progress is
-/// then abandoned: its messages stay unacknowledged).
-async fn write_confirmed(
-    output: &mut dyn Output,
-    batch: &[Message],
-    counters: &ComponentMetrics,
-    abort: &CancellationToken,
-) -> Result<(), Error> {
-    let policy = output.retry_policy();
-    let mut backoff = policy.start();
-    StreamMetrics::add(&counters.received, batch.len() as u64);
-    StreamMetrics::add(
-        &counters.bytes_in,
-        batch.iter().map(|m| m.payload.len() as u64).sum(),
-    );
-    loop {
-        let started = Instant::now();
-        let written = tokio::select! {
-            _ = abort.cancelled() => {
-                return Err(Error::External("the stream was aborted while a write was in progress".into()));
-            }
-            w = output.write(batch) => w,
-        };
-        counters.time(started);
-        match written {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_retryable() => match backoff.next_wait() {
-                None => {
-                    return Err(Error::External(format!(
-                        "{e} (gave up after {} retries)",
-                        backoff.tries()
-                    )));
-                }
-                Some(wait) => {
-                    tracing::warn!(error = %e, retry_in = ?wait, "output failed, retrying");
-                    tokio::select! {
-                        _ = abort.cancelled() => return Err(e),
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-            },
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// Applies the error policy to failed messages: `Err` stops the stream (the caller does not acknowledge).
@@ -94,7 +48,7 @@ async fn handle_failed(
             write_confirmed(dlq.as_mut(), failed, counters, abort)
                 .await
                 .map_err(|e| Error::External(format!("dead-letter output: {e}")))?;
-            confirmed(counters, failed);
+            confirmed(counters, failed.iter());
             Ok(())
         }
         _ => {
@@ -108,15 +62,6 @@ async fn handle_failed(
             Ok(())
         }
     }
-}
-
-/// Counts messages an output confirmed.
-fn confirmed(counters: &ComponentMetrics, messages: &[Message]) {
-    StreamMetrics::add(&counters.sent, messages.len() as u64);
-    StreamMetrics::add(
-        &counters.bytes_out,
-        messages.iter().map(|m| m.payload.len() as u64).sum(),
-    );
 }
 
 pub(crate) async fn output_loop(

@@ -604,6 +604,96 @@ impl Registry {
     }
 }
 
+/// A component found in a config (as JSON): where it sits, its JSON pointer, its role, its kind and its value
+/// (`{kind: options}`).
+#[derive(Debug, Clone)]
+pub struct Placed<'a> {
+    /// `output.switch.cases[0].output`
+    pub at: String,
+    /// `/output/switch/cases/0/output`
+    pub pointer: String,
+    pub role: Role,
+    /// `None` when the value is not written `kind: {options}`.
+    pub kind: Option<&'a str>,
+    pub value: &'a Value,
+}
+
+impl Registry {
+    /// Every processor of a stream config (as JSON) and every component inside them, in order.
+    pub fn pipeline_components<'a>(&self, config: &'a Value, out: &mut Vec<Placed<'a>>) {
+        let steps = config
+            .pointer("/pipeline/processors")
+            .and_then(Value::as_array);
+        for (i, step) in steps.into_iter().flatten().enumerate() {
+            let (at, pointer) = (
+                format!("pipeline.processors[{i}]"),
+                format!("/pipeline/processors/{i}"),
+            );
+            self.components_in(at, pointer, Role::Processor, step, out);
+        }
+    }
+
+    /// The component `value` at `at` and every component inside its options, found through its kind's
+    /// [`Kind::NESTED`] fields, recursively, in order.
+    pub fn components_in<'a>(
+        &self,
+        at: String,
+        pointer: String,
+        role: Role,
+        value: &'a Value,
+        out: &mut Vec<Placed<'a>>,
+    ) {
+        let written = value
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.iter().next());
+        out.push(Placed {
+            at: at.clone(),
+            pointer: pointer.clone(),
+            role,
+            kind: written.map(|(k, _)| k.as_str()),
+            value,
+        });
+        let Some((kind, options)) = written else {
+            return;
+        };
+        let Some(entry) = self.entry(role, kind) else {
+            return;
+        };
+        for (pattern, nested_role) in entry.nested() {
+            let mut found = vec![(join_path(&at, kind), format!("{pointer}/{kind}"), options)];
+            for segment in pattern.split('.') {
+                let (name, each) = match segment.strip_suffix("[]") {
+                    Some(name) => (name, true),
+                    None => (segment, false),
+                };
+                found = found
+                    .into_iter()
+                    .filter_map(|(a, p, v)| match name {
+                        // `[]`: the options are the list.
+                        "" => Some((a, p, v)),
+                        _ => v
+                            .get(name)
+                            .map(|v| (format!("{a}.{name}"), format!("{p}/{name}"), v)),
+                    })
+                    .flat_map(|(a, p, v)| match (each, v.as_array()) {
+                        (true, Some(items)) => items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, item)| (format!("{a}[{i}]"), format!("{p}/{i}"), item))
+                            .collect::<Vec<_>>(),
+                        (true, None) => Vec::new(),
+                        (false, _) => vec![(a, p, v)],
+                    })
+                    .collect();
+            }
+            for (a, p, v) in found {
+                self.components_in(a, p, *nested_role, v, out);
+            }
+        }
+    }
+}
+
 /// Something a check resolved from the options (a nested output), kept beside them in the config type.
 pub struct Resolved<T: ?Sized>(pub Option<Arc<T>>);
 

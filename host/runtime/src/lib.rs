@@ -49,6 +49,13 @@ pub fn meta_set(msg: &mut Message, key: &str, value: &str) {
     msg.metadata = m.into_bytes();
 }
 
+/// Removes a metadata key of a message.
+pub fn meta_remove(msg: &mut Message, key: &str) {
+    let mut m = Metadata::from_bytes_unchecked(std::mem::take(&mut msg.metadata));
+    m.remove(key);
+    msg.metadata = m.into_bytes();
+}
+
 /// A new message with this payload and metadata.
 pub fn message(payload: Vec<u8>, metadata: Metadata) -> Message {
     Message {
@@ -77,6 +84,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error, its message (each refusal's, for `Rejected`) prefixed with where it happened
+    /// (`output.switch.cases[1].output`), for a component that holds others.
+    pub fn within(self, at: &str) -> Self {
+        match self {
+            Error::User(m) => Error::User(format!("{at}: {m}")),
+            Error::External(m) => Error::External(format!("{at}: {m}")),
+            Error::Internal(m) => Error::Internal(format!("{at}: {m}")),
+            Error::Rejected(list) => Error::Rejected(
+                list.into_iter()
+                    .map(|(i, m)| (i, format!("{at}: {m}")))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Whether trying again may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::External(_))

@@ -11,8 +11,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::Role;
 use crate::chain::{ProcessorSpec, Step};
-use crate::kind::{Check, CheckContext, Kind, KindEntry, parse_options};
+use crate::kind::{Check, CheckContext, Kind, KindEntry, Registry, parse_options};
 
 /// Loads a built-in component (compiled once, then from the engine's cache).
 pub fn load_builtin(engine: &Engine, b: &Builtin) -> Result<Arc<LoadedComponent>, LoadError> {
@@ -289,50 +290,26 @@ pub struct WasmStep<'a> {
 }
 
 /// Every `wasm` processor of a stream config (as JSON), those inside control flow (a `switch` case, a `catch`)
-/// included, in order.
-pub fn wasm_steps(config: &Value) -> Vec<WasmStep<'_>> {
-    fn walk<'a>(list: &'a Value, at: &str, pointer: &str, out: &mut Vec<WasmStep<'a>>) {
-        for (i, step) in list.as_array().into_iter().flatten().enumerate() {
-            let (at, pointer) = (format!("{at}[{i}]"), format!("{pointer}/{i}"));
-            let Some((kind, options)) = step
-                .as_object()
-                .filter(|m| m.len() == 1)
-                .and_then(|m| m.iter().next())
-            else {
-                continue;
-            };
-            if kind == "wasm" {
-                out.push(WasmStep {
-                    at: at.clone(),
-                    pointer: format!("{pointer}/wasm"),
-                    options,
-                });
-            }
-            for (rel_at, rel_pointer, nested) in crate::control::nested_lists(kind, options) {
-                walk(
-                    nested,
-                    &format!("{at}.{kind}{rel_at}"),
-                    &format!("{pointer}/{kind}{rel_pointer}"),
-                    out,
-                );
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if let Some(list) = config.pointer("/pipeline/processors") {
-        walk(
-            list,
-            "pipeline.processors",
-            "/pipeline/processors",
-            &mut out,
-        );
-    }
-    out
+/// included, in order: found through the kinds' nested fields in `registry`.
+pub fn wasm_steps<'a>(registry: &Registry, config: &'a Value) -> Vec<WasmStep<'a>> {
+    let mut placed = Vec::new();
+    registry.pipeline_components(config, &mut placed);
+    placed
+        .into_iter()
+        .filter(|p| p.role == Role::Processor && p.kind == Some(WasmProcessorConfig::NAME))
+        .filter_map(|p| {
+            Some(WasmStep {
+                options: p.value.get(WasmProcessorConfig::NAME)?,
+                pointer: format!("{}/{}", p.pointer, WasmProcessorConfig::NAME),
+                at: p.at,
+            })
+        })
+        .collect()
 }
 
 /// Every uploaded component a stream config names, in order.
-pub fn uploaded_refs(config: &Value) -> Vec<UploadedRef> {
-    wasm_steps(config)
+pub fn uploaded_refs(registry: &Registry, config: &Value) -> Vec<UploadedRef> {
+    wasm_steps(registry, config)
         .into_iter()
         .filter_map(|w| {
             Some(UploadedRef {

@@ -1,7 +1,13 @@
-//! The one retry-with-backoff policy: inputs that fail in a way that may pass, outputs that fail to write, and
-//! the buffers' pumps all wait by it.
+//! The one retry-with-backoff policy: inputs that fail in a way that may pass, outputs that fail to write (a
+//! stream's own and those a `switch` or `broker` holds: [`write_confirmed`]), and the buffers' pumps all wait by
+//! it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::ComponentMetrics;
+use crate::{Error, Message, Output, StreamMetrics};
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,55 +86,59 @@ impl RetryPolicy {
     };
 }
 
-/// Writes to an output held by another (a `switch` case's, a `broker`'s), retrying a failure that may pass
-/// under the held output's own policy, and counting in `counters`: one failing output is retried alone, so the
-/// others are not written twice.
-pub async fn write_nested(
-    output: &mut dyn crate::Output,
-    batch: &[crate::Message],
-    counters: &crate::metrics::ComponentMetrics,
-) -> Result<(), crate::Error> {
-    use crate::StreamMetrics;
+/// Writes with retries (under the output's own policy) until confirmed, the retries run out or the stream is aborted (a write in progress is
+/// then abandoned: its messages stay unacknowledged).
+pub async fn write_confirmed(
+    output: &mut dyn Output,
+    batch: &[Message],
+    counters: &ComponentMetrics,
+    abort: &CancellationToken,
+) -> Result<(), Error> {
+    let policy = output.retry_policy();
+    let mut backoff = policy.start();
     StreamMetrics::add(&counters.received, batch.len() as u64);
     StreamMetrics::add(
         &counters.bytes_in,
         batch.iter().map(|m| m.payload.len() as u64).sum(),
     );
-    let mut backoff = output.retry_policy().start();
     loop {
-        let started = std::time::Instant::now();
-        let written = output.write(batch).await;
+        let started = Instant::now();
+        let written = tokio::select! {
+            _ = abort.cancelled() => {
+                return Err(Error::External("the stream was aborted while a write was in progress".into()));
+            }
+            w = output.write(batch) => w,
+        };
         counters.time(started);
         match written {
-            Ok(()) => {
-                StreamMetrics::add(&counters.sent, batch.len() as u64);
-                StreamMetrics::add(
-                    &counters.bytes_out,
-                    batch.iter().map(|m| m.payload.len() as u64).sum(),
-                );
-                return Ok(());
-            }
+            Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() => match backoff.next_wait() {
                 None => {
-                    return Err(crate::Error::External(format!(
+                    return Err(Error::External(format!(
                         "{e} (gave up after {} retries)",
                         backoff.tries()
                     )));
                 }
                 Some(wait) => {
                     tracing::warn!(error = %e, retry_in = ?wait, "output failed, retrying");
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        _ = abort.cancelled() => return Err(e),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
                 }
             },
-            Err(crate::Error::Rejected(list)) => {
-                let sent = batch.len().saturating_sub(list.len());
-                StreamMetrics::add(&counters.sent, sent as u64);
-                StreamMetrics::add(&counters.failed, list.len() as u64);
-                return Err(crate::Error::Rejected(list));
-            }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Counts messages an output confirmed.
+pub fn confirmed<'a>(counters: &ComponentMetrics, messages: impl IntoIterator<Item = &'a Message>) {
+    let (n, bytes) = messages
+        .into_iter()
+        .fold((0, 0), |(n, b), m| (n + 1, b + m.payload.len() as u64));
+    StreamMetrics::add(&counters.sent, n);
+    StreamMetrics::add(&counters.bytes_out, bytes);
 }
 
 #[cfg(test)]

@@ -140,45 +140,28 @@ pub fn validate_stream_under(
 /// Every `${secret:NAME}` that is not in a credential field of its component's kind, as a problem at its path.
 pub fn secrets_outside_credentials(registry: &Registry, value: &Value) -> Vec<ValidationError> {
     // Where components sit, and their roles; the longest prefix wins (a window's late output in its buffer).
-    let kind_at = |v: Option<&Value>| {
-        v.and_then(Value::as_object)
-            .and_then(|m| m.keys().next())
-            .cloned()
-    };
-    let mut places: Vec<(String, Role, Option<String>)> = Vec::new();
-    for (at, role, v) in [
-        ("input", Role::Input, value.get("input")),
-        ("output", Role::Output, value.get("output")),
-        ("buffer", Role::Buffer, value.get("buffer")),
-        (
-            "on_error.dead_letter",
-            Role::Output,
-            value.pointer("/on_error/dead_letter"),
-        ),
+    let mut places = Vec::new();
+    for (at, role) in [
+        ("input", Role::Input),
+        ("output", Role::Output),
+        ("buffer", Role::Buffer),
+        ("on_error.dead_letter", Role::Output),
     ] {
-        component_places(registry, at.to_string(), role, v, &mut places);
-    }
-    if let Some(steps) = value
-        .pointer("/pipeline/processors")
-        .and_then(Value::as_array)
-    {
-        for (i, step) in steps.iter().enumerate() {
-            places.push((
-                format!("pipeline.processors[{i}]"),
-                Role::Processor,
-                kind_at(Some(step)),
-            ));
+        let pointer = format!("/{}", at.replace('.', "/"));
+        if let Some(v) = value.pointer(&pointer) {
+            registry.components_in(at.to_string(), pointer, role, v, &mut places);
         }
     }
+    registry.pipeline_components(value, &mut places);
     let mut errors = Vec::new();
     for (name, path) in airtruct_model::secret_uses(value) {
         let place = places
             .iter()
-            .filter_map(|(at, role, kind)| {
-                let kind = kind.as_ref()?;
-                let options = airtruct_model::join_path(at, kind);
+            .filter_map(|p| {
+                let kind = p.kind?;
+                let options = airtruct_model::join_path(&p.at, kind);
                 let field = path.strip_prefix(&options)?.strip_prefix('.')?;
-                Some((options.len(), *role, kind, field))
+                Some((options.len(), p.role, kind, field))
             })
             .max_by_key(|p| p.0);
         let allowed = place.is_some_and(|(_, role, kind, field)| {
@@ -206,59 +189,6 @@ pub fn secrets_outside_credentials(registry: &Registry, value: &Value) -> Vec<Va
         }
     }
     errors
-}
-
-/// The component at `at` (`{kind: options}`), and every component nested in its options (a switch's case
-/// outputs, a broker's inputs, a window's late output), as places where credential fields may be.
-fn component_places(
-    registry: &Registry,
-    at: String,
-    role: Role,
-    value: Option<&Value>,
-    places: &mut Vec<(String, Role, Option<String>)>,
-) {
-    let Some((kind, options)) = value
-        .and_then(Value::as_object)
-        .filter(|m| m.len() == 1)
-        .and_then(|m| m.iter().next())
-    else {
-        places.push((at, role, None));
-        return;
-    };
-    places.push((at.clone(), role, Some(kind.clone())));
-    let Some(entry) = registry.entry(role, kind) else {
-        return;
-    };
-    let options_at = airtruct_model::join_path(&at, kind);
-    for (pattern, nested_role) in entry.nested() {
-        let mut found = vec![(options_at.clone(), options)];
-        for segment in pattern.split('.') {
-            let (name, each) = match segment.strip_suffix("[]") {
-                Some(name) => (name, true),
-                None => (segment, false),
-            };
-            found = found
-                .into_iter()
-                .filter_map(|(p, v)| match name {
-                    // `[]`: the options are the list.
-                    "" => Some((p, v)),
-                    _ => v.get(name).map(|v| (format!("{p}.{name}"), v)),
-                })
-                .flat_map(|(p, v)| match (each, v.as_array()) {
-                    (true, Some(items)) => items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, item)| (format!("{p}[{i}]"), item))
-                        .collect::<Vec<_>>(),
-                    (true, None) => Vec::new(),
-                    (false, _) => vec![(p, v)],
-                })
-                .collect();
-        }
-        for (p, v) in found {
-            component_places(registry, p, *nested_role, Some(v), places);
-        }
-    }
 }
 
 /// Checks a `wasm` processor's config against the JSON Schema its component describes, with the built-in

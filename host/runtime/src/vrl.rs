@@ -166,29 +166,25 @@ impl VrlRunner {
     /// Runs the program on each message; the result has one message per input (with `error` set where the
     /// program failed), or `Err` when the whole call failed.
     pub async fn run(&mut self, batch: &[Message]) -> Result<Vec<Message>, Error> {
-        let out = self.0.process(batch).await?;
-        if out.len() != batch.len() {
-            return Err(Error::User(format!(
-                "VRL program gave {} results for {} messages: it must not filter or split",
-                out.len(),
-                batch.len()
-            )));
-        }
-        Ok(out)
+        one_per_message(batch, self.0.process(batch).await?)
     }
 
     /// [`VrlRunner::run`] on this thread (for processor threads).
     pub fn run_blocking(&mut self, batch: &[Message]) -> Result<Vec<Message>, Error> {
-        let out = self.0.process_blocking(batch)?;
-        if out.len() != batch.len() {
-            return Err(Error::User(format!(
-                "VRL program gave {} results for {} messages: it must not filter or split",
-                out.len(),
-                batch.len()
-            )));
-        }
-        Ok(out)
+        one_per_message(batch, self.0.process_blocking(batch)?)
     }
+}
+
+/// A program's results, which must be one per message.
+fn one_per_message(batch: &[Message], out: Vec<Message>) -> Result<Vec<Message>, Error> {
+    if out.len() != batch.len() {
+        return Err(Error::User(format!(
+            "VRL program gave {} results for {} messages: it must not filter or split",
+            out.len(),
+            batch.len()
+        )));
+    }
+    Ok(out)
 }
 
 impl VrlCondition {

@@ -59,7 +59,7 @@ pub(super) fn join(prefix: &str, path: &str) -> String {
 /// changes a saved stream. Unknown names are reported at their path.
 pub(super) async fn pin_versions(state: &AppState, config: &mut Value) -> Vec<ValidationError> {
     let mut errors = Vec::new();
-    for r in uploaded_refs(config) {
+    for r in uploaded_refs(airtruct_connectors::registry(), config) {
         match state.store.get_processor(&r.name, r.version).await {
             Ok(p) => {
                 if r.version.is_none()
@@ -87,7 +87,7 @@ pub(super) async fn fetch_uploaded(
 ) -> (Uploaded, Vec<ValidationError>) {
     let mut uploaded = Uploaded::default();
     let mut errors = Vec::new();
-    for r in uploaded_refs(config) {
+    for r in uploaded_refs(airtruct_connectors::registry(), config) {
         let Some(version) = r.version else { continue };
         let loaded = match state.store.get_processor(&r.name, Some(version)).await {
             Ok(p) => state.load_component(&p.sha256).await,
@@ -104,7 +104,7 @@ pub(super) async fn fetch_uploaded(
 /// Configs saved through the API name uploaded processors: `wasm.path` would make the coordinator and the workers
 /// read files of their own disks. Paths are relative to the config.
 pub(super) fn refuse_local_paths(config: &Value) -> Vec<ValidationError> {
-    wasm_steps(config)
+    wasm_steps(airtruct_connectors::registry(), config)
         .into_iter()
         .filter(|w| w.options.get("path").is_some())
         .map(|w| {

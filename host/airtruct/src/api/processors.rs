@@ -125,7 +125,7 @@ pub(super) fn latest_versions(all: Vec<ProcessorRecord>) -> Vec<(ProcessorRecord
 async fn usage(state: &AppState) -> Result<BTreeMap<String, Vec<UsedBy>>, ApiError> {
     let mut by_name: BTreeMap<String, Vec<UsedBy>> = BTreeMap::new();
     for s in state.store.list_streams().await? {
-        for r in uploaded_refs(&s.config) {
+        for r in uploaded_refs(airtruct_connectors::registry(), &s.config) {
             by_name.entry(r.name).or_default().push(UsedBy {
                 stream_id: s.id.clone(),
                 stream_name: s.name.clone(),

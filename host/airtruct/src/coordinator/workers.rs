@@ -172,7 +172,10 @@ impl Coordinator {
                 }
             }
             let mut components = Vec::new();
-            for r in airtruct_runtime::processors::uploaded_refs(&stream.config) {
+            for r in airtruct_runtime::processors::uploaded_refs(
+                airtruct_connectors::registry(),
+                &stream.config,
+            ) {
                 match self.store.get_processor(&r.name, r.version).await {
                     Ok(p) => components.push(ComponentRef {
                         name: p.name,

@@ -159,12 +159,7 @@ async fn read_into(
                 }
             }
             Err(e) => {
-                let e = match e {
-                    Error::User(m) => Error::User(format!("{path}: {m}")),
-                    Error::Internal(m) => Error::Internal(format!("{path}: {m}")),
-                    other => other,
-                };
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Err(e.within(&path))).await;
                 break;
             }
         }

@@ -16,8 +16,7 @@ use airtruct_runtime::kind::{Check, Kind, OutputKind, Resolved};
 use airtruct_runtime::retry::RetryPolicy;
 use airtruct_runtime::{BuildContext, Error, Message, Output, Role};
 
-use super::Held;
-use super::switch::merge_refused;
+use super::{Held, merge_refused};
 
 /// How a broker shares messages among its outputs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]

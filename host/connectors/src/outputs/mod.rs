@@ -19,8 +19,10 @@ use std::sync::Arc;
 
 use airtruct_runtime::kind::OutputKind;
 use airtruct_runtime::metrics::ComponentMetrics;
-use airtruct_runtime::{BuildContext, Error, Message, Output};
+use airtruct_runtime::retry::{confirmed, write_confirmed};
+use airtruct_runtime::{BuildContext, Error, Message, Output, StreamMetrics};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 /// An output held by another (a `switch` case's, a `broker`'s), built: where it sits and its counters.
 pub(crate) struct Held {
@@ -28,6 +30,8 @@ pub(crate) struct Held {
     pub path: String,
     pub output: Box<dyn Output>,
     pub metrics: Arc<ComponentMetrics>,
+    /// Never cancelled: a write in progress is abandoned with the write of the output holding this one.
+    abort: CancellationToken,
 }
 
 impl Held {
@@ -49,23 +53,28 @@ impl Held {
             path,
             output,
             metrics: cx.metrics,
+            abort: CancellationToken::new(),
         })
     }
 
     /// Writes with this output's own retries; an error says which output it was.
     pub async fn write(&mut self, batch: &[Message]) -> Result<(), Error> {
-        airtruct_runtime::retry::write_nested(self.output.as_mut(), batch, &self.metrics)
-            .await
-            .map_err(|e| match e {
-                Error::User(m) => Error::User(format!("{}: {m}", self.path)),
-                Error::External(m) => Error::External(format!("{}: {m}", self.path)),
-                Error::Internal(m) => Error::Internal(format!("{}: {m}", self.path)),
-                Error::Rejected(list) => Error::Rejected(
-                    list.into_iter()
-                        .map(|(i, m)| (i, format!("{}: {m}", self.path)))
-                        .collect(),
-                ),
-            })
+        let written =
+            write_confirmed(self.output.as_mut(), batch, &self.metrics, &self.abort).await;
+        match &written {
+            Ok(()) => confirmed(&self.metrics, batch),
+            Err(Error::Rejected(list)) => {
+                let refused: std::collections::HashSet<usize> = list.iter().map(|r| r.0).collect();
+                let kept = batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !refused.contains(i));
+                confirmed(&self.metrics, kept.map(|(_, m)| m));
+                StreamMetrics::add(&self.metrics.failed, refused.len() as u64);
+            }
+            Err(_) => {}
+        }
+        written.map_err(|e| e.within(&self.path))
     }
 
     /// Closes every held output, reporting the first failure.
@@ -80,4 +89,14 @@ impl Held {
         }
         first
     }
+}
+
+/// `Ok` when nothing was refused; otherwise each refused message once (the first reason), in batch order.
+pub(crate) fn merge_refused(mut refused: Vec<(usize, String)>) -> Result<(), Error> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    refused.sort_by_key(|r| r.0);
+    refused.dedup_by_key(|r| r.0);
+    Err(Error::Rejected(refused))
 }

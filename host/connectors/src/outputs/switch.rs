@@ -19,7 +19,7 @@ use airtruct_runtime::retry::RetryPolicy;
 use airtruct_runtime::vrl::{ConditionRunner, VrlCondition};
 use airtruct_runtime::{BuildContext, Error, Message, Output, Role, StreamMetrics};
 
-use super::Held;
+use super::{Held, merge_refused};
 
 /// Sends each message to the outputs of the cases it matches.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -249,14 +249,4 @@ impl Output for SwitchOutput {
         }
         Held::close_all(held).await
     }
-}
-
-/// `Ok` when nothing was refused; otherwise each refused message once (the first reason), in batch order.
-pub(crate) fn merge_refused(mut refused: Vec<(usize, String)>) -> Result<(), Error> {
-    if refused.is_empty() {
-        return Ok(());
-    }
-    refused.sort_by_key(|r| r.0);
-    refused.dedup_by_key(|r| r.0);
-    Err(Error::Rejected(refused))
 }

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Role;
+pub(crate) mod run;
+
 use crate::chain::{BranchSpec, CaseSpec, ControlSpec, Flow, Step};
 use crate::kind::{CheckContext, Kind, KindEntry, parse_options};
 
@@ -116,7 +118,8 @@ pub struct BranchProcessorConfig {
 
 impl Kind for BranchProcessorConfig {
     const NAME: &'static str = "branch";
-    const DESCRIPTION: &'static str = "Runs processors on a copy of each message made by a request mapping, and          merges a result mapping of what they make back into the original";
+    const DESCRIPTION: &'static str = "Runs processors on a copy of each message made by a request mapping, and \
+         merges a result mapping of what they make back into the original";
     const EXAMPLE: &'static str = r#"{"request_map": "{\"id\": .id}",
         "processors": [{"mapping": ".name = \"n\" + to_string!(.id)"}],
         "result_map": "{\"user\": {\"name\": .name}}"}"#;
@@ -241,8 +244,10 @@ pub fn resolve_catch(
     problems: &mut Vec<ValidationError>,
 ) -> Option<Step> {
     let config = parse_options::<CatchProcessorConfig>(c, cx, problems)?;
-    let steps = resolve_list(&config.0, &c.options_path(), cx, problems);
-    Some(control(c, Flow::Catch(steps)))
+    Some(control(
+        c,
+        Flow::Catch(resolve_list(&config.0, &c.options_path(), cx, problems)),
+    ))
 }
 
 /// Resolves a `try` entry.
@@ -253,36 +258,8 @@ pub fn resolve_try(
     problems: &mut Vec<ValidationError>,
 ) -> Option<Step> {
     let config = parse_options::<TryProcessorConfig>(c, cx, problems)?;
-    let steps = resolve_list(&config.0, &c.options_path(), cx, problems);
-    Some(control(c, Flow::Try(steps)))
-}
-
-/// The processor lists nested in a control step's options, each with its path and JSON pointer relative to the
-/// options (`.cases[0].processors`, `/cases/0/processors`): for walking a config as JSON (uploaded processors).
-pub fn nested_lists<'a>(kind: &str, options: &'a Value) -> Vec<(String, String, &'a Value)> {
-    match kind {
-        SwitchProcessorConfig::NAME => options
-            .get("cases")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(i, case)| {
-                Some((
-                    format!(".cases[{i}].processors"),
-                    format!("/cases/{i}/processors"),
-                    case.get("processors")?,
-                ))
-            })
-            .collect(),
-        BranchProcessorConfig::NAME => options
-            .get("processors")
-            .map(|list| (".processors".to_string(), "/processors".to_string(), list))
-            .into_iter()
-            .collect(),
-        CatchProcessorConfig::NAME | TryProcessorConfig::NAME => {
-            vec![(String::new(), String::new(), options)]
-        }
-        _ => Vec::new(),
-    }
+    Some(control(
+        c,
+        Flow::Try(resolve_list(&config.0, &c.options_path(), cx, problems)),
+    ))
 }
