@@ -31,7 +31,7 @@ async fn refuses_each_bad_upload_with_its_own_message_and_stores_nothing() {
             "wrong-world",
             fixtures::WRONG_WORLD,
             400,
-            "airtruct:processor@0.1.0",
+            "airtruct:processor world",
         ),
         ("net", fixtures::NET, 400, "no network access"),
         ("huge-file", &oversized, 413, "over the limit"),

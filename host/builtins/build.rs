@@ -16,6 +16,11 @@ const COMPONENTS: &[&str] = &[
     "aggregate",
     "avro",
     "protobuf",
+    "http",
+    "cache",
+    "dedupe",
+    "sql",
+    "rate_limit",
     "template",
     "fixture_loop",
     "fixture_membomb",
@@ -24,6 +29,8 @@ const COMPONENTS: &[&str] = &[
     "fixture_wrong_world",
     "fixture_echo",
     "fixture_net",
+    "fixture_v1",
+    "fixture_seen",
 ];
 
 fn main() {

@@ -1,6 +1,10 @@
 //! The Airtruct guest SDK: write a processor in Rust as a type implementing [`Processor`], then export it with
 //! [`export_processor!`]. Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file is a
-//! component for the `airtruct:processor` world.
+//! component for the `airtruct:processor@0.2.0` world.
+//!
+//! A processor that calls out (HTTP, SQL, a cache, a rate limit) says so in [`Processor::capabilities`] and calls
+//! through [`http`], [`sql`], [`cache`] and [`rate_limit`]: the host serves each call from a resource the stream
+//! grants the processor, and a failure comes back as a [`HostError`].
 //!
 //! ```
 //! use airtruct_sdk::{export_processor, Info, Message, Outcome, Processor, ConfigErrors};
@@ -29,11 +33,15 @@ use std::cell::RefCell;
 pub use airtruct_codec::Metadata;
 pub use serde_json;
 
+mod host;
+pub mod paths;
+pub use host::{Capability, HostError, cache, http, rate_limit, sql};
+
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "processor",
-        path: "../../wit",
+        path: "../../wit/v0.2.0",
         pub_export_macro: true,
         default_bindings_module: "airtruct_sdk::bindings",
     });
@@ -168,6 +176,11 @@ pub trait Processor: Sized + 'static {
     /// Name, description, version and config schema. Called without a configuration.
     fn describe() -> Info;
 
+    /// The host capabilities it calls through (none by default). A stream must grant it a resource of each.
+    fn capabilities() -> Vec<Capability> {
+        Vec::new()
+    }
+
     /// Builds the processor from its configuration (JSON text), returning every problem found.
     fn init(config: &str) -> Result<Self, ConfigErrors>;
 
@@ -230,15 +243,27 @@ thread_local! {
 #[doc(hidden)]
 pub mod __export {
     use super::*;
+    use bindings::airtruct::processor::capabilities as caps;
     use bindings::airtruct::processor::types as wit;
 
-    pub fn describe<P: Processor>() -> wit::Info {
+    pub fn describe<P: Processor>() -> caps::Description {
         let i = P::describe();
-        wit::Info {
-            name: i.name,
-            description: i.description,
-            version: i.version,
-            config_schema: i.config_schema,
+        caps::Description {
+            info: wit::Info {
+                name: i.name,
+                description: i.description,
+                version: i.version,
+                config_schema: i.config_schema,
+            },
+            capabilities: P::capabilities()
+                .into_iter()
+                .map(|c| match c {
+                    Capability::Http => caps::Capability::Http,
+                    Capability::Sql => caps::Capability::Sql,
+                    Capability::Cache => caps::Capability::Cache,
+                    Capability::RateLimit => caps::Capability::RateLimit,
+                })
+                .collect(),
         }
     }
 
@@ -294,7 +319,7 @@ macro_rules! export_processor {
         const _: () = {
             struct AirtructExport;
             impl $crate::bindings::Guest for AirtructExport {
-                fn describe() -> $crate::bindings::airtruct::processor::types::Info {
+                fn describe() -> $crate::bindings::airtruct::processor::capabilities::Description {
                     $crate::__export::describe::<$ty>()
                 }
                 fn init(

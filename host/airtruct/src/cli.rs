@@ -432,8 +432,9 @@ fn validate(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
 
 fn test(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     let engine = engine(g)?;
-    let results = read_config(file)?
-        .and_then(|v| crate::stream_tests::run_cases(&engine, &v, &Uploaded::default(), None));
+    let results = read_config(file)?.and_then(|v| {
+        crate::stream_tests::run_cases(&engine, &v, &Uploaded::default(), None, None)
+    });
     match results {
         Ok(results) if results.is_empty() => {
             eprintln!(

@@ -3,10 +3,14 @@
 //! the case names) is compared with what it expects and checked against its VRL conditions. The input and the
 //! output are never opened, so a test has no side effects.
 
-use airtruct_engine::Engine;
+use std::sync::Arc;
+
+use airtruct_engine::{Engine, Resources};
 use airtruct_model::{ExpectedMessage, TestCase, ValidationError, payload_matches};
 use airtruct_runtime::chain::{Chain, Step};
-use airtruct_runtime::kind::CheckContext;
+use airtruct_runtime::kind::{Check, CheckContext};
+use airtruct_runtime::policy::Policy;
+use airtruct_runtime::resources::ResourcesPlan;
 use airtruct_runtime::{Message, Metadata, Uploaded, message};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -34,15 +38,26 @@ pub fn run_cases(
     config: &Value,
     uploaded: &Uploaded,
     deadline: Option<std::time::Instant>,
+    policy: Option<Arc<Policy>>,
 ) -> Result<Vec<CaseResult>, Vec<ValidationError>> {
     let (partial, errors) = airtruct_model::parse_stream_partial(config);
     let mut errors: Vec<ValidationError> = errors
         .into_iter()
-        .filter(|e| e.path.starts_with("pipeline") || e.path.starts_with("tests"))
+        .filter(|e| {
+            e.path.starts_with("pipeline")
+                || e.path.starts_with("tests")
+                || e.path.starts_with("resources")
+        })
         .collect();
     let registry = airtruct_connectors::registry();
-    let cx = CheckContext::new(registry, engine, uploaded);
+    let mut cx = CheckContext::new(registry, engine, uploaded).with_policy(policy.as_deref());
+    let plan = declare_resources(&partial, &mut cx, &mut errors);
     let specs = processor_specs(&partial, &cx, &mut errors);
+    // Cases never change anything: calls with side effects are refused.
+    let resources = match errors.is_empty() {
+        true => open_resources(plan, engine, policy.clone(), false).map_err(|e| vec![e])?,
+        false => TestResources::default(),
+    };
     // Each condition is a `filter`: kept means true. (When a case could not be read, the others' places are not
     // known: their conditions are checked once it is mended.)
     let all_read = config["tests"]
@@ -70,7 +85,7 @@ pub fn run_cases(
     }
     // Instantiated up front (each `init` compiles its VRL), so every problem is reported at once; a condition's
     // instance is made again when its case runs, so no more than one case's are alive at a time.
-    let chain = Chain::new(engine, &specs)
+    let chain = Chain::with_resources(engine, &specs, resources.resources.clone())
         .map_err(|e| errors.extend(e))
         .ok();
     for (_, spec) in conditions.iter().flatten() {
@@ -138,6 +153,65 @@ pub fn run_cases(
 }
 
 /// The resolved processors of a config's pipeline, in order; each problem goes to `errors` with its path.
+/// Checks the config's `resources:` and declares them in `cx`, so its processors may be granted them.
+pub fn declare_resources(
+    partial: &airtruct_model::PartialStream,
+    cx: &mut CheckContext<'_>,
+    errors: &mut Vec<ValidationError>,
+) -> Option<Arc<dyn ResourcesPlan>> {
+    let section = partial.resources.as_ref()?;
+    let support = cx.registry.resources()?;
+    let plan = (support.check)(section, &mut Check::new(cx, "resources".into(), errors))?;
+    cx.resources = plan.declared();
+    Some(plan)
+}
+
+/// Resources opened for a test run, and the runtime that serves them when the caller has none (`airtruct test`).
+#[derive(Default)]
+pub struct TestResources {
+    pub resources: Option<Arc<dyn Resources>>,
+    _runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Opens `plan` for a test run (on a blocking thread or outside any runtime); `side_effects: false` refuses
+/// calls that could change something.
+pub fn open_resources(
+    plan: Option<Arc<dyn ResourcesPlan>>,
+    engine: &Engine,
+    policy: Option<Arc<Policy>>,
+    side_effects: bool,
+) -> Result<TestResources, ValidationError> {
+    let Some(plan) = plan else {
+        return Ok(TestResources::default());
+    };
+    let (handle, runtime) = match tokio::runtime::Handle::try_current() {
+        Ok(h) => (h, None),
+        Err(_) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    ValidationError::new("resources", format!("starting a runtime: {e}"))
+                })?;
+            (rt.handle().clone(), Some(rt))
+        }
+    };
+    let cx = airtruct_runtime::BuildContext::local(
+        engine.clone(),
+        Default::default(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .with_policy(policy);
+    let resources = handle
+        .block_on(plan.open(&cx, side_effects))
+        .map_err(|e| ValidationError::new("resources", e.to_string()))?;
+    Ok(TestResources {
+        resources: Some(resources),
+        _runtime: runtime,
+    })
+}
+
 pub fn processor_specs(
     partial: &airtruct_model::PartialStream,
     cx: &CheckContext<'_>,

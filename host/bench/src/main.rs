@@ -5,6 +5,7 @@
 
 mod brokers;
 mod control;
+mod enrich;
 mod ingest;
 mod kafka;
 mod scale;
@@ -512,6 +513,9 @@ fn main() {
     }
     if sections == "all" || sections == "control" {
         control::control();
+    }
+    if sections == "all" || sections == "enrich" {
+        enrich::enrich(&engine);
     }
     if sections == "startup" {
         startup::startup();

@@ -50,8 +50,22 @@ pub const AVRO: Builtin = builtin!("avro");
 /// The `protobuf` processor (Protobuf to and from JSON).
 pub const PROTOBUF: Builtin = builtin!("protobuf");
 
+/// The `http` processor (calls an API through an http resource).
+pub const HTTP: Builtin = builtin!("http");
+/// The `cache` processor (get, set, add, delete through a cache resource).
+pub const CACHE: Builtin = builtin!("cache");
+/// The `dedupe` processor (drops repeated keys, remembered in a cache resource).
+pub const DEDUPE: Builtin = builtin!("dedupe");
+/// The `sql` processor (looks rows up through a sql resource).
+pub const SQL: Builtin = builtin!("sql");
+/// The `rate_limit` processor (waits on a rate limit resource).
+pub const RATE_LIMIT: Builtin = builtin!("rate_limit");
+
 /// Every built-in processor, by the kind name used in stream configs.
-pub const BUILTINS: &[Builtin] = &[MAPPING, FILTER, VALIDATE, SPLIT, AGGREGATE, AVRO, PROTOBUF];
+pub const BUILTINS: &[Builtin] = &[
+    MAPPING, FILTER, VALIDATE, SPLIT, AGGREGATE, AVRO, PROTOBUF, HTTP, CACHE, DEDUPE, SQL,
+    RATE_LIMIT,
+];
 
 /// The built-in processor of this kind.
 pub fn builtin(kind: &str) -> Option<&'static Builtin> {
@@ -77,4 +91,8 @@ pub mod fixtures {
     pub const ECHO: &[u8] = component!("fixture_echo");
     /// Opens a TCP connection: imports `wasi:sockets`, which the contract does not grant.
     pub const NET: &[u8] = component!("fixture_net");
+    /// A 0.1.0 component (the SDK builds 0.2.0 ones): upper-cases payloads.
+    pub const V1: &[u8] = component!("fixture_v1");
+    /// A 0.2.0 component that asks for the `cache` capability: marks whether each payload was seen before.
+    pub const SEEN: &[u8] = component!("fixture_seen");
 }

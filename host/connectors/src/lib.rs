@@ -13,11 +13,15 @@ pub mod nats;
 pub mod net;
 pub mod outputs;
 pub mod redis;
+pub mod resources;
 pub mod sql;
 
 use std::sync::LazyLock;
 
-use airtruct_builtins::{AGGREGATE, AVRO, FILTER, MAPPING, PROTOBUF, SPLIT, VALIDATE};
+use airtruct_builtins::{
+    AGGREGATE, AVRO, CACHE, DEDUPE, FILTER, HTTP, MAPPING, PROTOBUF, RATE_LIMIT, SPLIT, SQL,
+    VALIDATE,
+};
 use airtruct_runtime::buffers::{memory::MemoryBufferConfig, window::WindowConfig};
 use airtruct_runtime::control::{
     BranchProcessorConfig, CatchProcessorConfig, SwitchProcessorConfig, TryProcessorConfig,
@@ -84,10 +88,16 @@ fn kinds() -> Registry {
         builtin(&AGGREGATE),
         builtin(&AVRO),
         builtin(&PROTOBUF),
+        builtin(&HTTP),
+        builtin(&SQL),
+        builtin(&CACHE),
+        builtin(&DEDUPE),
+        builtin(&RATE_LIMIT),
         processor::<WasmProcessorConfig>(resolve_wasm),
         processor::<SwitchProcessorConfig>(resolve_switch),
         processor::<CatchProcessorConfig>(resolve_catch),
         processor::<TryProcessorConfig>(resolve_try),
         processor::<BranchProcessorConfig>(resolve_branch),
     ])
+    .with_resources(resources::SUPPORT)
 }

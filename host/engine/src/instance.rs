@@ -8,7 +8,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{self, ConfigError, Info, Level, Message, Processor, ProcessorPre};
+use crate::bindings::{self, ConfigError, Info, Level, Message, Processor, ProcessorPre, v2};
+use crate::capabilities::{Capability, HostAccess};
 use crate::guest_io::{CallClock, FrozenClock, GuestOutput};
 use crate::{EPOCH_TICK, Limits, LoadedComponent};
 
@@ -49,6 +50,12 @@ pub struct State {
     log_budget: (u32, std::time::Instant),
     /// Lines dropped over the budget since the last one logged.
     log_dropped: u64,
+    /// The stream's resources and this processor's grants (none: every capability call is `not-granted`).
+    pub(crate) access: Option<HostAccess>,
+    /// When the current call's time limit runs out: capability calls give up by then.
+    pub(crate) deadline: std::time::Instant,
+    /// Time spent waiting on a rate limit in the current call, which its time limit does not count.
+    pub(crate) excused: Duration,
 }
 
 /// The most log lines a guest instance writes per second; more are counted and dropped.
@@ -151,7 +158,12 @@ impl ResourceLimiter for Budget {
     }
 }
 
-fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<State> {
+fn new_store(
+    engine: &wasmtime::Engine,
+    name: &str,
+    limits: Limits,
+    access: Option<HostAccess>,
+) -> Store<State> {
     let output = GuestOutput::default();
     let clock = CallClock::default();
     // No capability: no environment, arguments, directories, sockets or timer; the wall clock is the time the
@@ -175,9 +187,22 @@ fn new_store(engine: &wasmtime::Engine, name: &str, limits: Limits) -> Store<Sta
         name: name.to_string(),
         log_budget: (LOG_LINES_PER_SECOND, std::time::Instant::now()),
         log_dropped: 0,
+        access,
+        deadline: std::time::Instant::now(),
+        excused: Duration::ZERO,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
+    // At the deadline the call traps, unless it waited on a rate limit: that wait is given back once.
+    store.epoch_deadline_callback(|mut cx| {
+        let s = cx.data_mut();
+        let ticks = (s.excused.as_millis() / EPOCH_TICK.as_millis()) as u64;
+        if ticks == 0 {
+            return Err(Trap::Interrupt.into());
+        }
+        s.excused = Duration::ZERO;
+        Ok(wasmtime::UpdateDeadline::Continue(ticks))
+    });
     store
 }
 
@@ -189,8 +214,9 @@ fn call<R>(
 ) -> Result<R, ProcessError> {
     let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
     store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
     store.data().clock.set_now();
+    store.data_mut().deadline = std::time::Instant::now() + limits.timeout;
+    store.data_mut().excused = Duration::ZERO;
     let result = f(store);
     let printed = store.data().output.drain();
     let name = store.data().name.clone();
@@ -230,20 +256,81 @@ fn classify(e: wasmtime::Error, limits: Limits, printed: &str) -> ProcessError {
     }
 }
 
-/// Instantiates a component once to ask it to describe itself.
+/// A component ready to instantiate, by the contract version it targets.
+pub(crate) enum Pre {
+    V1(ProcessorPre<State>),
+    V2(v2::ProcessorPre<State>),
+}
+
+impl Pre {
+    /// The contract version: `0.1.0`, `0.2.0`.
+    pub(crate) fn contract(&self) -> &'static str {
+        match self {
+            Pre::V1(_) => "0.1.0",
+            Pre::V2(_) => "0.2.0",
+        }
+    }
+
+    fn instantiate(&self, store: &mut Store<State>) -> wasmtime::Result<Bindings> {
+        Ok(match self {
+            Pre::V1(p) => Bindings::V1(p.instantiate(store)?),
+            Pre::V2(p) => Bindings::V2(p.instantiate(store)?),
+        })
+    }
+}
+
+/// An instantiated component's exports.
+enum Bindings {
+    V1(Processor),
+    V2(v2::Processor),
+}
+
+impl Bindings {
+    fn init(
+        &self,
+        store: &mut Store<State>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), Vec<ConfigError>>> {
+        match self {
+            Bindings::V1(b) => b.call_init(store, config),
+            Bindings::V2(b) => b.call_init(store, config),
+        }
+    }
+
+    fn process(
+        &self,
+        store: &mut Store<State>,
+        batch: &[Message],
+    ) -> wasmtime::Result<Result<Vec<Message>, String>> {
+        match self {
+            Bindings::V1(b) => b.call_process(store, batch),
+            Bindings::V2(b) => b.call_process(store, batch),
+        }
+    }
+}
+
+/// Instantiates a component once to ask it to describe itself, and what capabilities it asks for.
 pub(crate) fn describe(
-    pre: &ProcessorPre<State>,
+    pre: &Pre,
     engine: &wasmtime::Engine,
     limits: Limits,
-) -> Result<Info, ProcessError> {
-    let mut store = new_store(engine, "describe", limits);
+) -> Result<(Info, Vec<Capability>), ProcessError> {
+    let mut store = new_store(engine, "describe", limits, None);
     let bindings = call(&mut store, limits, |s| pre.instantiate(s))?;
-    call(&mut store, limits, |s| bindings.call_describe(s))
+    call(&mut store, limits, |s| match &bindings {
+        Bindings::V1(b) => Ok((b.call_describe(s)?, Vec::new())),
+        Bindings::V2(b) => {
+            let d = b.call_describe(s)?;
+            let mut asked = d.capabilities;
+            asked.dedup();
+            Ok((d.info, asked))
+        }
+    })
 }
 
 struct Live {
     store: Store<State>,
-    bindings: Processor,
+    bindings: Bindings,
 }
 
 /// A configured processor instance. Not shared between threads: each processor thread owns its own.
@@ -252,6 +339,7 @@ pub struct ProcessorInstance {
     component: Arc<LoadedComponent>,
     config: String,
     limits: Limits,
+    access: Option<HostAccess>,
     live: Option<Live>,
     restarts: u64,
 }
@@ -262,12 +350,14 @@ impl ProcessorInstance {
         component: Arc<LoadedComponent>,
         config: String,
         limits: Limits,
+        access: Option<HostAccess>,
     ) -> Result<Self, InitError> {
         let mut inst = Self {
             engine,
             component,
             config,
             limits,
+            access,
             live: None,
             restarts: 0,
         };
@@ -276,13 +366,17 @@ impl ProcessorInstance {
     }
 
     fn start(&mut self) -> Result<&mut Live, InitError> {
-        let mut store = new_store(&self.engine, &self.component.info().name, self.limits);
+        let mut store = new_store(
+            &self.engine,
+            &self.component.info().name,
+            self.limits,
+            self.access.clone(),
+        );
         let bindings = call(&mut store, self.limits, |s| {
             self.component.pre.instantiate(s)
         })?;
         let config = &self.config;
-        call(&mut store, self.limits, |s| bindings.call_init(s, config))?
-            .map_err(InitError::Config)?;
+        call(&mut store, self.limits, |s| bindings.init(s, config))?.map_err(InitError::Config)?;
         Ok(self.live.insert(Live { store, bindings }))
     }
 
@@ -318,7 +412,7 @@ impl ProcessorInstance {
             }
         };
         let bindings = &live.bindings;
-        match call(&mut live.store, limits, |s| bindings.call_process(s, batch)) {
+        match call(&mut live.store, limits, |s| bindings.process(s, batch)) {
             Ok(Ok(mut out)) => {
                 // What a guest returns is checked once here, so every reader downstream sees one value per key.
                 for m in &mut out {
@@ -370,7 +464,7 @@ pub(crate) fn time_instantiation(
     let mut t = [Duration::ZERO; 4];
     for _ in 0..n {
         let start = std::time::Instant::now();
-        let mut store = new_store(engine, "bench", limits);
+        let mut store = new_store(engine, "bench", limits, None);
         store.set_epoch_deadline(1000);
         let s1 = std::time::Instant::now();
         let bindings = component
@@ -379,7 +473,7 @@ pub(crate) fn time_instantiation(
             .map_err(|e| classify(e, limits, ""))?;
         let s2 = std::time::Instant::now();
         let _ = bindings
-            .call_init(&mut store, config)
+            .init(&mut store, config)
             .map_err(|e| classify(e, limits, ""))?;
         let s3 = std::time::Instant::now();
         drop(store);
@@ -404,7 +498,7 @@ mod tests {
     #[test]
     fn a_guest_logs_at_most_its_budget_a_second_and_the_rest_is_counted() {
         let engine = wasmtime::Engine::default();
-        let mut store = new_store(&engine, "chatty", Limits::default());
+        let mut store = new_store(&engine, "chatty", Limits::default(), None);
         let state = store.data_mut();
         for _ in 0..LOG_LINES_PER_SECOND + 50 {
             state.log(Level::Info, "x".repeat(LOG_LINE_BYTES * 2));

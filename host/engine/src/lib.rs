@@ -5,6 +5,7 @@
 
 mod bindings;
 mod cache;
+pub mod capabilities;
 mod guest_io;
 mod instance;
 
@@ -18,10 +19,11 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::{ConfigError, Info, Level, Message};
+pub use capabilities::{Capability, Grants, HostAccess, HostError, Resources};
 pub use instance::{InitError, InstantiationTimes, ProcessError, ProcessorInstance};
 
 use bindings::ProcessorPre;
-use instance::State;
+use instance::{Pre, State};
 
 /// How often the epoch advances; the CPU-time limit of a call is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -101,7 +103,7 @@ pub enum LoadError {
     CompileTimeout(Duration),
     #[error("too many components are compiling right now: try again in a moment")]
     CompileBusy,
-    #[error("component does not target the airtruct:processor@0.1.0 world: {0}")]
+    #[error("component does not target the airtruct:processor world (0.2.0 or 0.1.0): {0}")]
     WrongWorld(String),
     #[error("component imports what the processor contract does not grant: {0}")]
     ForbiddenImport(String),
@@ -113,9 +115,10 @@ pub enum LoadError {
 
 /// A compiled processor component, ready to instantiate.
 pub struct LoadedComponent {
-    pre: ProcessorPre<State>,
+    pre: Pre,
     sha256: String,
     info: Info,
+    capabilities: Vec<Capability>,
 }
 
 impl LoadedComponent {
@@ -127,6 +130,16 @@ impl LoadedComponent {
     /// What the component said of itself.
     pub fn info(&self) -> &Info {
         &self.info
+    }
+
+    /// The capabilities it asks for (none for a 0.1.0 component).
+    pub fn capabilities(&self) -> &[Capability] {
+        &self.capabilities
+    }
+
+    /// The version of the contract it targets: `0.1.0` or `0.2.0`.
+    pub fn contract(&self) -> &'static str {
+        self.pre.contract()
     }
 }
 
@@ -190,6 +203,13 @@ impl Engine {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         forbid_sleeping(&mut linker)?;
         bindings::Processor::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )?;
+        // 0.2.0's `types` are 0.1.0's Rust types (see `bindings`), so its add_to_linker defines the 0.1.0 name:
+        // the 0.2.0 name, an instance of types only, is defined here.
+        linker.instance("airtruct:processor/types@0.2.0")?;
+        bindings::v2::Processor::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
             &mut linker,
             |s| s,
         )?;
@@ -368,15 +388,26 @@ impl Engine {
                 LoadError::WrongWorld(msg)
             }
         })?;
-        let pre =
-            ProcessorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         check_imports(&self.inner.engine, &component)?;
-        let info = instance::describe(&pre, &self.inner.engine, Limits::default())
+        // The version whose exports it has: 0.2.0's `describe` returns a description, 0.1.0's an info.
+        let pre = match bindings::v2::ProcessorPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::V2(pre),
+            Err(v2) => match ProcessorPre::new(instance_pre) {
+                Ok(pre) => Pre::V1(pre),
+                Err(v1) => {
+                    return Err(LoadError::WrongWorld(format!(
+                        "as 0.2.0: {v2:#}; as 0.1.0: {v1:#}"
+                    )));
+                }
+            },
+        };
+        let (info, capabilities) = instance::describe(&pre, &self.inner.engine, Limits::default())
             .map_err(LoadError::Describe)?;
         let loaded = Arc::new(LoadedComponent {
             pre,
             sha256: sha256.clone(),
             info,
+            capabilities,
         });
         self.inner
             .loaded
@@ -386,29 +417,48 @@ impl Engine {
         Ok(loaded)
     }
 
-    /// Creates an instance of a loaded component and runs its `init` with `config` (JSON text).
+    /// Creates an instance of a loaded component and runs its `init` with `config` (JSON text). It has no
+    /// capability: every call through one is `not-granted`.
     pub fn instantiate(
         &self,
         component: &Arc<LoadedComponent>,
         config: &str,
         limits: Limits,
     ) -> Result<ProcessorInstance, InitError> {
+        self.instantiate_with(component, config, limits, None)
+    }
+
+    /// [`Engine::instantiate`], reaching the stream's resources through `access` as its grants allow.
+    pub fn instantiate_with(
+        &self,
+        component: &Arc<LoadedComponent>,
+        config: &str,
+        limits: Limits,
+        access: Option<HostAccess>,
+    ) -> Result<ProcessorInstance, InitError> {
         ProcessorInstance::new(
             self.inner.engine.clone(),
             component.clone(),
             config.to_string(),
             limits,
+            access,
         )
     }
 }
 
-/// The interfaces a processor may import: its contract's `log`, and the WASI interfaces that language runtimes
+/// The interfaces a processor may import: its contract's `log` and (0.2.0) capabilities, each call of which is
+/// checked against the instance's grants, and the WASI interfaces that language runtimes
 /// import at start-up (environment, stdio, clocks, random, and filesystem types). They are linked with an empty
 /// context: no variables, no arguments, no preopened directory, a wall clock standing at the start of each call,
 /// a monotonic clock at zero. Anything else (sockets, HTTP, a world of another host) is refused by name when the component is loaded.
 const ALLOWED_IMPORTS: &[&str] = &[
     "airtruct:processor/types",
     "airtruct:processor/log",
+    "airtruct:processor/capabilities",
+    "airtruct:processor/http",
+    "airtruct:processor/sql",
+    "airtruct:processor/cache",
+    "airtruct:processor/rate-limit",
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stdin",
@@ -455,7 +505,8 @@ fn check_imports(
         .iter()
         .any(|n| n.starts_with("wasi:sockets") || n.starts_with("wasi:http"))
     {
-        " (processors have no network access: do I/O in an input or output)"
+        " (processors have no network access of their own: call out through the 0.2.0 contract's `http` \
+         capability, which the stream grants, or do I/O in an input or output)"
     } else {
         ""
     };

@@ -126,7 +126,8 @@ fn refuses_a_component_of_another_world() {
     let err = engine().load(fixtures::WRONG_WORLD).unwrap_err();
     assert!(matches!(err, LoadError::WrongWorld(_)), "{err}");
     assert!(
-        err.to_string().contains("airtruct:processor@0.1.0"),
+        err.to_string()
+            .contains("airtruct:processor world (0.2.0 or 0.1.0)"),
         "{err}"
     );
 }

@@ -23,6 +23,9 @@ pub struct StreamConfig {
     pub replicas: u32,
     /// The fraction of messages whose journey through the steps is kept (`trace: {sample: 0.01}`).
     pub trace: Option<f64>,
+    /// The resources its processors are granted by name (`resources: {caches, sql, http, rate_limits}`), as
+    /// written: the registry's resource support checks them.
+    pub resources: Option<Value>,
 }
 
 /// One component: its kind and its options, written `kind: options`.
@@ -217,7 +220,15 @@ fn parse_pipeline(v: &Value, errors: &mut Vec<ValidationError>) -> Option<Pipeli
 }
 
 const TOP_KEYS: &[&str] = &[
-    "input", "buffer", "pipeline", "output", "on_error", "replicas", "trace", "tests",
+    "input",
+    "buffer",
+    "pipeline",
+    "output",
+    "on_error",
+    "replicas",
+    "trace",
+    "resources",
+    "tests",
 ];
 
 /// Reads `trace: {sample: F}`, F above 0 and at most 1.
@@ -352,6 +363,7 @@ pub struct PartialStream {
     pub on_error: Option<ErrorPolicy>,
     pub replicas: u32,
     pub trace: Option<f64>,
+    pub resources: Option<Value>,
     /// The stream's test cases (`tests:`), for `airtruct test`; a running stream ignores them.
     pub tests: Vec<crate::TestCase>,
 }
@@ -369,6 +381,7 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
             buffer,
             replicas,
             trace,
+            resources,
             tests: _,
         } if errors.is_empty() => Ok(StreamConfig {
             input,
@@ -378,6 +391,7 @@ pub fn parse_stream(value: &Value) -> Result<StreamConfig, Vec<ValidationError>>
             on_error,
             replicas,
             trace,
+            resources,
         }),
         _ => Err(errors),
     }
@@ -447,6 +461,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
     };
     let replicas = count_1_to_64(map.get("replicas"), "replicas", &mut errors);
     let trace = parse_trace(map.get("trace"), &mut errors);
+    let resources = map.get("resources").filter(|v| !v.is_null()).cloned();
     let processors = pipeline.as_ref().map_or(0, |p| p.processors.len());
     let (tests, test_errors) = crate::parse_cases(map.get("tests"), processors);
     errors.extend(test_errors);
@@ -459,6 +474,7 @@ pub fn parse_stream_partial(value: &Value) -> (PartialStream, Vec<ValidationErro
             on_error,
             replicas,
             trace,
+            resources,
             tests,
         },
         errors,
@@ -495,6 +511,9 @@ impl StreamConfig {
         }
         if let Some(sample) = self.trace {
             m.insert("trace".into(), serde_json::json!({ "sample": sample }));
+        }
+        if let Some(r) = &self.resources {
+            m.insert("resources".into(), r.clone());
         }
         Value::Object(m)
     }

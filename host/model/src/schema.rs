@@ -42,6 +42,11 @@ pub struct StreamSchema {
     /// the newest 1,000 journeys of the stream on each worker, found by the id or a metadata value.
     #[serde(default)]
     pub trace: Option<TraceSchema>,
+    /// Resources the processors call through, declared once and granted by name: `caches` (`memory`, `redis`),
+    /// `sql` connections, `http` grants (the hosts a processor may call) and `rate_limits` (`local`, `redis`).
+    /// Their schema is the components catalogue's `resources`.
+    #[serde(default)]
+    pub resources: Option<Map<String, Value>>,
     /// Test cases for `airtruct test`, the API's `POST /api/v1/streams/tests` and the console: sample input
     /// messages and the messages expected (or VRL conditions on them) at the end or after a processor. A running
     /// stream ignores them.

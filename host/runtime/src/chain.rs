@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use airtruct_engine::{Engine, InitError, Limits, LoadedComponent, ProcessorInstance};
+use airtruct_engine::{
+    Engine, Grants, HostAccess, InitError, Limits, LoadedComponent, ProcessorInstance, Resources,
+};
 use airtruct_model::{Component, ValidationError, join_path};
 
 use crate::control::run::{BranchNode, CaseNode};
@@ -27,6 +29,8 @@ pub struct ProcessorSpec {
     pub component: Arc<LoadedComponent>,
     pub config: String,
     pub limits: Limits,
+    /// The resources it may call through.
+    pub grants: Arc<Grants>,
 }
 
 impl ProcessorSpec {
@@ -35,10 +39,26 @@ impl ProcessorSpec {
         format!("{} ({})", self.path, self.kind)
     }
 
-    /// Creates an instance, turning `init` errors into validation errors at this processor's options path.
+    /// Creates an instance without resources (every capability call is `not-granted`), turning `init` errors
+    /// into validation errors at this processor's options path.
     pub fn instantiate(&self, engine: &Engine) -> Result<ProcessorInstance, Vec<ValidationError>> {
+        self.instantiate_with(engine, None)
+    }
+
+    /// [`ProcessorSpec::instantiate`], calling through `resources` as its grants allow.
+    pub fn instantiate_with(
+        &self,
+        engine: &Engine,
+        resources: Option<&Arc<dyn Resources>>,
+    ) -> Result<ProcessorInstance, Vec<ValidationError>> {
+        let access = resources
+            .filter(|_| !self.grants.is_empty())
+            .map(|r| HostAccess {
+                resources: r.clone(),
+                grants: self.grants.clone(),
+            });
         engine
-            .instantiate(&self.component, &self.config, self.limits)
+            .instantiate_with(&self.component, &self.config, self.limits, access)
             .map_err(|e| match e {
                 InitError::Config(errors) => errors
                     .into_iter()
@@ -229,10 +249,19 @@ enum Run {
 }
 
 impl Chain {
-    /// Instantiates every processor (and every condition).
+    /// Instantiates every processor (and every condition), without resources.
     pub fn new(engine: &Engine, steps: &[Step]) -> Result<Self, Vec<ValidationError>> {
+        Self::with_resources(engine, steps, None)
+    }
+
+    /// [`Chain::new`], its processors calling through the stream's `resources` as their grants allow.
+    pub fn with_resources(
+        engine: &Engine,
+        steps: &[Step],
+        resources: Option<Arc<dyn Resources>>,
+    ) -> Result<Self, Vec<ValidationError>> {
         let mut errors = Vec::new();
-        let built = Steps::build(engine, steps, &mut 0, &mut errors);
+        let built = Steps::build(engine, resources.as_ref(), steps, &mut 0, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -326,6 +355,7 @@ impl Chain {
 impl Steps {
     fn build(
         engine: &Engine,
+        resources: Option<&Arc<dyn Resources>>,
         steps: &[Step],
         next: &mut usize,
         errors: &mut Vec<ValidationError>,
@@ -335,7 +365,7 @@ impl Steps {
             let at = *next;
             *next += 1;
             let run = match step {
-                Step::Processor(spec) => match spec.instantiate(engine) {
+                Step::Processor(spec) => match spec.instantiate_with(engine, resources) {
                     Ok(i) => Some(Run::Processor(i)),
                     Err(e) => {
                         errors.extend(e);
@@ -344,7 +374,7 @@ impl Steps {
                 },
                 Step::Control(c) => {
                     let mut sub = |steps: &[Step], errors: &mut Vec<ValidationError>| {
-                        Self::build(engine, steps, next, errors)
+                        Self::build(engine, resources, steps, next, errors)
                     };
                     match &c.flow {
                         Flow::Try(steps) => Some(Run::Try(sub(steps, errors))),

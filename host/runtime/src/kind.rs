@@ -127,6 +127,8 @@ pub struct CheckContext<'a> {
     pub vrl: Vrl,
     /// The operator's policy, for streams saved through the API (`None` for `airtruct run`).
     pub policy: Option<&'a Policy>,
+    /// The resources the stream declares, which its processors may be granted.
+    pub resources: Vec<crate::resources::Declared>,
 }
 
 impl<'a> CheckContext<'a> {
@@ -137,6 +139,7 @@ impl<'a> CheckContext<'a> {
             uploaded,
             vrl: Vrl::new(engine.clone()),
             policy: None,
+            resources: Vec::new(),
         }
     }
 
@@ -173,6 +176,20 @@ impl<'a> Check<'a> {
     pub fn problem(&mut self, field: &str, message: impl Into<String>) {
         let path = self.at(field);
         self.problems.push(ValidationError::new(path, message));
+    }
+
+    /// A check of the part at `field`, reporting into the same problems.
+    pub fn sub(&mut self, field: &str) -> Check<'_> {
+        Check {
+            cx: self.cx,
+            path: self.at(field),
+            problems: self.problems,
+        }
+    }
+
+    /// How many problems are reported so far (to tell whether a part of a check found any).
+    pub fn problems_len(&self) -> usize {
+        self.problems.len()
     }
 
     /// Reports problems found elsewhere, already with their paths.
@@ -487,6 +504,7 @@ impl KindEntry {
 /// The table of every kind.
 pub struct Registry {
     kinds: Vec<KindEntry>,
+    resources: Option<crate::resources::ResourceSupport>,
 }
 
 impl Registry {
@@ -501,7 +519,21 @@ impl Registry {
                 k.name
             );
         }
-        Self { kinds }
+        Self {
+            kinds,
+            resources: None,
+        }
+    }
+
+    /// The same, checking and opening a stream's `resources:` with `support`.
+    pub fn with_resources(mut self, support: crate::resources::ResourceSupport) -> Self {
+        self.resources = Some(support);
+        self
+    }
+
+    /// How `resources:` is checked and opened (`None`: a stream may declare none).
+    pub fn resources(&self) -> Option<&crate::resources::ResourceSupport> {
+        self.resources.as_ref()
     }
 
     /// Every kind, in table order.

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod policy;
 pub mod processors;
 mod reads;
+pub mod resources;
 pub mod retry;
 pub mod stream;
 pub mod tap;

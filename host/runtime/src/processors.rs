@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use airtruct_builtins::Builtin;
-use airtruct_engine::{Engine, Limits, LoadError, LoadedComponent};
+use airtruct_engine::{Engine, Grants, Limits, LoadError, LoadedComponent};
 use airtruct_model::{Component, ValidationError, join_path};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -55,9 +55,22 @@ pub(crate) fn resolve_builtin(
     problems: &mut Vec<ValidationError>,
 ) -> Option<Step> {
     let b = entry.builtin()?;
+    let schema: Value = serde_json::from_str(b.config_schema).unwrap_or(Value::Null);
+    // The resources its options name.
+    let grants = {
+        let before = problems.len();
+        let grants = crate::resources::builtin_grants(
+            &schema,
+            &c.options,
+            &mut Check::new(cx, c.options_path(), problems),
+        );
+        if problems.len() > before {
+            return None;
+        }
+        Arc::new(grants)
+    };
     // Files its options name, read here (the component reads none itself).
     let options = if b.config_schema.contains("x-airtruct-read") {
-        let schema: Value = serde_json::from_str(b.config_schema).unwrap_or(Value::Null);
         let before = problems.len();
         let options = crate::reads::with_files(
             &schema,
@@ -85,6 +98,7 @@ pub(crate) fn resolve_builtin(
         component,
         config: options.to_string(),
         limits: Limits::default(),
+        grants,
     }))
 }
 
@@ -108,10 +122,14 @@ pub struct WasmProcessorConfig {
     /// Limits for this processor, each within what the operator allows; absent ones take the defaults.
     #[serde(default)]
     pub limits: LimitsConfig,
-    /// Set by the check: the component and limits resolved.
+    /// The stream's resources (declared under `resources`) it may call through, by name: it needs one of each
+    /// capability its component asks for.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Set by the check: the component, limits and grants resolved.
     #[serde(skip)]
     #[schemars(skip)]
-    resolved: Option<(Arc<LoadedComponent>, Limits)>,
+    resolved: Option<(Arc<LoadedComponent>, Limits, Arc<Grants>)>,
 }
 
 impl Kind for WasmProcessorConfig {
@@ -178,8 +196,23 @@ impl Kind for WasmProcessorConfig {
                 },
             },
         };
-        if let (Some(c), Some(l)) = (component, limits) {
-            self.resolved = Some((c, l));
+        let before = check.problems_len();
+        let grants = crate::resources::named_grants(&self.grants, check);
+        // What it asks for and is not granted, with the grants that could be read.
+        if let Some(c) = &component
+            && let Some(e) = crate::resources::missing_grants(
+                c.capabilities(),
+                &grants,
+                &check.at("grants"),
+                "name a resource of each in `grants`",
+            )
+        {
+            check.extend([e]);
+        }
+        if let (Some(c), Some(l)) = (component, limits)
+            && check.problems_len() == before
+        {
+            self.resolved = Some((c, l, Arc::new(grants)));
         }
     }
 }
@@ -192,7 +225,7 @@ pub fn resolve_wasm(
     problems: &mut Vec<ValidationError>,
 ) -> Option<Step> {
     let w = parse_options::<WasmProcessorConfig>(c, cx, problems)?;
-    let (component, limits) = w.resolved?;
+    let (component, limits, grants) = w.resolved?;
     Some(Step::Processor(ProcessorSpec {
         path: c.path.clone(),
         kind: c.kind.clone(),
@@ -202,6 +235,7 @@ pub fn resolve_wasm(
             .unwrap_or(Value::Object(Default::default()))
             .to_string(),
         limits,
+        grants,
     }))
 }
 

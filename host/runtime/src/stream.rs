@@ -185,11 +185,16 @@ pub async fn run_stream_with_grace(
         .into_iter()
         .map(|p| metrics.component(p.path(), p.kind()))
         .collect();
+    // The resources the processors call through, shared by every processor thread.
+    let resources = match &plan.resources {
+        Some(r) => Some(r.open(&cx, true).await?),
+        None => None,
+    };
     let chains = {
         let (engine, specs) = (cx.engine.clone(), plan.processors.clone());
         tokio::task::spawn_blocking(move || {
             (0..threads)
-                .map(|_| Chain::new(&engine, &specs))
+                .map(|_| Chain::with_resources(&engine, &specs, resources.clone()))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -422,12 +427,14 @@ mod tests {
                 on_error: ErrorPolicy::Drop,
                 replicas: 1,
                 trace: None,
+                resources: None,
             },
             input: Box::new(Kinds),
             output: Box::new(Kinds),
             dead_letter: None,
             buffer: None,
             processors: Vec::new(),
+            resources: None,
         };
         let engine = airtruct_engine::Engine::new(Default::default()).unwrap();
         let metrics = Arc::new(StreamMetrics::default());

@@ -5,9 +5,14 @@ use airtruct_engine::Engine;
 use airtruct_model::{ErrorPolicy, StreamConfig, ValidationError, parse_stream_partial};
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::chain::{ProcessorSpec, Step};
-use crate::kind::{BufferKind, CheckContext, InputKind, OutputKind, Registry, Role, Uploaded};
+use crate::kind::{
+    BufferKind, Check, CheckContext, InputKind, OutputKind, Registry, Role, Uploaded,
+};
 use crate::policy::Policy;
+use crate::resources::{ResourcesPlan, missing_grants};
 
 /// A stream config that passed validation, with everything parsed and resolved, ready to build.
 pub struct StreamPlan {
@@ -18,6 +23,8 @@ pub struct StreamPlan {
     pub buffer: Option<Box<dyn BufferKind>>,
     /// The pipeline's steps: processors, and control flow over processors of its own.
     pub processors: Vec<Step>,
+    /// The resources its processors are granted, checked and ready to open.
+    pub resources: Option<Arc<dyn ResourcesPlan>>,
 }
 
 /// Validates a stream config (as a JSON value, after interpolation) against the kinds of `registry`, returning
@@ -42,7 +49,7 @@ pub fn validate_stream_under(
     uploaded: &Uploaded,
     policy: Option<&Policy>,
 ) -> Result<StreamPlan, Vec<ValidationError>> {
-    let cx = CheckContext::new(registry, engine, uploaded).with_policy(policy);
+    let mut cx = CheckContext::new(registry, engine, uploaded).with_policy(policy);
     let mut secret_errors = if policy.is_some() {
         secrets_outside_credentials(registry, value)
     } else {
@@ -50,6 +57,25 @@ pub fn validate_stream_under(
     };
     let (partial, mut errors) = parse_stream_partial(value);
     errors.append(&mut secret_errors);
+    // Resources first: processors are granted them by name.
+    let resources = match (&partial.resources, registry.resources()) {
+        (None, _) => None,
+        (Some(_), None) => {
+            errors.push(ValidationError::new(
+                "resources",
+                "this build of the server declares no resources",
+            ));
+            None
+        }
+        (Some(section), Some(support)) => (support.check)(
+            section,
+            &mut Check::new(&cx, "resources".into(), &mut errors),
+        ),
+    };
+    if let Some(r) = &resources {
+        cx.resources = r.declared();
+    }
+    let cx = cx;
     let input = partial
         .input
         .as_ref()
@@ -95,6 +121,17 @@ pub fn validate_stream_under(
                 errors.extend(schema_errors);
                 continue;
             }
+            // A built-in processor is granted the resource its options name (a `wasm` one is checked against its
+            // `grants` where it is resolved).
+            if let Some(e) = missing_grants(
+                spec.component.capabilities(),
+                &spec.grants,
+                &spec.options_path(),
+                "name one in its options",
+            ) {
+                errors.push(e);
+                continue;
+            }
             if let Err(e) = spec.instantiate(engine) {
                 errors.extend(e);
             }
@@ -113,6 +150,7 @@ pub fn validate_stream_under(
                 buffer: buffer_c,
                 replicas,
                 trace,
+                resources: resources_c,
                 tests: _,
             },
             Some(input),
@@ -126,12 +164,14 @@ pub fn validate_stream_under(
                 on_error,
                 replicas,
                 trace,
+                resources: resources_c,
             },
             input,
             output,
             dead_letter,
             buffer,
             processors,
+            resources,
         }),
         _ => Err(errors),
     }
@@ -155,6 +195,20 @@ pub fn secrets_outside_credentials(registry: &Registry, value: &Value) -> Vec<Va
     registry.pipeline_components(value, &mut places);
     let mut errors = Vec::new();
     for (name, path) in airtruct_model::secret_uses(value) {
+        if let (Some(field), Some(support)) =
+            (path.strip_prefix("resources."), registry.resources())
+        {
+            if !support.is_credential(field) {
+                errors.push(ValidationError::new(
+                    &path,
+                    format!(
+                        "secret \"{name}\" may only be used in a credential field of a resource ({})",
+                        support.credentials.join(", ")
+                    ),
+                ));
+            }
+            continue;
+        }
         let place = places
             .iter()
             .filter_map(|p| {

@@ -50,6 +50,8 @@ pub struct Catalogue {
     /// Uploaded processors (latest versions), used as `wasm: { name, config }`.
     pub uploaded: Vec<UploadedKind>,
     pub outputs: Vec<KindDoc>,
+    /// The JSON Schema of a stream's `resources:` section (caches, sql, http, rate_limits).
+    pub resources: Value,
 }
 
 /// An uploaded processor in the catalogue.
@@ -60,6 +62,8 @@ pub struct UploadedKind {
     pub description: String,
     /// The JSON Schema of its `config`, as it describes it.
     pub config_schema: Value,
+    /// The host capabilities it asks for: a stream must grant it a resource of each in `grants`.
+    pub capabilities: Vec<String>,
 }
 
 async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, ApiError> {
@@ -73,6 +77,7 @@ async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, Ap
                 p.description.clone()
             },
             config_schema: p.config_schema(),
+            capabilities: super::processors::capabilities_of(&p),
             name: p.name,
             version: p.version,
         })
@@ -83,5 +88,6 @@ async fn components(State(state): State<AppState>) -> Result<Json<Catalogue>, Ap
         processors: registry.docs(Role::Processor),
         uploaded,
         outputs: registry.docs(Role::Output),
+        resources: registry.resources().map_or(Value::Null, |r| (r.schema)()),
     }))
 }

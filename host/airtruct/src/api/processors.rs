@@ -72,6 +72,11 @@ pub struct ProcessorVersionView {
     pub described_version: String,
     /// The JSON Schema of its config, as the component describes it.
     pub config_schema: Value,
+    /// The version of the processor contract it targets: `0.1.0` or `0.2.0`.
+    pub contract: String,
+    /// The host capabilities it asks for (`http`, `sql`, `cache`, `rate_limit`): a stream that uses it must grant
+    /// it a resource of each (`grants`).
+    pub capabilities: Vec<String>,
     pub created_at: i64,
 }
 
@@ -99,6 +104,11 @@ fn version_view(p: ProcessorRecord) -> ProcessorVersionView {
         described_description: p.described("description").to_string(),
         described_version: p.described("version").to_string(),
         config_schema: p.config_schema(),
+        contract: match p.described("contract") {
+            "" => "0.1.0".to_string(),
+            c => c.to_string(),
+        },
+        capabilities: capabilities_of(&p),
         name: p.name,
         version: p.version,
         sha256: p.sha256,
@@ -106,6 +116,17 @@ fn version_view(p: ProcessorRecord) -> ProcessorVersionView {
         description: p.description,
         created_at: p.created_at,
     }
+}
+
+/// The capabilities an uploaded processor asks for, as it described them at upload.
+pub(super) fn capabilities_of(p: &ProcessorRecord) -> Vec<String> {
+    p.info
+        .get("capabilities")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect()
 }
 
 /// The latest version of each processor, with how many versions it has (`all` is by name, newest first, as
@@ -197,6 +218,8 @@ async fn upload(
         "description": info.description,
         "version": info.version,
         "config_schema": info.config_schema,
+        "contract": loaded.contract(),
+        "capabilities": loaded.capabilities().iter().map(|c| c.name()).collect::<Vec<_>>(),
     });
     let description = description.unwrap_or_default();
     let record = state

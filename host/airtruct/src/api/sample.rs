@@ -41,6 +41,10 @@ pub struct TestRequest {
     #[schemars(schema_with = "super::stream_views::config_schema")]
     pub config: Value,
     pub messages: Vec<TestMessage>,
+    /// Lets the processors' calls that could change something go through: HTTP methods other than GET and
+    /// HEAD, SQL writes, cache writes. Off by default: a test changes nothing.
+    #[serde(default)]
+    pub allow_side_effects: bool,
 }
 
 /// A message as it came out of a step.
@@ -116,10 +120,20 @@ pub(super) async fn test(
     }
     let (config, uploaded) = testable(&state, req.config).await?;
     let engine = state.engine.clone();
-    let result =
-        tokio::task::spawn_blocking(move || run_test(&engine, &config, &uploaded, req.messages))
-            .await
-            .map_err(ApiError::internal)?;
+    let policy = Some(state.policy.clone());
+    let side_effects = req.allow_side_effects;
+    let result = tokio::task::spawn_blocking(move || {
+        run_test(
+            &engine,
+            &config,
+            &uploaded,
+            req.messages,
+            policy,
+            side_effects,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?;
     result.map(Json).map_err(|errors| {
         ApiError::invalid(
             "the processors are not valid",
@@ -222,7 +236,7 @@ pub(super) async fn cases(
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(k, _)| matches!(k.as_str(), "pipeline" | "tests"))
+        .filter(|(k, _)| matches!(k.as_str(), "pipeline" | "tests" | "resources"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let (config, uploaded) = match testable(&state, Value::Object(config)).await {
@@ -237,9 +251,10 @@ pub(super) async fn cases(
         Err(e) => return Err(e),
     };
     let engine = state.engine.clone();
+    let policy = Some(state.policy.clone());
     let run = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + TEST_DEADLINE;
-        crate::stream_tests::run_cases(&engine, &config, &uploaded, Some(deadline))
+        crate::stream_tests::run_cases(&engine, &config, &uploaded, Some(deadline), policy)
     })
     .await
     .map_err(ApiError::internal)?;
@@ -267,18 +282,24 @@ fn run_test(
     config: &Value,
     uploaded: &Uploaded,
     messages: Vec<TestMessage>,
+    policy: Option<std::sync::Arc<airtruct_runtime::policy::Policy>>,
+    side_effects: bool,
 ) -> Result<TestResponse, Vec<ValidationError>> {
     let (partial, errors) = parse_stream_partial(config);
     let mut errors: Vec<ValidationError> = errors
         .into_iter()
-        .filter(|e| e.path.starts_with("pipeline"))
+        .filter(|e| e.path.starts_with("pipeline") || e.path.starts_with("resources"))
         .collect();
-    let cx = CheckContext::new(airtruct_connectors::registry(), engine, uploaded);
+    let mut cx = CheckContext::new(airtruct_connectors::registry(), engine, uploaded)
+        .with_policy(policy.as_deref());
+    let plan = crate::stream_tests::declare_resources(&partial, &mut cx, &mut errors);
     let specs = crate::stream_tests::processor_specs(&partial, &cx, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut chain = Chain::new(engine, &specs)?;
+    let resources = crate::stream_tests::open_resources(plan, engine, policy, side_effects)
+        .map_err(|e| vec![e])?;
+    let mut chain = Chain::with_resources(engine, &specs, resources.resources.clone())?;
     let labels: Vec<String> = chain.labels().to_vec();
     let total = messages.len();
     let started = std::time::Instant::now();
