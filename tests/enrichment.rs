@@ -492,6 +492,34 @@ async fn a_processor_asking_for_a_capability_its_stream_does_not_grant_is_refuse
             "no \"{words}\" at {path}: {problems:?}"
         );
     }
+    // Every broken resource is reported at once; a processor naming one that is declared but broken is not
+    // reported again.
+    let problems = refusal(
+        &api,
+        stream(
+            json!({"caches": {"a": {"redis": {}}, "s": {"memory": {"capacity": 0}}},
+                   "sql": {"b": {"driver": "postgres"}}, "http": {"c": {}}}),
+            json!([{"cache": {"resource": "s", "operator": "get", "key": "{id}"}}]),
+        ),
+    )
+    .await;
+    for (path, words) in [
+        ("config.resources.caches.a.redis", "url"),
+        ("config.resources.caches.s.memory.capacity", "at least 1"),
+        ("config.resources.sql.b", "dsn"),
+        ("config.resources.http.c", "hosts"),
+    ] {
+        assert!(
+            has(&problems, path, words),
+            "no \"{words}\" at {path}: {problems:?}"
+        );
+    }
+    assert!(
+        !problems
+            .iter()
+            .any(|(p, _)| p.starts_with("config.pipeline")),
+        "{problems:?}"
+    );
     let problems = refusal(
         &api,
         stream(json!({"caches": {"c": {"redis": {"url": "redis://127.0.0.1:6379", "prefix": "${secret:x}"}}}}), json!([])),
@@ -597,4 +625,34 @@ async fn a_javascript_processor_calls_the_cache_it_is_granted() {
         );
         redis(&["DEL", &format!("{prefix}{token}")]);
     }
+}
+
+#[tokio::test]
+async fn a_rate_limit_lets_messages_through_no_faster_than_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let out = dir.path().join("limited.jsonl");
+    let started = std::time::Instant::now();
+    // 10 at once, then 10 a second: 30 messages take two seconds at least, in one batch whose time limit (5 s by
+    // default) does not count the waits.
+    let id = save(
+        &api,
+        "limited",
+        json!({
+            "resources": {"rate_limits": {"slow": {"local": {"count": 10, "interval": "1s"}}}},
+            "input": {"generate": {"count": 30, "payload": "{\"n\": {{seq}}}"}},
+            "pipeline": {"processors": [{"rate_limit": {"resource": "slow"}}]},
+            "output": {"file": {"path": out}}
+        }),
+    )
+    .await;
+    let done = wait_status(&api, &id, "completed", WAIT).await;
+    assert_eq!(done["failed"], 0, "{done}");
+    assert_eq!(lines(&out).len(), 30);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "30 messages went through a limit of 10 a second in {:?}",
+        started.elapsed()
+    );
 }

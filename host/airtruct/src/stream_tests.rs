@@ -160,10 +160,9 @@ pub fn declare_resources(
     errors: &mut Vec<ValidationError>,
 ) -> Option<Arc<dyn ResourcesPlan>> {
     let section = partial.resources.as_ref()?;
+    cx.resources = airtruct_runtime::resources::declared_in(section);
     let support = cx.registry.resources()?;
-    let plan = (support.check)(section, &mut Check::new(cx, "resources".into(), errors))?;
-    cx.resources = plan.declared();
-    Some(plan)
+    (support.check)(section, &mut Check::new(cx, "resources".into(), errors))
 }
 
 /// Resources opened for a test run, and the runtime that serves them when the caller has none (`airtruct test`).

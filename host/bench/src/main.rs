@@ -7,6 +7,7 @@ mod brokers;
 mod control;
 mod enrich;
 mod ingest;
+mod inlining;
 mod kafka;
 mod scale;
 mod soak;
@@ -516,6 +517,9 @@ fn main() {
     }
     if sections == "all" || sections == "enrich" {
         enrich::enrich(&engine);
+    }
+    if sections == "inlining" {
+        inlining::inlining();
     }
     if sections == "startup" {
         startup::startup();

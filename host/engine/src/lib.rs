@@ -66,6 +66,9 @@ pub struct EngineConfig {
     pub compile_timeout: Duration,
     /// Components compiled at once; more wait for a turn within their deadline.
     pub compiles_at_once: usize,
+    /// Whether Cranelift inlines calls between and within a component's modules (measured in `airtruct-bench
+    /// inlining`: see docs/benchmarks.md).
+    pub inlining: bool,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +81,7 @@ impl Default for EngineConfig {
             pool_instances: 1000,
             compile_timeout: Duration::from_secs(60),
             compiles_at_once: 2,
+            inlining: false,
         }
     }
 }
@@ -194,6 +198,9 @@ impl Engine {
             .max_wasm_stack(config.max_stack_bytes)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if config.inlining {
+            wasm.compiler_inlining(wasmtime::Inlining::Yes);
+        }
         // For profiling with `perf`: the compiled guests' function names in /tmp/perf-<pid>.map.
         if std::env::var_os("AIRTRUCT_WASM_PROFILER").is_some_and(|v| v == "perfmap") {
             wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);

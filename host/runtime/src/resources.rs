@@ -31,6 +31,28 @@ pub fn section(capability: Capability) -> &'static str {
     }
 }
 
+/// The resources a `resources:` section (as written) declares, valid or not: processors may name them whatever
+/// problems their options have (those are reported at the resource, not again at every processor).
+pub fn declared_in(written: &Value) -> Vec<Declared> {
+    let mut out = Vec::new();
+    for capability in Capability::ALL {
+        let at = section(capability);
+        for name in written
+            .get(at)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
+            out.push(Declared {
+                capability,
+                name: name.clone(),
+                at: format!("resources.{at}.{name}"),
+            });
+        }
+    }
+    out
+}
+
 /// A checked `resources:` section, ready to open.
 #[async_trait]
 pub trait ResourcesPlan: Send + Sync {

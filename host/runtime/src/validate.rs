@@ -58,6 +58,10 @@ pub fn validate_stream_under(
     let (partial, mut errors) = parse_stream_partial(value);
     errors.append(&mut secret_errors);
     // Resources first: processors are granted them by name.
+    // Declared names count even when a resource has problems of its own (reported at the resource).
+    if let Some(section) = &partial.resources {
+        cx.resources = crate::resources::declared_in(section);
+    }
     let resources = match (&partial.resources, registry.resources()) {
         (None, _) => None,
         (Some(_), None) => {
@@ -72,9 +76,6 @@ pub fn validate_stream_under(
             &mut Check::new(&cx, "resources".into(), &mut errors),
         ),
     };
-    if let Some(r) = &resources {
-        cx.resources = r.declared();
-    }
     let cx = cx;
     let input = partial
         .input

@@ -1028,6 +1028,8 @@ export interface components {
             /** @description Uploaded processors (latest versions), used as `wasm: { name, config }`. */
             uploaded: components["schemas"]["UploadedKind"][];
             outputs: components["schemas"]["KindDoc"][];
+            /** @description The JSON Schema of a stream's `resources:` section (caches, sql, http, rate_limits). */
+            resources: unknown;
         };
         /** @description One kind in the catalogue. */
         KindDoc: {
@@ -1052,6 +1054,8 @@ export interface components {
             description: string;
             /** @description The JSON Schema of its `config`, as it describes it. */
             config_schema: unknown;
+            /** @description The host capabilities it asks for: a stream must grant it a resource of each in `grants`. */
+            capabilities: string[];
         };
         /** @description A stream as the API shows it. */
         StreamView: {
@@ -1173,6 +1177,12 @@ export interface components {
                 [key: string]: unknown;
             } | string;
             messages: components["schemas"]["TestMessage"][];
+            /**
+             * @description Lets the processors' calls that could change something go through: HTTP methods other than GET and
+             *     HEAD, SQL writes, cache writes. Off by default: a test changes nothing.
+             * @default false
+             */
+            allow_side_effects: boolean;
         };
         /** @description A sample message. */
         TestMessage: {
@@ -1403,6 +1413,13 @@ export interface components {
             described_version: string;
             /** @description The JSON Schema of its config, as the component describes it. */
             config_schema: unknown;
+            /** @description The version of the processor contract it targets: `0.1.0` or `0.2.0`. */
+            contract: string;
+            /**
+             * @description The host capabilities it asks for (`http`, `sql`, `cache`, `rate_limit`): a stream that uses it must grant
+             *     it a resource of each (`grants`).
+             */
+            capabilities: string[];
             /** Format: int64 */
             created_at: number;
             /**
@@ -1434,6 +1451,13 @@ export interface components {
             described_version: string;
             /** @description The JSON Schema of its config, as the component describes it. */
             config_schema: unknown;
+            /** @description The version of the processor contract it targets: `0.1.0` or `0.2.0`. */
+            contract: string;
+            /**
+             * @description The host capabilities it asks for (`http`, `sql`, `cache`, `rate_limit`): a stream that uses it must grant
+             *     it a resource of each (`grants`).
+             */
+            capabilities: string[];
             /** Format: int64 */
             created_at: number;
         };

@@ -4,6 +4,7 @@ import type { KindDoc, UploadedKind } from '../api/types';
 import { isObj, kindOf, optionsOf } from '../lib/config';
 import { type FieldError, type Path, equal, fieldId, startsWith, under } from '../lib/paths';
 import { defaultFor } from '../lib/schema';
+import { Capabilities, GrantsPicker } from './ResourceFields';
 import { FieldErrors, SchemaForm } from './SchemaForm';
 import { Prose } from './Text';
 
@@ -69,6 +70,7 @@ export function KindPicker({ kinds, uploaded, onPick, label }: { kinds: KindDoc[
           <span className="desc">
             <Prose text={firstSentence(u.description) || 'An uploaded processor'} />
           </span>
+          <Capabilities list={u.capabilities} />
         </button>
       ))}
     </div>
@@ -170,9 +172,13 @@ function UploadedEditor(p: { up: UploadedKind; wasmDoc?: KindDoc; value: unknown
   };
   const configPath = [...p.path, 'config'];
   const limitsPath = [...p.path, 'limits'];
-  const rest = p.errors.filter((e) => !startsWith(e.path, configPath) && !startsWith(e.path, limitsPath));
+  const grantsPath = [...p.path, 'grants'];
+  const rest = p.errors.filter((e) => !startsWith(e.path, configPath) && !startsWith(e.path, limitsPath) && !startsWith(e.path, grantsPath));
   const wasmSchema = p.wasmDoc?.config_schema as Record<string, unknown> | undefined;
-  const limitsSchema = (wasmSchema?.properties as Record<string, unknown> | undefined)?.limits;
+  const wasmProps = wasmSchema?.properties as Record<string, { description?: string }> | undefined;
+  const limitsSchema = wasmProps?.limits;
+  const grantsErrors = under(p.errors, grantsPath);
+  const asks = p.up.capabilities ?? [];
   const hasConfigSchema = isObj(p.up.config_schema) && Object.keys(p.up.config_schema).length > 0;
   return (
     <>
@@ -192,6 +198,22 @@ function UploadedEditor(p: { up: UploadedKind; wasmDoc?: KindDoc; value: unknown
         )}
       </p>
       <FieldErrors errors={rest} />
+      {/* A processor that asks for no capability has no use for grants (unless the config gives some). */}
+      {(asks.length > 0 || o.grants !== undefined) && (
+        <div className={`field${grantsErrors.length ? ' has-error' : ''}`} id={fieldId(grantsPath)} data-field={grantsPath.join('.')}>
+          <span className="field-label">
+            grants
+            {asks.length > 0 && <span className="req" title="required: it asks for capabilities"> *</span>}
+          </span>
+          {wasmProps?.grants?.description && (
+            <p className="help">
+              <Prose text={wasmProps.grants.description} />
+            </p>
+          )}
+          <GrantsPicker id={fieldId(grantsPath) + '-input'} value={o.grants} asks={asks} onChange={(v) => set('grants', v)} />
+          <FieldErrors errors={grantsErrors} />
+        </div>
+      )}
       {hasConfigSchema ? (
         <SchemaForm
           schema={{ ...(p.up.config_schema as object), title: 'config' }}

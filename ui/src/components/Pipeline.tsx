@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { kindOf, summary } from '../lib/config';
 
-export type Selection = 'input' | 'output' | 'settings' | 'add' | `p${number}`;
+export type Selection = 'input' | 'output' | 'settings' | 'resources' | 'add' | `p${number}`;
 
 interface Props {
   input: unknown;

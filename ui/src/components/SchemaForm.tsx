@@ -1,12 +1,14 @@
 // A form generated from a JSON Schema: every field with its label, description and the validation errors
 // whose path falls on it. An optional object stays closed until it is added; a map is edited entry by entry; an
-// option that holds components (`x-airtruct-component`) is edited as those components. Anything the generator has
-// no control for is edited as YAML in place.
+// option that holds components (`x-airtruct-component`) is edited as those components; one that names a resource
+// of the stream (`x-airtruct-resource`), and a `wasm` processor's `grants`, are chosen among the declared resources.
+// Anything the generator has no control for is edited as YAML in place.
 import { useContext, useEffect, useRef, useState } from 'react';
 import YAML from 'yaml';
 import { type FieldError, type Path, equal, fieldId, formatPath, under } from '../lib/paths';
 import { type Schema, boundsOf, boundsText, componentRole, defaultFor, hasDefault, resolve, shapeOf, unwrapNullable, variantIndex, variantLabel } from '../lib/schema';
 import { CatalogueContext, ComponentField, ComponentList, kindsOf } from './NestedComponents';
+import { GrantsPicker, ResourceSelect, ResourcesContext } from './ResourceFields';
 import { Prose } from './Text';
 
 interface Props {
@@ -54,6 +56,7 @@ export function SchemaForm(props: Props) {
   const label = (s.title as string | undefined) ?? name;
   const optional = !required || nullable;
   const catalogue = useContext(CatalogueContext);
+  const resources = useContext(ResourcesContext);
 
   // Components in the options (a switch case's `output`, a broker's `outputs`, a case's `processors`): one editor
   // per component. The options of a `try` or `catch` are such a list themselves: their kind's editor already says
@@ -227,6 +230,11 @@ export function SchemaForm(props: Props) {
       const change = (t: string) =>
         props.onChange(t === '' && optional ? undefined : shape.numeric && /^-?\d+(\.\d+)?$/.test(t.trim()) ? Number(t.trim()) : t);
       const placeholder = s.default !== undefined && s.default !== null ? String(s.default) : (s.examples?.[0] as string | undefined);
+      // A resource of the stream's (`x-airtruct-resource: cache`): chosen among those declared.
+      const capability = s['x-airtruct-resource'];
+      if (typeof capability === 'string' && resources) {
+        return field(<ResourceSelect id={inputId} label={label ?? 'resource'} capability={capability} value={props.value} onChange={(t) => change(t ?? '')} />, errors);
+      }
       if (isCode(name, s, props.value)) {
         return field(
           <textarea
@@ -269,6 +277,10 @@ export function SchemaForm(props: Props) {
       );
     }
     case 'array': {
+      // A `wasm` processor's `grants`: chosen among every resource the stream declares.
+      if (resources && isGrants(path)) {
+        return field(<GrantsPicker id={inputId} value={props.value} onChange={props.onChange} />, errors);
+      }
       const list = Array.isArray(props.value) ? props.value : [];
       const mine = errors.filter((e) => equal(e.path, path) || (e.path.length > path.length && !(typeof e.path[path.length] === 'number' && (e.path[path.length] as number) < list.length)));
       const items = resolve(shape.items, root);
@@ -313,6 +325,11 @@ export function SchemaForm(props: Props) {
     default:
       return field(<YamlInput id={inputId} value={props.value} onChange={props.onChange} />, errors);
   }
+}
+
+/** Whether the field at `path` is a `wasm` processor's `grants`. */
+export function isGrants(path: Path): boolean {
+  return path.length >= 2 && path[path.length - 1] === 'grants' && path[path.length - 2] === 'wasm';
 }
 
 /** A nested group of fields: a fieldset with its legend (`*` when it is required); `closed` for an optional one not

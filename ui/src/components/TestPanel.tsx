@@ -1,6 +1,7 @@
 // Runs the builder's processors on sample messages (`POST /api/v1/streams/test`) and shows, per message, the
 // output of each step, the steps inside a `switch`, `try` or `catch` indented under it; failed messages are
-// highlighted with their error. The samples and what the processors made of them can be saved as a `tests:` case
+// highlighted with their error. What the processors could change through the stream's resources (HTTP calls other
+// than GET and HEAD, SQL writes, cache writes) is refused unless **Allow side effects** is ticked. The samples and what the processors made of them can be saved as a `tests:` case
 // of the stream, and the stream's cases run (`POST /api/v1/streams/tests`).
 import { useState } from 'react';
 import { ApiError, api, ok, type Detail } from '../api/client';
@@ -89,6 +90,7 @@ export function TestPanel({ config, initial, onProblems, labelOf, cases, onSaveC
   const [result, setResult] = useState<{ inputs: string[]; config: unknown; response: TestResponse }>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  const [sideEffects, setSideEffects] = useState(false);
   const samples = text ?? initial;
   // The steps, as the first message's trace names them (every trace names the same): a control step, then the
   // steps inside it. The columns are the top-level ones; each cell lists the steps inside indented under it.
@@ -116,7 +118,7 @@ export function TestPanel({ config, initial, onProblems, labelOf, cases, onSaveC
     try {
       const response = await ok(
         api.POST('/api/v1/streams/test', {
-          body: { config: config as never, messages: inputs.map((payload) => ({ payload, metadata: {} })) },
+          body: { config: config as never, messages: inputs.map((payload) => ({ payload, metadata: {} })), allow_side_effects: sideEffects },
         }),
       );
       setResult({ inputs, config, response });
@@ -179,7 +181,7 @@ export function TestPanel({ config, initial, onProblems, labelOf, cases, onSaveC
     <section className="card test-panel" aria-label="Test panel">
       <div className="section-head">
         <h2>Test the processors</h2>
-        <span className="muted small">Runs them in the sandbox on your samples; nothing is read or written.</span>
+        <span className="muted small">Runs them in the sandbox on your samples: the input and the output are not used.</span>
       </div>
       <div className="test-input">
         <label className="field-label" htmlFor="test-messages">
@@ -190,6 +192,10 @@ export function TestPanel({ config, initial, onProblems, labelOf, cases, onSaveC
           <button type="button" className="btn primary" onClick={run} disabled={busy || lines === 0}>
             {busy ? 'Running…' : `Run on ${lines} message${lines === 1 ? '' : 's'}`}
           </button>
+          <label className="check side-effects">
+            <input type="checkbox" checked={sideEffects} onChange={(e) => setSideEffects(e.target.checked)} />
+            Allow side effects
+          </label>
           {lines > 100 && <span className="help warn">At most 100 messages at once.</span>}
           {cases.length > 0 && (
             <button type="button" className="btn" onClick={runCases} disabled={busy}>
@@ -197,6 +203,11 @@ export function TestPanel({ config, initial, onProblems, labelOf, cases, onSaveC
             </button>
           )}
         </div>
+        <p className={`help${sideEffects ? ' warn' : ''}`} id="side-effects-help">
+          {sideEffects
+            ? 'Side effects allowed: the processors’ HTTP calls, SQL writes and cache writes go through the stream’s resources as in a running stream, to the services they name.'
+            : 'Without side effects, a processor’s HTTP call other than GET or HEAD, SQL write or cache write is refused, and the message fails saying so; reads go through.'}
+        </p>
       </div>
       <ErrorBanner error={caseError} />
       {caseRun && (

@@ -31,9 +31,10 @@ export function withProcessors(cfg: Config, list: unknown[]): Config {
   return ordered({ ...cfg, pipeline });
 }
 
-const ORDER = ['input', 'buffer', 'pipeline', 'output', 'on_error', 'replicas', 'tests'];
+const ORDER = ['input', 'buffer', 'pipeline', 'output', 'on_error', 'replicas', 'resources', 'tests'];
 
-/** The config with its keys in the documented order (input, buffer, pipeline, output, on_error, replicas). */
+/** The config with its keys in the documented order (input, buffer, pipeline, output, on_error, replicas,
+ * resources). */
 export function ordered(cfg: Config): Config {
   const out: Config = {};
   for (const k of ORDER) if (cfg[k] !== undefined) out[k] = cfg[k];

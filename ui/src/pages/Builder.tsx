@@ -1,5 +1,6 @@
 // The stream builder: the pipeline drawn and edited component by component, with a YAML view of the same
-// config kept in sync, stream settings, validation errors at their fields, and the test panel.
+// config kept in sync, the stream's resources, stream settings, validation errors at their fields, and the test
+// panel.
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import YAML from 'yaml';
@@ -8,12 +9,15 @@ import type { Catalogue } from '../api/types';
 import { ComponentEditor, KindPicker, newComponent } from '../components/ComponentEditor';
 import { CatalogueContext } from '../components/NestedComponents';
 import { Pipeline, type Selection } from '../components/Pipeline';
+import { ResourcesContext } from '../components/ResourceFields';
+import { ResourcesEditor } from '../components/ResourcesEditor';
 import { FieldErrors } from '../components/SchemaForm';
 import { SettingsEditor, settingsSummary } from '../components/SettingsEditor';
 import { TestPanel } from '../components/TestPanel';
 import { ErrorBanner, PageHeader } from '../components/ui';
 import { type Config, isObj, kindOf, optionsOf, ordered, processorsOf, toYaml, withProcessors } from '../lib/config';
 import { type FieldError, type Path, equal, fieldId, startsWith, toFieldErrors, under } from '../lib/paths';
+import { declaredOf } from '../lib/resources';
 import type { Schema } from '../lib/schema';
 
 type Status = 'active' | 'paused';
@@ -24,6 +28,7 @@ function nodeOf(path: Path): Selection | undefined {
   if (path[1] === 'input') return 'input';
   if (path[1] === 'output') return 'output';
   if (path[1] === 'pipeline' && path[2] === 'processors' && typeof path[3] === 'number') return `p${path[3]}`;
+  if (path[1] === 'resources') return 'resources';
   if (['on_error', 'buffer', 'replicas', 'tests'].includes(String(path[1])) || (path[1] === 'pipeline' && path[2] !== 'processors')) return 'settings';
   return undefined;
 }
@@ -32,6 +37,11 @@ function nodePath(s: Selection): Path {
   if (s === 'input' || s === 'output') return ['config', s];
   if (s.startsWith('p')) return ['config', 'pipeline', 'processors', Number(s.slice(1))];
   return ['config'];
+}
+
+/** ` (2 problems)`, or nothing. */
+function problemsText(n: number): string {
+  return n > 0 ? ` (${n} problem${n === 1 ? '' : 's'})` : '';
 }
 
 function samplesFrom(cfg: Config): string {
@@ -160,7 +170,7 @@ export function BuilderPage() {
     }
   };
 
-  const errorCount = (s: Selection) => (s === 'settings' ? errors.filter((e) => nodeOf(e.path) === 'settings').length : under(errors, nodePath(s)).length);
+  const errorCount = (s: Selection) => (s === 'settings' || s === 'resources' ? errors.filter((e) => nodeOf(e.path) === s).length : under(errors, nodePath(s)).length);
 
   const move = (from: number, to: number) => {
     const list = [...processors];
@@ -186,6 +196,8 @@ export function BuilderPage() {
   };
 
   const initialSamples = useMemo(() => samplesFrom(cfg), [cfg]);
+  const declared = useMemo(() => declaredOf(cfg.resources), [cfg.resources]);
+  const resourcesContext = useMemo(() => ({ declared, open: () => setSelected('resources') }), [declared]);
   const otherErrors = errors.filter((e) => nodeOf(e.path) === undefined && !equal(e.path, ['name']));
 
   if (loadError) {
@@ -210,6 +222,8 @@ export function BuilderPage() {
         errors={under(errors, ['config', selected])}
       />
     );
+  } else if (selected === 'resources') {
+    editor = <ResourcesEditor cfg={cfg} catalogue={catalogue} onChange={change} errors={errors} />;
   } else if (selected === 'settings') {
     editor = <SettingsEditor cfg={cfg} catalogue={catalogue} schema={streamSchema} schemaError={streamSchemaError} onChange={(c) => change(c)} errors={errors} />;
   } else if (selected === 'add') {
@@ -339,10 +353,18 @@ export function BuilderPage() {
           labelOf={labelOf}
         />
         <div className="pipeline-foot">
-          <span className="muted small">{settingsSummary(cfg)}</span>
-          <button type="button" className={`btn small${selected === 'settings' ? ' on' : ''}`} onClick={() => setSelected('settings')}>
-            Stream settings{errorCount('settings') > 0 ? ` (${errorCount('settings')} problem${errorCount('settings') === 1 ? '' : 's'})` : ''}
-          </button>
+          <span className="muted small">
+            {settingsSummary(cfg)} · Resources: {declared.length === 0 ? 'none' : declared.map((d) => d.name).join(', ')}
+          </span>
+          <div className="foot-actions">
+            <button type="button" className={`btn small${selected === 'resources' ? ' on' : ''}`} onClick={() => setSelected('resources')}>
+              Resources{declared.length > 0 ? ` (${declared.length})` : ''}
+              {problemsText(errorCount('resources'))}
+            </button>
+            <button type="button" className={`btn small${selected === 'settings' ? ' on' : ''}`} onClick={() => setSelected('settings')}>
+              Stream settings{problemsText(errorCount('settings'))}
+            </button>
+          </div>
         </div>
       </div>
 
@@ -350,7 +372,10 @@ export function BuilderPage() {
         <section className="card editor-card" aria-label="Component">
           {/* The catalogue, for the components nested in another's options (a switch's cases, a broker's outputs). */}
           <CatalogueContext.Provider value={catalogue}>
-            <div key={selected}>{editor}</div>
+            {/* The declared resources, for the processors' resource selects and grants. */}
+            <ResourcesContext.Provider value={resourcesContext}>
+              <div key={selected}>{editor}</div>
+            </ResourcesContext.Provider>
           </CatalogueContext.Provider>
           {otherErrors.length > 0 && (
             <div className="other-errors">
@@ -374,7 +399,7 @@ export function BuilderPage() {
         initial={initialSamples}
         cases={Array.isArray(cfg.tests) ? cfg.tests : []}
         onSaveCase={(c) => change({ ...cfg, tests: [...(Array.isArray(cfg.tests) ? cfg.tests : []), c] })}
-        onProblems={(d) => (d.length ? showProblems(d) : setErrors((es) => es.filter((e) => !startsWith(e.path, ['config', 'pipeline', 'processors']))))} />
+        onProblems={(d) => (d.length ? showProblems(d) : setErrors((es) => es.filter((e) => !startsWith(e.path, ['config', 'pipeline', 'processors']) && !startsWith(e.path, ['config', 'resources']))))} />
     </div>
   );
 }

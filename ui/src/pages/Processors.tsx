@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api, ok, raw } from '../api/client';
 import type { ProcessorView } from '../api/types';
+import { Capabilities } from '../components/ResourceFields';
 import { Confirm, Dropzone, Empty, ErrorBanner, PageHeader } from '../components/ui';
 import { fmtBytes, fmtTime } from '../lib/format';
 import { useAccess } from '../lib/access';
@@ -54,6 +55,10 @@ export function ProcessorsPage() {
                         {p.name}
                       </Link>
                       <div className="muted small clip">{p.description || p.described_description}</div>
+                      <div className="proc-meta" data-contract={p.contract} data-capabilities={p.capabilities.join(' ')}>
+                        <span className="muted small" title="The processor contract it targets">contract {p.contract}</span>
+                        <Capabilities list={p.capabilities} />
+                      </div>
                     </td>
                     <td className="num">v{p.version}</td>
                     <td className="num">{p.used_by.length}</td>
@@ -219,9 +224,23 @@ function ProcessorDetail({ name, onDeleted }: { name: string; onDeleted: () => v
         <dd>
           {d.described_name} {d.described_version && <span className="muted">{d.described_version}</span>}
         </dd>
+        <dt>Contract</dt>
+        <dd data-contract={d.contract}>
+          <code>airtruct:processor@{d.contract}</code>{' '}
+          <span className="muted small">{d.contract === '0.1.0' ? 'transforms messages; it cannot call the host' : 'may call the host for what it asks for'}</span>
+        </dd>
+        <dt>Capabilities</dt>
+        <dd data-capabilities={d.capabilities.join(' ')}>
+          <Capabilities list={d.capabilities} none={<span className="muted">none: it asks for no resource</span>} />
+          {d.capabilities.length > 0 && (
+            <div className="muted small">
+              A stream that uses it grants it a resource of each, declared under <code>resources</code>, by name in <code>grants</code>.
+            </div>
+          )}
+        </dd>
         <dt>Use it as</dt>
         <dd>
-          <code>{`wasm: { name: ${d.name}, config: {...} }`}</code>
+          <code>{d.capabilities.length > 0 ? `wasm: { name: ${d.name}, config: {...}, grants: [...] }` : `wasm: { name: ${d.name}, config: {...} }`}</code>
         </dd>
       </dl>
       <h3>Used by</h3>
@@ -247,6 +266,7 @@ function ProcessorDetail({ name, onDeleted }: { name: string; onDeleted: () => v
         <thead>
           <tr>
             <th>Version</th>
+            <th>Contract</th>
             <th>Uploaded</th>
             <th className="num">Size</th>
             <th>SHA-256</th>
@@ -256,6 +276,7 @@ function ProcessorDetail({ name, onDeleted }: { name: string; onDeleted: () => v
           {(versions.data ?? []).map((v) => (
             <tr key={v.version}>
               <td>v{v.version}</td>
+              <td className="muted small">{v.contract}</td>
               <td className="muted small">{fmtTime(v.created_at)}</td>
               <td className="num">{fmtBytes(v.size)}</td>
               <td>

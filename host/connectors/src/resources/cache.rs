@@ -30,6 +30,7 @@ pub enum CacheConfig {
 pub struct MemoryCacheConfig {
     /// Most keys kept (default 10000); the oldest written go first.
     #[serde(default = "default_capacity")]
+    #[schemars(range(min = 1))]
     pub capacity: usize,
     /// How long a key is kept when the call gives no time to live (default: until evicted).
     #[serde(default)]

@@ -39,6 +39,7 @@ pub struct HttpGrantConfig {
     pub max_response_bytes: ByteSize,
     /// Requests in flight at once for one batch (default 16).
     #[serde(default = "default_in_flight")]
+    #[schemars(range(min = 1))]
     pub max_in_flight: usize,
 }
 

@@ -73,15 +73,49 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn check(section: &Value, check: &mut Check<'_>) -> Option<Arc<dyn ResourcesPlan>> {
-    let config: ResourcesConfig = match airtruct_model::from_value(&check.at(""), section) {
-        Ok(c) => c,
-        Err(e) => {
-            check.extend([e]);
-            return None;
+/// Reads one section (`caches`) entry by entry, so every entry's problems are reported.
+fn entries<T: serde::de::DeserializeOwned>(
+    section: &Value,
+    name: &str,
+    check: &mut Check<'_>,
+) -> BTreeMap<String, Option<T>> {
+    let mut out = BTreeMap::new();
+    match section.get(name) {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (key, v) in map {
+                let parsed = airtruct_model::from_value(&check.at(&format!("{name}.{key}")), v)
+                    .map_err(|e| check.extend([e]))
+                    .ok();
+                out.insert(key.clone(), parsed);
+            }
         }
+        Some(_) => check.problem(name, "expected an object of resources by name"),
+    }
+    out
+}
+
+fn check(section: &Value, check: &mut Check<'_>) -> Option<Arc<dyn ResourcesPlan>> {
+    let Some(map) = section.as_object() else {
+        check.problem(
+            "",
+            "expected an object with caches, sql, http and rate_limits",
+        );
+        return None;
     };
+    for key in map.keys() {
+        if !["caches", "sql", "http", "rate_limits"].contains(&key.as_str()) {
+            check.problem(
+                key,
+                format!("unknown field \"{key}\", expected one of caches, sql, http, rate_limits"),
+            );
+        }
+    }
     let before = check.problems_len();
+    let caches = entries::<CacheConfig>(section, "caches", check);
+    let sql = entries::<SqlResourceConfig>(section, "sql", check);
+    let http = entries::<HttpGrantConfig>(section, "http", check);
+    let rate_limits = entries::<RateLimitConfig>(section, "rate_limits", check);
     let mut declared: Vec<Declared> = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
     let mut declare = |check: &mut Check<'_>, capability: Capability, section: &str, name: &str| {
@@ -104,24 +138,43 @@ fn check(section: &Value, check: &mut Check<'_>) -> Option<Arc<dyn ResourcesPlan
             at: check.at(&at),
         });
     };
-    for (name, c) in &config.caches {
+    for (name, c) in &caches {
         declare(check, Capability::Cache, "caches", name);
-        c.check(&mut check.sub(&format!("caches.{name}")));
+        if let Some(c) = c {
+            c.check(&mut check.sub(&format!("caches.{name}")));
+        }
     }
-    for (name, c) in &config.sql {
+    for (name, c) in &sql {
         declare(check, Capability::Sql, "sql", name);
-        c.check(&mut check.sub(&format!("sql.{name}")));
+        if let Some(c) = c {
+            c.check(&mut check.sub(&format!("sql.{name}")));
+        }
     }
-    for (name, c) in &config.http {
+    for (name, c) in &http {
         declare(check, Capability::Http, "http", name);
-        c.check(&mut check.sub(&format!("http.{name}")));
+        if let Some(c) = c {
+            c.check(&mut check.sub(&format!("http.{name}")));
+        }
     }
-    for (name, c) in &config.rate_limits {
+    for (name, c) in &rate_limits {
         declare(check, Capability::RateLimit, "rate_limits", name);
-        c.check(&mut check.sub(&format!("rate_limits.{name}")));
+        if let Some(c) = c {
+            c.check(&mut check.sub(&format!("rate_limits.{name}")));
+        }
     }
-    (check.problems_len() == before)
-        .then(|| Arc::new(Plan { config, declared }) as Arc<dyn ResourcesPlan>)
+    if check.problems_len() != before {
+        return None;
+    }
+    fn all<T>(m: BTreeMap<String, Option<T>>) -> BTreeMap<String, T> {
+        m.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
+    }
+    let config = ResourcesConfig {
+        caches: all(caches),
+        sql: all(sql),
+        http: all(http),
+        rate_limits: all(rate_limits),
+    };
+    Some(Arc::new(Plan { config, declared }) as Arc<dyn ResourcesPlan>)
 }
 
 /// A checked `resources:` section.

@@ -26,6 +26,7 @@ pub enum RateLimitConfig {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct LocalRateLimitConfig {
     /// How many are let through per interval.
+    #[schemars(range(min = 1))]
     pub count: u32,
     /// The interval (default 1s).
     #[serde(default = "one_second")]
@@ -45,6 +46,7 @@ pub struct RedisRateLimitConfig {
     #[serde(default)]
     pub key: Option<String>,
     /// How many are let through per interval, by every replica together.
+    #[schemars(range(min = 1))]
     pub count: u32,
     /// The interval (default 1s).
     #[serde(default = "one_second")]

@@ -24,6 +24,7 @@ pub struct SqlResourceConfig {
     pub writes: bool,
     /// Connections open at most (default 4).
     #[serde(default = "default_connections")]
+    #[schemars(range(min = 1, max = 64))]
     pub max_connections: u32,
 }
 
