@@ -7,7 +7,7 @@ use std::time::Duration;
 use airtruct_sdk::paths::{Path, Template, parse_duration, place};
 use airtruct_sdk::{
     Capability, ConfigError, ConfigErrors, Info, Message, Outcome, Processor, cache,
-    export_processor, parse_config,
+    export_processor, parse_config, read_option,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -94,30 +94,10 @@ impl Processor for Cache {
     fn init(config: &str) -> Result<Self, ConfigErrors> {
         let c: Config = parse_config(config)?;
         let mut errors = Vec::new();
-        let key = Template::parse(&c.key)
-            .map_err(|e| errors.push(ConfigError::new(".key", e)))
-            .ok();
-        let value = match c.value.as_deref().map(Template::parse) {
-            Some(Err(e)) => {
-                errors.push(ConfigError::new(".value", e));
-                None
-            }
-            v => v.and_then(Result::ok),
-        };
-        let ttl = match c.ttl.as_deref().map(parse_duration) {
-            Some(Err(e)) => {
-                errors.push(ConfigError::new(".ttl", e));
-                None
-            }
-            t => t.and_then(Result::ok),
-        };
-        let target = match c.target.as_deref().map(Path::parse) {
-            Some(Err(e)) => {
-                errors.push(ConfigError::new(".target", e));
-                None
-            }
-            t => t.and_then(Result::ok),
-        };
+        let key = read_option(&mut errors, ".key", Some(&c.key), Template::parse);
+        let value = read_option(&mut errors, ".value", c.value.as_deref(), Template::parse);
+        let ttl = read_option(&mut errors, ".ttl", c.ttl.as_deref(), parse_duration);
+        let target = read_option(&mut errors, ".target", c.target.as_deref(), Path::parse);
         let writes = matches!(c.operator, Operator::Set | Operator::Add);
         if !writes && (c.value.is_some() || c.ttl.is_some()) {
             errors.push(ConfigError::new(

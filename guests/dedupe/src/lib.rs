@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use airtruct_sdk::paths::{Template, parse_duration};
 use airtruct_sdk::{
-    Capability, ConfigError, ConfigErrors, Info, Message, Outcome, Processor, cache,
-    export_processor, parse_config,
+    Capability, ConfigErrors, Info, Message, Outcome, Processor, cache, export_processor,
+    parse_config, read_option,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,16 +40,8 @@ impl Processor for Dedupe {
     fn init(config: &str) -> Result<Self, ConfigErrors> {
         let c: Config = parse_config(config)?;
         let mut errors = Vec::new();
-        let key = Template::parse(&c.key)
-            .map_err(|e| errors.push(ConfigError::new(".key", e)))
-            .ok();
-        let ttl = match c.ttl.as_deref().map(parse_duration) {
-            Some(Err(e)) => {
-                errors.push(ConfigError::new(".ttl", e));
-                None
-            }
-            t => t.and_then(Result::ok),
-        };
+        let key = read_option(&mut errors, ".key", Some(&c.key), Template::parse);
+        let ttl = read_option(&mut errors, ".ttl", c.ttl.as_deref(), parse_duration);
         if !errors.is_empty() {
             return Err(errors);
         }

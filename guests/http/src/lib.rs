@@ -6,7 +6,8 @@
 use airtruct_sdk::http::{Request, Response};
 use airtruct_sdk::paths::{Path, Template, place};
 use airtruct_sdk::{
-    Capability, ConfigError, ConfigErrors, Info, Message, Processor, export_processor, parse_config,
+    Capability, ConfigError, ConfigErrors, Info, Message, Processor, export_processor,
+    parse_config, read_option,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -108,9 +109,7 @@ impl Processor for Http {
     fn init(config: &str) -> Result<Self, ConfigErrors> {
         let c: Config = parse_config(config)?;
         let mut errors = Vec::new();
-        let url = Template::url(&c.url)
-            .map_err(|e| errors.push(ConfigError::new(".url", e)))
-            .ok();
+        let url = read_option(&mut errors, ".url", Some(&c.url), Template::url);
         if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
             errors.push(ConfigError::new(
                 ".url",
@@ -124,14 +123,7 @@ impl Processor for Http {
                 Err(e) => errors.push(ConfigError::new(format!(".headers.{k}"), e)),
             }
         }
-        let target = match c.target.as_deref().map(Path::parse) {
-            Some(Err(e)) => {
-                errors.push(ConfigError::new(".target", e));
-                None
-            }
-            Some(Ok(p)) => Some(p),
-            None => None,
-        };
+        let target = read_option(&mut errors, ".target", c.target.as_deref(), Path::parse);
         let method = c.method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
             errors.push(ConfigError::new(

@@ -156,6 +156,22 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T, C
     })
 }
 
+/// Reads an option with `parse`, reporting its problem at `path`: `None` when it is absent or wrong.
+pub fn read_option<T>(
+    errors: &mut ConfigErrors,
+    path: &str,
+    value: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    match parse(value?) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(ConfigError::new(path, e));
+            None
+        }
+    }
+}
+
 /// What became of one message in [`Processor::process_message`].
 #[derive(Debug)]
 pub enum Outcome {

@@ -6,7 +6,7 @@ use airtruct_sdk::paths::{Path, place};
 use airtruct_sdk::sql::{self, Value as SqlValue};
 use airtruct_sdk::{
     Capability, ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
-    parse_config,
+    parse_config, read_option,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -175,13 +175,7 @@ impl Processor for Sql {
                 },
             }
         }
-        let target = match c.target.as_deref().map(Path::parse) {
-            Some(Err(e)) => {
-                errors.push(ConfigError::new(".target", e));
-                None
-            }
-            t => t.and_then(Result::ok),
-        };
+        let target = read_option(&mut errors, ".target", c.target.as_deref(), Path::parse);
         if !errors.is_empty() {
             return Err(errors);
         }

@@ -1,8 +1,10 @@
 //! The operator's egress policy for connectors that open their own connections (brokers): the URL's host and
 //! port, and every address the host resolves to, must be allowed before a client connects.
 
+use std::net::SocketAddr;
+
 use airtruct_runtime::kind::Check;
-use airtruct_runtime::policy::url_destination;
+use airtruct_runtime::policy::{Policy, url_destination};
 use airtruct_runtime::{BuildContext, Error};
 
 /// Checks a broker URL at validation: it must name a host, which the policy must allow.
@@ -28,15 +30,28 @@ pub async fn allow_url(cx: &BuildContext, what: &str, url: &str) -> Result<(), E
         return Ok(());
     };
     cx.check_url(what, url)?;
-    let (host, port) = url_destination(url)
-        .ok_or_else(|| Error::User(format!("{what}: the URL names no host")))?;
+    let (host, addrs) = resolve(url)
+        .await
+        .map_err(|e| Error::External(format!("{what}: {e}")))?;
+    addresses_allowed(&policy, &host, &addrs).map_err(|e| Error::User(format!("{what}: {e}")))
+}
+
+/// The host a URL names and every address it resolves to now.
+pub async fn resolve(url: &str) -> Result<(String, Vec<SocketAddr>), String> {
+    let (host, port) = url_destination(url).ok_or("the URL names no host")?;
     let addrs = tokio::net::lookup_host((host.as_str(), port))
         .await
-        .map_err(|e| Error::External(format!("{what}: resolving {host}: {e}")))?;
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .collect();
+    Ok((host, addrs))
+}
+
+/// Why a client may not connect to `host` at these addresses, if it may not: every one must be allowed.
+pub fn addresses_allowed(policy: &Policy, host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
     for a in addrs {
         policy
-            .check_address(a)
-            .map_err(|e| Error::User(format!("{what}: {host} resolves to {a}: {e}")))?;
+            .check_address(*a)
+            .map_err(|e| format!("{host} resolves to {e}"))?;
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ use airtruct_model::Duration as ConfigDuration;
 use airtruct_runtime::kind::Check;
 use airtruct_runtime::{BuildContext, Error};
 use redis::AsyncCommands;
+
+use super::lazy_redis::{LazyRedis, failed};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -89,19 +91,11 @@ impl Cache {
                 ttl: m.ttl.map(|t| t.0),
                 entries: Mutex::default(),
             }),
-            CacheConfig::Redis(r) => {
-                cx.check_url(&format!("resources: cache {name}"), &r.url)?;
-                let client = redis::Client::open(r.url.as_str())
-                    .map_err(|e| Error::User(format!("resources: cache {name}: url: {e}")))?;
-                Cache::Redis(Box::new(Redis {
-                    client,
-                    policy: cx.policy.clone(),
-                    url: r.url.clone(),
-                    prefix: r.prefix.clone(),
-                    ttl: r.ttl.map(|t| t.0),
-                    conn: tokio::sync::Mutex::new(None),
-                }))
-            }
+            CacheConfig::Redis(r) => Cache::Redis(Box::new(Redis {
+                conn: LazyRedis::open(cx, &format!("resources: cache {name}"), &r.url)?,
+                prefix: r.prefix.clone(),
+                ttl: r.ttl.map(|t| t.0),
+            })),
         })
     }
 
@@ -185,60 +179,17 @@ impl Memory {
 }
 
 pub(super) struct Redis {
-    client: redis::Client,
-    policy: Option<std::sync::Arc<airtruct_runtime::policy::Policy>>,
-    url: String,
+    conn: LazyRedis,
     prefix: String,
     ttl: Option<Duration>,
-    /// Connected when first used, and again after a failure.
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
-}
-
-fn redis_failed(e: redis::RedisError) -> HostError {
-    if e.is_timeout() {
-        HostError::Timeout
-    } else {
-        HostError::Failed(format!("redis: {e}"))
-    }
 }
 
 impl Redis {
-    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, HostError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        // The policy again on every address the name resolves to, before connecting.
-        if let Some(policy) = &self.policy
-            && let Some((host, port)) = airtruct_runtime::policy::url_destination(&self.url)
-        {
-            let addrs = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| HostError::Failed(format!("redis: resolving {host}: {e}")))?;
-            for a in addrs {
-                policy
-                    .check_address(a)
-                    .map_err(|e| HostError::Denied(format!("redis: {host} resolves to {e}")))?;
-            }
-        }
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
-        let c = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(redis_failed)?;
-        *slot = Some(c.clone());
-        Ok(c)
-    }
-
     async fn apply(&self, op: CacheOp) -> Result<CacheAnswer, HostError> {
-        let mut c = self.connection().await?;
+        let mut c = self.conn.get().await?;
         let answer = self.run(&mut c, op).await;
         if answer.is_err() {
-            // A broken connection is made again for the next call.
-            *self.conn.lock().await = None;
+            self.conn.reset().await;
         }
         answer
     }
@@ -251,18 +202,16 @@ impl Redis {
         let key = |k: &str| format!("{}{k}", self.prefix);
         let ms = |ttl: Option<Duration>| ttl.or(self.ttl).map(|t| t.as_millis().max(1) as u64);
         Ok(match op {
-            CacheOp::Get(k) => CacheAnswer::Value(
-                c.get::<_, Option<Vec<u8>>>(key(&k))
-                    .await
-                    .map_err(redis_failed)?,
-            ),
+            CacheOp::Get(k) => {
+                CacheAnswer::Value(c.get::<_, Option<Vec<u8>>>(key(&k)).await.map_err(failed)?)
+            }
             CacheOp::Set { key: k, value, ttl } => {
                 let mut cmd = redis::cmd("SET");
                 cmd.arg(key(&k)).arg(value);
                 if let Some(ms) = ms(ttl) {
                     cmd.arg("PX").arg(ms);
                 }
-                cmd.query_async::<()>(c).await.map_err(redis_failed)?;
+                cmd.query_async::<()>(c).await.map_err(failed)?;
                 CacheAnswer::Done
             }
             CacheOp::Add { key: k, value, ttl } => {
@@ -271,11 +220,11 @@ impl Redis {
                 if let Some(ms) = ms(ttl) {
                     cmd.arg("PX").arg(ms);
                 }
-                let set: Option<String> = cmd.query_async(c).await.map_err(redis_failed)?;
+                let set: Option<String> = cmd.query_async(c).await.map_err(failed)?;
                 CacheAnswer::Added(set.is_some())
             }
             CacheOp::Delete(k) => {
-                c.del::<_, ()>(key(&k)).await.map_err(redis_failed)?;
+                c.del::<_, ()>(key(&k)).await.map_err(failed)?;
                 CacheAnswer::Done
             }
         })

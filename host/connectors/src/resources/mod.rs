@@ -8,6 +8,7 @@
 
 mod cache;
 mod http;
+mod lazy_redis;
 mod rate_limit;
 mod sql;
 

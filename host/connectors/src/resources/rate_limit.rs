@@ -11,6 +11,8 @@ use airtruct_runtime::{BuildContext, Error};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::lazy_redis::{LazyRedis, failed};
+
 /// A rate limit.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -98,9 +100,8 @@ enum How {
 
 /// A counter per interval in Redis.
 struct RedisCounter {
-    client: redis::Client,
+    conn: LazyRedis,
     key: String,
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
 }
 
 impl Limiter {
@@ -113,9 +114,7 @@ impl Limiter {
                 how: How::Local(Mutex::new((l.count as f64, Instant::now()))),
             },
             RateLimitConfig::Redis(r) => {
-                cx.check_url(&format!("resources: rate limit {name}"), &r.url)?;
-                let client = redis::Client::open(r.url.as_str())
-                    .map_err(|e| Error::User(format!("resources: rate limit {name}: url: {e}")))?;
+                let conn = LazyRedis::open(cx, &format!("resources: rate limit {name}"), &r.url)?;
                 let key = r.key.clone().unwrap_or_else(|| {
                     format!(
                         "airtruct:rate_limit:{}:{name}",
@@ -126,11 +125,7 @@ impl Limiter {
                     count: r.count.max(1),
                     interval: r.interval.0,
                     max_wait: r.max_wait.0,
-                    how: How::Redis(Box::new(RedisCounter {
-                        client,
-                        key,
-                        conn: tokio::sync::Mutex::new(None),
-                    })),
+                    how: How::Redis(Box::new(RedisCounter { conn, key })),
                 }
             }
         })
@@ -180,24 +175,8 @@ impl Limiter {
         let How::Redis(counter) = &self.how else {
             return Ok(None);
         };
-        let RedisCounter { client, key, conn } = &**counter;
-        let failed = |e: redis::RedisError| HostError::Failed(format!("redis: {e}"));
-        let mut slot = conn.lock().await;
-        let mut c = match slot.as_ref() {
-            Some(c) => c.clone(),
-            None => {
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(Duration::from_secs(5)));
-                let c = client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map_err(failed)?;
-                *slot = Some(c.clone());
-                c
-            }
-        };
-        drop(slot);
+        let RedisCounter { conn, key } = &**counter;
+        let mut c = conn.get().await?;
         let interval_ms = self.interval.as_millis().max(1) as u64;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -205,7 +184,7 @@ impl Limiter {
             .unwrap_or(0);
         let window = now_ms / interval_ms;
         let window_key = format!("{key}:{window}");
-        let (used,): (u64,) = redis::pipe()
+        let used: Result<(u64,), HostError> = redis::pipe()
             .atomic()
             .cmd("INCRBY")
             .arg(&window_key)
@@ -216,13 +195,15 @@ impl Limiter {
             .ignore()
             .query_async(&mut c)
             .await
-            .map_err(|e| {
+            .map_err(failed);
+        let used = match used {
+            Ok((used,)) => used,
+            Err(e) => {
                 // A broken connection is made again for the next take.
-                if let Ok(mut slot) = conn.try_lock() {
-                    *slot = None;
-                }
-                failed(e)
-            })?;
+                conn.reset().await;
+                return Err(e);
+            }
+        };
         if used <= self.count as u64 {
             return Ok(None);
         }
