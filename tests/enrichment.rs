@@ -258,6 +258,27 @@ async fn a_postgres_lookup_enriches_messages_and_its_read_only_connection_refuse
         .unwrap_or_default();
     assert!(error.contains("read-only"), "{tried}");
     assert_eq!(psql(&db.url(), "SELECT count(*) FROM users"), "3");
+
+    // A connection that allows writes: a test writes only when asked to.
+    let insert = |allow: bool| {
+        json!({"config": {
+            "resources": {"sql": {"db": {"driver": "postgres", "dsn": db.url(), "writes": true}}},
+            "pipeline": {"processors": [
+                {"sql": {"resource": "db", "query": "INSERT INTO users VALUES (9, 'eve', 'x')"}}
+            ]}}, "messages": [{"payload": {}}], "allow_side_effects": allow})
+    };
+    let (_, tried) = api.post("/api/v1/streams/test", insert(false)).await;
+    let error = tried["results"][0]["steps"][0]["output"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("does not allow side effects"), "{tried}");
+    assert_eq!(psql(&db.url(), "SELECT count(*) FROM users"), "3");
+    let (_, tried) = api.post("/api/v1/streams/test", insert(true)).await;
+    assert!(
+        tried["results"][0]["steps"][0]["output"][0]["error"].is_null(),
+        "{tried}"
+    );
+    assert_eq!(psql(&db.url(), "SELECT count(*) FROM users"), "4");
 }
 
 #[tokio::test]
@@ -655,4 +676,56 @@ async fn a_rate_limit_lets_messages_through_no_faster_than_its_rate() {
         "30 messages went through a limit of 10 a second in {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn the_operators_policy_limits_the_capabilities_streams_may_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("airtruct.yaml");
+    std::fs::write(&file, "policy:\n  capabilities: [cache]\n").unwrap();
+    let mut cmd = support::airtruct(dir.path());
+    cmd.args(["standalone", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--path-root")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&file)
+        .env("AIRTRUCT_ADMIN_PASSWORD", support::ADMIN_PASSWORD);
+    let mut p = support::Proc::spawn("standalone", cmd);
+    let base = p.wait_for_api();
+    let api = Api::login(&base).await;
+    let problems = refusal(
+        &api,
+        json!({
+            "resources": {"caches": {"seen": {"memory": {}}}, "http": {"api": {"hosts": ["127.0.0.1:9"]}}},
+            "input": {"generate": {"count": 1}},
+            "pipeline": {"processors": [{"dedupe": {"resource": "seen", "key": "{id}"}}]},
+            "output": {"drop": {}}
+        }),
+    )
+    .await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        has(
+            &problems,
+            "config.resources.http.api",
+            "does not let streams grant processors the http capability (policy.capabilities: cache)"
+        ),
+        "{problems:?}"
+    );
+    // What the policy allows is saved and runs.
+    let out = dir.path().join("kept.jsonl");
+    let id = save(
+        &api,
+        "allowed",
+        json!({
+            "resources": {"caches": {"seen": {"memory": {}}}},
+            "input": {"generate": {"count": 3, "payload": "{\"id\": 1}"}},
+            "pipeline": {"processors": [{"dedupe": {"resource": "seen", "key": "{id}"}}]},
+            "output": {"file": {"path": out}}
+        }),
+    )
+    .await;
+    wait_status(&api, &id, "completed", WAIT).await;
+    assert_eq!(lines(&out).len(), 1);
 }

@@ -34,6 +34,10 @@ pub struct Policy {
     /// this says (file paths go through `paths`).
     #[serde(default)]
     pub kafka_options: Vec<String>,
+    /// The capabilities a stream may grant its processors, as the resources it declares (`http`, `sql`, `cache`,
+    /// `rate_limit`). Default (absent): all of them; `[]`: none, so processors only transform messages.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// Egress rules. Each rule is a host name (`api.example.com`, `*.example.com`), an IP address or a CIDR
@@ -138,6 +142,23 @@ impl Policy {
             egress: Egress::default(),
             listeners: false,
             kafka_options: Vec::new(),
+            capabilities: None,
+        }
+    }
+
+    /// Why a stream may not declare resources of this capability (`http`, `rate_limit`), if it may not.
+    pub fn check_capability(&self, capability: &str) -> Result<(), String> {
+        match &self.capabilities {
+            Some(allowed) if !allowed.iter().any(|c| c == capability) => Err(format!(
+                "the operator's policy does not let streams grant processors the {capability} capability \
+                 (policy.capabilities: {})",
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -1583,6 +1583,12 @@ export interface components {
              * @default []
              */
             kafka_options: string[];
+            /**
+             * @description The capabilities a stream may grant its processors, as the resources it declares (`http`, `sql`, `cache`,
+             *     `rate_limit`). Default (absent): all of them; `[]`: none, so processors only transform messages.
+             * @default null
+             */
+            capabilities: string[] | null;
         };
         /**
          * @description Egress rules. Each rule is a host name (`api.example.com`, `*.example.com`), an IP address or a CIDR

@@ -133,6 +133,12 @@ fn check(section: &Value, check: &mut Check<'_>) -> Option<Arc<dyn ResourcesPlan
                 format!("\"{name}\" is declared twice (also at resources.{first}): processors are granted resources by name"),
             );
         }
+        if let Some(Err(e)) = check
+            .policy()
+            .map(|p| p.check_capability(capability.name()))
+        {
+            check.problem(&at, e);
+        }
         declared.push(Declared {
             capability,
             name: name.to_string(),

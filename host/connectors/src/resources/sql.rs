@@ -105,6 +105,14 @@ impl SqlResource {
                 Driver::Sqlite => "BEGIN",
             };
             let mut tx = self.pool.begin_with(begin).await.map_err(failed)?;
+            if self.driver == Driver::Sqlite && self.writes {
+                // A connection that may write, in a run without side effects (a test, whose resources are its
+                // own): read-only from here on.
+                sqlx::query("PRAGMA query_only = ON")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            }
             let rows = q.fetch_all(&mut *tx).await;
             // Nothing to keep: a read-only transaction ends the same either way.
             let _ = tx.rollback().await;
@@ -114,9 +122,14 @@ impl SqlResource {
                     || text.contains("READ ONLY")
                     || text.contains("readonly")
                 {
-                    HostError::Denied(format!(
-                        "this sql resource is read-only (set writes: true to allow writes): {text}"
-                    ))
+                    if self.writes {
+                        // The resource allows writes; this run does not.
+                        super::no_side_effects("a SQL write")
+                    } else {
+                        HostError::Denied(format!(
+                            "this sql resource is read-only (set writes: true to allow writes): {text}"
+                        ))
+                    }
                 } else {
                     failed(e)
                 }
