@@ -5,6 +5,7 @@
 pub mod batcher;
 pub mod buffers;
 pub mod chain;
+mod check;
 pub mod checkpoint;
 pub mod context;
 pub mod control;

@@ -14,7 +14,7 @@ mod sql;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use airtruct_engine::capabilities::{CacheAnswer, CacheOp};
 use airtruct_engine::capabilities::{HttpRequest, HttpResponse, SqlRows, SqlValue};
@@ -252,13 +252,22 @@ fn no_side_effects(what: &str) -> HostError {
     ))
 }
 
-/// What is left until `deadline`, as an error when nothing is.
-fn remaining(deadline: Instant) -> Result<Duration, HostError> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err(HostError::Timeout)
-    } else {
-        Ok(left)
+impl Opened {
+    /// Runs a call on the stream's runtime, blocking this (processor) thread, and gives up at `deadline`.
+    fn within<T>(
+        &self,
+        deadline: Instant,
+        call: impl std::future::Future<Output = Result<T, HostError>>,
+    ) -> Result<T, HostError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HostError::Timeout);
+        }
+        self.runtime.block_on(async {
+            tokio::time::timeout(left, call)
+                .await
+                .unwrap_or(Err(HostError::Timeout))
+        })
     }
 }
 
@@ -293,13 +302,7 @@ impl Resources for Opened {
         deadline: Instant,
     ) -> Result<SqlRows, HostError> {
         let db = self.sql.get(name).ok_or_else(|| missing("sql", name))?;
-        let left = remaining(deadline)?;
-        let writes = self.side_effects;
-        self.runtime.block_on(async {
-            tokio::time::timeout(left, db.query(&statement, params, writes))
-                .await
-                .unwrap_or(Err(HostError::Timeout))
-        })
+        self.within(deadline, db.query(&statement, params, self.side_effects))
     }
 
     fn cache(&self, name: &str, op: CacheOp, deadline: Instant) -> Result<CacheAnswer, HostError> {
@@ -310,12 +313,7 @@ impl Resources for Opened {
         if !self.side_effects && !matches!(op, CacheOp::Get(_)) {
             return Err(no_side_effects("writing to a cache"));
         }
-        let left = remaining(deadline)?;
-        self.runtime.block_on(async {
-            tokio::time::timeout(left, cache.apply(op))
-                .await
-                .unwrap_or(Err(HostError::Timeout))
-        })
+        self.within(deadline, cache.apply(op))
     }
 
     fn rate_limit(&self, name: &str, count: u32) -> Result<(), HostError> {
