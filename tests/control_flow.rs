@@ -479,3 +479,79 @@ pipeline:
     );
     assert_eq!(second["payload"], "{\"n\":3}");
 }
+
+#[tokio::test]
+async fn consecutive_mappings_and_filters_run_as_one_call_with_each_step_counted_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, base) = standalone(dir.path());
+    let api = Api::login(&base).await;
+    let out = dir.path().join("fused.jsonl");
+    // Four steps that run fused, then a catch that recovers what failed in them.
+    let config = json!({
+        "input": {"generate": {"count": 40, "payload": "{\"n\": {{seq}}}"}},
+        "pipeline": {"processors": [
+            {"mapping": ".n = to_int!(.n)\n.even = mod(.n, 2) == 0\n.at = t'2026-01-01T00:00:00Z'"},
+            {"filter": ".n > 3"},
+            {"mapping": "if .n == 7 || .n == 13 { abort \"unlucky\" }\n.seen = is_string(.at)"},
+            {"filter": ".even || .n > 30"},
+            {"catch": [{"mapping": ".why = %error"}]}
+        ]},
+        "output": {"file": {"path": out}}
+    });
+    let (status, saved) = api
+        .post(
+            "/api/v1/streams",
+            json!({"name": "fused", "config": config.to_string()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().unwrap().to_string();
+    wait_status(&api, &id, "completed", Duration::from_secs(60)).await;
+    let mut got: Vec<Value> = lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    got.sort_by_key(|v| v["n"].as_u64());
+    // What the processors one after the other give: n from 1 to 40, 1..3 filtered, 7 and 13 failed at the
+    // second mapping (with the first one's work) and caught, the odd ones up to 29 filtered.
+    let want: Vec<u64> = (4..=40)
+        .filter(|n| *n == 7 || *n == 13 || n % 2 == 0 || *n > 30)
+        .collect();
+    let ns: Vec<u64> = got.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns, want);
+    for v in &got {
+        let n = v["n"].as_u64().unwrap();
+        // The timestamp is the string it is written as, as the next step read it.
+        assert_eq!(v["at"], "2026-01-01T00:00:00Z", "{v}");
+        if n == 7 || n == 13 {
+            let why = v["why"].as_str().unwrap();
+            assert_eq!(
+                why, "pipeline.processors[2] (mapping): mapping aborted: unlucky",
+                "{v}"
+            );
+            assert_eq!(v["even"], false, "{v}");
+            assert!(v.get("seen").is_none(), "{v}");
+        } else {
+            assert_eq!(v["seen"], true, "{v}");
+        }
+    }
+    // Each fused step keeps its own counters.
+    let s = api.get(&format!("/api/v1/streams/{id}")).await;
+    let counted = |component: &str| -> (u64, u64, u64, u64) {
+        let c = s["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["component"] == component)
+            .unwrap_or_else(|| panic!("no {component} in {s}"));
+        let n = |k: &str| c[k].as_u64().unwrap();
+        (n("received"), n("sent"), n("filtered"), n("failed"))
+    };
+    assert_eq!(counted("pipeline.processors[0]"), (40, 40, 0, 0));
+    assert_eq!(counted("pipeline.processors[1]"), (40, 37, 3, 0));
+    assert_eq!(counted("pipeline.processors[2]"), (37, 35, 0, 2));
+    // 35 in: the 13 odd ones from 5 to 29 but 7 and 13 filtered.
+    assert_eq!(counted("pipeline.processors[3]"), (35, 24, 11, 0));
+    // The catch takes the 24 kept and the 2 failed, and hands all 26 on.
+    assert_eq!(counted("pipeline.processors[4]"), (26, 26, 0, 0));
+}

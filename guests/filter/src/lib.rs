@@ -3,104 +3,20 @@
 //! Configuration: the condition as a JSON string (`".level == \"error\""`) or `{"condition": "..."}`. The
 //! condition reads the message like a mapping does (`.` the payload, `%` the metadata) but cannot change it:
 //! assigning to `.` or `%` is a compile error. `true` keeps the message, `false` drops it; any other result, a
-//! runtime error or `abort` fails the message (which keeps its original content).
+//! runtime error or `abort` fails the message (which keeps its original content). A condition that can fail at
+//! runtime is accepted, its error caught ([`vrl_common::compile_condition`]).
+//!
+//! The runtime also configures it with `{"steps": [...]}` to run consecutive mappings and filters in one call
+//! (see `vrl_common::steps`).
 
-use airtruct_sdk::{
-    ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
-};
-use serde::Deserialize;
-use vrl_common::vrl::compiler::Program;
-use vrl_common::vrl::value::Value;
-use vrl_common::{RunError, Vrl};
+use airtruct_sdk::{ConfigErrors, Info, Message, Processor, export_processor};
+use vrl_common::{StepKind, Steps};
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Config {
-    Condition(String),
-    Object(ObjectConfig),
-}
+pub use vrl_common::compile_condition;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ObjectConfig {
-    condition: String,
-}
-
-/// VRL's code for "unhandled error" (a fallible expression whose error is not handled).
-const UNHANDLED_ERROR: usize = 100;
-/// The key of the object a wrapped condition returns when it failed at runtime.
-const ERROR_KEY: &str = "__airtruct_filter_error";
-
-/// Wraps a fallible condition so that its runtime error is caught and returned as `{ERROR_KEY: message}`.
-fn wrap(condition: &str) -> String {
-    format!(
-        "airtruct_filter_value, airtruct_filter_error = {{\n{condition}\n}}\n\
-         if airtruct_filter_error == null {{ airtruct_filter_value }} else {{ {{ \"{ERROR_KEY}\": airtruct_filter_error }} }}"
-    )
-}
-
-/// Compiles a condition as the filter runs it; the error is VRL's formatted diagnostics.
-///
-/// A condition that VRL rejects only because it can fail at runtime (`error[E100]: unhandled error`, as in
-/// `.qty > 0` where `.qty` might not be a number) is accepted: it is wrapped so that the error is caught, and the
-/// program returns `{ERROR_KEY: message}` on a message where it fails.
-pub fn compile_condition(condition: &str) -> Result<Program, String> {
-    let program = match vrl_common::compile_diagnostics(condition, true) {
-        Ok(program) => program,
-        Err(diagnostics) => {
-            let errors = diagnostics.errors();
-            let only_unhandled =
-                !errors.is_empty() && errors.iter().all(|d| d.code == UNHANDLED_ERROR);
-            match only_unhandled.then(|| vrl_common::compile_diagnostics(&wrap(condition), true)) {
-                Some(Ok(program)) => program,
-                _ => return Err(vrl_common::format_diagnostics(condition, diagnostics)),
-            }
-        }
-    };
-    let kind = program.final_type_info().result.kind().clone();
-    if !kind.contains_boolean() {
-        return Err(format!(
-            "the condition must return a boolean, but it returns {kind}"
-        ));
-    }
-    Ok(program)
-}
-
-/// The filter processor: one compiled, read-only VRL condition.
+/// The filter processor: one compiled, read-only VRL condition, or fused steps.
 pub struct Filter {
-    vrl: Vrl,
-}
-
-impl Filter {
-    /// Compiles a condition directly (native use, benchmarks); the error is VRL's formatted diagnostics.
-    pub fn from_condition(condition: &str) -> Result<Self, String> {
-        compile_condition(condition).map(|program| Self {
-            vrl: Vrl::from_program(program),
-        })
-    }
-
-    /// Evaluates the condition on one message: `Ok(true)` keeps it, `Ok(false)` drops it.
-    pub fn matches(&mut self, msg: &Message) -> Result<bool, String> {
-        match self.vrl.evaluate(msg) {
-            Ok(Value::Boolean(b)) => Ok(b),
-            Ok(Value::Object(o)) if o.len() == 1 && o.contains_key(ERROR_KEY) => {
-                let error = o
-                    .get(ERROR_KEY)
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                Err(format!("filter failed: {error}"))
-            }
-            Ok(Value::Null) => Err("filter condition must return a boolean, got null".to_string()),
-            Ok(other) => Err(format!(
-                "filter condition must return a boolean, got {} {}",
-                vrl_common::type_name(&other),
-                vrl_common::short_display(&other)
-            )),
-            Err(RunError::Abort(m)) if m == "aborted" => Err("filter aborted".to_string()),
-            Err(RunError::Abort(m)) => Err(format!("filter aborted: {m}")),
-            Err(RunError::Error(m)) => Err(format!("filter failed: {m}")),
-        }
-    }
+    steps: Steps,
 }
 
 impl Processor for Filter {
@@ -109,28 +25,11 @@ impl Processor for Filter {
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {
-        let (condition, path) = match serde_json::from_str::<Config>(config) {
-            Ok(Config::Condition(s)) => (s, ""),
-            Ok(Config::Object(o)) => (o.condition, ".condition"),
-            Err(_) => {
-                return Err(vec![ConfigError::new(
-                    "",
-                    "expected the VRL condition as a string, or an object {\"condition\": \"...\"}",
-                )]);
-            }
-        };
-        if condition.trim().is_empty() {
-            return Err(vec![ConfigError::new(path, "the VRL condition is empty")]);
-        }
-        Filter::from_condition(&condition).map_err(|e| vec![ConfigError::new(path, e)])
+        Steps::from_config(StepKind::Filter, config).map(|steps| Filter { steps })
     }
 
-    fn process_message(&mut self, msg: Message) -> Outcome {
-        match self.matches(&msg) {
-            Ok(true) => Outcome::Keep(msg),
-            Ok(false) => Outcome::Drop,
-            Err(e) => Outcome::Fail(msg, e),
-        }
+    fn process(&mut self, batch: Vec<Message>) -> Result<Vec<Message>, String> {
+        Ok(self.steps.process(batch))
     }
 }
 

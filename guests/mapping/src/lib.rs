@@ -5,39 +5,16 @@
 //! the payload (parsed JSON, or the raw text as a string when the payload is not JSON) and `%` the metadata
 //! (string values); see `vrl-common` for the details. A runtime error or `abort` fails the message, which
 //! keeps its original payload and metadata.
+//!
+//! The runtime also configures it with `{"steps": [...]}` to run consecutive mappings and filters in one call
+//! (see `vrl_common::steps`).
 
-use airtruct_sdk::{
-    ConfigError, ConfigErrors, Info, Message, Outcome, Processor, export_processor,
-};
-use serde::Deserialize;
-use vrl_common::{RunError, Vrl};
+use airtruct_sdk::{ConfigErrors, Info, Message, Processor, export_processor};
+use vrl_common::{StepKind, Steps};
 
-/// The configuration: the VRL program, bare or in an object.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Config {
-    Source(String),
-    Object(ObjectConfig),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ObjectConfig {
-    source: String,
-}
-
-/// The mapping processor: one compiled VRL program.
+/// The mapping processor: one compiled VRL program, or fused steps.
 pub struct Mapping {
-    vrl: Vrl,
-}
-
-impl Mapping {
-    /// Compiles a VRL program directly (native use, benchmarks); the error is VRL's formatted diagnostics.
-    pub fn from_source(source: &str) -> Result<Self, String> {
-        Ok(Self {
-            vrl: Vrl::new(source)?,
-        })
-    }
+    steps: Steps,
 }
 
 impl Processor for Mapping {
@@ -46,37 +23,11 @@ impl Processor for Mapping {
     }
 
     fn init(config: &str) -> Result<Self, ConfigErrors> {
-        let (source, path) = match serde_json::from_str::<Config>(config) {
-            Ok(Config::Source(s)) => (s, ""),
-            Ok(Config::Object(o)) => (o.source, ".source"),
-            Err(_) => {
-                return Err(vec![ConfigError::new(
-                    "",
-                    "expected the VRL program as a string, or an object {\"source\": \"...\"}",
-                )]);
-            }
-        };
-        if source.trim().is_empty() {
-            return Err(vec![ConfigError::new(path, "the VRL program is empty")]);
-        }
-        Vrl::new(&source)
-            .map(|vrl| Mapping { vrl })
-            .map_err(|diagnostics| vec![ConfigError::new(path, diagnostics)])
+        Steps::from_config(StepKind::Mapping, config).map(|steps| Mapping { steps })
     }
 
-    fn process_message(&mut self, mut msg: Message) -> Outcome {
-        match self.vrl.run(&msg) {
-            Ok(out) => match out.write_into(&mut msg) {
-                Ok(()) => Outcome::Keep(msg),
-                Err(e) => Outcome::Fail(msg, format!("mapping failed: {e}")),
-            },
-            // `abort` without a message reads "aborted".
-            Err(RunError::Abort(m)) if m == "aborted" => {
-                Outcome::Fail(msg, "mapping aborted".to_string())
-            }
-            Err(RunError::Abort(m)) => Outcome::Fail(msg, format!("mapping aborted: {m}")),
-            Err(RunError::Error(m)) => Outcome::Fail(msg, format!("mapping failed: {m}")),
-        }
+    fn process(&mut self, batch: Vec<Message>) -> Result<Vec<Message>, String> {
+        Ok(self.steps.process(batch))
     }
 }
 

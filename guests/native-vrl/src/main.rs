@@ -25,7 +25,7 @@ fn main() {
         .collect();
     let mapping = vrl_common::compile(mapping).expect("the mapping compiles");
     // As the filter processor compiles it: `.qty > 2` can fail at runtime, so its error is caught.
-    let filter = filter::compile_condition(filter).expect("the filter compiles");
+    let filter = vrl_common::compile_condition(filter).expect("the filter compiles");
     let timezone = TimeZone::parse("UTC").unwrap_or_default();
     let mut runtime = Runtime::default();
     let mut out = Vec::with_capacity(text.len() * 2);

@@ -3,6 +3,7 @@
 //! * [`functions`]: the VRL functions registered in Airtruct: all of VRL's stdlib but the few that need what the
 //!   sandbox withholds, which are refused at compile time with the reason ([`REFUSED`]).
 //! * [`Vrl`]: a compiled program and its runtime; [`Vrl::run`] runs it on one message.
+//! * [`Steps`]: the `mapping` and `filter` processors, one or several fused into one call ([`steps`]).
 //! * The message as a VRL target:
 //!   - `.` is the payload. A JSON payload is parsed (`.user.name`); a payload that is not JSON is exposed as a
 //!     string, so `. = upcase(string!(.))` rewrites a text payload, and `. = "raw text"` writes one.
@@ -26,10 +27,14 @@ use vrl::value::{KeyString, ObjectMap, Secrets, Value};
 
 pub use vrl;
 
+mod condition;
 mod functions;
 mod sandboxed;
+pub mod steps;
 
+pub use condition::{compile_condition, condition_result, mapping_error};
 pub use functions::{REFUSED, Refusal, WITHHELD_ARGUMENTS, function_names, functions, refusal};
+pub use steps::{Outcome, StepKind, Steps};
 
 /// Compiles `source` with the registered functions. The error is VRL's own diagnostics, formatted without
 /// colour (codes, spans and hints), ready to show to the user.
@@ -245,20 +250,20 @@ impl Vrl {
             metadata,
             secrets: Secrets::default(),
         };
-        let result = self
-            .runtime
-            .resolve(&mut target, &self.program, &self.timezone);
+        self.resolve(&mut target).map(|result| Output {
+            result,
+            payload: target.value,
+            was_json,
+            metadata: target.metadata,
+            metadata_used: self.metadata_used,
+        })
+    }
+
+    /// Runs the program on a target: the value of its last expression, or why it did not finish.
+    pub fn resolve(&mut self, target: &mut TargetValue) -> Result<Value, RunError> {
+        let result = self.runtime.resolve(target, &self.program, &self.timezone);
         self.runtime.clear();
-        match result {
-            Ok(result) => Ok(Output {
-                result,
-                payload: target.value,
-                was_json,
-                metadata: target.metadata,
-                metadata_used: self.metadata_used,
-            }),
-            Err(e) => Err(RunError::from(e)),
-        }
+        result.map_err(RunError::from)
     }
 
     /// Runs the program on `msg` for its result only (a condition); the program's changes are discarded.

@@ -41,7 +41,7 @@ pub(crate) fn inlining() {
     let mut best = [0f64; 2];
     for _ in 0..ROUNDS {
         for (i, (_, e)) in engines.iter().enumerate() {
-            let (d, kept) = crate::wasm_processors(e, MESSAGES);
+            let (d, kept) = crate::wasm_processors(e, MESSAGES, false);
             assert!(kept > 0);
             best[i] = best[i].max(MESSAGES as f64 / d.as_secs_f64());
         }

@@ -265,32 +265,32 @@ fn pipeline(engine: &Engine) {
         text.push(b'\n');
     }
     std::fs::write(lines.path(), &text).unwrap();
-    let (mut anchor, mut native, mut wasm_only, mut stream) =
-        (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
-    let mut kept_by = (0u64, 0u64, 0u64);
+    let mut best = [Duration::MAX; 6];
+    let mut kept_by = [0u64; 5];
     for _ in 0..rounds {
+        let mut i = 0;
+        let mut record = |(d, kept): (Duration, u64)| {
+            best[i] = best[i].min(d);
+            kept_by[i] = kept;
+            i += 1;
+        };
         // VRL natively in a tight loop: what a user would run instead.
-        let (d, kept) = run_native_vrl(&lean, lines.path());
-        anchor = anchor.min(d);
-        kept_by.0 = kept;
-
-        // Native: the same processor crates, called directly on batches of the same size.
-        let (d, kept) = native_processors(total);
-        native = native.min(d);
-        kept_by.1 = kept;
-
-        // Wasm processors alone: the built-in components on batches of the same size.
-        let (d, kept) = wasm_processors(engine, total);
-        wasm_only = wasm_only.min(d);
-        kept_by.2 = kept;
-
+        record(run_native_vrl(&lean, lines.path()));
+        // Native: the same processor crates, called directly on batches of the same size, one after the
+        // other, then fused.
+        record(native_processors(total, false));
+        record(native_processors(total, true));
+        // Wasm processors alone: the built-in components on batches of the same size, likewise.
+        record(wasm_processors(engine, total, false));
+        record(wasm_processors(engine, total, true));
         // The whole runtime: generate input, batching, processor thread, acknowledgements, drop output.
-        stream = stream.min(run_to_end(engine, &rt, &config).0);
+        best[5] = best[5].min(run_to_end(engine, &rt, &config).0);
     }
     assert!(
-        kept_by.0 == kept_by.1 && kept_by.1 == kept_by.2,
+        kept_by.iter().all(|k| *k == kept_by[0]),
         "the variants kept different numbers of messages: {kept_by:?}"
     );
+    let [anchor, native, native_fused, wasm_only, wasm_fused, stream] = best;
 
     let n = total;
     let ratio = |d: Duration| format!("{:.2}x", anchor.as_secs_f64() / d.as_secs_f64());
@@ -299,27 +299,49 @@ fn pipeline(engine: &Engine) {
         rate(n, anchor)
     );
     println!(
-        "| native processor crates (`guests/mapping`, `guests/filter` as a library) | {} | {} |",
+        "| native processor crates (`guests/mapping`, `guests/filter` as a library), one call each | {} | {} |",
         rate(n, native),
         ratio(native)
     );
     println!(
-        "| wasm processors (components, same batches) | {} | {} |",
+        "| native processor crates, fused (one call, one parse) | {} | {} |",
+        rate(n, native_fused),
+        ratio(native_fused)
+    );
+    println!(
+        "| wasm processors (components, same batches), one call each | {} | {} |",
         rate(n, wasm_only),
         ratio(wasm_only)
     );
     println!(
-        "| wasm stream (`airtruct` runtime end to end) | {} | {} |",
+        "| wasm processors, fused (one call, one parse) | {} | {} |",
+        rate(n, wasm_fused),
+        ratio(wasm_fused)
+    );
+    println!(
+        "| wasm stream (`airtruct` runtime end to end, fused) | {} | {} |",
         rate(n, stream),
         ratio(stream)
     );
 }
 
-/// The built-in mapping and filter's own crates called natively on batches of 256 `record`s: how long, and how
-/// many messages were kept. Alone (`airtruct-bench processors-native`), it is what a profiler looks at.
-fn native_processors(total: u64) -> (Duration, u64) {
+/// The mapping and the filter fused, configured as the runtime configures them.
+fn fused_config() -> String {
+    serde_json::json!({ "steps": [ { "mapping": MAPPING }, { "filter": FILTER } ] }).to_string()
+}
+
+/// Messages a fused call kept: those without an error (the summary, last, has one).
+fn kept_of(out: impl IntoIterator<Item = bool>) -> u64 {
+    out.into_iter().filter(|failed| !failed).count() as u64
+}
+
+/// The built-in mapping and filter's own crates called natively on batches of 256 `record`s, one after the
+/// other or `fused`: how long, and how many messages were kept. Alone (`airtruct-bench processors-native`), it
+/// is what a profiler looks at.
+fn native_processors(total: u64, fused: bool) -> (Duration, u64) {
     let mut m = mapping::Mapping::init(&serde_json::to_string(MAPPING).unwrap()).unwrap();
     let mut f = filter::Filter::init(&serde_json::to_string(FILTER).unwrap()).unwrap();
+    let mut both = mapping::Mapping::init(&fused_config()).unwrap();
     // The batches are made before the clock starts, as the other variants' lines are.
     let batches: Vec<Vec<airtruct_sdk::Message>> = (0..total)
         .step_by(256)
@@ -332,16 +354,20 @@ fn native_processors(total: u64) -> (Duration, u64) {
     let t = Instant::now();
     let mut kept = 0u64;
     for batch in batches {
-        let out = f.process(m.process(batch).unwrap()).unwrap();
-        kept += out.len() as u64;
+        let out = if fused {
+            both.process(batch).unwrap()
+        } else {
+            f.process(m.process(batch).unwrap()).unwrap()
+        };
+        kept += kept_of(out.iter().map(|m| m.error.is_some()));
     }
     (t.elapsed(), kept)
 }
 
-/// The built-in mapping and filter components on batches of 256 `record`s: how long, and how many messages
-/// were kept. Alone (`airtruct-bench processors-wasm`, with `AIRTRUCT_WASM_PROFILER=perfmap`), it is what `perf`
-/// looks at.
-fn wasm_processors(engine: &Engine, total: u64) -> (Duration, u64) {
+/// The built-in mapping and filter components on batches of 256 `record`s, one after the other or `fused`: how
+/// long, and how many messages were kept. Alone (`airtruct-bench processors-wasm`, with
+/// `AIRTRUCT_WASM_PROFILER=perfmap`), it is what `perf` looks at.
+fn wasm_processors(engine: &Engine, total: u64, fused: bool) -> (Duration, u64) {
     let load = |name: &str| {
         engine
             .load(airtruct_builtins::builtin(name).unwrap().wasm)
@@ -358,6 +384,9 @@ fn wasm_processors(engine: &Engine, total: u64) -> (Duration, u64) {
     };
     let mut m = instance("mapping", MAPPING);
     let mut f = instance("filter", FILTER);
+    let mut both = engine
+        .instantiate(&load("mapping"), &fused_config(), Limits::default())
+        .unwrap();
     let batches: Vec<Vec<Message>> = (0..total)
         .step_by(256)
         .map(|start| {
@@ -373,8 +402,12 @@ fn wasm_processors(engine: &Engine, total: u64) -> (Duration, u64) {
     let t = Instant::now();
     let mut kept = 0;
     for batch in &batches {
-        let out = f.process(&m.process(batch).unwrap()).unwrap();
-        kept += out.len() as u64;
+        let out = if fused {
+            both.process(batch).unwrap()
+        } else {
+            f.process(&m.process(batch).unwrap()).unwrap()
+        };
+        kept += kept_of(out.iter().map(|m| m.error.is_some()));
     }
     (t.elapsed(), kept)
 }
@@ -494,14 +527,16 @@ fn main() {
     if sections == "all" || sections == "pipeline" {
         pipeline(&engine);
     }
-    // One variant alone, many times over, for a profiler.
-    if sections == "processors-native" {
-        let (d, kept) = native_processors(500_000);
-        println!("native processor crates: 500000 messages in {d:?}, {kept} kept");
-    }
-    if sections == "processors-wasm" {
-        let (d, kept) = wasm_processors(&engine, 500_000);
-        println!("wasm processors: 500000 messages in {d:?}, {kept} kept");
+    // One variant alone, many times over, for a profiler: fused as a stream runs them, or `-apart`.
+    for (name, fused) in [("", true), ("-apart", false)] {
+        if sections == format!("processors-native{name}") {
+            let (d, kept) = native_processors(500_000, fused);
+            println!("native processor crates{name}: 500000 messages in {d:?}, {kept} kept");
+        }
+        if sections == format!("processors-wasm{name}") {
+            let (d, kept) = wasm_processors(&engine, 500_000, fused);
+            println!("wasm processors{name}: 500000 messages in {d:?}, {kept} kept");
+        }
     }
     if sections == "all" || sections == "buffers" {
         buffers(&engine);

@@ -13,6 +13,7 @@ use airtruct_engine::{
 use airtruct_model::{Component, ValidationError, join_path};
 
 use crate::control::run::{BranchNode, CaseNode};
+use crate::fused::FusedNode;
 use crate::journeys::TRACE_KEY;
 use crate::metrics::ComponentMetrics;
 use crate::tap::Tap;
@@ -246,6 +247,8 @@ enum Run {
     Catch(Steps),
     Try(Steps),
     Branch(Box<BranchNode>),
+    /// Consecutive mappings and filters as one call (see [`crate::fused`]).
+    Fused(Box<FusedNode>),
 }
 
 impl Chain {
@@ -260,8 +263,27 @@ impl Chain {
         steps: &[Step],
         resources: Option<Arc<dyn Resources>>,
     ) -> Result<Self, Vec<ValidationError>> {
+        Self::build(engine, steps, resources, false)
+    }
+
+    /// [`Chain::with_resources`] for a running stream: consecutive mappings and filters at the top of the
+    /// pipeline fused into one call each (see [`crate::fused`]).
+    pub fn fused(
+        engine: &Engine,
+        steps: &[Step],
+        resources: Option<Arc<dyn Resources>>,
+    ) -> Result<Self, Vec<ValidationError>> {
+        Self::build(engine, steps, resources, true)
+    }
+
+    fn build(
+        engine: &Engine,
+        steps: &[Step],
+        resources: Option<Arc<dyn Resources>>,
+        fuse: bool,
+    ) -> Result<Self, Vec<ValidationError>> {
         let mut errors = Vec::new();
-        let built = Steps::build(engine, resources.as_ref(), steps, &mut 0, &mut errors);
+        let built = Steps::build(engine, resources.as_ref(), steps, &mut 0, &mut errors, fuse);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -276,6 +298,19 @@ impl Chain {
         &self.labels
     }
 
+    /// How many steps each top-level call runs (more than one when fused).
+    #[cfg(test)]
+    pub(crate) fn widths(&self) -> Vec<usize> {
+        self.steps
+            .0
+            .iter()
+            .map(|n| match &n.run {
+                Run::Fused(f) => f.len(),
+                _ => 1,
+            })
+            .collect()
+    }
+
     /// Instance replacements so far, over every step.
     pub fn restarts(&self) -> u64 {
         self.steps.restarts()
@@ -283,7 +318,8 @@ impl Chain {
 
     /// Runs a batch through every step. `observe` sees what each step handed on (used by the test endpoint).
     pub fn run(&mut self, batch: Vec<Message>, mut observe: impl FnMut(Seen<'_>)) -> ChainOutput {
-        self.steps.run_with(batch, &[], &mut observe, true)
+        self.steps
+            .run_with(batch, &[], &mut observe, Some(0), false)
     }
 
     /// Runs a batch through every step, counting what each took in, handed on, filtered and failed, and its
@@ -293,7 +329,8 @@ impl Chain {
         batch: Vec<Message>,
         counters: &[Arc<ComponentMetrics>],
     ) -> ChainOutput {
-        self.steps.run_with(batch, counters, &mut |_| {}, true)
+        self.steps
+            .run_with(batch, counters, &mut |_| {}, Some(0), true)
     }
 
     /// [`Chain::run_counted`], sampling what each step handed on and what failed at it into `tap` (step `n + 1`
@@ -347,21 +384,39 @@ impl Chain {
                     }
                 }
             },
-            true,
+            Some(0),
+            false,
         )
     }
 }
 
 impl Steps {
-    fn build(
+    /// Instantiates `steps`, numbered from `next`; with `fuse`, runs of consecutive mappings and filters are
+    /// fused (at the top of a pipeline only: the steps inside control flow are made one by one).
+    pub(crate) fn build(
         engine: &Engine,
         resources: Option<&Arc<dyn Resources>>,
         steps: &[Step],
         next: &mut usize,
         errors: &mut Vec<ValidationError>,
+        fuse: bool,
     ) -> Self {
         let mut nodes = Vec::with_capacity(steps.len());
-        for step in steps {
+        let mut i = 0;
+        while i < steps.len() {
+            let step = &steps[i];
+            i += 1;
+            if fuse && let Some(fused) = Self::fuse(engine, resources, &steps[i - 1..], *next) {
+                let n = fused.len();
+                i += n - 1;
+                nodes.push(Node {
+                    at: *next,
+                    label: step.label(),
+                    run: Run::Fused(Box::new(fused)),
+                });
+                *next += n;
+                continue;
+            }
             let at = *next;
             *next += 1;
             let run = match step {
@@ -374,7 +429,7 @@ impl Steps {
                 },
                 Step::Control(c) => {
                     let mut sub = |steps: &[Step], errors: &mut Vec<ValidationError>| {
-                        Self::build(engine, resources, steps, next, errors)
+                        Self::build(engine, resources, steps, next, errors, false)
                     };
                     match &c.flow {
                         Flow::Try(steps) => Some(Run::Try(sub(steps, errors))),
@@ -432,7 +487,7 @@ impl Steps {
         Self(nodes)
     }
 
-    fn restarts(&self) -> u64 {
+    pub(crate) fn restarts(&self) -> u64 {
         self.0
             .iter()
             .map(|n| match &n.run {
@@ -440,8 +495,31 @@ impl Steps {
                 Run::Switch(cases) => cases.iter().map(|c| c.steps.restarts()).sum(),
                 Run::Catch(s) | Run::Try(s) => s.restarts(),
                 Run::Branch(b) => b.steps.restarts(),
+                Run::Fused(f) => f.restarts(),
             })
             .sum()
+    }
+
+    /// The run of two or more fusable processors that `steps` starts with, fused.
+    fn fuse(
+        engine: &Engine,
+        resources: Option<&Arc<dyn Resources>>,
+        steps: &[Step],
+        first: usize,
+    ) -> Option<FusedNode> {
+        let mut run: Vec<&ProcessorSpec> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Processor(p) if crate::fused::fusable(p, run.first().map(|f| &f.limits)) => {
+                    run.push(p)
+                }
+                _ => break,
+            }
+        }
+        if run.len() < 2 {
+            return None;
+        }
+        FusedNode::build(engine, resources, &run, first)
     }
 
     pub(crate) fn run_with(
@@ -449,11 +527,20 @@ impl Steps {
         batch: Vec<Message>,
         counters: &[Arc<ComponentMetrics>],
         observe: &mut dyn FnMut(Seen<'_>),
-        top: bool,
+        top: Option<usize>,
+        fuse: bool,
     ) -> ChainOutput {
         let mut out = ChainOutput::default();
         let mut current = batch;
-        for (pos, node) in self.0.iter_mut().enumerate() {
+        // The position in `pipeline.processors` of the next step, for steps at the top.
+        let mut position = top;
+        for node in self.0.iter_mut() {
+            let here = position;
+            let width = match &node.run {
+                Run::Fused(f) => f.len(),
+                _ => 1,
+            };
+            position = position.map(|p| p + width);
             let mut n_in = current.len() as u64;
             let mut bytes_in: u64 = current.iter().map(|m| m.payload.len() as u64).sum();
             // Where this step's failures start in `out.failed`.
@@ -461,14 +548,40 @@ impl Steps {
             let filtered_before = out.filtered;
             let started = std::time::Instant::now();
             let mut ran = true;
+            let mut observed = false;
             match &mut node.run {
                 Run::Processor(_) if current.is_empty() => ran = false,
                 Run::Processor(instance) => {
                     current = run_processor(instance, &node.label, current, &mut out);
                 }
+                // Counted and observed step by step inside.
+                Run::Fused(f) => {
+                    (ran, observed) = (false, true);
+                    let batch = std::mem::take(&mut current);
+                    let first = here.unwrap_or_default();
+                    if !fuse {
+                        current = f.run_one_by_one(batch, counters, observe, first, &mut out);
+                    } else {
+                        if !batch.is_empty() {
+                            current = f.run(batch, counters, first, &mut out);
+                        }
+                        observe(Seen {
+                            at: node.at + width - 1,
+                            top: here.map(|p| p + width - 1),
+                            ok: &current,
+                            failed_here: &out.failed[first_new..],
+                            failed_so_far: &out.failed,
+                        });
+                    }
+                }
                 Run::Try(chain) => {
-                    let sub =
-                        chain.run_with(std::mem::take(&mut current), counters, observe, false);
+                    let sub = chain.run_with(
+                        std::mem::take(&mut current),
+                        counters,
+                        observe,
+                        None,
+                        false,
+                    );
                     current = sub.ok;
                     out.failed.extend(sub.failed);
                     out.filtered += sub.filtered;
@@ -485,7 +598,7 @@ impl Steps {
                     first_new = 0;
                     n_in += caught.len() as u64;
                     bytes_in += caught.iter().map(|m| m.payload.len() as u64).sum::<u64>();
-                    let sub = chain.run_with(caught, counters, observe, false);
+                    let sub = chain.run_with(caught, counters, observe, None, false);
                     for mut m in sub.ok {
                         crate::meta_remove(&mut m, "error");
                         current.push(m);
@@ -525,13 +638,15 @@ impl Steps {
                 StreamMetrics::add(&c.filtered, out.filtered - filtered_before);
                 StreamMetrics::add(&c.failed, (out.failed.len() - first_new) as u64);
             }
-            observe(Seen {
-                at: node.at,
-                top: top.then_some(pos),
-                ok: &current,
-                failed_here: &out.failed[first_new..],
-                failed_so_far: &out.failed,
-            });
+            if !observed {
+                observe(Seen {
+                    at: node.at,
+                    top: here,
+                    ok: &current,
+                    failed_here: &out.failed[first_new..],
+                    failed_so_far: &out.failed,
+                });
+            }
         }
         out.ok = current;
         out

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod context;
 pub mod control;
 mod deliver;
+mod fused;
 pub mod ingest;
 pub mod journeys;
 pub mod kind;

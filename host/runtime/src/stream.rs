@@ -194,7 +194,7 @@ pub async fn run_stream_with_grace(
         let (engine, specs) = (cx.engine.clone(), plan.processors.clone());
         tokio::task::spawn_blocking(move || {
             (0..threads)
-                .map(|_| Chain::with_resources(&engine, &specs, resources.clone()))
+                .map(|_| Chain::fused(&engine, &specs, resources.clone()))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await

@@ -67,7 +67,7 @@ pub(crate) fn run_switch(
         };
         let mut input = std::mem::take(&mut carry);
         input.extend(matched);
-        let sub = case.steps.run_with(input, counters, observe, false);
+        let sub = case.steps.run_with(input, counters, observe, None, false);
         out.failed.extend(sub.failed);
         out.filtered += sub.filtered;
         if case.fallthrough {
@@ -96,7 +96,7 @@ pub(crate) fn run_branch(
     out: &mut ChainOutput,
 ) -> Vec<Message> {
     if batch.is_empty() {
-        let sub = b.steps.run_with(Vec::new(), counters, observe, false);
+        let sub = b.steps.run_with(Vec::new(), counters, observe, None, false);
         debug_assert!(sub.ok.is_empty());
         return batch;
     }
@@ -123,7 +123,7 @@ pub(crate) fn run_branch(
         crate::meta_set(&mut m, BRANCH_INDEX, &i.to_string());
         tied.push(m);
     }
-    let sub = b.steps.run_with(tied, counters, observe, false);
+    let sub = b.steps.run_with(tied, counters, observe, None, false);
     for m in &sub.failed {
         if let Some(slot) = branch_index(m).and_then(|i| failed_at.get_mut(i)) {
             *slot = Some(m.error.clone().unwrap_or_default());

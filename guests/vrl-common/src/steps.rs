@@ -1,0 +1,642 @@
+//! Mappings and filters run in sequence on one VRL target: the `mapping` and `filter` processors, and
+//! consecutive ones fused into one call.
+//!
+//! A stream's runtime fuses consecutive `mapping` and `filter` processors at the top of a pipeline into one
+//! call of the first one's component, configured with `{"steps": [{"mapping": <its config>}, {"filter": ...}]}`
+//! (a form the processors' schemas do not offer users). The payload is parsed once, each step runs on the same
+//! target, the first filter that says `false` stops the message, and what is kept is serialized once.
+//!
+//! It behaves as the processors one after the other would: between two steps the target is made what writing
+//! it out and reading it back would make it (timestamps and regexes become strings, metadata values strings, a
+//! raw-text result read again as JSON when it is JSON), and a message that fails at a step carries what that
+//! step was given (a mapping that may fail or abort after another mapping has changed the message works on a
+//! copy).
+//!
+//! The host reads a fused call's results by these marks: a failed message's error is `"\0<step>\0<error>"`, and
+//! the last message of the results (no payload, no metadata) carries the drops of each step in its error,
+//! `"\0drops\0<n0>,<n1>,..."`. A processor configured the usual way returns its results unmarked.
+
+use airtruct_sdk::{ConfigError, ConfigErrors, Message, Metadata};
+use vrl::compiler::TargetValue;
+use vrl::path::PathPrefix;
+use vrl::value::{ObjectMap, Secrets, Value};
+
+use crate::condition::{compile_condition, condition_result, mapping_error};
+use crate::{Vrl, kind_name, metadata_to_value, metadata_unchanged, payload_to_value};
+
+/// The mark that starts a fused call's marked errors.
+pub const MARK: char = '\0';
+/// What follows [`MARK`] in the error of a fused call's summary (its last message).
+pub const DROPS: &str = "drops";
+
+/// What a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Mapping,
+    Filter,
+}
+
+impl StepKind {
+    /// The processor's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Mapping => "mapping",
+            StepKind::Filter => "filter",
+        }
+    }
+
+    /// The option that holds its VRL text in the object form, and what that text is called.
+    fn field(self) -> (&'static str, &'static str) {
+        match self {
+            StepKind::Mapping => ("source", "program"),
+            StepKind::Filter => ("condition", "condition"),
+        }
+    }
+}
+
+/// One step: a compiled program and what the runner needs to know of it.
+struct Step {
+    kind: StepKind,
+    vrl: Vrl,
+    /// A mapping that may fail or abort, or replace `%` as a whole: when a mapping before it changed the
+    /// target, it runs on a copy kept to give back should it fail.
+    keeps_copy: bool,
+}
+
+/// What happened to one message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every step kept it: here it is, written back.
+    Keep(Message),
+    /// The filter at this step dropped it.
+    Drop(usize),
+    /// It failed at this step, with this error; the message is what that step was given.
+    Fail(Message, usize, String),
+}
+
+/// Mappings and filters run in order on each message.
+pub struct Steps {
+    steps: Vec<Step>,
+    /// Whether any step reads or writes `%`: when none does, the metadata is not made into a VRL object.
+    metadata_used: bool,
+    /// Whether results are marked for the host (configured with `{"steps": [...]}`).
+    marked: bool,
+}
+
+/// Reads a `mapping` or `filter` configuration: its VRL text, bare or in an object, and the path of that text.
+fn vrl_text(kind: StepKind, config: &serde_json::Value) -> Result<(String, String), ConfigError> {
+    let (field, what) = kind.field();
+    let (text, path) = match config {
+        serde_json::Value::String(s) => (s.clone(), String::new()),
+        serde_json::Value::Object(o)
+            if o.len() == 1 && o.get(field).is_some_and(|v| v.is_string()) =>
+        {
+            let text = o.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+            (text.to_string(), format!(".{field}"))
+        }
+        _ => {
+            return Err(ConfigError::new(
+                "",
+                format!(
+                    "expected the VRL {what} as a string, or an object {{\"{field}\": \"...\"}}"
+                ),
+            ));
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(ConfigError::new(path, format!("the VRL {what} is empty")));
+    }
+    Ok((text, path))
+}
+
+/// Compiles one step; the error is at `path`, the path of its VRL text.
+fn compile_step(kind: StepKind, text: &str, path: &str) -> Result<Step, ConfigError> {
+    let vrl = match kind {
+        StepKind::Mapping => Vrl::new(text),
+        StepKind::Filter => compile_condition(text).map(Vrl::from_program),
+    }
+    .map_err(|e| ConfigError::new(path, e))?;
+    let info = vrl.program().info();
+    let replaces_metadata = info
+        .target_assignments
+        .iter()
+        .any(|p| p.prefix == PathPrefix::Metadata && p.path.is_root());
+    Ok(Step {
+        kind,
+        keeps_copy: kind == StepKind::Mapping
+            && (info.fallible || info.abortable || replaces_metadata),
+        vrl,
+    })
+}
+
+impl Steps {
+    /// Builds the processor of `kind` from its configuration (JSON text), or, from `{"steps": [...]}`, the
+    /// fused steps the runtime asks for.
+    pub fn from_config(kind: StepKind, config: &str) -> Result<Self, ConfigErrors> {
+        let value: serde_json::Value = serde_json::from_str(config).map_err(|e| {
+            vec![ConfigError::new(
+                "",
+                format!("the configuration is not JSON: {e}"),
+            )]
+        })?;
+        let Some(list) = value.as_object().and_then(|o| o.get("steps")) else {
+            let (text, path) = vrl_text(kind, &value).map_err(|e| vec![e])?;
+            let step = compile_step(kind, &text, &path).map_err(|e| vec![e])?;
+            return Ok(Self::new(vec![step], false));
+        };
+        let items = match list.as_array() {
+            Some(items) if !items.is_empty() && value.as_object().is_some_and(|o| o.len() == 1) => {
+                items
+            }
+            _ => {
+                return Err(vec![ConfigError::new(
+                    ".steps",
+                    "expected a list of {\"mapping\": ...} or {\"filter\": ...} steps",
+                )]);
+            }
+        };
+        let mut steps = Vec::with_capacity(items.len());
+        let mut errors = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!(".steps[{i}]");
+            let step = item.as_object().filter(|o| o.len() == 1).and_then(|o| {
+                let (name, config) = o.iter().next()?;
+                let kind = [StepKind::Mapping, StepKind::Filter]
+                    .into_iter()
+                    .find(|k| k.name() == name)?;
+                Some((kind, name, config))
+            });
+            let Some((kind, name, config)) = step else {
+                errors.push(ConfigError::new(
+                    at,
+                    "expected {\"mapping\": ...} or {\"filter\": ...}",
+                ));
+                continue;
+            };
+            let at = format!("{at}.{name}");
+            match vrl_text(kind, config)
+                .and_then(|(text, path)| compile_step(kind, &text, &format!("{at}{path}")))
+            {
+                Ok(step) => steps.push(step),
+                Err(mut e) => {
+                    if !e.path.starts_with(&at) {
+                        e.path = format!("{at}{}", e.path);
+                    }
+                    errors.push(e);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self::new(steps, true))
+    }
+
+    fn new(steps: Vec<Step>, marked: bool) -> Self {
+        Self {
+            metadata_used: steps.iter().any(|s| s.vrl.metadata_used),
+            steps,
+            marked,
+        }
+    }
+
+    /// How many steps there are.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether there are none (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Runs every message through the steps: what is kept and what failed, in order; for fused steps, marked
+    /// and followed by the summary (see the module's documentation).
+    pub fn process(&mut self, batch: Vec<Message>) -> Vec<Message> {
+        let mut out = Vec::with_capacity(batch.len() + 1);
+        let mut drops = vec![0u64; self.steps.len()];
+        for msg in batch {
+            match self.run(msg) {
+                Outcome::Keep(m) => out.push(m),
+                Outcome::Drop(at) => drops[at] += 1,
+                Outcome::Fail(mut m, at, e) => {
+                    m.error = Some(if self.marked {
+                        format!("{MARK}{at}{MARK}{e}")
+                    } else {
+                        e
+                    });
+                    out.push(m);
+                }
+            }
+        }
+        if self.marked {
+            let counts: Vec<String> = drops.iter().map(u64::to_string).collect();
+            out.push(Message {
+                payload: Vec::new(),
+                metadata: Metadata::new(),
+                error: Some(format!("{MARK}{DROPS}{MARK}{}", counts.join(","))),
+            });
+        }
+        out
+    }
+
+    /// Runs one message through the steps.
+    pub fn run(&mut self, mut msg: Message) -> Outcome {
+        let metadata_used = self.metadata_used;
+        let (value, mut was_json) = payload_to_value(&msg.payload);
+        let metadata = if metadata_used {
+            metadata_to_value(&msg.metadata)
+        } else {
+            Value::Object(ObjectMap::new())
+        };
+        let mut target = TargetValue {
+            value,
+            metadata,
+            secrets: Secrets::default(),
+        };
+        // Whether a mapping has run: from then on `msg` no longer holds what the next step is given.
+        let mut mapped = false;
+        let last = self.steps.len() - 1;
+        for (at, step) in self.steps.iter_mut().enumerate() {
+            let failed = match step.kind {
+                StepKind::Filter => match condition_result(step.vrl.resolve(&mut target)) {
+                    Ok(true) => continue,
+                    Ok(false) => return Outcome::Drop(at),
+                    Err(e) => e,
+                },
+                StepKind::Mapping => {
+                    let copy = (step.keeps_copy && mapped).then(|| {
+                        let metadata = if metadata_used {
+                            target.metadata.clone()
+                        } else {
+                            Value::Null
+                        };
+                        (target.value.clone(), metadata)
+                    });
+                    let ran = step.vrl.resolve(&mut target).map_err(mapping_error);
+                    let ran = ran.and_then(|_| {
+                        let payload = at < last;
+                        settle(&mut target, &mut was_json, step.vrl.metadata_used, payload)
+                            .map_err(|e| format!("mapping failed: {e}"))
+                    });
+                    match ran {
+                        Ok(()) => {
+                            mapped = true;
+                            continue;
+                        }
+                        Err(e) => {
+                            if let Some((value, metadata)) = copy {
+                                target.value = value;
+                                if metadata_used {
+                                    target.metadata = metadata;
+                                }
+                            }
+                            e
+                        }
+                    }
+                }
+            };
+            // It leaves with what this step was given.
+            if mapped && let Err(e) = write(&mut msg, &target, was_json, metadata_used) {
+                return Outcome::Fail(msg, at, format!("mapping failed: {e}"));
+            }
+            return Outcome::Fail(msg, at, failed);
+        }
+        if mapped && let Err(e) = write(&mut msg, &target, was_json, metadata_used) {
+            return Outcome::Fail(msg, last, format!("mapping failed: {e}"));
+        }
+        Outcome::Keep(msg)
+    }
+}
+
+/// Writes the target into `msg` (unchanged on error).
+fn write(
+    msg: &mut Message,
+    target: &TargetValue,
+    was_json: bool,
+    metadata_used: bool,
+) -> Result<(), String> {
+    let payload = crate::value_to_payload(&target.value, was_json)?;
+    if metadata_used && !metadata_unchanged(&msg.metadata, &target.metadata) {
+        msg.metadata = crate::value_to_metadata(&target.metadata)?;
+    }
+    msg.payload = payload;
+    Ok(())
+}
+
+/// Makes the target what the next step would read had this mapping's result been written out: after a mapping
+/// that uses `%`, metadata values as strings (`null`s dropped; `%` not an object is this mapping's error); and,
+/// with `payload` (a step follows), a raw-text result read as JSON when it is JSON, timestamps and regexes as
+/// the strings they are written as, text that is not UTF-8 made so.
+fn settle(
+    target: &mut TargetValue,
+    was_json: &mut bool,
+    metadata: bool,
+    payload: bool,
+) -> Result<(), String> {
+    if metadata {
+        settle_metadata(&mut target.metadata)?;
+    }
+    if !payload {
+        return Ok(());
+    }
+    if !*was_json {
+        let raw = match &target.value {
+            Value::Bytes(b) => Some(b.as_ref()),
+            Value::String(s) => Some(s.as_bytes().as_ref()),
+            _ => None,
+        };
+        match raw {
+            // Written as it is; the next step parses it.
+            Some(raw) => {
+                if let Ok(v) = serde_json::from_slice::<Value>(raw) {
+                    target.value = v;
+                    *was_json = true;
+                }
+                return Ok(());
+            }
+            None => *was_json = true,
+        }
+    }
+    settle_value(&mut target.value);
+    Ok(())
+}
+
+/// A value as writing it as JSON and reading it back makes it.
+fn settle_value(v: &mut Value) {
+    match v {
+        Value::Object(map) => map.values_mut().for_each(settle_value),
+        Value::Array(items) => items.iter_mut().for_each(settle_value),
+        Value::Bytes(b) if std::str::from_utf8(b).is_err() => {
+            *v = Value::from(String::from_utf8_lossy(b).into_owned());
+        }
+        Value::Timestamp(_) | Value::Regex(_) => {
+            if let Ok(text) = serde_json::to_string(v)
+                && let Ok(back) = serde_json::from_str(&text)
+            {
+                *v = back;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Metadata as writing it and reading it back makes it: an object of strings.
+fn settle_metadata(m: &mut Value) -> Result<(), String> {
+    match m {
+        Value::Null => *m = Value::Object(ObjectMap::new()),
+        Value::Object(map) => {
+            map.retain(|_, v| !matches!(v, Value::Null));
+            for v in map.values_mut() {
+                let text = match &*v {
+                    Value::String(_) => continue,
+                    Value::Bytes(b) if std::str::from_utf8(b).is_ok() => continue,
+                    other => other.to_string_lossy().into_owned(),
+                };
+                *v = Value::from(text);
+            }
+        }
+        other => {
+            return Err(format!(
+                "metadata (`%`) must be an object, got {}",
+                kind_name(other)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The steps of `list` fused, as the runtime configures them.
+    fn fused(list: &[(StepKind, &str)]) -> Steps {
+        let steps: Vec<serde_json::Value> = list
+            .iter()
+            .map(|(k, text)| serde_json::json!({ k.name(): text }))
+            .collect();
+        Steps::from_config(
+            StepKind::Mapping,
+            &serde_json::json!({ "steps": steps }).to_string(),
+        )
+        .unwrap_or_else(|e| panic!("{}: {}", e[0].path, e[0].message))
+    }
+
+    /// Each step of `list` as a processor of its own, the message through them one after the other.
+    fn one_by_one(list: &[(StepKind, &str)], msg: Message) -> Outcome {
+        let mut msg = msg;
+        for (at, (kind, text)) in list.iter().enumerate() {
+            let mut step =
+                Steps::from_config(*kind, &serde_json::to_string(text).unwrap()).unwrap();
+            msg = match step.run(msg) {
+                Outcome::Keep(m) => m,
+                Outcome::Drop(_) => return Outcome::Drop(at),
+                Outcome::Fail(m, _, e) => return Outcome::Fail(m, at, e),
+            };
+        }
+        Outcome::Keep(msg)
+    }
+
+    fn same(a: &Outcome, b: &Outcome) -> bool {
+        match (a, b) {
+            (Outcome::Keep(x), Outcome::Keep(y)) => {
+                x.payload == y.payload && x.metadata == y.metadata && x.error == y.error
+            }
+            (Outcome::Drop(x), Outcome::Drop(y)) => x == y,
+            (Outcome::Fail(x, i, e), Outcome::Fail(y, j, f)) => {
+                i == j && e == f && x.payload == y.payload && x.metadata == y.metadata
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs every message through `list` fused and one by one: the outcomes are the same.
+    fn check(list: &[(StepKind, &str)], messages: &[Message]) -> Vec<Outcome> {
+        let mut steps = fused(list);
+        messages
+            .iter()
+            .map(|msg| {
+                let a = steps.run(msg.clone());
+                let b = one_by_one(list, msg.clone());
+                assert!(
+                    same(&a, &b),
+                    "{list:?} on {msg:?}:\nfused {a:?}\none by one {b:?}"
+                );
+                a
+            })
+            .collect()
+    }
+
+    fn json(s: &str) -> Message {
+        Message::new(s)
+    }
+
+    use StepKind::{Filter, Mapping};
+
+    #[test]
+    fn mapping_then_filter() {
+        let list = [
+            (
+                Mapping,
+                ".name = upcase!(.name)\n.total = to_int!(.qty) * to_int!(.price)\ndel(.internal)",
+            ),
+            (Filter, ".qty > 2"),
+        ];
+        let out = check(
+            &list,
+            &[
+                json(r#"{"name":"ada","qty":3,"price":2,"internal":1}"#),
+                json(r#"{"name":"bob","qty":1,"price":2}"#),
+                json(r#"{"name":7,"qty":3,"price":2}"#),
+                json(r#"{"name":"cy","qty":"3","price":2}"#),
+                json("not json"),
+            ],
+        );
+        let Outcome::Keep(m) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        assert_eq!(m.payload, br#"{"name":"ADA","price":2,"qty":3,"total":6}"#);
+        assert!(matches!(out[1], Outcome::Drop(1)));
+        assert!(matches!(&out[2], Outcome::Fail(m, 0, e)
+            if e.starts_with("mapping failed") && m.payload == br#"{"name":7,"qty":3,"price":2}"#));
+        // The filter fails on a string quantity, with the mapped message.
+        assert!(matches!(&out[3], Outcome::Fail(m, 1, e)
+            if e.starts_with("filter failed") && m.payload.starts_with(br#"{"name":"CY""#)));
+    }
+
+    #[test]
+    fn a_later_mapping_fails_with_what_it_was_given() {
+        let list = [
+            (Mapping, ".a = 1\n%seen = true"),
+            (Mapping, ".b = 2\n%gone = 1\n.c = to_int!(.s)"),
+            (Filter, "true"),
+            (Mapping, "abort \"no\""),
+        ];
+        let mut msg = json(r#"{"s":"x"}"#);
+        msg.metadata.insert("k", "v");
+        let out = check(&list, &[msg.clone(), json(r#"{"s":"5"}"#)]);
+        let Outcome::Fail(m, 1, _) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        assert_eq!(m.payload, br#"{"a":1,"s":"x"}"#);
+        assert_eq!(m.metadata.get("seen"), Some("true"));
+        assert_eq!(m.metadata.get("gone"), None);
+        assert!(matches!(&out[1], Outcome::Fail(_, 3, e) if e == "mapping aborted: no"));
+    }
+
+    #[test]
+    fn between_steps_values_are_what_was_written() {
+        let values = [json(r#"{"n":1}"#), json("raw text")];
+        // Timestamps and regexes are strings once written.
+        check(
+            &[
+                (Mapping, ".ts = t'2024-01-02T03:04:05Z'\n.r = r'a+'"),
+                (Filter, "is_string(.ts) && is_string(.r)"),
+            ],
+            &values,
+        );
+        // Metadata values are strings; `null` removes a key.
+        check(
+            &[
+                (Mapping, "%n = 42\n%o = {\"a\": [1]}\n%k = null"),
+                (
+                    Filter,
+                    "%n == \"42\" && %o == \"{\\\"a\\\":[1]}\" && !exists(%k)",
+                ),
+            ],
+            &values,
+        );
+        // A raw-text result that is JSON is read as JSON by the next step.
+        let out = check(
+            &[(Mapping, ". = \"123\""), (Mapping, ". = is_integer(.)")],
+            &values,
+        );
+        assert!(matches!(&out[1], Outcome::Keep(m) if m.payload == b"true"));
+        // Metadata that is not an object fails the mapping that made it, with what it was given.
+        let out = check(
+            &[
+                (Mapping, ".a = 1"),
+                (Mapping, ".b = 2\n% = 5"),
+                (Filter, "true"),
+            ],
+            &values,
+        );
+        assert!(matches!(&out[0], Outcome::Fail(m, 1, e)
+            if m.payload == br#"{"a":1,"n":1}"# && e.contains("must be an object")));
+    }
+
+    #[test]
+    fn filters_first_and_only() {
+        check(
+            &[
+                (Filter, ".level == \"error\""),
+                (Mapping, ".seen = true"),
+                (Filter, ".n"),
+            ],
+            &[
+                json(r#"{"level":"info","n":true}"#),
+                json(r#"{"level":"error","n":true}"#),
+                json(r#"{"level":"error","n":3}"#),
+            ],
+        );
+        // Only filters: the payload passes through untouched.
+        let mut steps = fused(&[(Filter, "true"), (Filter, ".n == 1")]);
+        let Outcome::Keep(m) = steps.run(json(r#"{ "n" : 1 }"#)) else {
+            panic!()
+        };
+        assert_eq!(m.payload, br#"{ "n" : 1 }"#);
+    }
+
+    #[test]
+    fn fused_results_are_marked() {
+        let mut steps = fused(&[(Mapping, ".n = to_int!(.n)"), (Filter, ".n > 1")]);
+        let out = steps.process(vec![
+            json(r#"{"n":"1"}"#),
+            json(r#"{"n":"x"}"#),
+            json(r#"{"n":"2"}"#),
+            json(r#"{"n":"0"}"#),
+        ]);
+        assert_eq!(out.len(), 3);
+        assert!(
+            out[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("\u{0}0\u{0}mapping failed"),
+            "{:?}",
+            out[0].error
+        );
+        assert_eq!(out[0].payload, br#"{"n":"x"}"#);
+        assert_eq!(out[1].error, None);
+        assert_eq!(out[1].payload, br#"{"n":2}"#);
+        assert_eq!(out[2].error.as_deref(), Some("\u{0}drops\u{0}0,2"));
+        assert!(out[2].payload.is_empty());
+        // Configured the usual way, results are not marked.
+        let mut one = Steps::from_config(Mapping, r#"".n = to_int!(.n)""#).unwrap();
+        let out = one.process(vec![json(r#"{"n":"x"}"#)]);
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("mapping failed")
+        );
+    }
+
+    #[test]
+    fn fused_config_errors_say_where() {
+        let e = Steps::from_config(
+            Mapping,
+            r#"{"steps": [{"mapping": ".a = 1"}, {"filter": {"condition": ".x = 1"}}, {"split": "x"}]}"#,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].path, ".steps[1].filter.condition");
+        assert_eq!(e[1].path, ".steps[2]");
+        assert!(Steps::from_config(Mapping, r#"{"steps": []}"#).is_err());
+        assert!(Steps::from_config(Mapping, r#"{"steps": [], "x": 1}"#).is_err());
+    }
+}
