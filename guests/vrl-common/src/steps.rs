@@ -241,125 +241,169 @@ impl Steps {
     }
 
     /// Runs one message through the steps.
-    pub fn run(&mut self, mut msg: Message) -> Outcome {
+    pub fn run(&mut self, msg: Message) -> Outcome {
+        self.run_until(msg, self.steps.len())
+    }
+
+    /// Runs one message through the first `end` steps (one or more).
+    fn run_until(&mut self, mut msg: Message, end: usize) -> Outcome {
         let metadata_used = self.metadata_used;
-        let (value, mut was_json) = payload_to_value(&msg.payload);
+        let (value, was_json) = payload_to_value(&msg.payload);
         let metadata = if metadata_used {
             metadata_to_value(&msg.metadata)
         } else {
             Value::Object(ObjectMap::new())
         };
-        let mut target = TargetValue {
-            value,
-            metadata,
-            secrets: Secrets::default(),
+        let mut now = Now {
+            target: TargetValue {
+                value,
+                metadata,
+                secrets: Secrets::default(),
+            },
+            was_json,
+            raw: None,
+            metadata_changed: false,
         };
         // Whether a mapping has run: from then on `msg` no longer holds what the next step is given.
         let mut mapped = false;
-        let last = self.steps.len() - 1;
-        for (at, step) in self.steps.iter_mut().enumerate() {
-            let failed = match step.kind {
-                StepKind::Filter => match condition_result(step.vrl.resolve(&mut target)) {
-                    Ok(true) => continue,
+        let last = end - 1;
+        let mut failure = None;
+        for (at, step) in self.steps[..end].iter_mut().enumerate() {
+            match step.kind {
+                StepKind::Filter => match condition_result(step.vrl.resolve(&mut now.target)) {
+                    Ok(true) => {}
                     Ok(false) => return Outcome::Drop(at),
-                    Err(e) => e,
+                    Err(e) => {
+                        failure = Some((at, e, false));
+                        break;
+                    }
                 },
                 StepKind::Mapping => {
                     let copy = (step.keeps_copy && mapped).then(|| {
                         let metadata = if metadata_used {
-                            target.metadata.clone()
+                            now.target.metadata.clone()
                         } else {
                             Value::Null
                         };
-                        (target.value.clone(), metadata)
+                        (now.target.value.clone(), metadata)
                     });
-                    let ran = step.vrl.resolve(&mut target).map_err(mapping_error);
+                    let ran = step.vrl.resolve(&mut now.target).map_err(mapping_error);
                     let ran = ran.and_then(|_| {
-                        let payload = at < last;
-                        settle(&mut target, &mut was_json, step.vrl.metadata_used, payload)
+                        now.settle(step.vrl.metadata_used, at < last)
                             .map_err(|e| format!("mapping failed: {e}"))
                     });
                     match ran {
                         Ok(()) => {
                             mapped = true;
-                            continue;
+                            if step.vrl.metadata_used {
+                                now.metadata_changed |=
+                                    !metadata_unchanged(&msg.metadata, &now.target.metadata);
+                            }
                         }
                         Err(e) => {
+                            // Without a copy, what this step was given is lost (a failure VRL did not
+                            // foresee): the steps before it make it again.
+                            let lost = mapped && copy.is_none();
                             if let Some((value, metadata)) = copy {
-                                target.value = value;
+                                now.target.value = value;
                                 if metadata_used {
-                                    target.metadata = metadata;
+                                    now.target.metadata = metadata;
                                 }
                             }
-                            e
+                            failure = Some((at, e, lost));
+                            break;
                         }
                     }
                 }
-            };
-            // It leaves with what this step was given.
-            if mapped && let Err(e) = write(&mut msg, &target, was_json, metadata_used) {
-                return Outcome::Fail(msg, at, format!("mapping failed: {e}"));
             }
-            return Outcome::Fail(msg, at, failed);
         }
-        if mapped && let Err(e) = write(&mut msg, &target, was_json, metadata_used) {
-            return Outcome::Fail(msg, last, format!("mapping failed: {e}"));
-        }
-        Outcome::Keep(msg)
-    }
-}
-
-/// Writes the target into `msg` (unchanged on error).
-fn write(
-    msg: &mut Message,
-    target: &TargetValue,
-    was_json: bool,
-    metadata_used: bool,
-) -> Result<(), String> {
-    let payload = crate::value_to_payload(&target.value, was_json)?;
-    if metadata_used && !metadata_unchanged(&msg.metadata, &target.metadata) {
-        msg.metadata = crate::value_to_metadata(&target.metadata)?;
-    }
-    msg.payload = payload;
-    Ok(())
-}
-
-/// Makes the target what the next step would read had this mapping's result been written out: after a mapping
-/// that uses `%`, metadata values as strings (`null`s dropped; `%` not an object is this mapping's error); and,
-/// with `payload` (a step follows), a raw-text result read as JSON when it is JSON, timestamps and regexes as
-/// the strings they are written as, text that is not UTF-8 made so.
-fn settle(
-    target: &mut TargetValue,
-    was_json: &mut bool,
-    metadata: bool,
-    payload: bool,
-) -> Result<(), String> {
-    if metadata {
-        settle_metadata(&mut target.metadata)?;
-    }
-    if !payload {
-        return Ok(());
-    }
-    if !*was_json {
-        let raw = match &target.value {
-            Value::Bytes(b) => Some(b.as_ref()),
-            Value::String(s) => Some(s.as_bytes().as_ref()),
-            _ => None,
-        };
-        match raw {
-            // Written as it is; the next step parses it.
-            Some(raw) => {
-                if let Ok(v) = serde_json::from_slice::<Value>(raw) {
-                    target.value = v;
-                    *was_json = true;
+        match failure {
+            None => {
+                if mapped && let Err(e) = now.write(&mut msg) {
+                    return Outcome::Fail(msg, last, format!("mapping failed: {e}"));
                 }
-                return Ok(());
+                Outcome::Keep(msg)
             }
-            None => *was_json = true,
+            Some((at, error, true)) => {
+                let original = msg.clone();
+                match self.run_until(msg, at) {
+                    Outcome::Keep(given) => Outcome::Fail(given, at, error),
+                    _ => Outcome::Fail(original, at, error),
+                }
+            }
+            // It leaves with what this step was given.
+            Some((at, error, false)) => {
+                if mapped && let Err(e) = now.write(&mut msg) {
+                    return Outcome::Fail(msg, at, format!("mapping failed: {e}"));
+                }
+                Outcome::Fail(msg, at, error)
+            }
         }
     }
-    settle_value(&mut target.value);
-    Ok(())
+}
+
+/// A message between steps: the target, and how to write it out.
+struct Now {
+    target: TargetValue,
+    /// Whether the payload is JSON (a payload that is not is a string, written back raw).
+    was_json: bool,
+    /// The bytes the payload is written as when they are not the target's JSON: a mapping's raw-text result that
+    /// the next step read as JSON.
+    raw: Option<Vec<u8>>,
+    /// Whether a mapping changed the metadata (it is written back, sorted, even if a later one undid that).
+    metadata_changed: bool,
+}
+
+impl Now {
+    /// Makes the target what the next step would read had this mapping's result been written out: after a
+    /// mapping that uses `%`, metadata values as strings (`null`s dropped; `%` not an object is this mapping's
+    /// error); and, with `payload` (a step follows), a raw-text result read as JSON when it is JSON, timestamps
+    /// and regexes as the strings they are written as, infinite numbers as `null`, text that is not UTF-8 made
+    /// so.
+    fn settle(&mut self, metadata: bool, payload: bool) -> Result<(), String> {
+        if metadata {
+            settle_metadata(&mut self.target.metadata)?;
+        }
+        // What this mapping made is what is written.
+        self.raw = None;
+        if !payload {
+            return Ok(());
+        }
+        if !self.was_json {
+            let raw = match &self.target.value {
+                Value::Bytes(b) => Some(b.as_ref()),
+                Value::String(s) => Some(s.as_bytes().as_ref()),
+                _ => None,
+            };
+            match raw {
+                // Written as it is; the next step parses it.
+                Some(raw) => {
+                    if let Ok(v) = serde_json::from_slice::<Value>(raw) {
+                        self.raw = Some(raw.to_vec());
+                        self.target.value = v;
+                        self.was_json = true;
+                    }
+                    return Ok(());
+                }
+                None => self.was_json = true,
+            }
+        }
+        settle_value(&mut self.target.value);
+        Ok(())
+    }
+
+    /// Writes the target into `msg` (unchanged on error).
+    fn write(&self, msg: &mut Message) -> Result<(), String> {
+        let payload = match &self.raw {
+            Some(raw) => raw.clone(),
+            None => crate::value_to_payload(&self.target.value, self.was_json)?,
+        };
+        if self.metadata_changed {
+            msg.metadata = crate::value_to_metadata(&self.target.metadata)?;
+        }
+        msg.payload = payload;
+        Ok(())
+    }
 }
 
 /// A value as writing it as JSON and reading it back makes it.
@@ -370,6 +414,8 @@ fn settle_value(v: &mut Value) {
         Value::Bytes(b) if std::str::from_utf8(b).is_err() => {
             *v = Value::from(String::from_utf8_lossy(b).into_owned());
         }
+        // JSON has no infinity: it is written as `null`.
+        Value::Float(f) if !f.is_finite() => *v = Value::Null,
         Value::Timestamp(_) | Value::Regex(_) => {
             if let Ok(text) = serde_json::to_string(v)
                 && let Ok(back) = serde_json::from_str(&text)
@@ -564,6 +610,56 @@ mod tests {
         );
         assert!(matches!(&out[0], Outcome::Fail(m, 1, e)
             if m.payload == br#"{"a":1,"n":1}"# && e.contains("must be an object")));
+    }
+
+    #[test]
+    fn what_a_mapping_writes_is_what_the_next_step_reads_and_what_leaves() {
+        // A raw-text result that is JSON: the next step reads JSON, and the bytes leave as they were written.
+        let out = check(
+            &[(Mapping, ". = slice!(string!(.), 2)"), (Filter, "true")],
+            &[json(r#"x {"b": 1.50}"#)],
+        );
+        assert!(matches!(&out[0], Outcome::Keep(m) if m.payload == br#"{"b": 1.50}"#));
+        check(
+            &[
+                (Mapping, ". = slice!(string!(.), 2)"),
+                (Filter, ".b == 1.5"),
+            ],
+            &[json(r#"x {"b": 1.50}"#), json("x 7")],
+        );
+        // A mapping's metadata written back sorted, even when a later one undoes its change.
+        let mut msg = json("{}");
+        msg.metadata.insert("z", "1");
+        msg.metadata.insert("a", "2");
+        check(
+            &[
+                (Mapping, "%tmp = \"x\""),
+                (Mapping, "del(%tmp)"),
+                (Filter, "true"),
+            ],
+            &[msg],
+        );
+        // An infinite number is `null` once written.
+        check(
+            &[
+                (Mapping, ".x = to_float!(\"1e999\")"),
+                (Filter, "is_null(.x)"),
+            ],
+            &[json("{}")],
+        );
+    }
+
+    #[test]
+    fn a_failure_vrl_did_not_foresee_carries_what_the_step_was_given() {
+        // `return` inside a closure fails at runtime in a program VRL calls infallible.
+        let out = check(
+            &[
+                (Mapping, ".a = 1"),
+                (Mapping, ".b = 2\n. = map_values(.) -> |v| { return v }"),
+            ],
+            &[json(r#"{"n":1}"#)],
+        );
+        assert!(matches!(&out[0], Outcome::Fail(m, 1, _) if m.payload == br#"{"a":1,"n":1}"#));
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn pipeline(engine: &Engine) {
         "\n## generate -> mapping -> filter -> drop, one processor thread, {total} messages of 200 bytes\n"
     );
     println!(
-        "Each round runs the four variants one after the other; the best of {rounds} rounds is shown, as this"
+        "Each round runs the variants one after the other; the best of {rounds} rounds is shown, as this"
     );
     println!("shared 2-core VM drifts by 2x between runs.\n");
     println!("| variant | messages/s | relative to VRL native |");

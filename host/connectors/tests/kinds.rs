@@ -227,6 +227,40 @@ fn validation_reports_every_problem_of_every_component_at_once_with_its_path() {
 }
 
 #[test]
+fn the_fused_form_of_mappings_and_filters_is_the_runtimes_alone() {
+    let engine = engine();
+    let config = json!({
+        "input": {"generate": {"count": 1}},
+        "pipeline": {"processors": [
+            {"mapping": {"steps": [{"filter": "true"}]}},
+            {"filter": {"steps": [{"mapping": ". = 1"}]}}
+        ]},
+        "output": {"drop": {}}
+    });
+    let errors = match validate_stream(registry(), &engine, &config, &Uploaded::default()) {
+        Ok(_) => panic!("a user's `steps` is refused"),
+        Err(e) => e,
+    };
+    let said: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.path.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (
+                "pipeline.processors[0].mapping",
+                "expected the VRL program as a string, or an object {\"source\": \"...\"}"
+            ),
+            (
+                "pipeline.processors[1].filter",
+                "expected the VRL condition as a string, or an object {\"condition\": \"...\"}"
+            ),
+        ]
+    );
+}
+
+#[test]
 fn options_are_listed_in_the_order_that_explains_them_not_alphabetically() {
     let reg = registry();
     let keys = |role: Role, kind: &str| -> Vec<String> {

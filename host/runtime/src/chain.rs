@@ -403,19 +403,27 @@ impl Steps {
     ) -> Self {
         let mut nodes = Vec::with_capacity(steps.len());
         let mut i = 0;
+        // Steps before this one are not fused (a run whose fused instance could not be made).
+        let mut apart_until = 0;
         while i < steps.len() {
             let step = &steps[i];
             i += 1;
-            if fuse && let Some(fused) = Self::fuse(engine, resources, &steps[i - 1..], *next) {
-                let n = fused.len();
-                i += n - 1;
-                nodes.push(Node {
-                    at: *next,
-                    label: step.label(),
-                    run: Run::Fused(Box::new(fused)),
-                });
-                *next += n;
-                continue;
+            if fuse && i > apart_until {
+                match Self::fuse(engine, resources, &steps[i - 1..], *next) {
+                    Ok(Some(fused)) => {
+                        let n = fused.len();
+                        i += n - 1;
+                        nodes.push(Node {
+                            at: *next,
+                            label: step.label(),
+                            run: Run::Fused(Box::new(fused)),
+                        });
+                        *next += n;
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(n) => apart_until = i - 1 + n,
+                }
             }
             let at = *next;
             *next += 1;
@@ -500,13 +508,14 @@ impl Steps {
             .sum()
     }
 
-    /// The run of two or more fusable processors that `steps` starts with, fused.
+    /// The run of two or more fusable processors that `steps` starts with, fused (none when there is no such
+    /// run; the run's length when its fused instance could not be made).
     fn fuse(
         engine: &Engine,
         resources: Option<&Arc<dyn Resources>>,
         steps: &[Step],
         first: usize,
-    ) -> Option<FusedNode> {
+    ) -> Result<Option<FusedNode>, usize> {
         let mut run: Vec<&ProcessorSpec> = Vec::new();
         for step in steps {
             match step {
@@ -517,9 +526,11 @@ impl Steps {
             }
         }
         if run.len() < 2 {
-            return None;
+            return Ok(None);
         }
         FusedNode::build(engine, resources, &run, first)
+            .map(Some)
+            .ok_or(run.len())
     }
 
     pub(crate) fn run_with(

@@ -22,6 +22,19 @@ use crate::{Message, StreamMetrics};
 
 /// The processors that can be fused.
 const FUSABLE: [&str; 2] = ["mapping", "filter"];
+
+/// The fused form's option, which only the runtime may give a mapping or a filter: a user's is refused with what
+/// the processor expects.
+pub(crate) fn refuse_fused_form(kind: &str, options: &serde_json::Value) -> Option<&'static str> {
+    if !FUSABLE.contains(&kind) || options.get("steps").is_none() {
+        return None;
+    }
+    Some(if kind == "mapping" {
+        "expected the VRL program as a string, or an object {\"source\": \"...\"}"
+    } else {
+        "expected the VRL condition as a string, or an object {\"condition\": \"...\"}"
+    })
+}
 /// The mark that starts a marked error of a fused call.
 const MARK: char = '\0';
 /// What follows [`MARK`] in the error of a fused call's summary (its last message).
@@ -78,10 +91,14 @@ impl FusedNode {
             })
             .collect::<Option<_>>()?;
         let config = serde_json::json!({ "steps": steps }).to_string();
-        // One call does the work of every step: it gets the time of them all.
-        let mut limits = specs[0].limits;
-        limits.timeout = specs.iter().map(|s| s.limits.timeout).sum();
-        let instance = match engine.instantiate_with(&specs[0].component, &config, limits, None) {
+        // The steps' limits (the same for all): a batch that goes over them in one call runs again one by one,
+        // each step under its own.
+        let instance = match engine.instantiate_with(
+            &specs[0].component,
+            &config,
+            specs[0].limits,
+            None,
+        ) {
             Ok(instance) => instance,
             Err(e) => {
                 tracing::warn!(processor = %specs[0].label(), error = %e, "fusing failed; running the steps one by one");
@@ -186,6 +203,10 @@ impl FusedNode {
             Ok(marked) => marked,
             Err(e) => {
                 tracing::debug!(processor = %self.members[0].1, error = %e, "the fused call failed the batch; running its steps one by one");
+                // The failed call's time goes to the first step.
+                if let Some(c) = counters.get(self.members[0].0) {
+                    c.time(started);
+                }
                 return self.run_one_by_one(batch, counters, &mut |_| {}, top, out);
             }
         };

@@ -55,6 +55,10 @@ pub(crate) fn resolve_builtin(
     problems: &mut Vec<ValidationError>,
 ) -> Option<Step> {
     let b = entry.builtin()?;
+    if let Some(expected) = crate::fused::refuse_fused_form(&c.kind, &c.options) {
+        problems.push(ValidationError::new(c.options_path(), expected));
+        return None;
+    }
     let schema: Value = serde_json::from_str(b.config_schema).unwrap_or(Value::Null);
     // The resources its options name.
     let grants = {
