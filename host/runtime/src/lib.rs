@@ -20,6 +20,7 @@ pub mod processors;
 mod reads;
 pub mod resources;
 pub mod retry;
+mod spec;
 pub mod stream;
 pub mod tap;
 pub mod tasks;
