@@ -166,12 +166,15 @@ async fn nats_jetstream_loses_nothing_when_its_worker_is_killed() {
 async fn mqtt_loses_nothing_when_its_worker_is_killed() {
     let topic = format!("airtruct-test/orders/{}", suffix());
     // QoS 1 both ways; the reading stream's session is persistent (its client id is the stream's), so the worker
-    // that takes it over gets what the killed one had not acknowledged.
+    // that takes it over gets what the killed one had not acknowledged. One message every 2 ms: when the new
+    // worker starts the generating stream (again from 1) before the reading one, Mosquitto keeps 1,000 messages
+    // for the session and drops the rest, so the reading stream has a few seconds to subscribe again (it took more
+    // than the 3 s that 1 ms gave it in one CI run, beside the other kill tests).
     through_a_killed_worker_at(
         "mqtt",
         json!({"mqtt": {"url": "mqtt://127.0.0.1:1883", "topic": topic, "qos": 1}}),
         json!({"mqtt": {"url": "mqtt://127.0.0.1:1883", "topics": [topic], "qos": 1}}),
-        Some("1ms"),
+        Some("2ms"),
     )
     .await;
 }
