@@ -2,7 +2,7 @@
 //!
 //! * [`functions`]: the VRL functions registered in Airtruct: all of VRL's stdlib but the few that need what the
 //!   sandbox withholds, which are refused at compile time with the reason ([`REFUSED`]).
-//! * [`Vrl`]: a compiled program and its runtime; [`Vrl::run`] runs it on one message.
+//! * [`Vrl`]: a compiled program and its runtime; [`Vrl::resolve`] runs it on a target.
 //! * [`Steps`]: the `mapping` and `filter` processors, one or several fused into one call ([`steps`]).
 //! * The message as a VRL target:
 //!   - `.` is the payload. A JSON payload is parsed (`.user.name`); a payload that is not JSON is exposed as a
@@ -18,12 +18,12 @@
 
 use std::collections::BTreeMap;
 
-use airtruct_sdk::{Message, Metadata};
+use airtruct_sdk::Metadata;
 use vrl::compiler::runtime::{Runtime, Terminate};
 use vrl::compiler::{CompileConfig, Program, TargetValue, TimeZone, TypeState};
 use vrl::diagnostic::{DiagnosticList, Formatter};
 use vrl::path::PathPrefix;
-use vrl::value::{KeyString, ObjectMap, Secrets, Value};
+use vrl::value::{KeyString, ObjectMap, Value};
 
 pub use vrl;
 
@@ -174,32 +174,6 @@ pub fn short_display(v: &Value) -> String {
     s
 }
 
-/// The outcome of running a program on one message.
-pub struct Output {
-    /// The value of the program's last expression.
-    pub result: Value,
-    /// The target after the program: the new payload (`.`).
-    pub payload: Value,
-    /// Whether the input payload was JSON.
-    pub was_json: bool,
-    /// The metadata (`%`) after the program (an empty object when the program does not use `%`).
-    pub metadata: Value,
-    /// Whether the program reads or writes `%`: when it does not, the message's metadata is left as it was.
-    pub metadata_used: bool,
-}
-
-impl Output {
-    /// Writes the program's target (payload and metadata) into `msg`. On error `msg` is unchanged.
-    pub fn write_into(&self, msg: &mut Message) -> Result<(), String> {
-        let payload = value_to_payload(&self.payload, self.was_json)?;
-        if self.metadata_used && !metadata_unchanged(&msg.metadata, &self.metadata) {
-            msg.metadata = value_to_metadata(&self.metadata)?;
-        }
-        msg.payload = payload;
-        Ok(())
-    }
-}
-
 /// A compiled VRL program with its runtime, run once per message.
 pub struct Vrl {
     program: Program,
@@ -236,39 +210,11 @@ impl Vrl {
         &self.program
     }
 
-    /// Runs the program on `msg` without touching it. The error is the text of a runtime error or of
-    /// `abort` (`aborted` when it has no message).
-    pub fn run(&mut self, msg: &Message) -> Result<Output, RunError> {
-        let (payload, was_json) = payload_to_value(&msg.payload);
-        let metadata = if self.metadata_used {
-            metadata_to_value(&msg.metadata)
-        } else {
-            Value::Object(ObjectMap::new())
-        };
-        let mut target = TargetValue {
-            value: payload,
-            metadata,
-            secrets: Secrets::default(),
-        };
-        self.resolve(&mut target).map(|result| Output {
-            result,
-            payload: target.value,
-            was_json,
-            metadata: target.metadata,
-            metadata_used: self.metadata_used,
-        })
-    }
-
     /// Runs the program on a target: the value of its last expression, or why it did not finish.
     pub fn resolve(&mut self, target: &mut TargetValue) -> Result<Value, RunError> {
         let result = self.runtime.resolve(target, &self.program, &self.timezone);
         self.runtime.clear();
         result.map_err(RunError::from)
-    }
-
-    /// Runs the program on `msg` for its result only (a condition); the program's changes are discarded.
-    pub fn evaluate(&mut self, msg: &Message) -> Result<Value, RunError> {
-        self.run(msg).map(|out| out.result)
     }
 }
 
@@ -303,6 +249,7 @@ impl std::fmt::Display for RunError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use airtruct_sdk::Message;
 
     #[test]
     fn registered_functions_are_unique() {
@@ -356,16 +303,21 @@ mod tests {
         // A program that does not use `%` leaves the metadata as it was.
         let mut msg = Message::new(r#"{"a": 0}"#);
         msg.metadata.insert("kafka_key", "k1");
-        let out = Vrl::new(".a = 1").unwrap().run(&msg).unwrap();
-        out.write_into(&mut msg).unwrap();
+        let run = |source: &str, msg: Message| {
+            let config = serde_json::to_string(source).unwrap();
+            match Steps::from_config(StepKind::Mapping, &config)
+                .unwrap()
+                .run(msg)
+            {
+                Outcome::Keep(m) => m,
+                other => panic!("{other:?}"),
+            }
+        };
+        let msg = run(".a = 1", msg);
         assert_eq!(msg.metadata.get("kafka_key"), Some("k1"));
         assert_eq!(msg.payload, br#"{"a":1}"#);
         // One that does sees it and changes it.
-        let out = Vrl::new("%kafka_key = upcase!(%kafka_key)")
-            .unwrap()
-            .run(&msg)
-            .unwrap();
-        out.write_into(&mut msg).unwrap();
+        let msg = run("%kafka_key = upcase!(%kafka_key)", msg);
         assert_eq!(msg.metadata.get("kafka_key"), Some("K1"));
     }
 
